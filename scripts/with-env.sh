@@ -16,9 +16,16 @@ if [[ "${1:-}" == "--engine" ]]; then engine=1; shift; fi
 lock_hash="$(sha256sum package-lock.json | cut -d' ' -f1)"
 stamp="node_modules/.slipway-lock-sha256"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_hash" ]]; then
-  echo "slipway: installing npm dependencies (npm ci)…" >&2
-  npm ci --no-audit --no-fund --loglevel=error >&2
-  echo "$lock_hash" > "$stamp"
+  # Serialise concurrent setups (parallel test runs, several terminals).
+  mkdir -p .slipway
+  exec 9>.slipway/npm-install.lock
+  flock 9
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_hash" ]]; then
+    echo "slipway: installing npm dependencies (npm ci)…" >&2
+    npm ci --no-audit --no-fund --loglevel=error >&2
+    echo "$lock_hash" > "$stamp"
+  fi
+  flock -u 9
 fi
 
 node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }

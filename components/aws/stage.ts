@@ -1,0 +1,176 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { SLOTS, otherSlot, type Slot, type StageConfig } from "../../src/config/schema";
+import { weightsFor } from "../../src/traffic/weights";
+import type { PlatformStage } from "../platform";
+import { AwsHealthAlarms } from "./alarms";
+import { AwsDeployerRole } from "./deployer";
+import { AwsFlags } from "./flags";
+import { AwsServiceIdentities } from "./identities";
+import { AwsWeightedRoute } from "./route";
+import { AwsSlot } from "./slot";
+
+export interface AwsStageArgs {
+  config: StageConfig;
+  headerValue: pulumi.Input<string>;
+}
+
+/**
+ * One stage on AWS: ECS Fargate slots behind a weighted ALB listener rule, in a
+ * VPC, cluster and listener the platform team already runs (bring your own).
+ */
+export class AwsStage extends pulumi.ComponentResource implements PlatformStage {
+  readonly provider: aws.Provider;
+  readonly route: AwsWeightedRoute;
+  readonly slots: Record<Slot, AwsSlot>;
+  readonly identities: AwsServiceIdentities;
+  readonly deployer: AwsDeployerRole;
+  readonly alarms: AwsHealthAlarms;
+  readonly routingId: pulumi.Output<string>;
+  readonly headerRoutingId?: pulumi.Output<string>;
+  readonly deployerIdentity: pulumi.Output<string>;
+  readonly serviceIdentities: Record<Slot, pulumi.Output<string>>;
+  readonly executionIdentity: pulumi.Output<string>;
+  readonly endpoint: pulumi.Output<string>;
+  readonly health: Record<Slot, Record<string, pulumi.Output<string>>>;
+
+  constructor(name: string, args: AwsStageArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("slipway:aws:Stage", name, {}, opts);
+    const cfg = args.config;
+    const awsCfg = cfg.aws!;
+    const service = cfg.service;
+    const tags = { "slipway:service": service.name, "slipway:stage": cfg.stage, "managed-by": "slipway" };
+
+    this.provider = new aws.Provider(`${name}-provider`, { region: awsCfg.region }, { parent: this });
+    const childOpts = { parent: this, provider: this.provider };
+
+    const logGroup = new aws.cloudwatch.LogGroup(
+      `${name}-logs`,
+      { name: `/slipway/${cfg.stage}/${service.name}`, retentionInDays: awsCfg.logRetentionDays, tags },
+      childOpts,
+    );
+
+    // Tasks accept traffic from the load balancer only, on the service port.
+    const securityGroup = new aws.ec2.SecurityGroup(
+      `${name}-tasks`,
+      {
+        namePrefix: `${service.name}-${cfg.stage}-`,
+        description: `Slipway ${service.name} (${cfg.stage}) tasks: ingress from the ALB only`,
+        vpcId: awsCfg.vpcId,
+        ingress: [
+          {
+            protocol: "tcp",
+            fromPort: service.port,
+            toPort: service.port,
+            securityGroups: [awsCfg.loadBalancerSecurityGroupId],
+            description: "ALB to service port",
+          },
+        ],
+        egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], description: "outbound" }],
+        tags,
+      },
+      childOpts,
+    );
+
+    this.identities = new AwsServiceIdentities(
+      `${name}-identities`,
+      {
+        serviceName: service.name,
+        repositoryArn: awsCfg.ecrRepositoryArn,
+        logGroupArn: logGroup.arn,
+        permissions: service.permissions,
+        tags,
+      },
+      childOpts,
+    );
+
+    const candidate = otherSlot(cfg.traffic.stable);
+    this.route = new AwsWeightedRoute(
+      `${name}-route`,
+      {
+        service,
+        aws: awsCfg,
+        weights: weightsFor(cfg.traffic.stable, cfg.traffic.canaryWeight),
+        candidate,
+        headerRoute: cfg.traffic.headerRoute.enabled
+          ? { name: cfg.traffic.headerRoute.name, value: args.headerValue }
+          : undefined,
+        tags,
+      },
+      childOpts,
+    );
+
+    const slots = {} as Record<Slot, AwsSlot>;
+    for (const slot of SLOTS) {
+      const release = cfg.slots[slot];
+      slots[slot] = new AwsSlot(
+        `${name}-${slot}`,
+        {
+          stage: cfg.stage,
+          slot,
+          service,
+          release,
+          replicas: release.replicas ?? service.replicas,
+          aws: awsCfg,
+          executionRoleArn: this.identities.executionRole.arn,
+          taskRoleArn: this.identities.taskRole.arn,
+          logGroupName: logGroup.name,
+          securityGroupId: securityGroup.id,
+          targetGroupArn: this.route.targetGroups[slot].arn,
+          routing: this.route,
+          tags,
+        },
+        childOpts,
+      );
+    }
+    this.slots = slots;
+
+    this.alarms = new AwsHealthAlarms(
+      `${name}-alarms`,
+      {
+        serviceName: service.name,
+        stage: cfg.stage,
+        aws: awsCfg,
+        targetGroupArnSuffixes: { blue: this.route.targetGroups.blue.arnSuffix, green: this.route.targetGroups.green.arnSuffix },
+        tags,
+      },
+      childOpts,
+    );
+
+    const flags = new AwsFlags(`${name}-flags`, { serviceName: service.name, stage: cfg.stage, flags: cfg.flags, tags }, childOpts);
+
+    const rules = [this.route.rule, ...(this.route.headerRule ? [this.route.headerRule] : [])];
+    this.deployer = new AwsDeployerRole(
+      `${name}-deployer`,
+      {
+        serviceName: service.name,
+        stage: cfg.stage,
+        principalArn: awsCfg.deployerPrincipalArn,
+        ruleArns: rules.map((r) => r.arn),
+        serviceArns: SLOTS.map((s) => slots[s].service.id),
+        passRoleArns: [this.identities.executionRole.arn, this.identities.taskRole.arn],
+        alarmArns: SLOTS.flatMap((s) => [this.alarms.alarms[s].errorRatio.arn, this.alarms.alarms[s].p99Latency.arn]),
+        appConfigArns: flags.arns,
+        tags,
+      },
+      childOpts,
+    );
+
+    this.routingId = this.route.rule.arn;
+    this.headerRoutingId = this.route.headerRule?.arn;
+    this.deployerIdentity = this.deployer.role.arn;
+    this.executionIdentity = this.identities.executionRole.arn;
+    this.serviceIdentities = { blue: this.identities.taskRole.arn, green: this.identities.taskRole.arn };
+    const host = awsCfg.hostHeaders.find((h) => !h.includes("*"));
+    this.endpoint = host
+      ? pulumi.output(`https://${host}/`)
+      : aws.lb
+          .getLoadBalancerOutput({ arn: awsCfg.loadBalancerArn }, { parent: this, provider: this.provider })
+          .apply((lb) => `http://${lb.dnsName}/`);
+    this.health = {
+      blue: { errorRatio: this.alarms.alarms.blue.errorRatio.name, p99Latency: this.alarms.alarms.blue.p99Latency.name },
+      green: { errorRatio: this.alarms.alarms.green.errorRatio.name, p99Latency: this.alarms.alarms.green.p99Latency.name },
+    };
+    this.registerOutputs({ routingId: this.routingId });
+  }
+}

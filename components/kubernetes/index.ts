@@ -1,0 +1,6 @@
+export * from "./stage";
+export * from "./slot";
+export * from "./route";
+export * from "./identities";
+export * from "./network";
+export * from "./flags";

@@ -1,0 +1,84 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { KubernetesConfig, Slot } from "../../src/config/schema";
+import type { Weights } from "../../src/traffic/weights";
+import { LABELS } from "../naming";
+
+export interface KubernetesWeightedRouteArgs {
+  stage: string;
+  routeName: string;
+  namespace: pulumi.Input<string>;
+  gateway: KubernetesConfig["gateway"];
+  hostnames: string[];
+  serviceNames: Record<Slot, pulumi.Input<string>>;
+  /** The only inputs a canary step changes. */
+  weights: Weights;
+  candidate: Slot;
+  headerRoute?: { name: string; value: pulumi.Input<string> };
+  serviceName: string;
+}
+
+/**
+ * The Gateway API HTTPRoute that splits traffic between the slots. It is the
+ * one resource a canary step or a rollback updates.
+ */
+export class KubernetesWeightedRoute extends pulumi.ComponentResource {
+  readonly route: k8s.apiextensions.CustomResource;
+  readonly name: pulumi.Output<string>;
+
+  constructor(name: string, args: KubernetesWeightedRouteArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("slipway:kubernetes:WeightedRoute", name, {}, opts);
+    const backend = (slot: Slot, weight: number) => ({
+      kind: "Service",
+      name: args.serviceNames[slot],
+      port: 80,
+      weight,
+    });
+    const rules: unknown[] = [];
+    if (args.headerRoute) {
+      // More header matches win over the plain rule (Gateway API precedence), at any weight.
+      rules.push({
+        matches: [
+          {
+            path: { type: "PathPrefix", value: "/" },
+            headers: [{ type: "Exact", name: args.headerRoute.name, value: args.headerRoute.value }],
+          },
+        ],
+        backendRefs: [backend(args.candidate, 1)],
+      });
+    }
+    rules.push({
+      matches: [{ path: { type: "PathPrefix", value: "/" } }],
+      backendRefs: [backend("blue", args.weights.blue), backend("green", args.weights.green)],
+    });
+
+    this.route = new k8s.apiextensions.CustomResource(
+      `${name}-httproute`,
+      {
+        apiVersion: "gateway.networking.k8s.io/v1",
+        kind: "HTTPRoute",
+        metadata: {
+          name: args.routeName,
+          namespace: args.namespace,
+          labels: { [LABELS.name]: args.serviceName, [LABELS.stage]: args.stage, [LABELS.managedBy]: "slipway" },
+        },
+        spec: {
+          parentRefs: [
+            {
+              group: "gateway.networking.k8s.io",
+              kind: "Gateway",
+              name: args.gateway.name,
+              namespace: args.gateway.namespace,
+              ...(args.gateway.sectionName ? { sectionName: args.gateway.sectionName } : {}),
+            },
+          ],
+          ...(args.hostnames.length > 0 ? { hostnames: args.hostnames } : {}),
+          rules,
+        },
+      },
+      { parent: this },
+    );
+    this.name = this.route.metadata.name;
+    this.registerOutputs({ name: this.name });
+  }
+}

@@ -1,0 +1,49 @@
+import * as pulumi from "@pulumi/pulumi";
+import { ServiceStage } from "./components";
+import { CONFIG_KEYS, CONFIG_NAMESPACE, ConfigError, parseStageConfig, readRawConfig } from "./src/config/load";
+
+// Validate every slipway:* key before declaring anything: a bad value fails the
+// preview with one message per problem, and no resource is touched.
+const config = new pulumi.Config(CONFIG_NAMESPACE);
+const stageName = pulumi.getStack();
+const raw = readRawConfig((key) => {
+  const text = config.get(key);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+});
+for (const key of Object.keys(pulumi.runtime.allConfig())) {
+  const [ns, name] = key.split(":");
+  if (ns === CONFIG_NAMESPACE && name && !(CONFIG_KEYS as readonly string[]).includes(name)) raw[name] = config.get(name);
+}
+
+let stageConfig;
+try {
+  stageConfig = parseStageConfig(raw, stageName);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    // Print the list as is; a stack trace would only hide it.
+    throw new pulumi.RunError(err.message);
+  }
+  throw err;
+}
+
+const serviceStage = new ServiceStage(stageConfig.service.name, { config: stageConfig });
+
+export const schemaVersion = serviceStage.outputs.schemaVersion;
+export const stage = serviceStage.outputs.stage;
+export const platform = serviceStage.outputs.platform;
+export const service = serviceStage.outputs.service;
+export const endpoint = serviceStage.outputs.endpoint;
+export const stableSlot = serviceStage.outputs.stableSlot;
+export const candidateSlot = serviceStage.outputs.candidateSlot;
+export const weights = serviceStage.outputs.weights;
+export const releases = serviceStage.outputs.releases;
+export const routing = serviceStage.outputs.routing;
+export const roles = serviceStage.outputs.roles;
+export const health = serviceStage.outputs.health;
+export const flags = serviceStage.outputs.flags;
+export const testerHeader = serviceStage.testerHeader;

@@ -1,0 +1,369 @@
+import { z } from "zod";
+
+/**
+ * The stack config contract: every `slipway:*` key, its shape and its defaults.
+ * Pure (no Pulumi, no I/O) so the program, the pipeline and the tests validate
+ * config the same way, before anything is declared or updated.
+ */
+
+export const SLOTS = ["blue", "green"] as const;
+export type Slot = (typeof SLOTS)[number];
+export const otherSlot = (slot: Slot): Slot => (slot === "blue" ? "green" : "blue");
+
+export const PLATFORMS = ["kubernetes", "aws"] as const;
+export type Platform = (typeof PLATFORMS)[number];
+
+export const RUNTIMES = ["go", "rust"] as const;
+export type Runtime = (typeof RUNTIMES)[number];
+
+/** `repo@sha256:<64 hex>`, optionally `repo:tag@sha256:…`. A tag alone can move; a digest cannot. */
+export const DIGEST_IMAGE = /^[a-z0-9][a-z0-9._\-/:]*@sha256:[a-f0-9]{64}$/;
+
+const dns1123Label = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+const slotSchema = z.enum(SLOTS, { error: 'allowed: "blue" or "green"' });
+
+const imageSchema = z.string({ error: "allowed: an image pinned by digest, repo@sha256:<64 hex>" }).refine(
+  (v) => DIGEST_IMAGE.test(v),
+  {
+    error: (iss) =>
+      typeof iss.input === "string" && !iss.input.includes("@")
+        ? "is not pinned by digest (a tag can move); allowed: repo@sha256:<64 hex>"
+        : "allowed: an image pinned by digest, repo@sha256:<64 lowercase hex>",
+  },
+);
+
+const intIn = (min: number, max: number, what = "an integer") =>
+  z
+    .number({ error: `allowed: ${what} from ${min} to ${max}` })
+    .int({ error: `allowed: ${what} from ${min} to ${max}` })
+    .min(min, { error: `allowed: ${what} from ${min} to ${max}` })
+    .max(max, { error: `allowed: ${what} from ${min} to ${max}` });
+
+const urlPath = z
+  .string()
+  .regex(/^\/[\w\-./~%]*$/, { error: 'allowed: an absolute URL path such as "/healthz"' });
+
+/** IAM actions look like `service:Action`; any `*` or `?` makes it a wildcard. */
+const iamAction = z
+  .string()
+  .regex(/^[a-z0-9-]+:[A-Za-z0-9]+$/, {
+    error: 'allowed: one exact IAM action such as "s3:GetObject"; wildcards ("*", "s3:*", "s3:Get*") are not allowed',
+  });
+
+const iamResource = z
+  .string()
+  .min(1)
+  .refine((v) => v !== "*", {
+    error: 'allowed: an ARN naming what the service uses; a bare "*" resource is not allowed',
+  });
+
+export const permissionSchema = z
+  .object({
+    sid: z.string().regex(/^[A-Za-z0-9]+$/).optional(),
+    actions: z.array(iamAction).min(1, { error: "allowed: at least one action" }),
+    resources: z.array(iamResource).min(1, { error: "allowed: at least one resource ARN" }),
+  })
+  .strict();
+export type Permission = z.infer<typeof permissionSchema>;
+
+export const serviceSchema = z
+  .object({
+    name: z
+      .string({ error: "allowed: a DNS label (lowercase letters, digits, '-') of at most 24 characters" })
+      .max(24, { error: "allowed: at most 24 characters (it prefixes AWS and Kubernetes names)" })
+      .regex(dns1123Label, { error: "allowed: a DNS label (lowercase letters, digits, '-'), starting with a letter" }),
+    runtime: z.enum(RUNTIMES, { error: 'allowed: "go" or "rust"' }),
+    port: intIn(1, 65535, "a port number"),
+    healthPath: urlPath.default("/healthz"),
+    readyPath: urlPath.default("/readyz"),
+    metricsPath: urlPath.default("/metrics"),
+    /** vCPUs per replica (Kubernetes limit; ECS task size). */
+    cpu: z
+      .number({ error: "allowed: vCPUs per replica, a number from 0.125 to 16" })
+      .min(0.125, { error: "allowed: vCPUs per replica, a number from 0.125 to 16" })
+      .max(16, { error: "allowed: vCPUs per replica, a number from 0.125 to 16" })
+      .default(0.5),
+    memoryMiB: intIn(64, 122880, "MiB, an integer").default(512),
+    /** Full size of a slot; the stable slot always runs at this count. */
+    replicas: intIn(1, 1000).default(2),
+    env: z
+      .record(
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "allowed: environment variable names [A-Za-z_][A-Za-z0-9_]*" }),
+        z.string({ error: "allowed: a string value" }),
+      )
+      .default({}),
+    permissions: z.array(permissionSchema).default([]),
+  })
+  .strict();
+export type ServiceConfig = z.infer<typeof serviceSchema>;
+
+export const slotReleaseSchema = z
+  .object({
+    image: imageSchema,
+    version: z.string({ error: "allowed: a version label such as 1.4.2" }).min(1).max(63),
+    revision: z.string().max(64).optional(),
+    /** Omitted: the service's full replica count. The idle slot is scaled to 0 after promotion. */
+    replicas: intIn(0, 1000).optional(),
+  })
+  .strict();
+export type SlotRelease = z.infer<typeof slotReleaseSchema>;
+
+export const slotsSchema = z.object({ blue: slotReleaseSchema, green: slotReleaseSchema }).strict();
+
+export const trafficSchema = z
+  .object({
+    stable: slotSchema,
+    canaryWeight: intIn(0, 100).default(0),
+    headerRoute: z
+      .object({
+        enabled: z.boolean().default(true),
+        name: z
+          .string()
+          .regex(/^[a-z0-9-]+$/, { error: "allowed: a lowercase HTTP header name" })
+          .default("x-slipway-canary"),
+      })
+      .strict()
+      .default({ enabled: true, name: "x-slipway-canary" }),
+  })
+  .strict();
+export type TrafficConfig = z.infer<typeof trafficSchema>;
+
+const durationSchema = z.union(
+  [
+    z.number().int().min(0),
+    z.string().regex(/^\d+(ms|s|m|h)$/, { error: 'allowed: seconds, or a duration such as "30s", "5m", "1h"' }),
+  ],
+  { error: 'allowed: seconds, or a duration such as "30s", "5m", "1h"' },
+);
+
+export const stepSchema = z.union(
+  [
+    z.object({ setWeight: intIn(1, 100, "a weight") }).strict(),
+    z
+      .object({
+        pause: z
+          .object({ duration: durationSchema.optional(), untilApproved: z.boolean().optional() })
+          .strict(),
+      })
+      .strict(),
+    z
+      .object({
+        analysis: z
+          .object({
+            count: intIn(1, 1000).optional(),
+            interval: durationSchema.optional(),
+          })
+          .strict(),
+      })
+      .strict(),
+  ],
+  { error: "allowed: one of {setWeight: N}, {pause: {duration | untilApproved}}, {analysis: {count, interval}}" },
+);
+export type Step = z.infer<typeof stepSchema>;
+
+export const PRESETS = ["Canary10Percent5Minutes", "Linear10PercentEvery1Minute", "BlueGreenImmediate"] as const;
+
+export const canarySchema = z
+  .object({
+    preset: z.enum(PRESETS, { error: `allowed: ${PRESETS.join(", ")}` }).optional(),
+    steps: z.array(stepSchema).optional(),
+    /** Parsed by the analysis module; kept open here so the stage program does not depend on it. */
+    analysis: z.record(z.string(), z.unknown()).default({}),
+    scaleDownDelaySeconds: intIn(0, 7 * 24 * 3600).default(600),
+    progressDeadlineSeconds: intIn(30, 24 * 3600).default(1800),
+    smokeCheck: z.object({ path: urlPath.default("/healthz"), requests: intIn(1, 1000).default(5) }).strict().optional(),
+  })
+  .strict()
+  .superRefine((canary, ctx) => {
+    if (canary.preset && canary.steps) {
+      ctx.addIssue({ code: "custom", path: ["steps"], message: "only one of `preset` or `steps` can be given" });
+    }
+    let last = 0;
+    (canary.steps ?? []).forEach((step, i) => {
+      if ("setWeight" in step) {
+        if (step.setWeight <= last) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["steps", i, "setWeight"],
+            input: step.setWeight,
+            message: `weights must rise step by step; ${step.setWeight} follows ${last}`,
+          });
+        }
+        last = step.setWeight;
+      }
+    });
+  });
+export type CanaryConfig = z.infer<typeof canarySchema>;
+
+const arn = (what: string) =>
+  z.string({ error: `allowed: the ARN of ${what}` }).regex(/^arn:aws[a-z-]*:[a-z0-9-]+:/, { error: `allowed: the ARN of ${what}` });
+
+export const awsSchema = z
+  .object({
+    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { error: "allowed: an AWS region such as us-east-1" }).default("us-east-1"),
+    vpcId: z.string().regex(/^vpc-[0-9a-f]+$/, { error: "allowed: a VPC id such as vpc-0abc…" }),
+    subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, { error: "allowed: subnet ids such as subnet-0abc…" })).min(1),
+    clusterArn: arn("an existing ECS cluster"),
+    listenerArn: arn("the ALB listener that carries this service"),
+    /** The ALB (for alarm dimensions) and its security group (the only ingress allowed to tasks). */
+    loadBalancerArn: arn("the ALB"),
+    loadBalancerSecurityGroupId: z.string().regex(/^sg-[0-9a-f]+$/, { error: "allowed: a security group id such as sg-0abc…" }),
+    ecrRepositoryArn: arn("the ECR repository the images come from"),
+    /** Fixed per stage so that no step or promotion renumbers (replaces) a rule. */
+    rulePriority: intIn(2, 50000),
+    hostHeaders: z.array(z.string().min(1)).min(1).default(["*"]),
+    pathPatterns: z.array(z.string().min(1)).min(1).default(["/*"]),
+    logRetentionDays: z.union([z.literal(1), z.literal(3), z.literal(7), z.literal(14), z.literal(30), z.literal(90), z.literal(365)], {
+      error: "allowed: 1, 3, 7, 14, 30, 90 or 365",
+    }).default(30),
+    alarms: z
+      .object({
+        errorRatio: z.number().min(0).max(1).default(0.01),
+        p99LatencySeconds: z.number().positive().default(0.3),
+        evaluationPeriods: intIn(1, 60).default(3),
+      })
+      .strict()
+      .default({ errorRatio: 0.01, p99LatencySeconds: 0.3, evaluationPeriods: 3 }),
+    /** The pipeline's identity (e.g. a CI OIDC role) that may assume the deployer role. */
+    deployerPrincipalArn: arn("the principal allowed to assume the deployer role"),
+  })
+  .strict();
+export type AwsConfig = z.infer<typeof awsSchema>;
+
+export const kubernetesSchema = z
+  .object({
+    namespace: z.string().regex(dns1123Label, { error: "allowed: a DNS label (lowercase letters, digits, '-')" }).optional(),
+    createNamespace: z.boolean().default(true),
+    /** Render manifests to this directory instead of applying them (no cluster, no credentials). */
+    renderYamlToDirectory: z.string().min(1).optional(),
+    kubeconfig: z.string().min(1).optional(),
+    context: z.string().min(1).optional(),
+    gateway: z
+      .object({
+        name: z.string().regex(dns1123Label).default("slipway-gateway"),
+        namespace: z.string().regex(dns1123Label).default("gateway-system"),
+        sectionName: z.string().regex(dns1123Label).optional(),
+      })
+      .strict()
+      .default({ name: "slipway-gateway", namespace: "gateway-system" }),
+    hostnames: z.array(z.string().min(1)).default([]),
+    /** The in-cluster identity of the pipeline, bound to the deployer Role. */
+    deployerServiceAccount: z
+      .object({ name: z.string().regex(dns1123Label), namespace: z.string().regex(dns1123Label) })
+      .strict()
+      .default({ name: "slipway-deployer", namespace: "slipway-system" }),
+    /** Namespace of the Prometheus that scrapes the pods (allowed through the NetworkPolicy). */
+    monitoringNamespace: z.string().regex(dns1123Label).default("monitoring"),
+    prometheusUrl: z.string().url().optional(),
+  })
+  .strict();
+export type KubernetesConfig = z.infer<typeof kubernetesSchema>;
+
+export const flagSchema = z
+  .object({
+    enabled: z.boolean({ error: "allowed: true or false" }),
+    owner: z.string({ error: "allowed: the owning team or person" }).min(1),
+    expires: z.string({ error: "allowed: a date, YYYY-MM-DD" }).regex(/^\d{4}-\d{2}-\d{2}$/, { error: "allowed: a date, YYYY-MM-DD" }),
+    description: z.string().optional(),
+  })
+  .strict();
+export type FlagConfig = z.infer<typeof flagSchema>;
+
+export const flagsSchema = z.record(
+  z.string().regex(/^[a-z][a-z0-9-]*$/, { error: "allowed: flag names in kebab-case" }),
+  flagSchema,
+);
+
+export const promotionSchema = z
+  .object({
+    /** The stage whose promoted releases may come here (`slipway promote --from`). */
+    from: z.string().optional(),
+    soakSeconds: intIn(0, 30 * 24 * 3600).default(0),
+    requireApproval: z.boolean().default(false),
+    freezeWindows: z
+      .array(
+        z
+          .object({
+            start: z.string().datetime({ offset: true, error: "allowed: an ISO-8601 date-time with offset" }),
+            end: z.string().datetime({ offset: true, error: "allowed: an ISO-8601 date-time with offset" }),
+            reason: z.string().default("change freeze"),
+          })
+          .strict(),
+      )
+      .default([]),
+  })
+  .strict();
+export type PromotionConfig = z.infer<typeof promotionSchema>;
+
+export const artifactsSchema = z
+  .object({
+    requireSignature: z.boolean().default(true),
+    publicKey: z.string().optional(),
+  })
+  .strict();
+
+/** Raw `slipway:*` values as the engine hands them over, keyed without the namespace. */
+export const stageConfigSchema = z
+  .object({
+    platform: z.enum(PLATFORMS, { error: 'allowed: "kubernetes" or "aws"' }).default("kubernetes"),
+    service: serviceSchema,
+    slots: slotsSchema,
+    traffic: trafficSchema,
+    canary: canarySchema.default({
+      analysis: {},
+      scaleDownDelaySeconds: 600,
+      progressDeadlineSeconds: 1800,
+    }),
+    aws: awsSchema.optional(),
+    kubernetes: kubernetesSchema.default({
+      createNamespace: true,
+      gateway: { name: "slipway-gateway", namespace: "gateway-system" },
+      hostnames: [],
+      deployerServiceAccount: { name: "slipway-deployer", namespace: "slipway-system" },
+      monitoringNamespace: "monitoring",
+    }),
+    flags: flagsSchema.default({}),
+    promotion: promotionSchema.default({ soakSeconds: 0, requireApproval: false, freezeWindows: [] }),
+    artifacts: artifactsSchema.default({ requireSignature: true }),
+  })
+  .superRefine((cfg, ctx) => {
+    if (cfg.platform === "aws" && !cfg.aws) {
+      ctx.addIssue({ code: "custom", path: ["aws"], message: 'is required when slipway:platform is "aws"' });
+    }
+    const stable = cfg.slots[cfg.traffic.stable];
+    if (stable.replicas !== undefined && stable.replicas < cfg.service.replicas) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["slots", cfg.traffic.stable, "replicas"],
+        input: stable.replicas,
+        message: `the stable slot must run at full size; allowed: ${cfg.service.replicas} (slipway:service.replicas) or omit it`,
+      });
+    }
+    if (cfg.platform === "aws") {
+      const problem = fargateSizeProblem(cfg.service.cpu, cfg.service.memoryMiB);
+      if (problem) ctx.addIssue({ code: "custom", path: ["service", "memoryMiB"], input: cfg.service.memoryMiB, message: problem });
+    }
+  });
+
+export type StageConfig = z.infer<typeof stageConfigSchema> & { stage: string };
+
+/** Fargate accepts only certain CPU/memory pairs; catching it here beats a failed deployment. */
+export function fargateSizeProblem(cpu: number, memoryMiB: number): string | undefined {
+  const ranges: Record<string, [number, number, number]> = {
+    "0.25": [512, 2048, 512],
+    "0.5": [1024, 4096, 1024],
+    "1": [2048, 8192, 1024],
+    "2": [4096, 16384, 1024],
+    "4": [8192, 30720, 1024],
+    "8": [16384, 61440, 4096],
+    "16": [32768, 122880, 8192],
+  };
+  const range = ranges[String(cpu)];
+  if (!range) return `Fargate needs slipway:service.cpu to be one of ${Object.keys(ranges).join(", ")} (got ${cpu})`;
+  const [min, max, step] = range;
+  if (memoryMiB < min || memoryMiB > max || memoryMiB % step !== 0) {
+    return `with ${cpu} vCPU, Fargate allows ${min} to ${max} MiB in steps of ${step}`;
+  }
+  return undefined;
+}
