@@ -1,0 +1,4 @@
+export * from "./artifact";
+export * from "./attestation";
+export * from "./artifactPolicy";
+export * from "./keys";
