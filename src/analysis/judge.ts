@@ -97,6 +97,7 @@ interface Pending {
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
 const signedPct = (v: number) => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${(v * 100).toFixed(1)}%` : v > 0 ? "+∞" : "-∞");
 const fmtP = (p: number) => (p < 1e-4 ? p.toExponential(1) : p.toFixed(4));
+const fmtAlpha = (a: number) => (a < 1e-4 ? a.toExponential(1) : String(Number(a.toPrecision(2))));
 const fmtNum = (v: number) => (Math.abs(v) >= 100 || Number.isInteger(v) ? v.toFixed(0) : Number(v.toPrecision(4)).toString());
 
 function alternativeOf(direction: Direction): Alternative {
@@ -208,7 +209,7 @@ function judgeRatio(metric: JudgeMetric & { type: "ratio" }, v: MetricVerdict, a
       const breached = t.p < alpha;
       v.threshold = { bound, limit, value: rate, p: t.p, breached };
       const words = `canary ratio ${pct(rate)} is ${bound === "max" ? "above max" : "below min"} ${pct(limit)}`;
-      if (breached) thresholdFail = `${words} (p=${fmtP(t.p)} < α=${fmtP(alpha)})`;
+      if (breached) thresholdFail = `${words} (p=${fmtP(t.p)} < α=${fmtAlpha(alpha)})`;
       else thresholdDoubt = `${words} but not significantly (p=${fmtP(t.p)}, ${canary.total} requests)`;
     }
   }
@@ -243,13 +244,13 @@ function judgeRatio(metric: JudgeMetric & { type: "ratio" }, v: MetricVerdict, a
       if (thresholdFail) {
         fail(v, significant && worse ? `${thresholdFail}; and ${comparison}, p=${fmtP(pAdjusted)}` : thresholdFail);
       } else if (significant && worse) {
-        fail(v, `${comparison}: significant ${badWord(v.direction)} beyond tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)} < α=${fmtP(alpha)})`);
+        fail(v, `${comparison}: significant ${badWord(v.direction)} beyond tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)} < α=${fmtAlpha(alpha)})`);
       } else if (thresholdDoubt) {
         inconclusive(v, thresholdDoubt);
       } else if (significant) {
         pass(v, `${comparison}: significant but within tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)})`);
       } else {
-        pass(v, `${comparison}: no significant ${badWord(v.direction)} (p=${fmtP(pAdjusted)} ≥ α=${fmtP(alpha)})`);
+        pass(v, `${comparison}: no significant ${badWord(v.direction)} (p=${fmtP(pAdjusted)} ≥ α=${fmtAlpha(alpha)})`);
       }
     },
   };
@@ -312,11 +313,11 @@ function judgeSamples(metric: JudgeMetric & { type: "samples" }, v: MetricVerdic
       if (thresholdFail) {
         fail(v, significant && worse ? `${thresholdFail}; and ${comparison}, p=${fmtP(pAdjusted)}` : thresholdFail);
       } else if (significant && worse) {
-        fail(v, `${comparison}: significant ${badWord(v.direction)} beyond tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)} < α=${fmtP(alpha)})`);
+        fail(v, `${comparison}: significant ${badWord(v.direction)} beyond tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)} < α=${fmtAlpha(alpha)})`);
       } else if (significant) {
         pass(v, `${comparison}: significant but within tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)})`);
       } else {
-        pass(v, `${comparison}: no significant ${badWord(v.direction)} (p=${fmtP(pAdjusted)} ≥ α=${fmtP(alpha)})`);
+        pass(v, `${comparison}: no significant ${badWord(v.direction)} (p=${fmtP(pAdjusted)} ≥ α=${fmtAlpha(alpha)})`);
       }
     },
   };

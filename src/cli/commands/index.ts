@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { register as registerAnalyze } from "./analyze";
 
 /**
  * Each subcommand lives in its own file and exports `register(program)`.
@@ -6,7 +7,9 @@ import type { Command } from "commander";
  */
 type Register = (program: Command) => void;
 
-const registrations: Register[] = [];
+const registrations: Register[] = [
+  registerAnalyze, // analyze
+];
 
 export function registerCommands(program: Command): void {
   for (const register of registrations) register(program);
