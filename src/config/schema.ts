@@ -315,7 +315,8 @@ export const stageConfigSchema = z
       scaleDownDelaySeconds: 600,
       progressDeadlineSeconds: 1800,
     }),
-    aws: awsSchema.optional(),
+    // The project default is `{}`; on the kubernetes platform an empty aws block means "not used".
+    aws: z.preprocess((v) => (isEmptyObject(v) ? undefined : v), awsSchema.optional()),
     kubernetes: kubernetesSchema.default({
       createNamespace: true,
       gateway: { name: "slipway-gateway", namespace: "gateway-system" },
@@ -345,6 +346,10 @@ export const stageConfigSchema = z
       if (problem) ctx.addIssue({ code: "custom", path: ["service", "memoryMiB"], input: cfg.service.memoryMiB, message: problem });
     }
   });
+
+function isEmptyObject(v: unknown): boolean {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
+}
 
 export type StageConfig = z.infer<typeof stageConfigSchema> & { stage: string };
 
