@@ -110,9 +110,18 @@ export function formatImageRef(ref: ImageRef): string {
   return `${ref.repository}${ref.tag === undefined ? "" : `:${ref.tag}`}@${ref.digest}`;
 }
 
-/** `sha256:0123456789ab…`: enough to tell digests apart in a sentence. */
-export function shortDigest(digest: string): string {
-  return digest.length > 19 ? `${digest.slice(0, 19)}…` : digest;
+/**
+ * `sha256:0123456789ab…`: enough to tell digests apart in a sentence. Given digests to
+ * contrast with, it keeps a few characters past the first one that differs.
+ */
+export function shortDigest(digest: string, ...others: string[]): string {
+  let length = "sha256:".length + 12;
+  for (const other of others) {
+    let same = 0;
+    while (same < digest.length && digest[same] === other[same]) same++;
+    length = Math.max(length, same + 4);
+  }
+  return digest.length > length ? `${digest.slice(0, length)}…` : digest;
 }
 
 function checkDigest(key: string, value: string, digest: string): void {

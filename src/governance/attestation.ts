@@ -297,12 +297,13 @@ export function verifyArtifact(args: VerifyArtifactArgs): VerifiedArtifact {
   const wanted = image.digest.slice("sha256:".length);
   const subject = statement.subject.find((s) => s.digest.sha256?.toLowerCase() === wanted);
   if (!subject) {
-    const signedFor = statement.subject
-      .map((s) => (s.digest.sha256 ? shortDigest(`sha256:${s.digest.sha256}`) : JSON.stringify(s.digest)))
-      .join(", ");
+    const signedFor = statement.subject.map((s) =>
+      s.digest.sha256 ? `sha256:${s.digest.sha256.toLowerCase()}` : JSON.stringify(s.digest),
+    );
     throw new ArtifactVerificationError(
       "subject-mismatch",
-      `the attestation is signed for ${signedFor}, not for ${shortDigest(image.digest)} (${image.repository}): it describes another build`,
+      `the attestation is signed for ${signedFor.map((d) => (d.startsWith("sha256:") ? shortDigest(d, image.digest) : d)).join(", ")}, ` +
+        `not for ${shortDigest(image.digest, ...signedFor)} (${image.repository}): it describes another build`,
     );
   }
 

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { register as registerAnalyze } from "./analyze";
+import { register as registerArtifactIntegrity } from "./sign";
 
 /**
  * Each subcommand lives in its own file and exports `register(program)`.
@@ -9,6 +10,7 @@ type Register = (program: Command) => void;
 
 const registrations: Register[] = [
   registerAnalyze, // analyze
+  registerArtifactIntegrity, // keygen, sign, verify
 ];
 
 export function registerCommands(program: Command): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatImageRef, ImageRefError, isPinnedImageRef, parseImageRef } from "../../../src/governance/artifact";
+import { formatImageRef, ImageRefError, isPinnedImageRef, parseImageRef, shortDigest } from "../../../src/governance/artifact";
 
 const HEX = "0123456789abcdef".repeat(4);
 const KEY = "slipway:slots.green.image";
@@ -62,5 +62,19 @@ describe("parseImageRef", () => {
 
   it("says a missing value is missing", () => {
     expect(refusal(undefined).message).toMatch(/^slipway:slots\.green\.image is missing; allowed:/);
+  });
+});
+
+describe("shortDigest", () => {
+  const a = `sha256:${"0".repeat(30)}1${"0".repeat(33)}`;
+  const b = `sha256:${"0".repeat(30)}2${"0".repeat(33)}`;
+
+  it("keeps twelve hex digits", () => {
+    expect(shortDigest(a)).toBe(`sha256:${"0".repeat(12)}…`);
+  });
+
+  it("keeps enough to show where two digests differ", () => {
+    expect(shortDigest(a, b)).toBe(`sha256:${"0".repeat(30)}1000…`);
+    expect(shortDigest(b, a)).toBe(`sha256:${"0".repeat(30)}2000…`);
   });
 });
