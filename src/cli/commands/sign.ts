@@ -75,7 +75,11 @@ function runSign(opts: SignOptions): void {
     process.stdout.write(text);
     return;
   }
-  writeFileSync(opts.out, text);
+  try {
+    writeFileSync(opts.out, text);
+  } catch (err) {
+    throw new UsageError(`--out ${opts.out}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
   const keyId = keyIdOf(parsePrivateKey(privateKeyPem, passphrase));
   process.stderr.write(`slipway sign: wrote the attestation for ${opts.image} to ${opts.out} (key ${keyId})\n`);
 }

@@ -2,9 +2,9 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { main } from "../../../src/cli/main";
 
-// The real command line, as a pipeline runs it: tsx on src/cli/main.ts in a child process.
 const root = resolve(__dirname, "../../..");
 const tsx = join(root, "node_modules/.bin/tsx");
 const IMAGE = `ghcr.io/acme/payments:1.4.2@sha256:${"d".repeat(64)}`;
@@ -12,7 +12,7 @@ const OTHER_IMAGE = `ghcr.io/acme/payments@sha256:${"e".repeat(64)}`;
 const REVISION = "9fceb02d0ae598e95dc970b74767f19372d61af8";
 const BUILDER = "https://github.com/acme/payments/.github/workflows/release.yml@refs/heads/main";
 
-/** Each case starts one to three Node processes; leave room for a busy CI machine. */
+/** A child process takes seconds to start on a busy CI machine. */
 const SPAWN_TIMEOUT = 120_000;
 
 interface Run {
@@ -21,7 +21,8 @@ interface Run {
   stderr: string;
 }
 
-function slipway(args: string[], env: Record<string, string> = {}): Promise<Run> {
+/** The real command line, as a pipeline runs it: tsx on src/cli/main.ts in a child process. */
+function spawned(args: string[]): Promise<Run> {
   return new Promise((done) => {
     execFile(
       tsx,
@@ -30,7 +31,7 @@ function slipway(args: string[], env: Record<string, string> = {}): Promise<Run>
         cwd: root,
         encoding: "utf8",
         // The shebang in .bin/tsx finds `node` on PATH: make it this Node (22).
-        env: { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH}`, ...env },
+        env: { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH}` },
         timeout: 100_000,
       },
       (error, stdout, stderr) => {
@@ -41,21 +42,47 @@ function slipway(args: string[], env: Record<string, string> = {}): Promise<Run>
   });
 }
 
+/** The same `main()` in this process, for the many cases where starting Node would only add time. */
+async function slipway(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const capture = (into: string[]) => (chunk: string | Uint8Array) => {
+    into.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+    return true;
+  };
+  const out = vi.spyOn(process.stdout, "write").mockImplementation(capture(stdout) as typeof process.stdout.write);
+  const err = vi.spyOn(process.stderr, "write").mockImplementation(capture(stderr) as typeof process.stderr.write);
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  try {
+    const status = await main(args);
+    return { status, stdout: stdout.join(""), stderr: stderr.join("") };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+    process.exitCode = undefined;
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
 let dir: string;
 let keys: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "slipway-sign-"));
   keys = join(dir, "keys");
-  const run = await slipway(["keygen", "--out", keys]);
+  const run = await spawned(["keygen", "--out", keys]);
   expect(run.stderr).toBe("");
   expect(run.status).toBe(0);
 }, SPAWN_TIMEOUT);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function signTo(out: string, image = IMAGE, key = join(keys, "slipway.key")): Promise<Run> {
-  return slipway([
+function signTo(out: string, image = IMAGE, key = join(keys, "slipway.key"), run = slipway): Promise<Run> {
+  return run([
     "sign", "--image", image, "--key", key, "--revision", REVISION, "--builder", BUILDER,
     "--version", "1.4.2", "--source", "git+https://github.com/acme/payments",
     "--started-on", "2026-03-01T12:00:00Z", "--finished-on", "2026-03-01T12:04:30Z", "--out", out,
@@ -91,12 +118,12 @@ describe("slipway keygen", { timeout: SPAWN_TIMEOUT }, () => {
   });
 });
 
-describe.concurrent("slipway sign and verify", { timeout: SPAWN_TIMEOUT }, () => {
+describe("slipway sign and verify", { timeout: SPAWN_TIMEOUT }, () => {
   let envelope: string;
 
   beforeAll(async () => {
     envelope = join(dir, "attestation.json");
-    const run = await signTo(envelope);
+    const run = await signTo(envelope, IMAGE, join(keys, "slipway.key"), spawned);
     expect(run.status).toBe(0);
     expect(run.stderr).toMatch(/^slipway sign: wrote the attestation for .* to .*attestation\.json \(key SHA256:/);
   }, SPAWN_TIMEOUT);
@@ -114,7 +141,7 @@ describe.concurrent("slipway sign and verify", { timeout: SPAWN_TIMEOUT }, () =>
   });
 
   it("verify prints the provenance and exits 0", async () => {
-    const run = await slipway(["verify", "--image", IMAGE, "--envelope", envelope, "--public-key", join(keys, "slipway.pub")]);
+    const run = await spawned(["verify", "--image", IMAGE, "--envelope", envelope, "--public-key", join(keys, "slipway.pub")]);
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(new RegExp(`^verified ${IMAGE.replace(/[.]/g, "\\.")}\n`));
     expect(run.stdout).toContain(`  source revision  ${REVISION}\n`);
@@ -134,7 +161,7 @@ describe.concurrent("slipway sign and verify", { timeout: SPAWN_TIMEOUT }, () =>
   });
 
   it("verify refuses (exit 6) an image the attestation was not signed for", async () => {
-    const run = await slipway(["verify", "--image", OTHER_IMAGE, "--envelope", envelope, "--public-key", join(keys, "slipway.pub"), "--json"]);
+    const run = await spawned(["verify", "--image", OTHER_IMAGE, "--envelope", envelope, "--public-key", join(keys, "slipway.pub"), "--json"]);
     expect(run.status).toBe(6);
     expect(JSON.parse(run.stdout)).toEqual({
       ok: false,
@@ -172,6 +199,7 @@ describe.concurrent("slipway sign and verify", { timeout: SPAWN_TIMEOUT }, () =>
     [["sign", "--image", IMAGE, "--key", "KEYS/slipway.key", "--revision", "HEAD", "--builder", BUILDER], /--revision: "HEAD" is not a full commit id/],
     [["sign", "--image", "ghcr.io/acme/payments:1.4.2", "--key", "KEYS/slipway.key", "--revision", REVISION, "--builder", BUILDER], /--image: .* is not pinned by digest/],
     [["sign", "--image", IMAGE, "--key", "KEYS/slipway.pub", "--revision", REVISION, "--builder", BUILDER], /the private key is a public key/],
+    [["sign", "--image", IMAGE, "--key", "KEYS/slipway.key", "--revision", REVISION, "--builder", BUILDER, "--out", "KEYS/no/such/dir/a.json"], /--out .*a\.json: ENOENT/],
   ])("bad usage exits 2: %j", async (args, message) => {
     const run = await slipway(args.map((a) => a.replace("KEYS", keys).replace("ENVELOPE", envelope)));
     expect(run.status).toBe(2);
