@@ -46,7 +46,8 @@ export function algorithmOf(key: KeyObject, what: string): KeyAlgorithm {
  * Every `PUBLIC KEY` block in `pem`. Several blocks in one value let a stage trust an old
  * and a new key while signing moves from one to the other.
  */
-export function parsePublicKeys(pem: string, what = "the public key"): KeyObject[] {
+export function parsePublicKeys(pem: unknown, what = "the public key"): KeyObject[] {
+  if (typeof pem !== "string") throw new KeyError(`${what} is ${pem === undefined ? "missing" : "not PEM text"}`);
   const blocks = pem.match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g) ?? [];
   if (blocks.length === 0) {
     throw new KeyError(

@@ -1,4 +1,5 @@
 import { createPublicKey, generateKeyPairSync, sign, verify } from "node:crypto";
+import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   ArtifactVerificationError,
@@ -344,6 +345,36 @@ describe("verifyArtifact", () => {
     const envelope = signArtifact({ image: IMAGE, privateKeyPem: p256.privateKeyPem, provenance: PROVENANCE });
     expect(() => verifyArtifact({ image: IMAGE, envelope, publicKeyPem: pem() })).toThrow(
       expect.objectContaining({ name: "KeyError", message: expect.stringMatching(message) }),
+    );
+  });
+
+  it("refuses every single-bit change to the payload or the signature (property)", () => {
+    const envelope = signArtifact({ image: IMAGE, privateKeyPem: p256.privateKeyPem, provenance: PROVENANCE });
+    const payload = Buffer.from(envelope.payload, "base64");
+    const sig = Buffer.from(envelope.signatures[0]!.sig, "base64");
+    const flip = (bytes: Buffer, bit: number) => {
+      const copy = Buffer.from(bytes);
+      copy[bit >> 3]! ^= 1 << (bit & 7);
+      return copy.toString("base64");
+    };
+    fc.assert(
+      fc.property(fc.boolean(), fc.nat(), (inPayload, n) => {
+        const target = inPayload ? payload : sig;
+        const changed = flip(target, n % (target.length * 8));
+        const tampered = inPayload
+          ? { ...envelope, payload: changed }
+          : { ...envelope, signatures: [{ ...envelope.signatures[0]!, sig: changed }] };
+        const err = refusal(() => verifyArtifact({ image: IMAGE, envelope: tampered, publicKeyPem: p256.publicKeyPem }));
+        expect(err.reason).toBe("bad-signature");
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("reports a missing trusted key as a KeyError", () => {
+    const envelope = signArtifact({ image: IMAGE, privateKeyPem: p256.privateKeyPem, provenance: PROVENANCE });
+    expect(() => verifyArtifact({ image: IMAGE, envelope, publicKeyPem: undefined as unknown as string })).toThrow(
+      new KeyError("the trusted public key is missing"),
     );
   });
 
