@@ -30,7 +30,7 @@ function routeWeights(stage: keyof typeof ROUTES, r: Rendered): { blue: number; 
     return { blue: byName["checkout-blue"], green: byName["checkout-green"] };
   }
   const groups = inputs.actions[0].forward.targetGroups;
-  const weightOf = (slot: string) => groups.find((g: any) => g.arn.includes(`${slot}-tg`)).weight;
+  const weightOf = (slot: string) => groups.find((g: any) => g.arn.includes(`targetgroup/${slot}-`)).weight;
   return { blue: weightOf("blue"), green: weightOf("green") };
 }
 
@@ -95,6 +95,6 @@ describe("tester header route", () => {
     const tester = aws.byName("checkout-aws-route-tester").inputs;
     expect(tester.priority).toBe(aws.byName("checkout-aws-route-weighted").inputs.priority - 1);
     expect(tester.conditions.at(-1).httpHeader.values).toEqual([aws.testerHeader.value]);
-    expect(tester.actions[0].targetGroupArn).toContain("green-tg");
+    expect(tester.actions[0].targetGroupArn).toContain("targetgroup/green-");
   });
 });

@@ -167,8 +167,8 @@ export async function renderStage(config: StageConfig): Promise<Rendered> {
   const outputs = (await promiseOf(pulumi.all(stage.outputs))) as StageOutputs;
   const testerHeader = await promiseOf(stage.testerHeader);
   await Promise.all(pending);
-  // Let the last registrations reach the mock monitor.
-  await new Promise((r) => setTimeout(r, 10));
+  // Drain the mock monitor before the next test replaces it.
+  await pulumi.runtime.disconnect();
   const resources = [...recorded.values()].sort((a, b) => `${a.type}${a.name}`.localeCompare(`${b.type}${b.name}`));
   return {
     resources,
