@@ -17,7 +17,9 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 use serde_json::{Value, json};
 
 use config::{Config, Outcome};
@@ -26,7 +28,9 @@ const RUNTIME: &str = "rust";
 const DEFAULT_ITERATIONS: u64 = 50_000;
 const MAX_ITERATIONS: u64 = 10_000_000;
 /// Latency buckets for a service answering in milliseconds: 1 ms .. 2.5 s.
-const DURATION_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -70,13 +74,20 @@ struct AppState {
 }
 
 fn build_state(cfg: Config) -> prometheus::Result<Arc<AppState>> {
-    let const_labels = [("service", &cfg.service_name), ("slot", &cfg.slot), ("version", &cfg.version)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect::<std::collections::HashMap<_, _>>();
+    let const_labels = [
+        ("service", &cfg.service_name),
+        ("slot", &cfg.slot),
+        ("version", &cfg.version),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.clone()))
+    .collect::<std::collections::HashMap<_, _>>();
     let requests = IntCounterVec::new(
-        Opts::new("http_requests_total", "HTTP requests served, by status code (probes and /metrics excluded).")
-            .const_labels(const_labels.clone()),
+        Opts::new(
+            "http_requests_total",
+            "HTTP requests served, by status code (probes and /metrics excluded).",
+        )
+        .const_labels(const_labels.clone()),
         &["code"],
     )?;
     let duration = Histogram::with_opts(
@@ -91,7 +102,11 @@ fn build_state(cfg: Config) -> prometheus::Result<Arc<AppState>> {
     info_labels.insert("revision".into(), cfg.revision.clone());
     info_labels.insert("runtime".into(), RUNTIME.into());
     let info = IntGauge::with_opts(
-        Opts::new("service_info", "Always 1; labels describe the running build.").const_labels(info_labels),
+        Opts::new(
+            "service_info",
+            "Always 1; labels describe the running build.",
+        )
+        .const_labels(info_labels),
     )?;
     info.set(1);
     // Start the success and error series at zero, so that an error ratio can be
@@ -103,7 +118,13 @@ fn build_state(cfg: Config) -> prometheus::Result<Arc<AppState>> {
     registry.register(Box::new(requests.clone()))?;
     registry.register(Box::new(duration.clone()))?;
     registry.register(Box::new(info))?;
-    Ok(Arc::new(AppState { cfg, ready: AtomicBool::new(true), registry, requests, duration }))
+    Ok(Arc::new(AppState {
+        cfg,
+        ready: AtomicBool::new(true),
+        registry,
+        requests,
+        duration,
+    }))
 }
 
 fn router(state: Arc<AppState>) -> Router {
@@ -131,7 +152,11 @@ async fn serve(cfg: Config) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("slipway-demo-rust: cannot listen on {} port {} (PORT): {e}", addr.ip(), addr.port());
+            eprintln!(
+                "slipway-demo-rust: cannot listen on {} port {} (PORT): {e}",
+                addr.ip(),
+                addr.port()
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -183,11 +208,21 @@ async fn serve(cfg: Config) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(res) => {
-            log("ERROR", "server failed while stopping", &state, json!({"error": format!("{res:?}")}));
+            log(
+                "ERROR",
+                "server failed while stopping",
+                &state,
+                json!({"error": format!("{res:?}")}),
+            );
             ExitCode::FAILURE
         }
         Err(_) => {
-            log("ERROR", "shutdown did not finish in time", &state, json!({}));
+            log(
+                "ERROR",
+                "shutdown did not finish in time",
+                &state,
+                json!({}),
+            );
             ExitCode::FAILURE
         }
     }
@@ -195,7 +230,10 @@ async fn serve(cfg: Config) -> ExitCode {
 
 async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(t), Ok(i)) => (t, i),
         _ => {
             eprintln!("slipway-demo-rust: cannot install signal handlers; running until killed");
@@ -217,12 +255,20 @@ async fn instrument(State(state): State<Arc<AppState>>, req: Request, next: Next
     let start = Instant::now();
     let res = next.run(req).await;
     state.duration.observe(start.elapsed().as_secs_f64());
-    state.requests.with_label_values(&[res.status().as_str()]).inc();
+    state
+        .requests
+        .with_label_values(&[res.status().as_str()])
+        .inc();
     res
 }
 
 fn reply(code: StatusCode, body: Value) -> Response {
-    (code, [(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+    (
+        code,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 async fn healthz() -> Response {
@@ -233,7 +279,10 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.ready.load(Ordering::SeqCst) {
         reply(StatusCode::OK, json!({"status": "ready"}))
     } else {
-        reply(StatusCode::SERVICE_UNAVAILABLE, json!({"status": "shutting down"}))
+        reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "shutting down"}),
+        )
     }
 }
 
@@ -243,7 +292,11 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     if let Err(e) = encoder.encode(&state.registry.gather(), &mut buf) {
         return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
     }
-    ([(header::CONTENT_TYPE, encoder.format_type().to_string())], buf).into_response()
+    (
+        [(header::CONTENT_TYPE, encoder.format_type().to_string())],
+        buf,
+    )
+        .into_response()
 }
 
 async fn version(State(state): State<Arc<AppState>>) -> Response {
@@ -255,7 +308,10 @@ async fn version(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn not_found(req: Request) -> Response {
-    reply(StatusCode::NOT_FOUND, json!({"error": "not found", "path": req.uri().path()}))
+    reply(
+        StatusCode::NOT_FOUND,
+        json!({"error": "not found", "path": req.uri().path()}),
+    )
 }
 
 /// What the load generator calls: a little CPU work (a chain of SplitMix64
@@ -332,7 +388,9 @@ fn log(level: &str, msg: &str, state: &AppState, fields: Value) {
 }
 
 fn rfc3339_now() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil-from-days (H. Hinnant), proleptic Gregorian calendar.
@@ -359,6 +417,9 @@ mod tests {
     #[test]
     fn splitmix_matches_the_go_service() {
         // Same value the Go service returns for /work?iterations=1000.
-        assert_eq!(format!("{:016x}", super::splitmix_chain(1000)), "a17ac4d60a6b3f89");
+        assert_eq!(
+            format!("{:016x}", super::splitmix_chain(1000)),
+            "a17ac4d60a6b3f89"
+        );
     }
 }
