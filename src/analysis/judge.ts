@@ -4,6 +4,7 @@ import {
   holmAdjust,
   mannWhitneyU,
   median,
+  normalQuantile,
   oneProportionZTest,
   quantile,
   twoProportionZTest,
@@ -34,6 +35,7 @@ export interface MetricConfig {
   direction?: Direction;
   tolerance?: number;
   absoluteTolerance?: number;
+  margin?: number;
   threshold?: Threshold;
   critical?: boolean;
   minSamples?: number;
@@ -78,6 +80,13 @@ export interface MetricVerdict {
   /** Confidence interval of the shift (samples). */
   effectInterval?: [number, number];
   tolerance: number;
+  /** Non-inferiority margin a pass has to rule out. */
+  margin: number;
+  /**
+   * Worst relative change in the bad direction still compatible with the data
+   * (one-sided, passConfidence); a pass needs it within the margin.
+   */
+  worstCase?: number;
   test?: string;
   threshold?: { bound: "max" | "min"; limit: number; value: number; p?: number; breached: boolean };
 }
@@ -110,6 +119,28 @@ function beyondTolerance(direction: Direction, effect: number, relative: number,
   const down = effect < -absolute && relative < -tolerance;
   return direction === "increase" ? up : direction === "decrease" ? down : up || down;
 }
+
+/**
+ * Whether the worst plausible change (confidence bounds lower..upper on the
+ * relative change) stays within the margin in the bad direction. A decrease
+ * margin mirrors the increase one in ratio terms: margin 1 allows ×2 up or ÷2 down.
+ */
+function withinMargin(
+  direction: Direction,
+  bounds: { lower: number; upper: number; absLower: number; absUpper: number },
+  margin: number,
+  absoluteTolerance: number,
+): { ok: boolean; worst: number } {
+  const down = 1 / (1 + margin) - 1;
+  // A worst case within the absolute tolerance is immaterial whatever its relative size (baseline near 0).
+  const upOk = bounds.upper <= margin || (absoluteTolerance > 0 && bounds.absUpper <= absoluteTolerance);
+  const downOk = bounds.lower >= down || (absoluteTolerance > 0 && bounds.absLower >= -absoluteTolerance);
+  if (direction === "increase") return { ok: upOk, worst: bounds.upper };
+  if (direction === "decrease") return { ok: downOk, worst: bounds.lower };
+  return { ok: upOk && downOk, worst: upOk ? bounds.lower : bounds.upper };
+}
+
+const Z_PASS = normalQuantile(JUDGE_DEFAULTS.passConfidence);
 
 function badWord(direction: Direction): string {
   return direction === "increase" ? "increase" : direction === "decrease" ? "decrease" : "change";
@@ -173,6 +204,7 @@ function judgeOne(metric: JudgeMetric, alpha: number, defaultMinSamples: number)
     reason: "",
     alpha,
     tolerance,
+    margin: metric.margin ?? (metric.type === "ratio" ? JUDGE_DEFAULTS.ratioMargin : JUDGE_DEFAULTS.samplesMargin),
   };
   const minSamples = metric.minSamples ?? defaultMinSamples;
   return metric.type === "ratio"
@@ -236,6 +268,15 @@ function judgeRatio(metric: JudgeMetric & { type: "ratio" }, v: MetricVerdict, a
   v.relativeEffect = relative;
   const worse = beyondTolerance(v.direction, test.difference, relative, v.tolerance, absoluteTolerance);
   const comparison = `canary ${pct(test.p2)} (${canary.bad}/${canary.total}) vs baseline ${pct(baseRate)} (${baseline.bad}/${baseline.total}), ${signedPct(relative)}`;
+  // Confidence bounds of the relative change, with Agresti-Caffo's added pseudo-counts so that
+  // zero events still leave an honest width.
+  const pc = (canary.bad + 1) / (canary.total + 2);
+  const pb = (baseline.bad + 1) / (baseline.total + 2);
+  const se = Math.sqrt((pc * (1 - pc)) / (canary.total + 2) + (pb * (1 - pb)) / (baseline.total + 2));
+  const absLower = pc - pb - Z_PASS * se;
+  const absUpper = pc - pb + Z_PASS * se;
+  const margin = withinMargin(v.direction, { lower: absLower / pb, upper: absUpper / pb, absLower, absUpper }, v.margin, absoluteTolerance);
+  v.worstCase = margin.worst;
 
   return {
     verdict: v,
@@ -247,6 +288,8 @@ function judgeRatio(metric: JudgeMetric & { type: "ratio" }, v: MetricVerdict, a
         fail(v, `${comparison}: significant ${badWord(v.direction)} beyond tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)} < α=${fmtAlpha(alpha)})`);
       } else if (thresholdDoubt) {
         inconclusive(v, thresholdDoubt);
+      } else if (!margin.ok) {
+        inconclusive(v, notRuledOut(comparison, v, pAdjusted, `${canary.total} canary requests`));
       } else if (significant) {
         pass(v, `${comparison}: significant but within tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)})`);
       } else {
@@ -295,7 +338,7 @@ function judgeSamples(metric: JudgeMetric & { type: "samples" }, v: MetricVerdic
   }
 
   const test = mannWhitneyU(baseline, canary, alternativeOf(v.direction));
-  const hl = hodgesLehmann(baseline, canary, 1 - alpha);
+  const hl = hodgesLehmann(baseline, canary, 1 - 2 * (1 - JUDGE_DEFAULTS.passConfidence));
   const baseMedian = v.baseline!.median!;
   const relative = baseMedian !== 0 ? hl.estimate / Math.abs(baseMedian) : hl.estimate === 0 ? 0 : Math.sign(hl.estimate) * Infinity;
   v.test = `Mann-Whitney U (${test.method})`;
@@ -304,6 +347,14 @@ function judgeSamples(metric: JudgeMetric & { type: "samples" }, v: MetricVerdic
   v.relativeEffect = relative;
   v.effectInterval = [hl.lower, hl.upper];
   const worse = beyondTolerance(v.direction, hl.estimate, relative, v.tolerance, absoluteTolerance);
+  const scale = Math.abs(baseMedian) || 1;
+  const margin = withinMargin(
+    v.direction,
+    { lower: hl.lower / scale, upper: hl.upper / scale, absLower: hl.lower, absUpper: hl.upper },
+    v.margin,
+    absoluteTolerance,
+  );
+  v.worstCase = margin.worst;
   const comparison = `canary median ${fmtNum(v.canary!.median!)} vs baseline ${fmtNum(baseMedian)}, shift ${fmtNum(hl.estimate)} (${signedPct(relative)})`;
 
   return {
@@ -314,6 +365,8 @@ function judgeSamples(metric: JudgeMetric & { type: "samples" }, v: MetricVerdic
         fail(v, significant && worse ? `${thresholdFail}; and ${comparison}, p=${fmtP(pAdjusted)}` : thresholdFail);
       } else if (significant && worse) {
         fail(v, `${comparison}: significant ${badWord(v.direction)} beyond tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)} < α=${fmtAlpha(alpha)})`);
+      } else if (!margin.ok) {
+        inconclusive(v, notRuledOut(comparison, v, pAdjusted, `${canary.length} canary values`));
       } else if (significant) {
         pass(v, `${comparison}: significant but within tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)})`);
       } else {
@@ -321,6 +374,13 @@ function judgeSamples(metric: JudgeMetric & { type: "samples" }, v: MetricVerdic
       }
     },
   };
+}
+
+function notRuledOut(comparison: string, v: MetricVerdict, pAdjusted: number, data: string): string {
+  return (
+    `${comparison}: no significant ${badWord(v.direction)} (p=${fmtP(pAdjusted)}), but ${data} cannot yet rule out ` +
+    `a change of ${signedPct(v.worstCase!)} (margin ${signedPct(v.direction === "decrease" ? 1 / (1 + v.margin) - 1 : v.margin)}); more data needed`
+  );
 }
 
 function settle(v: MetricVerdict, verdict: Verdict, reason: string): Pending {

@@ -44,6 +44,13 @@ export const metricConfigShape = {
     .min(0, { error: (iss) => `${String(iss.input)} is negative; must be >= 0` })
     .optional()
     .describe("Largest absolute change in the bad direction that is still acceptable (ratio: as a fraction, 0.001 = 0.1 percentage points). Default 0."),
+  margin: z
+    .number()
+    .gt(0, { error: (iss) => `${String(iss.input)} must be > 0; a margin is a relative change (1 = twice as bad)` })
+    .optional()
+    .describe(
+      "A pass needs evidence that the canary is not worse by this relative amount or more (non-inferiority margin; 1 = twice the baseline's ratio). Less data than that gives 'inconclusive'. Default 1 for ratio metrics, 0.25 for samples.",
+    ),
   threshold: thresholdSchema.optional(),
   critical: z.boolean().default(false).describe("A critical metric that fails fails the whole analysis on its own."),
   minSamples: z
@@ -66,6 +73,10 @@ export const JUDGE_DEFAULTS = {
   tolerance: 0.1,
   absoluteTolerance: 0,
   maxFailedMetrics: 0,
+  ratioMargin: 1,
+  samplesMargin: 0.25,
+  /** Confidence with which a pass must rule out a change as large as the margin. */
+  passConfidence: 0.95,
 } as const;
 
 // ---------------------------------------------------------------------------

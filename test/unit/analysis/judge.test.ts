@@ -45,7 +45,7 @@ describe("ratio metrics", () => {
   });
 
   it("respects absoluteTolerance", () => {
-    const r = judge([ratio("errors", [0, 100_000], [3, 1000], { absoluteTolerance: 0.005 })]);
+    const r = judge([ratio("errors", [0, 100_000], [3, 1000], { absoluteTolerance: 0.01 })]);
     expect(r.metrics[0].relativeEffect).toBe(Infinity);
     expect(r.verdict).toBe("pass");
     expect(judge([ratio("errors", [0, 100_000], [3, 1000])]).verdict).toBe("fail");
@@ -68,7 +68,19 @@ describe("ratio metrics", () => {
     expect(fewBase.verdict).toBe("inconclusive");
     expect(fewBase.metrics[0].reason).toMatch(/baseline has 50 requests/);
     // per-metric override
-    expect(judge([ratio("errors", [50, 10000], [1, 150], { minSamples: 100 })], { minSamples: 200 }).verdict).toBe("pass");
+    expect(judge([ratio("errors", [50, 10000], [10, 2000], { minSamples: 1000 })], { minSamples: 2500 }).verdict).toBe("pass");
+  });
+
+  it("a pass must rule out the margin: too little evidence is inconclusive", () => {
+    // 0.5% baseline, 1 error in 300 canary requests: nothing significant, but a doubling is still plausible.
+    const thin = judge([ratio("errors", [50, 10000], [1, 300])], { minSamples: 200 });
+    expect(thin.verdict).toBe("inconclusive");
+    expect(thin.metrics[0].worstCase).toBeGreaterThan(1);
+    expect(thin.metrics[0].reason).toMatch(/cannot yet rule out a change of \+\d+\.\d% \(margin \+100\.0%\); more data needed/);
+    // A wider margin accepts the same data.
+    expect(judge([ratio("errors", [50, 10000], [1, 300], { margin: 5 })], { minSamples: 200 }).verdict).toBe("pass");
+    // So does an absolute tolerance the worst case stays within.
+    expect(judge([ratio("errors", [50, 10000], [1, 300], { absoluteTolerance: 0.02 })], { minSamples: 200 }).verdict).toBe("pass");
   });
 
   it("no data is inconclusive, never a pass", () => {
