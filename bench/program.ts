@@ -35,7 +35,7 @@ async function evaluate(platformStage: string, services: number): Promise<{ ms: 
     if (raw.aws) raw.aws.rulePriority = 100 + 2 * i;
     stages.push(new ServiceStage(raw.service.name, { config: parseStageConfig(raw, platformStage) }));
   }
-  await Promise.all(stages.map((s) => (pulumi.all(s.outputs) as any).promise()));
+  await Promise.all(stages.map((s) => (pulumi.all(s.outputs as Record<string, pulumi.Output<unknown>>) as any).promise()));
   const ms = performance.now() - start;
   // Drain the mock monitor's queue before the next run replaces it.
   await pulumi.runtime.disconnect();

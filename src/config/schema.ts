@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { IMAGE_REF_ALLOWED, ImageRefError, parseImageRef } from "../governance/artifact";
+import { artifactPolicySchema } from "../governance/artifactPolicy";
 
 /**
  * The stack config contract: every `slipway:*` key, its shape and its defaults.
@@ -16,22 +18,19 @@ export type Platform = (typeof PLATFORMS)[number];
 export const RUNTIMES = ["go", "rust"] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
-/** `repo@sha256:<64 hex>`, optionally `repo:tag@sha256:…`. A tag alone can move; a digest cannot. */
-export const DIGEST_IMAGE = /^[a-z0-9][a-z0-9._\-/:]*@sha256:[a-f0-9]{64}$/;
 
 const dns1123Label = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
 const slotSchema = z.enum(SLOTS, { error: 'allowed: "blue" or "green"' });
 
-const imageSchema = z.string({ error: "allowed: an image pinned by digest, repo@sha256:<64 hex>" }).refine(
-  (v) => DIGEST_IMAGE.test(v),
-  {
-    error: (iss) =>
-      typeof iss.input === "string" && !iss.input.includes("@")
-        ? "is not pinned by digest (a tag can move); allowed: repo@sha256:<64 hex>"
-        : "allowed: an image pinned by digest, repo@sha256:<64 lowercase hex>",
-  },
-);
+const imageSchema = z.string({ error: IMAGE_REF_ALLOWED }).superRefine((value, ctx) => {
+  try {
+    parseImageRef(value, "image");
+  } catch (err) {
+    if (!(err instanceof ImageRefError)) throw err;
+    ctx.addIssue({ code: "custom", message: `${err.reason}; ${IMAGE_REF_ALLOWED}` });
+  }
+});
 
 const intIn = (min: number, max: number, what = "an integer") =>
   z
@@ -296,13 +295,6 @@ export const promotionSchema = z
   .strict();
 export type PromotionConfig = z.infer<typeof promotionSchema>;
 
-export const artifactsSchema = z
-  .object({
-    requireSignature: z.boolean().default(true),
-    publicKey: z.string().optional(),
-  })
-  .strict();
-
 /** Raw `slipway:*` values as the engine hands them over, keyed without the namespace. */
 export const stageConfigSchema = z
   .object({
@@ -326,7 +318,7 @@ export const stageConfigSchema = z
     }),
     flags: flagsSchema.default({}),
     promotion: promotionSchema.default({ soakSeconds: 0, requireApproval: false, freezeWindows: [] }),
-    artifacts: artifactsSchema.default({ requireSignature: true }),
+    artifacts: artifactPolicySchema.default({ requireSignature: true }),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.platform === "aws" && !cfg.aws) {

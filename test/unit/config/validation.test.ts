@@ -23,7 +23,7 @@ describe("config validation", () => {
 
   // Each bad input names the key, the value and what is allowed.
   const cases: [string, (raw: any) => void, string, RegExp][] = [
-    ["a tag-only image", (r) => (r.slots.green.image = "repo:1.2"), "slipway:slots.green.image", /got "repo:1.2".*pinned by digest.*repo@sha256:<64 hex>/],
+    ["a tag-only image", (r) => (r.slots.green.image = "repo:1.2"), "slipway:slots.green.image", /got "repo:1.2".*pinned by digest.*repo@sha256:<64 lowercase hex>/],
     ["a weight of 150", (r) => (r.traffic.canaryWeight = 150), "slipway:traffic.canaryWeight", /got 150.*integer from 0 to 100/],
     ["a weight of -1", (r) => (r.traffic.canaryWeight = -1), "slipway:traffic.canaryWeight", /got -1.*integer from 0 to 100/],
     ["a weight of \"ten\"", (r) => (r.traffic.canaryWeight = "ten"), "slipway:traffic.canaryWeight", /got "ten".*integer from 0 to 100/],

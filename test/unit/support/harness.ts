@@ -164,7 +164,7 @@ export async function renderStage(config: StageConfig): Promise<Rendered> {
   };
 
   const stage = new ServiceStage(config.service.name, { config }, { transformations: [transformation] });
-  const outputs = (await promiseOf(pulumi.all(stage.outputs))) as StageOutputs;
+  const outputs = (await promiseOf(pulumi.all(stage.outputs as Record<string, pulumi.Output<unknown>>))) as unknown as StageOutputs;
   const testerHeader = await promiseOf(stage.testerHeader);
   await Promise.all(pending);
   // Drain the mock monitor before the next test replaces it.
