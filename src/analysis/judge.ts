@@ -1,5 +1,6 @@
 import {
   type Alternative,
+  fisherExactTest,
   hodgesLehmann,
   holmAdjust,
   mannWhitneyU,
@@ -259,10 +260,15 @@ function judgeRatio(metric: JudgeMetric & { type: "ratio" }, v: MetricVerdict, a
     return inconclusive(v, `too little data: baseline has ${baseline.total} requests, needs at least ${minSamples}`);
   }
 
-  const test = twoProportionZTest(baseline.bad, baseline.total, canary.bad, canary.total, alternativeOf(v.direction));
+  const alternative = alternativeOf(v.direction);
+  const test = twoProportionZTest(baseline.bad, baseline.total, canary.bad, canary.total, alternative);
+  // Fisher's exact test whenever it is affordable: the z-test's normal tail is far too
+  // optimistic with few events and at the tiny alphas of early looks.
+  const exact = baseline.bad + canary.bad <= 1_000_000;
+  if (exact) test.p = fisherExactTest(baseline.bad, baseline.total, canary.bad, canary.total, alternative).p;
   const baseRate = test.p1;
   const relative = baseRate > 0 ? test.p2 / baseRate - 1 : test.p2 > 0 ? Infinity : 0;
-  v.test = "two-proportion z-test";
+  v.test = exact ? "Fisher exact (two proportions)" : "two-proportion z-test";
   v.p = test.p;
   v.effect = test.difference;
   v.relativeEffect = relative;

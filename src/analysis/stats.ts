@@ -150,6 +150,55 @@ export function twoProportionZTest(
   return { p1, p2, difference: p2 - p1, z, p: pValueFromZ(z, alternative) };
 }
 
+/** ln C(n, k). */
+export function logChoose(n: number, k: number): number {
+  return logGamma(n + 1) - logGamma(k + 1) - logGamma(n - k + 1);
+}
+
+/**
+ * Fisher's exact test of x2/n2 (canary) against x1/n1 (baseline), conditional
+ * on the total number of events: under H0 the canary's events are
+ * hypergeometric. Unlike the z-test it stays valid with a handful of events
+ * and at the tiny significance levels of early sequential looks. Two-sided
+ * p-values double the smaller tail. O(number of events) via the pmf recurrence.
+ */
+export function fisherExactTest(x1: number, n1: number, x2: number, n2: number, alternative: Alternative = "two-sided"): { p: number } {
+  if (!(n1 > 0 && n2 > 0)) throw new RangeError("fisherExactTest: both totals must be positive");
+  const events = x1 + x2;
+  const total = n1 + n2;
+  const lo = Math.max(0, events - n1);
+  const hi = Math.min(events, n2);
+  const logPmf = (k: number) => logChoose(events, k) + logChoose(total - events, n2 - k) - logChoose(total, n2);
+  // Sum a tail starting at k0 and walking away from it until terms stop mattering.
+  // Terms are kept relative to the first one (which may be far below the smallest
+  // double) and rescaled as they grow, so nothing underflows or overflows.
+  const tail = (k0: number, step: 1 | -1): number => {
+    let logScale = logPmf(k0);
+    let term = 1;
+    let sum = 1;
+    for (let k = k0; step === 1 ? k < hi : k > lo; k += step) {
+      const ratio =
+        step === 1
+          ? ((events - k) * (n2 - k)) / ((k + 1) * (total - events - n2 + k + 1))
+          : (k * (total - events - n2 + k)) / ((events - k + 1) * (n2 - k + 1));
+      term *= ratio;
+      sum += term;
+      if (sum > 1e200) {
+        term /= 1e200;
+        sum /= 1e200;
+        logScale += 200 * Math.LN10;
+      }
+      if (term < sum * 1e-17 && ratio < 1) break;
+    }
+    return Math.min(1, Math.exp(logScale + Math.log(sum)));
+  };
+  const greater = () => (x2 <= lo ? 1 : tail(x2, 1));
+  const less = () => (x2 >= hi ? 1 : tail(x2, -1));
+  if (alternative === "greater") return { p: greater() };
+  if (alternative === "less") return { p: less() };
+  return { p: Math.min(1, 2 * Math.min(greater(), less())) };
+}
+
 /**
  * One-sample score test of x/n against a fixed proportion p0 (for absolute
  * thresholds such as "error ratio at most 5%").
