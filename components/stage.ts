@@ -83,6 +83,7 @@ export class ServiceStage extends pulumi.ComponentResource {
         blue,
         green,
       })),
+      release: o(cfg.release),
       flags: o(
         Object.fromEntries(
           Object.entries(cfg.flags).map(([k, f]) => [k, { enabled: f.enabled, owner: f.owner, expires: f.expires }]),

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { IMAGE_REF_ALLOWED, ImageRefError, parseImageRef } from "../governance/artifact";
 import { artifactPolicySchema } from "../governance/artifactPolicy";
+import { analysisSpecSchema, parseDurationSeconds } from "../analysis/spec";
 
 /**
  * The stack config contract: every `slipway:*` key, its shape and its defaults.
@@ -131,9 +132,11 @@ export type TrafficConfig = z.infer<typeof trafficSchema>;
 const durationSchema = z.union(
   [
     z.number().int().min(0),
-    z.string().regex(/^\d+(ms|s|m|h)$/, { error: 'allowed: seconds, or a duration such as "30s", "5m", "1h"' }),
+    z.string().refine((v) => parseDurationSeconds(v) !== undefined, {
+      error: 'allowed: seconds, or a duration such as "30s", "5m", "1h", "1m30s"',
+    }),
   ],
-  { error: 'allowed: seconds, or a duration such as "30s", "5m", "1h"' },
+  { error: 'allowed: seconds, or a duration such as "30s", "5m", "1h", "1m30s"' },
 );
 
 export const stepSchema = z.union(
@@ -167,8 +170,8 @@ export const canarySchema = z
   .object({
     preset: z.enum(PRESETS, { error: `allowed: ${PRESETS.join(", ")}` }).optional(),
     steps: z.array(stepSchema).optional(),
-    /** Parsed by the analysis module; kept open here so the stage program does not depend on it. */
-    analysis: z.record(z.string(), z.unknown()).default({}),
+    /** How each analysis step judges the candidate (src/analysis/spec.ts). */
+    analysis: analysisSpecSchema.default(analysisSpecSchema.parse({})),
     scaleDownDelaySeconds: intIn(0, 7 * 24 * 3600).default(600),
     progressDeadlineSeconds: intIn(30, 24 * 3600).default(1800),
     smokeCheck: z.object({ path: urlPath.default("/healthz"), requests: intIn(1, 1000).default(5) }).strict().optional(),
@@ -295,6 +298,43 @@ export const promotionSchema = z
   .strict();
 export type PromotionConfig = z.infer<typeof promotionSchema>;
 
+export const RELEASE_PHASES = [
+  "deploying",
+  "canary",
+  "paused",
+  "promoted",
+  "completed",
+  "rolledBack",
+  "failed",
+] as const;
+export type ReleasePhase = (typeof RELEASE_PHASES)[number];
+/** Phases after which a new release may start. */
+export const SETTLED_PHASES: readonly ReleasePhase[] = ["completed", "rolledBack", "failed"];
+
+/**
+ * Where the current release stands. Written by the pipeline with every update
+ * and echoed in the stack outputs, so the stack is the source of truth for a
+ * resumed pipeline. Nothing in the program depends on it but the outputs.
+ */
+export const releaseRecordSchema = z
+  .object({
+    id: z.string().regex(/^r-[a-z0-9-]+$/, { error: "allowed: a release id such as r-20261126-101500-ab12" }),
+    phase: z.enum(RELEASE_PHASES),
+    candidateSlot: slotSchema,
+    artifact: z.object({ image: imageSchema, version: z.string(), revision: z.string().optional() }).strict(),
+    /** The stable release when this one started: what a rollback returns to. */
+    previous: z.object({ slot: slotSchema, image: imageSchema, version: z.string(), revision: z.string().optional() }).strict(),
+    /** Steps of the plan completed so far. */
+    position: z.number().int().min(0),
+    steps: z.number().int().min(0),
+    startedAt: z.string(),
+    updatedAt: z.string(),
+    promotedAt: z.string().optional(),
+    reason: z.string().optional(),
+  })
+  .strict();
+export type ReleaseRecord = z.infer<typeof releaseRecordSchema>;
+
 /** Raw `slipway:*` values as the engine hands them over, keyed without the namespace. */
 export const stageConfigSchema = z
   .object({
@@ -303,7 +343,7 @@ export const stageConfigSchema = z
     slots: slotsSchema,
     traffic: trafficSchema,
     canary: canarySchema.default({
-      analysis: {},
+      analysis: analysisSpecSchema.parse({}),
       scaleDownDelaySeconds: 600,
       progressDeadlineSeconds: 1800,
     }),
@@ -319,6 +359,8 @@ export const stageConfigSchema = z
     flags: flagsSchema.default({}),
     promotion: promotionSchema.default({ soakSeconds: 0, requireApproval: false, freezeWindows: [] }),
     artifacts: artifactPolicySchema.default({ requireSignature: true }),
+    // The project default is `{}`: no release yet.
+    release: z.preprocess((v) => (isEmptyObject(v) ? undefined : v), releaseRecordSchema.optional()),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.platform === "aws" && !cfg.aws) {

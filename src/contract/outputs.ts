@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { PLATFORMS, RUNTIMES, SLOTS } from "../config/schema";
+import { PLATFORMS, releaseRecordSchema, RUNTIMES, SLOTS } from "../config/schema";
 
 /**
  * The stage outputs contract, version 1. App teams read it through
@@ -46,6 +46,8 @@ export const stageOutputsSchema = z.object({
     green: z.record(z.string(), z.string()),
   }),
   flags: z.record(z.string(), z.object({ enabled: z.boolean(), owner: z.string(), expires: z.string() })),
+  /** The release in progress or last finished, as the pipeline recorded it (absent before the first release). */
+  release: releaseRecordSchema.optional(),
 });
 
 export type StageOutputs = z.infer<typeof stageOutputsSchema>;

@@ -1,0 +1,259 @@
+import { otherSlot, type ReleaseRecord, type Slot, type SlotRelease } from "../config/schema";
+import { weightsFor, type Weights } from "../traffic/weights";
+import { describeStep, type PlanStep } from "./plan";
+
+/**
+ * The release state machine. Every transition that changes the stage is one
+ * stack update (`Effects.apply`); everything else (pauses, analysis, checks)
+ * changes nothing. Pure apart from the effects, so the invariants can be
+ * checked over random plans and verdict sequences.
+ *
+ *   deploy (candidate into the idle slot, weight 0) → smoke? →
+ *   [setWeight | pause | analysis]* → promote (flip stable, weight 0) →
+ *   scale down the old slot after the delay
+ *   any failure → rollback (candidate weight 0, one update)
+ */
+
+/** The part of stack config the pipeline writes. */
+export interface StageState {
+  stable: Slot;
+  canaryWeight: number;
+  slots: Record<Slot, SlotRelease>;
+  release?: ReleaseRecord;
+}
+
+export type Transition =
+  | { kind: "deploy"; release: ReleaseRecord; replicas: number }
+  | { kind: "setWeight"; weight: number; position: number }
+  | { kind: "promote"; at: string }
+  | { kind: "rollback"; reason: string }
+  | { kind: "scaleDown"; slot: Slot }
+  | { kind: "restore"; slot: Slot; release: SlotRelease };
+
+/** What one transition does to the stage's config. Pure. */
+export function nextState(state: StageState, t: Transition, fullReplicas: number, now: string): StageState {
+  const release = state.release ? { ...state.release, updatedAt: now } : undefined;
+  switch (t.kind) {
+    case "deploy": {
+      const slot = t.release.candidateSlot;
+      return {
+        ...state,
+        canaryWeight: 0,
+        slots: {
+          ...state.slots,
+          [slot]: {
+            image: t.release.artifact.image,
+            version: t.release.artifact.version,
+            ...(t.release.artifact.revision ? { revision: t.release.artifact.revision } : {}),
+            // Full size before any traffic, so promotion never waits for capacity.
+            replicas: t.replicas,
+          },
+        },
+        release: { ...t.release, phase: "canary", position: 0, updatedAt: now },
+      };
+    }
+    case "setWeight":
+      return { ...state, canaryWeight: t.weight, release: release && { ...release, position: t.position } };
+    case "promote": {
+      const candidate = otherSlot(state.stable);
+      return {
+        ...state,
+        stable: candidate,
+        canaryWeight: 0,
+        slots: { ...state.slots, [candidate]: withoutReplicas(state.slots[candidate]) },
+        release: release && { ...release, phase: "promoted", promotedAt: t.at },
+      };
+    }
+    case "rollback":
+      return { ...state, canaryWeight: 0, release: release && { ...release, phase: "rolledBack", reason: t.reason } };
+    case "scaleDown":
+      return {
+        ...state,
+        slots: { ...state.slots, [t.slot]: { ...state.slots[t.slot], replicas: 0 } },
+        release: release && { ...release, phase: "completed" },
+      };
+    case "restore":
+      return {
+        ...state,
+        canaryWeight: 0,
+        slots: { ...state.slots, [t.slot]: { ...t.release, replicas: fullReplicas } },
+      };
+  }
+}
+
+/** The stable slot runs at the service's full size; an explicit count equal to it is the same thing. */
+function withoutReplicas(release: SlotRelease): SlotRelease {
+  const { replicas: _replicas, ...rest } = release;
+  return rest;
+}
+
+export const replicasOf = (state: StageState, slot: Slot, fullReplicas: number) => state.slots[slot].replicas ?? fullReplicas;
+
+export function weightsOf(state: StageState): Weights {
+  return weightsFor(state.stable, state.canaryWeight);
+}
+
+export function transitionMessage(t: Transition, record: ReleaseRecord, plan: PlanStep[]): string {
+  const who = `release ${record.id} (${record.artifact.version})`;
+  switch (t.kind) {
+    case "deploy":
+      return `${who}: deploy ${record.artifact.image} into ${record.candidateSlot} at weight 0`;
+    case "setWeight":
+      return `${who}: step ${t.position}/${plan.length} ${describeStep(plan[t.position - 1]!)} → ${record.candidateSlot} ${t.weight}%`;
+    case "promote":
+      return `${who}: promote ${record.candidateSlot} to stable`;
+    case "rollback":
+      return `${who}: roll back, ${record.candidateSlot} to weight 0 (${t.reason})`;
+    case "scaleDown":
+      return `${who}: scale down ${t.slot} after promotion`;
+    case "restore":
+      return `${who}: restore ${t.release.version} into ${t.slot}`;
+  }
+}
+
+export type Outcome = "promoted" | "rolledBack" | "paused" | "failed";
+
+export interface AnalysisResult {
+  verdict: "pass" | "fail" | "inconclusive";
+  reasons: string[];
+  figures?: Record<string, unknown>;
+}
+
+export interface Effects {
+  /** One stack update that applies the transition; resolves when the update succeeded. */
+  apply(t: Transition, message: string): Promise<void>;
+  /** Reads the weights actually in force and throws if they differ from `expected`. */
+  verify(expected: Weights): Promise<void>;
+  smoke(): Promise<{ ok: boolean; detail: string }>;
+  analyse(step: Extract<PlanStep, { kind: "analysis" }>, index: number): Promise<AnalysisResult>;
+  sleep(seconds: number, label: string): Promise<void>;
+  /** True when someone approved continuing past step `index` of this release. */
+  approved(index: number): Promise<boolean>;
+  note(event: string, detail: Record<string, unknown>): void;
+  now(): number;
+}
+
+export interface MachineInput {
+  state: StageState;
+  plan: PlanStep[];
+  fullReplicas: number;
+  smokeCheck: boolean;
+  scaleDownDelaySeconds: number;
+  progressDeadlineSeconds: number;
+  /** Analyses retried after an inconclusive verdict before the release pauses for a person. */
+  inconclusiveRetries: number;
+}
+
+export interface MachineResult {
+  outcome: Outcome;
+  state: StageState;
+  reason?: string;
+}
+
+class StepFailure extends Error {}
+
+/**
+ * Runs (or resumes) the release recorded in `input.state.release` to an outcome.
+ * A resumed release continues after its last completed update; no update is repeated.
+ */
+export async function runMachine(input: MachineInput, fx: Effects): Promise<MachineResult> {
+  let state = input.state;
+  const record = () => state.release!;
+  const iso = () => new Date(fx.now()).toISOString();
+
+  const apply = async (t: Transition) => {
+    const message = transitionMessage(t, record(), input.plan);
+    const next = nextState(state, t, input.fullReplicas, iso());
+    await fx.apply(t, message);
+    state = next;
+  };
+
+  const verify = async () => {
+    try {
+      await fx.verify(weightsOf(state));
+    } catch (err) {
+      throw new StepFailure(`weights in force differ from the stack: ${(err as Error).message}`);
+    }
+  };
+
+  const rollback = async (reason: string): Promise<MachineResult> => {
+    fx.note("rollback", { reason });
+    let lastError: unknown;
+    // The rollback is a single update; retried because it is the one that must land.
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        await apply({ kind: "rollback", reason });
+        try {
+          await verify();
+        } catch (err) {
+          fx.note("rollback.unverified", { reason: (err as Error).message });
+        }
+        return { outcome: "rolledBack", state, reason };
+      } catch (err) {
+        lastError = err;
+        fx.note("rollback.retry", { attempt, error: (err as Error).message });
+      }
+    }
+    return { outcome: "failed", state, reason: `${reason}; rollback failed: ${(lastError as Error).message}` };
+  };
+
+  const deadline = Date.parse(record().startedAt) + input.progressDeadlineSeconds * 1000;
+
+  try {
+    if (record().phase === "deploying") {
+      await apply({ kind: "deploy", release: record(), replicas: input.fullReplicas });
+      await verify();
+      if (input.smokeCheck) {
+        const smoke = await fx.smoke();
+        fx.note(smoke.ok ? "smoke.passed" : "smoke.failed", { detail: smoke.detail });
+        if (!smoke.ok) return await rollback(`smoke check failed: ${smoke.detail}`);
+      }
+    }
+
+    if (record().phase === "canary") {
+      for (let index = record().position; index < input.plan.length; index++) {
+        if (fx.now() > deadline) return await rollback(`progress deadline of ${input.progressDeadlineSeconds}s passed`);
+        const step = input.plan[index]!;
+        if (step.kind === "setWeight") {
+          await apply({ kind: "setWeight", weight: step.weight, position: index + 1 });
+          await verify();
+        } else if (step.kind === "pause") {
+          if (step.untilApproved) {
+            if (!(await fx.approved(index))) return { outcome: "paused", state, reason: `step ${index + 1} waits for approval` };
+          } else {
+            await fx.sleep(step.seconds ?? 0, `step ${index + 1}: ${describeStep(step)}`);
+          }
+        } else {
+          let result = await fx.analyse(step, index);
+          for (let retry = 0; result.verdict === "inconclusive" && retry < input.inconclusiveRetries; retry++) {
+            fx.note("analysis.retry", { index, reasons: result.reasons });
+            result = await fx.analyse(step, index);
+          }
+          if (result.verdict === "fail") return await rollback(`analysis failed at step ${index + 1}: ${result.reasons.join("; ")}`);
+          if (result.verdict === "inconclusive" && !(await fx.approved(index))) {
+            return { outcome: "paused", state, reason: `analysis inconclusive at step ${index + 1}: ${result.reasons.join("; ")}` };
+          }
+        }
+      }
+      await apply({ kind: "promote", at: iso() });
+      await verify();
+    }
+
+    if (record().phase === "promoted") {
+      const promotedAt = Date.parse(record().promotedAt ?? iso());
+      const waitSeconds = Math.max(0, promotedAt / 1000 + input.scaleDownDelaySeconds - fx.now() / 1000);
+      await fx.sleep(waitSeconds, `scale down ${record().previous.slot} in`);
+      await apply({ kind: "scaleDown", slot: otherSlot(state.stable) });
+    }
+    if (record().phase === "completed") return { outcome: "promoted", state };
+    if (record().phase === "rolledBack") return { outcome: "rolledBack", state, reason: record().reason };
+    return { outcome: "failed", state, reason: `release is in phase ${record().phase}` };
+  } catch (err) {
+    const reason = err instanceof StepFailure ? err.message : `stack update failed: ${(err as Error).message}`;
+    if (record().phase === "promoted" || record().phase === "completed") {
+      // After promotion the candidate is stable; a failed scale-down leaves traffic where it belongs.
+      return { outcome: "promoted", state, reason };
+    }
+    return await rollback(reason);
+  }
+}
