@@ -1,0 +1,394 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { parseAnalysisSpec, type AnalysisSpec } from "../analysis/spec";
+import { runAnalysis, type AnalysisWindow, type MetricInputs } from "../analysis/run";
+import { createPrometheusProvider } from "../analysis/providers/prometheus";
+import { createCloudWatchProvider } from "../analysis/providers/cloudwatch";
+import { otherSlot, SETTLED_PHASES, type ReleaseRecord, type Slot, type StageConfig } from "../config/schema";
+import type { StageOutputs } from "../contract/outputs";
+import { parseImageRef, ImageRefError } from "../governance/artifact";
+import { checkArtifact } from "../governance/artifactPolicy";
+import { ReleaseLog, type LogRecord } from "./log";
+import { runMachine, weightsOf, type AnalysisResult, type Effects, type Outcome, type StageState, type Transition } from "./machine";
+import { describeStep, planSteps, type PlanStep } from "./plan";
+import { readStageConfig, StageStack, stateOf } from "./stack";
+import { resolveContext, StageLease, type PipelineContext } from "./context";
+
+/** Exit codes of `release`, `promote` and `rollback` (README, "Exit codes"). */
+export const EXIT = { promoted: 0, error: 1, usage: 2, rolledBack: 3, paused: 4, refused: 6 } as const;
+
+export type PipelineEvent =
+  | { type: "info"; message: string }
+  | { type: "update"; message: string; phase: "started" | "succeeded" | "failed"; changes?: Record<string, number>; durationMs?: number }
+  | { type: "weights"; blue: number; green: number; verified: boolean }
+  | { type: "wait"; label: string; seconds: number }
+  | { type: "analysis"; index: number; verdict: string; reasons: string[] }
+  | { type: "outcome"; outcome: Outcome | "refused"; releaseId?: string; reason?: string };
+
+export type Reporter = (event: PipelineEvent) => void;
+
+/** Fetches metric inputs for one analysis window; tests and the rehearsal may inject their own. */
+export type MetricsSource = (args: { config: StageConfig; stable: Slot; candidate: Slot; spec: AnalysisSpec }) => (
+  window: AnalysisWindow,
+) => Promise<MetricInputs>;
+
+export interface ReleaseOptions {
+  stage: string;
+  projectDir?: string;
+  backendUrl?: string;
+  logDir?: string;
+  /** The artifact: repo@sha256:… */
+  image?: string;
+  version?: string;
+  revision?: string;
+  /** DSSE envelope file for the artifact. */
+  attestation?: string;
+  resume?: boolean;
+  /** URL that reaches the stage; the smoke check sends the tester header there. */
+  smokeUrl?: string;
+  prometheusUrl?: string;
+  metrics?: MetricsSource;
+  report?: Reporter;
+  /** Test hooks: a clock and a sleep. */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  /** Stop after this many stack updates (fault injection in tests). */
+  env?: Record<string, string>;
+}
+
+export interface ReleaseReport {
+  outcome: Outcome | "refused" | "error";
+  exitCode: number;
+  releaseId?: string;
+  reason?: string;
+}
+
+export class RefusedError extends Error {}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function newReleaseId(now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  return `r-${stamp}-${randomBytes(2).toString("hex")}`;
+}
+
+/** Stable state as the last successful update left it: the stack's outputs are the truth. */
+export function stateFromOutputs(outputs: StageOutputs, config: StageConfig): StageState {
+  const slot = (s: Slot) => {
+    const r = outputs.releases[s];
+    return {
+      image: r.image,
+      version: r.version,
+      ...(r.revision ? { revision: r.revision } : {}),
+      ...(r.replicas !== config.service.replicas || s !== outputs.stableSlot ? { replicas: r.replicas } : {}),
+    };
+  };
+  return {
+    stable: outputs.stableSlot,
+    canaryWeight: outputs.weights[otherSlot(outputs.stableSlot)],
+    slots: { blue: slot("blue"), green: slot("green") },
+    ...(outputs.release ? { release: outputs.release } : {}),
+  };
+}
+
+function refuse(report: Reporter, reason: string): ReleaseReport {
+  report({ type: "outcome", outcome: "refused", reason });
+  return { outcome: "refused", exitCode: EXIT.refused, reason };
+}
+
+/**
+ * `slipway release`: validates everything first, then walks the release through
+ * the state machine on the real stack. Returns the outcome; never throws for a
+ * refused or failed release (those are outcomes with exit codes).
+ */
+export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
+  const report: Reporter = options.report ?? (() => {});
+  const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? defaultSleep;
+  const ctx = resolveContext(options);
+
+  // Everything that can be refused is refused before the lease and any update.
+  let config: StageConfig;
+  try {
+    config = readStageConfig(ctx.projectDir, options.stage);
+  } catch (err) {
+    return refuse(report, (err as Error).message);
+  }
+  if (!options.resume) {
+    if (!options.image) return refuse(report, "--image is required (repo@sha256:<64 hex>), or --resume");
+    try {
+      parseImageRef(options.image, "--image");
+    } catch (err) {
+      if (err instanceof ImageRefError) return refuse(report, err.message);
+      throw err;
+    }
+    if (!options.version) return refuse(report, "--version is required: the release's version label, e.g. 1.4.2");
+  }
+  const plan = planSteps(config.canary);
+  let analysisSpec: AnalysisSpec;
+  try {
+    analysisSpec = parseAnalysisSpec(config.canary.analysis);
+  } catch (err) {
+    return refuse(report, (err as Error).message);
+  }
+
+  const log = ReleaseLog.forStage(ctx.logDir, options.stage);
+  let lease: StageLease;
+  try {
+    lease = StageLease.acquire(ctx.logDir, options.stage, options.resume ? "release --resume" : `release ${options.version}`);
+  } catch (err) {
+    return refuse(report, (err as Error).message);
+  }
+
+  try {
+    const stack = await StageStack.open({
+      stage: options.stage,
+      projectDir: ctx.projectDir,
+      backendUrl: ctx.backendUrl,
+      env: { ...ctx.env, ...(options.env ?? {}) },
+    });
+    let outputs = await stack.outputs();
+    if (!outputs) {
+      report({ type: "info", message: `stage ${options.stage} has never been deployed; deploying it as configured first` });
+      report({ type: "update", phase: "started", message: `bootstrap stage ${options.stage}` });
+      const result = await stack.up(`bootstrap stage ${options.stage}`);
+      report({ type: "update", phase: "succeeded", message: `bootstrap stage ${options.stage}`, ...result });
+      outputs = (await stack.outputs())!;
+    }
+    const active = outputs.release && !SETTLED_PHASES.includes(outputs.release.phase) ? outputs.release : undefined;
+
+    let state: StageState;
+    if (options.resume) {
+      if (!active) return refuse(report, `nothing to resume on stage ${options.stage}: no release in progress`);
+      // The stack file may hold a half-written next step; the outputs hold what was applied.
+      state = stateFromOutputs(outputs, config);
+      stack.writeState(state);
+      log.append({ stage: options.stage, releaseId: active.id, event: "release.resumed", reason: `at phase ${active.phase}, step ${active.position}/${plan.length}` });
+      report({ type: "info", message: `resuming ${active.id} at phase ${active.phase}, step ${active.position}/${plan.length}` });
+    } else {
+      if (active) {
+        return refuse(
+          report,
+          `stage ${options.stage} has release ${active.id} (${active.artifact.version}) in progress, phase ${active.phase} at step ${active.position}/${active.steps}; ` +
+            "finish it with `slipway release --resume` or `slipway rollback`",
+        );
+      }
+      const stable = outputs.releases[outputs.stableSlot];
+      if (stable.image === options.image) return refuse(report, `${options.image} is already the stable release of ${options.stage}`);
+      // Artifact integrity: refuse before anything is deployed.
+      let verdict: ReturnType<typeof checkArtifact>;
+      try {
+        verdict = checkArtifact({
+          image: options.image!,
+          imageKey: "--image",
+          envelope: options.attestation ? JSON.parse(readFileSync(options.attestation, "utf8")) : undefined,
+          policy: config.artifacts,
+        });
+      } catch (err) {
+        return refuse(report, `artifact refused, nothing deployed: ${(err as Error).message}`);
+      }
+      state = stateFromOutputs(outputs, config);
+      const at = new Date(now());
+      const record: ReleaseRecord = {
+        id: newReleaseId(at),
+        phase: "deploying",
+        candidateSlot: otherSlot(outputs.stableSlot),
+        artifact: { image: options.image!, version: options.version!, ...(options.revision ? { revision: options.revision } : {}) },
+        previous: {
+          slot: outputs.stableSlot,
+          image: stable.image,
+          version: stable.version,
+          ...(stable.revision ? { revision: stable.revision } : {}),
+        },
+        position: 0,
+        steps: plan.length,
+        startedAt: at.toISOString(),
+        updatedAt: at.toISOString(),
+      };
+      state = { ...state, release: record };
+      const digest = parseImageRef(record.artifact.image, "--image").digest;
+      log.append({
+        stage: options.stage,
+        releaseId: record.id,
+        event: "release.started",
+        artifact: { image: record.artifact.image, digest, version: record.artifact.version, revision: record.artifact.revision },
+        weights: outputs.weights,
+        figures: { plan: plan.map(describeStep), previous: record.previous },
+      });
+      log.append({
+        stage: options.stage,
+        releaseId: record.id,
+        event: "artifact.verified",
+        artifact: { image: record.artifact.image, digest, version: record.artifact.version },
+        verdict: verdict.status === "verified" ? "pass" : undefined,
+        figures: verdict.status === "verified" ? { provenance: verdict.verified.provenance } : { note: verdict.note },
+      });
+      report({ type: "info", message: `release ${record.id}: ${record.artifact.version} into ${record.candidateSlot} (stable ${record.previous.slot} ${record.previous.version}), ${plan.length} steps` });
+    }
+
+    return await drive({ stack, state, config, plan, analysisSpec, log, report, now, sleep, options, ctx });
+  } catch (err) {
+    report({ type: "outcome", outcome: "failed", reason: (err as Error).message });
+    return { outcome: "error", exitCode: EXIT.error, reason: (err as Error).message };
+  } finally {
+    lease.release();
+  }
+}
+
+interface DriveArgs {
+  stack: StageStack;
+  state: StageState;
+  config: StageConfig;
+  plan: PlanStep[];
+  analysisSpec: AnalysisSpec;
+  log: ReleaseLog;
+  report: Reporter;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  options: ReleaseOptions;
+  ctx: PipelineContext;
+}
+
+async function drive(a: DriveArgs): Promise<ReleaseReport> {
+  const { stack, config, plan, log, report, now } = a;
+  const stage = a.options.stage;
+  const releaseId = a.state.release!.id;
+  let current = a.state;
+  const base = () => ({ stage, releaseId });
+  const stepOf = (t: Transition) =>
+    t.kind === "setWeight" ? { index: t.position - 1, description: describeStep(plan[t.position - 1]!) } : undefined;
+
+  const effects: Effects = {
+    async apply(t, message) {
+      const { nextState } = await import("./machine");
+      const next = nextState(current, t, config.service.replicas, new Date(now()).toISOString());
+      stack.writeState(next);
+      log.append({ ...base(), event: "update.started", step: stepOf(t), weights: weightsOf(next), reason: message });
+      report({ type: "update", phase: "started", message });
+      try {
+        const result = await stack.up(message);
+        current = next;
+        log.append({ ...base(), event: "update.succeeded", step: stepOf(t), weights: weightsOf(next), figures: { changes: result.changes, durationMs: result.durationMs, transition: t.kind } });
+        report({ type: "update", phase: "succeeded", message, changes: result.changes, durationMs: result.durationMs });
+      } catch (err) {
+        // The stack file goes back to what the stack actually holds.
+        stack.writeState(current);
+        log.append({ ...base(), event: "update.failed", step: stepOf(t), reason: (err as Error).message.slice(0, 2000) });
+        report({ type: "update", phase: "failed", message: (err as Error).message.split("\n")[0]! });
+        throw err;
+      }
+    },
+    async verify(expected) {
+      const actual = await stack.weightsInForce(config);
+      const ok = actual.blue === expected.blue && actual.green === expected.green;
+      log.append({ ...base(), event: ok ? "weights.verified" : "weights.drifted", weights: actual, figures: { expected } });
+      report({ type: "weights", ...actual, verified: ok });
+      if (!ok) throw new Error(`expected blue ${expected.blue} / green ${expected.green}, found blue ${actual.blue} / green ${actual.green}`);
+    },
+    async smoke() {
+      if (!a.options.smokeUrl || !config.canary.smokeCheck) return { ok: true, detail: "no smoke check configured" };
+      const header = await stack.testerHeader();
+      const url = new URL(config.canary.smokeCheck.path, a.options.smokeUrl).toString();
+      const codes: number[] = [];
+      for (let i = 0; i < config.canary.smokeCheck.requests; i++) {
+        try {
+          const res = await fetch(url, { headers: header ? { [header.name]: header.value } : {}, signal: AbortSignal.timeout(5000) });
+          codes.push(res.status);
+        } catch {
+          codes.push(0);
+        }
+      }
+      const ok = codes.every((c) => c >= 200 && c < 400);
+      log.append({ ...base(), event: ok ? "smoke.passed" : "smoke.failed", figures: { url, codes } });
+      return { ok, detail: `${url}: ${codes.join(",")}` };
+    },
+    async analyse(step, index) {
+      const spec: AnalysisSpec = {
+        ...a.analysisSpec,
+        ...(step.count !== undefined ? { count: step.count } : {}),
+        ...(step.intervalSeconds !== undefined ? { interval: step.intervalSeconds } : {}),
+      };
+      const stable = current.stable;
+      const candidate = otherSlot(stable);
+      const fetchMetrics = metricsFetcher(a, spec, stable, candidate);
+      const outcome = await runAnalysis({
+        spec,
+        fetch: fetchMetrics,
+        now,
+        sleep: a.sleep,
+        onMeasurement: (m) => {
+          log.append({
+            ...base(),
+            event: "analysis.measured",
+            step: { index, description: describeStep(step) },
+            verdict: m.phase === "error" ? undefined : m.phase,
+            figures: { measurement: m.index, window: m.window, error: m.error, metrics: m.result?.metrics },
+          });
+        },
+      });
+      const result: AnalysisResult = { verdict: outcome.verdict, reasons: outcome.reasons, figures: { counts: outcome.counts } };
+      const last = outcome.measurements.at(-1);
+      log.append({
+        ...base(),
+        event: `analysis.${outcome.verdict === "pass" ? "passed" : outcome.verdict === "fail" ? "failed" : "inconclusive"}`,
+        step: { index, description: describeStep(step) },
+        verdict: outcome.verdict,
+        weights: weightsOf(current),
+        figures: { counts: outcome.counts, metrics: last?.result?.metrics },
+        reason: outcome.reasons.join("; "),
+      });
+      report({ type: "analysis", index, verdict: outcome.verdict, reasons: outcome.reasons });
+      return result;
+    },
+    async sleep(seconds, label) {
+      if (seconds <= 0) return;
+      log.append({ ...base(), event: "pause.started", reason: label, figures: { seconds } });
+      report({ type: "wait", label, seconds });
+      await a.sleep(seconds * 1000);
+      log.append({ ...base(), event: "pause.ended", reason: label });
+    },
+    async approved(index) {
+      const approvals = log.forRelease(releaseId).filter((r) => r.event === "approval.recorded");
+      const ok = approvals.some((r) => r.step === undefined || r.step.index === index);
+      if (!ok) log.append({ ...base(), event: "approval.awaited", step: { index, description: describeStep(plan[index]!) } });
+      return ok;
+    },
+    note(event, detail) {
+      report({ type: "info", message: `${event}: ${JSON.stringify(detail)}` });
+    },
+    now,
+  };
+
+  const result = await runMachine(
+    {
+      state: current,
+      plan,
+      fullReplicas: config.service.replicas,
+      smokeCheck: !!config.canary.smokeCheck,
+      scaleDownDelaySeconds: config.canary.scaleDownDelaySeconds,
+      progressDeadlineSeconds: config.canary.progressDeadlineSeconds,
+      inconclusiveRetries: 1,
+    },
+    effects,
+  );
+
+  const event: LogRecord["event"] =
+    result.outcome === "promoted" ? "release.completed" : result.outcome === "rolledBack" ? "release.rolledBack" : result.outcome === "paused" ? "release.paused" : "release.failed";
+  log.append({ ...base(), event, weights: weightsOf(result.state), reason: result.reason });
+  report({ type: "outcome", outcome: result.outcome, releaseId, reason: result.reason });
+  const exitCode = { promoted: EXIT.promoted, rolledBack: EXIT.rolledBack, paused: EXIT.paused, failed: EXIT.error }[result.outcome];
+  return { outcome: result.outcome, exitCode, releaseId, reason: result.reason };
+}
+
+function metricsFetcher(a: DriveArgs, spec: AnalysisSpec, stable: Slot, candidate: Slot): (w: AnalysisWindow) => Promise<MetricInputs> {
+  if (a.options.metrics) return a.options.metrics({ config: a.config, stable, candidate, spec });
+  if (a.config.platform === "aws") {
+    throw new Error("CloudWatch analysis needs the target group dimensions from the stack; pass a metrics source");
+  }
+  const url = a.options.prometheusUrl ?? a.config.kubernetes.prometheusUrl;
+  if (!url) throw new Error(`stage ${a.options.stage} has no slipway:kubernetes.prometheusUrl and no --prometheus-url`);
+  return createPrometheusProvider({ url, service: a.config.service.name, stableSlot: stable, candidateSlot: candidate, metrics: spec.metrics });
+}
+
+// Kept for the AWS path: the provider reads target-group metrics per slot.
+export { createCloudWatchProvider };
