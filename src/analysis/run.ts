@@ -1,6 +1,6 @@
 import { attachObservations, judge, type JudgeResult, type RatioCounts, type Verdict } from "./judge";
 import { ProviderError } from "./providers/errors";
-import { normalCdf, normalQuantile } from "./stats";
+import { groupSequentialBoundaries, normalSf } from "./stats";
 import type { AnalysisSpec } from "./spec";
 
 /**
@@ -50,17 +50,18 @@ export interface RunAnalysisOptions {
 }
 
 /**
- * Per-measurement alpha. Cumulative windows look at growing data again and
- * again, so the budget is spent with an O'Brien-Fleming-type function
- * (Lan & DeMets): almost nothing on early looks (only a gross regression stops
- * the step early), most on the last. Independent interval windows split it
- * evenly (Bonferroni). Either way the spent amounts sum to at most `alpha`, so
- * a run's false-failure rate stays below `alpha` (union bound).
+ * Per-measurement alpha, for a judge that applies Holm's procedure across
+ * `metrics` comparisons. Cumulative windows look at growing data again and
+ * again, so each metric's share alpha/metrics is spent over the looks with an
+ * O'Brien-Fleming-type function and exact group-sequential boundaries: almost
+ * nothing on early looks (only a gross regression stops a step early), most on
+ * the last. Independent interval windows split alpha evenly (Bonferroni).
+ * Either way a run's false-failure rate stays at or below `alpha`.
  */
-export function alphaForMeasurement(index: number, count: number, alpha: number, window: AnalysisSpec["window"]): number {
+export function alphaForMeasurement(index: number, count: number, alpha: number, window: AnalysisSpec["window"], metrics = 1): number {
   if (window === "interval") return alpha / count;
-  const spent = (t: number) => (t <= 0 ? 0 : 2 * (1 - normalCdf(normalQuantile(1 - alpha / 2) / Math.sqrt(t))));
-  return Math.max(0, spent(index / count) - spent((index - 1) / count));
+  const m = Math.max(1, metrics);
+  return m * normalSf(groupSequentialBoundaries(count, alpha / m)[index - 1]);
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -86,7 +87,7 @@ export async function runAnalysis(options: RunAnalysisOptions): Promise<Analysis
       spec.window === "cumulative"
         ? { start: new Date(startedAt), end: new Date(end) }
         : { start: new Date(end - intervalMs), end: new Date(end) };
-    const alpha = alphaForMeasurement(index, spec.count, spec.alpha, spec.window);
+    const alpha = alphaForMeasurement(index, spec.count, spec.alpha, spec.window, spec.metrics.length);
     const measurement: Measurement = { index, window, phase: "error", alpha };
 
     try {

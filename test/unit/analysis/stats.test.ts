@@ -3,6 +3,8 @@ import fc from "fast-check";
 import {
   betaProbabilityGreater,
   fisherExactTest,
+  groupSequentialBoundaries,
+  normalSf,
   hodgesLehmann,
   holmAdjust,
   mannWhitneyExactCdf,
@@ -295,6 +297,46 @@ describe("Hodges-Lehmann", () => {
     expect(r.estimate).toBeGreaterThan(8);
     expect(r.estimate).toBeLessThan(12);
     expect(performance.now() - started).toBeLessThan(5000);
+  });
+});
+
+describe("group-sequential boundaries", () => {
+  it("match published O'Brien-Fleming-type (Lan-DeMets) boundaries", () => {
+    // gsDesign::gsDesign(k = 5, test.type = 1, alpha = 0.025, sfu = sfLDOF)$upper$bound
+    const z = groupSequentialBoundaries(5, 0.025);
+    [4.8769, 3.357, 2.6803, 2.2898, 2.031].forEach((expected, i) => expect(z[i]).toBeCloseTo(expected, 3));
+    expect(groupSequentialBoundaries(1, 0.01)[0]).toBeCloseTo(2.3263478740408408, 10);
+  });
+
+  it("give a Brownian statistic crossing probability alpha (seeded Monte Carlo)", () => {
+    const looks = 5;
+    const alpha = 0.025;
+    const z = groupSequentialBoundaries(looks, alpha);
+    let seed = 12345; // mulberry32
+    const uniform = () => {
+      seed = (seed + 0x6d2b79f5) >>> 0;
+      let t = seed;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+    };
+    const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+    const paths = 100_000;
+    let crossed = 0;
+    for (let p = 0; p < paths; p++) {
+      let s = 0;
+      for (let k = 1; k <= looks; k++) {
+        s += normal() * Math.sqrt(1 / looks);
+        if (s / Math.sqrt(k / looks) >= z[k - 1]) {
+          crossed++;
+          break;
+        }
+      }
+    }
+    expect(crossed / paths).toBeGreaterThan(alpha - 0.002);
+    expect(crossed / paths).toBeLessThan(alpha + 0.002);
+    // and the nominal levels add up to more than alpha: the looks are correlated.
+    expect(z.reduce((a, zk) => a + normalSf(zk), 0)).toBeGreaterThan(alpha);
   });
 });
 
