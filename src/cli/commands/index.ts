@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { register as registerAnalyze } from "./analyze";
 import { register as registerArtifactIntegrity } from "./sign";
+import { register as registerPipeline } from "./release";
 
 /**
  * Each subcommand lives in its own file and exports `register(program)`.
@@ -11,6 +12,7 @@ type Register = (program: Command) => void;
 const registrations: Register[] = [
   registerAnalyze, // analyze
   registerArtifactIntegrity, // keygen, sign, verify
+  registerPipeline, // release, promote, rollback, approve, status, history
 ];
 
 export function registerCommands(program: Command): void {
