@@ -15,7 +15,9 @@
 #         --remap-path-prefix for the source, ~/.cargo and the target dir, no
 #         wrappers; debug info off and symbols stripped (Cargo.toml).
 # Caches live outside the repo and persist: the default GOMODCACHE and GOCACHE,
-# ~/.cargo, and CARGO_TARGET_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/slipway/cargo-target.
+# ~/.cargo, and CARGO_TARGET_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/slipway/cargo-target
+# (Rust is compiled from a staging copy of its sources beside it, so that all
+# checkouts share that target dir; compiler messages name the staging copy).
 #
 # A repeated call is fast: a service is rebuilt only when the stamp key (a hash
 # of its sources, go.sum/Cargo.lock, the build flags and the toolchain versions)
@@ -118,6 +120,26 @@ rust_build() { # src target-dir dest
   cp "$target/release/slipway-demo-rust" "$dest"
 }
 
+# Cargo rebuilds everything when RUSTFLAGS change, and ours name the source
+# path. So that every checkout (worktrees, CI's fresh clone) shares one warm
+# target dir, the sources are built from a fixed staging copy. The copy is
+# refreshed, with new mtimes so that Cargo sees the change, only when the
+# source hash differs; a lock keeps two checkouts from building at once.
+rust_stage="$cache_root/src/slipway-demo-rust"
+stage_rust_sources() {
+  local want have=""
+  exec 8>"$cache_root/cargo-target.lock"
+  flock 8
+  want="$(source_hash "$root/examples/services/rust")"
+  [[ -f "$rust_stage.sha256" ]] && have="$(cat "$rust_stage.sha256")"
+  if [[ "$want" != "$have" || ! -f "$rust_stage/Cargo.toml" ]]; then
+    rm -rf "$rust_stage" "$rust_stage.sha256"
+    copy_sources "$root/examples/services/rust" "$rust_stage"
+    find "$rust_stage" -type f -exec touch {} +
+    echo "$want" >"$rust_stage.sha256"
+  fi
+}
+
 rust_key() {
   {
     echo "flags: --release --locked remap(cargo_home,target,src) SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
@@ -153,7 +175,8 @@ build_one() { # go|rust
     go_build "$root/examples/services/go" "$tmp"
   else
     log "rust: building $bin ($(rustc -V), target dir $rust_target)"
-    rust_build "$root/examples/services/rust" "$rust_target" "$tmp"
+    stage_rust_sources
+    rust_build "$rust_stage" "$rust_target" "$tmp"
   fi
   local d1
   d1="$(digest "$tmp")"
