@@ -19,7 +19,12 @@ export function flagdDocument(flags: Record<string, FlagConfig>): string {
   return JSON.stringify({ $schema: "https://flagd.dev/schema/v0/flags.json", flags: out }, null, 2);
 }
 
-/** AWS AppConfig feature-flag configuration (type AWS.AppConfig.FeatureFlags, version 1). */
+/**
+ * AWS AppConfig feature-flag configuration (type AWS.AppConfig.FeatureFlags, version 1).
+ * The schema allows no free-form metadata on a flag, so the expiry is AppConfig's own
+ * planned-deprecation date and the owner a required string attribute (delivered with
+ * the flag's value). The policy pack reads both from here.
+ */
 export function appConfigDocument(flags: Record<string, FlagConfig>): string {
   const defs: Record<string, unknown> = {};
   const values: Record<string, unknown> = {};
@@ -27,10 +32,12 @@ export function appConfigDocument(flags: Record<string, FlagConfig>): string {
     defs[name] = {
       name,
       ...(flag.description ? { description: flag.description } : {}),
-      _deprecation: { status: "planned" },
-      attributes: {},
+      _deprecation: { status: "planned", date: flag.expires },
+      attributes: {
+        owner: { description: "Team or person who owns the flag", constraints: { type: "string", required: true } },
+      },
     };
-    values[name] = { enabled: flag.enabled };
+    values[name] = { enabled: flag.enabled, owner: flag.owner };
   }
   return JSON.stringify({ version: "1", flags: defs, values });
 }
