@@ -278,11 +278,14 @@ describe.each(RUNTIMES)("%s reference service", (runtime) => {
   });
 
   it("drains on SIGTERM: readiness fails first, in-flight requests finish, exit 0", async () => {
-    const svc = await startService(runtime, { FAULT_LATENCY_MS: "600", SHUTDOWN_DELAY_MS: "400" });
+    // Timeline: request in flight at 0 (takes 2.5 s), SIGTERM at ~0.2 s, drain delay
+    // until ~1.7 s, then the server waits for the in-flight request. Generous margins
+    // so a loaded CI machine does not race the delay.
+    const svc = await startService(runtime, { FAULT_LATENCY_MS: "2500", SHUTDOWN_DELAY_MS: "1500" });
     const inFlight = fetch(`${svc.url}/work?iterations=10`);
-    await new Promise((r) => setTimeout(r, 150));
+    await new Promise((r) => setTimeout(r, 200));
     svc.child.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 150));
     // During the drain delay: not ready, still alive.
     expect((await fetch(`${svc.url}/readyz`)).status).toBe(503);
     expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);
