@@ -6,6 +6,7 @@ import { weightsFor } from "../src/traffic/weights";
 import { AwsStage } from "./aws/stage";
 import { KubernetesStage } from "./kubernetes/stage";
 import type { PlatformStage } from "./platform";
+import { SecretToken } from "./secretToken";
 
 export interface ServiceStageArgs {
   /** A config already validated by parseStageConfig. */
@@ -31,12 +32,10 @@ export class ServiceStage extends pulumi.ComponentResource {
     const cfg = args.config;
 
     // A random value keeps outsiders from steering themselves onto a canary.
-    const headerSecret = new random.RandomPassword(
-      `${name}-tester-header`,
-      { length: 32, special: false },
-      { parent: this },
-    );
-    const headerValue = headerSecret.result;
+    const headerValue =
+      cfg.traffic.headerRoute.secretGenerator === "random"
+        ? new random.RandomPassword(`${name}-tester-header`, { length: 32, special: false }, { parent: this }).result
+        : new SecretToken(`${name}-tester-header`, { bytes: 24 }, { parent: this }).value;
 
     this.platform =
       cfg.platform === "aws"

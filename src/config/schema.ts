@@ -122,9 +122,15 @@ export const trafficSchema = z
           .string()
           .regex(/^[a-z0-9-]+$/, { error: "allowed: a lowercase HTTP header name" })
           .default("x-slipway-canary"),
+        /**
+         * Where the secret header value comes from: the random provider, or a
+         * dynamic provider inside the program (for stages where the random
+         * plugin cannot be installed, such as the offline local stage).
+         */
+        secretGenerator: z.enum(["random", "builtin"], { error: 'allowed: "random" or "builtin"' }).default("random"),
       })
       .strict()
-      .default({ enabled: true, name: "x-slipway-canary" }),
+      .default({ enabled: true, name: "x-slipway-canary", secretGenerator: "random" }),
   })
   .strict();
 export type TrafficConfig = z.infer<typeof trafficSchema>;

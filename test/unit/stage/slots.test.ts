@@ -94,6 +94,6 @@ describe("AWS slots", () => {
     // The provider marks `content` sensitive, so the mock sees it wrapped as a secret.
     if (typeof content === "object") content = content.value;
     content = JSON.parse(content);
-    expect(content.values["new-checkout-flow"]).toEqual({ enabled: false });
+    expect(content.values["new-checkout-flow"]).toMatchObject({ enabled: false });
   });
 });

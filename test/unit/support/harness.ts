@@ -110,6 +110,7 @@ function mockState(args: pulumi.runtime.MockResourceArgs): { id: string; state: 
     if (args.type === "aws:appconfig/hostedConfigurationVersion:HostedConfigurationVersion") state.versionNumber = 1;
   }
   if (args.type === "random:index/randomPassword:RandomPassword") state.result = "m0ck5ecretva1ue0000000000000000000";
+  if (args.type.startsWith("pulumi-nodejs:")) state.value = "m0ck5ecretva1ue0000000000000000000";
   return { id, state };
 }
 
