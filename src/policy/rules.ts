@@ -228,8 +228,13 @@ export function imageViolations(r: PolicyResource): Violation[] {
 // ---------------------------------------------------------------------------
 
 export interface WeightedBackend {
-  /** Service name (Kubernetes) or target group ARN (AWS). */
-  ref: string;
+  /** For messages: the Service name (Kubernetes) or `targetGroups[i]` (AWS). */
+  label: string;
+  /**
+   * The Service name or target group ARN. A function: an ARN is unknown during a
+   * first preview, and reading an unknown value stops the policy that reads it.
+   */
+  ref: () => string;
   weight: number | undefined;
 }
 
@@ -243,7 +248,7 @@ export function weightedBackends(r: PolicyResource): WeightedBackend[] | undefin
     const rules = asArray(at(r.props, ["spec", "rules"]) as any[]);
     const last = rules[rules.length - 1];
     if (!isObject(last)) return undefined;
-    return asArray(last.backendRefs as any[]).map((b) => ({ ref: String(b?.name), weight: b?.weight }));
+    return asArray(last.backendRefs as any[]).map((b) => ({ label: String(b?.name), ref: () => String(b?.name), weight: b?.weight }));
   }
   if (isListenerRule(r.type)) {
     for (const action of asArray(r.props.actions as any[])) {
@@ -251,7 +256,7 @@ export function weightedBackends(r: PolicyResource): WeightedBackend[] | undefin
       const groups = asArray(action.forward?.targetGroups as any[]);
       if (groups.length === 0) continue;
       if (groups.length === 1 && groups[0]?.weight === undefined) continue;
-      return groups.map((g) => ({ ref: String(g?.arn), weight: g?.weight }));
+      return groups.map((g, i) => ({ label: `targetGroups[${i}]`, ref: () => String(g?.arn), weight: g?.weight }));
     }
   }
   return undefined;
@@ -268,7 +273,7 @@ export function routingWeightViolations(r: PolicyResource): Violation[] {
   if (missing.length > 0) {
     return [
       {
-        message: `${what} has backends without a weight (${missing.map((b) => b.ref).join(", ")}); allowed: an explicit weight on every backend, totalling 100`,
+        message: `${what} has backends without a weight (${missing.map((b) => b.label).join(", ")}); allowed: an explicit weight on every backend, totalling 100`,
       },
     ];
   }
@@ -276,7 +281,7 @@ export function routingWeightViolations(r: PolicyResource): Violation[] {
   if (total !== 100) {
     return [
       {
-        message: `${what} weights total ${total} (${backends.map((b) => `${b.ref}: ${b.weight}`).join(", ")}); allowed: weights totalling 100`,
+        message: `${what} weights total ${total} (${backends.map((b) => `${b.label}: ${b.weight}`).join(", ")}); allowed: weights totalling 100`,
       },
     ];
   }
@@ -292,8 +297,12 @@ interface SlotWorkload {
   group: string;
   replicas: number;
   resource: PolicyResource;
-  /** How routes refer to this slot: Kubernetes Service names or target group ARNs. */
-  refs: string[];
+  /**
+   * How routes refer to this slot: Kubernetes Service names or target group ARNs.
+   * A function, so that only the rule that needs them reads them: an ARN is
+   * unknown during the first preview, and reading an unknown value stops a policy.
+   */
+  refs: () => string[];
   kind: "Deployment" | "ECS service";
 }
 
@@ -309,14 +318,16 @@ function slotWorkloads(resources: PolicyResource[]): SlotWorkload[] {
       const group = labels?.["app.kubernetes.io/name"] ?? "";
       // Kubernetes defaults replicas to 1.
       const replicas = typeof r.props.spec?.replicas === "number" ? r.props.spec.replicas : 1;
-      const podLabels = (at(r.props, ["spec", "template", "metadata", "labels"]) ?? {}) as Record<string, string>;
-      const refs = services
-        .filter((s) => {
-          const selector = at(s.props, ["spec", "selector"]) as Record<string, string> | undefined;
-          return isObject(selector) && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => podLabels[k] === v);
-        })
-        .map((s) => at(s.props, ["metadata", "name"]))
-        .filter((n): n is string => typeof n === "string");
+      const refs = () => {
+        const podLabels = (at(r.props, ["spec", "template", "metadata", "labels"]) ?? {}) as Record<string, string>;
+        return services
+          .filter((s) => {
+            const selector = at(s.props, ["spec", "selector"]) as Record<string, string> | undefined;
+            return isObject(selector) && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => podLabels[k] === v);
+          })
+          .map((s) => at(s.props, ["metadata", "name"]))
+          .filter((n): n is string => typeof n === "string");
+      };
       out.push({ slot, group, replicas, resource: r, refs, kind: "Deployment" });
     } else if (r.type === TYPES.ecsService) {
       const tags = (r.props.tags ?? {}) as Record<string, string>;
@@ -324,14 +335,17 @@ function slotWorkloads(resources: PolicyResource[]): SlotWorkload[] {
       if (slot === undefined) continue;
       const group = tags["slipway:service"] ?? "";
       const replicas = typeof r.props.desiredCount === "number" ? r.props.desiredCount : 0;
-      const refs = asArray(r.props.loadBalancers as any[])
-        .map((lb) => lb?.targetGroupArn)
-        .filter((a): a is string => typeof a === "string");
-      // A target group tagged with the same slot and service also names this slot.
-      for (const tg of targetGroups) {
-        const t = (tg.props.tags ?? {}) as Record<string, string>;
-        if (t[SLOT_TAG] === slot && (t["slipway:service"] ?? "") === group && typeof tg.props.arn === "string") refs.push(tg.props.arn);
-      }
+      const refs = () => {
+        const arns = asArray(r.props.loadBalancers as any[])
+          .map((lb) => lb?.targetGroupArn)
+          .filter((a): a is string => typeof a === "string");
+        // A target group tagged with the same slot and service also names this slot.
+        for (const tg of targetGroups) {
+          const t = (tg.props.tags ?? {}) as Record<string, string>;
+          if (t[SLOT_TAG] === slot && (t["slipway:service"] ?? "") === group && typeof tg.props.arn === "string") arns.push(tg.props.arn);
+        }
+        return arns;
+      };
       out.push({ slot, group, replicas, resource: r, refs, kind: "ECS service" });
     }
   }
@@ -389,7 +403,8 @@ export function stableSlotViolations(resources: PolicyResource[]): Violation[] {
     if (!backends || backends.some((b) => typeof b.weight !== "number")) continue;
     const bySlot = new Map<string, { weight: number; workload: SlotWorkload }>();
     for (const b of backends) {
-      const w = workloads.find((x) => x.refs.includes(b.ref));
+      const ref = b.ref();
+      const w = workloads.find((x) => x.refs().includes(ref));
       if (!w || !isSlot(w.slot)) continue;
       const prev = bySlot.get(w.slot);
       bySlot.set(w.slot, { weight: (prev?.weight ?? 0) + (b.weight as number), workload: w });
