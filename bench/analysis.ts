@@ -1,7 +1,8 @@
 /**
  * Canary-analysis benchmark: how often each judge gets a canary step right.
  *
- *   npm run bench:analysis            (RUNS=2000 by default; RUNS=200 for a quick look)
+ *   npm run bench:analysis     (RUNS=2000 runs per cell by default; RUNS=200 for a quick
+ *                               look; COUNT=10 for 10-interval canary steps)
  *
  * Seeded and reproducible: every run's traffic comes from a mulberry32 PRNG
  * seeded from (cell, run), and the three judges see the same traffic.
@@ -9,7 +10,7 @@
  * Traffic model (one canary step):
  *   - a stream of STREAM = 10,000 requests per analysis interval (1 minute,
  *     ≈167 requests/s), split between candidate (weight w) and stable (1 - w);
- *   - COUNT = 5 intervals per step (5 minutes); each interval has 6 steps of
+ *   - COUNT = 5 intervals per step (5 minutes; env COUNT); each interval has 6 steps of
  *     10 s for per-step latency samples (what the Prometheus provider returns);
  *   - errors: each request fails independently with the slot's error ratio
  *     (stable 0.5%, 1% or 2%; candidate the same, or ×1.5, ×2, ×5);
@@ -24,6 +25,8 @@
  *     400 ms over that interval; rolls back when failed checks reach 2.
  *   - argo-style: every interval, the same conditions on the candidate alone,
  *     failureLimit 0 (Argo's default): the first failed measurement aborts.
+ *   - flagger-tuned: flagger-style with the error threshold set per service at
+ *     twice its own stable error ratio (what a careful operator would write).
  */
 import { runAnalysis, type AnalysisWindow, type MetricInputs } from "../src/analysis/run";
 import { analysisSpecSchema } from "../src/analysis/spec";
@@ -31,7 +34,7 @@ import { normalQuantile } from "../src/analysis/stats";
 
 const RUNS = Number(process.env.RUNS ?? 2000);
 const STREAM = 10_000;
-const COUNT = 5;
+const COUNT = Number(process.env.COUNT ?? 5);
 const STEPS = 6;
 const WEIGHTS = [0.01, 0.05, 0.25];
 const BASE_ERROR = [0.005, 0.01, 0.02];
@@ -212,19 +215,19 @@ async function slipwayJudge(intervals: Interval[]): Promise<Outcome> {
   return { verdict: out.verdict, canaryRequests: intervals.slice(0, looks).reduce((a, i) => a + i.canary.total, 0) };
 }
 
-function thresholdJudge(intervals: Interval[], failuresToAbort: number): Outcome {
+function thresholdJudge(intervals: Interval[], failuresToAbort: number, errorMax = FIXED_ERROR_MAX): Outcome {
   let failed = 0;
   let requests = 0;
   for (const i of intervals) {
     requests += i.canary.total;
     const errorRate = i.canary.bad / i.canary.total;
-    if (errorRate >= FIXED_ERROR_MAX || i.canary.p99 >= FIXED_P99_MAX) failed++;
+    if (errorRate >= errorMax || i.canary.p99 >= FIXED_P99_MAX) failed++;
     if (failed >= failuresToAbort) return { verdict: "fail", canaryRequests: requests };
   }
   return { verdict: "pass", canaryRequests: requests };
 }
 
-const JUDGES = ["slipway", "flagger-style", "argo-style"] as const;
+const JUDGES = ["slipway", "flagger-style", "argo-style", "flagger-tuned"] as const;
 type JudgeName = (typeof JUDGES)[number];
 
 // ---------------------------------------------------------------------------
@@ -268,6 +271,7 @@ async function main(): Promise<void> {
             slipway: await slipwayJudge(intervals),
             "flagger-style": thresholdJudge(intervals, FLAGGER_THRESHOLD),
             "argo-style": thresholdJudge(intervals, 1),
+            "flagger-tuned": thresholdJudge(intervals, FLAGGER_THRESHOLD, 2 * base),
           };
           for (const judge of JUDGES) {
             add(key(judge, scenario.name, weight, base), outcomes[judge]);
