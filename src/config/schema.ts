@@ -272,7 +272,11 @@ export const flagSchema = z
   .object({
     enabled: z.boolean({ error: "allowed: true or false" }),
     owner: z.string({ error: "allowed: the owning team or person" }).min(1),
-    expires: z.string({ error: "allowed: a date, YYYY-MM-DD" }).regex(/^\d{4}-\d{2}-\d{2}$/, { error: "allowed: a date, YYYY-MM-DD" }),
+    expires: z.preprocess(
+      // An unquoted date in a stack file reaches the program as the engine's timestamp text.
+      (v) => (typeof v === "string" ? v.replace(/^(\d{4}-\d{2}-\d{2})[ T]00:00:00(\.0+)?( ?\+0000 UTC|Z)?$/, "$1") : v),
+      z.string({ error: "allowed: a date, YYYY-MM-DD" }).regex(/^\d{4}-\d{2}-\d{2}$/, { error: "allowed: a date, YYYY-MM-DD" }),
+    ),
     description: z.string().optional(),
   })
   .strict();

@@ -66,6 +66,12 @@ export function readStageConfig(projectDir: string, stage: string): StageConfig 
   return parseStageConfig(readRawStackConfig(projectDir, stage), stage);
 }
 
+/**
+ * Strings are written quoted: the engine reads stack files as YAML 1.1, where a
+ * plain 2026-11-26T10:00:00Z or 2027-06-30 would turn into a timestamp.
+ */
+export const YAML_WRITE = { defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" } as const;
+
 /** Writes the pipeline's keys into the stack file, leaving every other line as it was. */
 export function writeStageState(projectDir: string, stage: string, state: StageState): void {
   const file = join(projectDir, `Pulumi.${stage}.yaml`);
@@ -74,7 +80,7 @@ export function writeStageState(projectDir: string, stage: string, state: StageS
   doc.setIn(["config", "slipway:traffic"], doc.createNode({ ...traffic, stable: state.stable, canaryWeight: state.canaryWeight }));
   doc.setIn(["config", "slipway:slots"], doc.createNode(state.slots));
   if (state.release) doc.setIn(["config", "slipway:release"], doc.createNode(state.release));
-  writeFileSync(file, doc.toString());
+  writeFileSync(file, doc.toString(YAML_WRITE));
 }
 
 export function stateOf(config: StageConfig): StageState {
