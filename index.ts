@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ServiceStage } from "./components";
+import { ServiceStage } from "./components/stage";
 import { CONFIG_KEYS, CONFIG_NAMESPACE, ConfigError, parseStageConfig, readRawConfig } from "./src/config/load";
 
 // Validate every slipway:* key before declaring anything: a bad value fails the
