@@ -36,6 +36,7 @@ sha() { sha256sum | cut -c1-"${1:-12}"; }
 versions_hash="$(sha 10 < "$versions_file")"
 version_key="pulumi-${PULUMI_VERSION}_k8s-${KUBERNETES_PROVIDER_VERSION}_${versions_hash}"
 cache_root="${SLIPWAY_TOOLCHAIN_HOME:-${XDG_CACHE_HOME:-${HOME:?HOME is not set}/.cache}/slipway/toolchain}"
+case "$cache_root" in /*) ;; *) cache_root="$PWD/$cache_root" ;; esac
 dir="$cache_root/$version_key"
 bindir="$dir/bin"
 pulumi_home="$dir/pulumi-home"
@@ -96,7 +97,13 @@ if [ -z "${SLIPWAY_TOOLCHAIN_FORCE:-}" ] && other="$(foreign_pulumi)"; then
   exit 0
 fi
 
-command -v go >/dev/null 2>&1 || die "cannot build any component: 'go' is not on PATH"
+if ! command -v go >/dev/null 2>&1; then
+  if built; then
+    say "toolchain: 'go' is not on PATH; keeping the existing build in $dir"
+    exit 0
+  fi
+  die "cannot build any component (pulumi-cli, language-nodejs, kubernetes-provider): 'go' is not on PATH"
+fi
 
 mkdir -p "$bindir" "$pulumi_home" "$stamps" "$logs" "$dir/build"
 
