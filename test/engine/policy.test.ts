@@ -1,5 +1,5 @@
 import { CommandError, LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -23,6 +23,7 @@ const ROOT = join(__dirname, "..", "..");
 const PACK = process.env.SLIPWAY_POLICY_PACK ?? join(ROOT, "policy", "analyzer");
 const scratch = mkdtempSync(join(tmpdir(), "slipway-policy-"));
 const backend = join(scratch, "state");
+mkdirSync(backend);
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
