@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { register as registerAnalyze } from "./analyze";
 import { register as registerArtifactIntegrity } from "./sign";
 import { register as registerPipeline } from "./release";
+import { register as registerRehearse } from "./rehearse";
 
 /**
  * Each subcommand lives in its own file and exports `register(program)`.
@@ -13,6 +14,7 @@ const registrations: Register[] = [
   registerAnalyze, // analyze
   registerArtifactIntegrity, // keygen, sign, verify
   registerPipeline, // release, promote, rollback, approve, status, history
+  registerRehearse, // rehearse (npm start)
 ];
 
 export function registerCommands(program: Command): void {

@@ -1,0 +1,110 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { type Child, freePort, httpOk, type PidFile, startChild, waitUntil, which } from "./processes";
+
+/**
+ * A real Prometheus server (the Debian package's /usr/bin/prometheus) on
+ * loopback, scraping both slots' metrics every second. Its data lives in the
+ * rehearsal's directory and goes with it.
+ */
+
+export interface LocalPrometheus {
+  url: string;
+  child: Child;
+  stop(): Promise<void>;
+}
+
+export const PROMETHEUS_HINT =
+  "Prometheus is not installed: run `bash scripts/install-test-servers.sh` (installs the Debian package `prometheus`), or put a prometheus binary on PATH or in $SLIPWAY_PROMETHEUS";
+
+export function findPrometheus(): string | undefined {
+  const candidates = [process.env.SLIPWAY_PROMETHEUS, "/usr/bin/prometheus", "prometheus"].filter((c): c is string => !!c);
+  for (const c of candidates) {
+    const found = which(c);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+export async function startPrometheus(args: {
+  dir: string;
+  targets: string[];
+  metricsPath: string;
+  scrapeIntervalSeconds: number;
+  pids: PidFile;
+}): Promise<LocalPrometheus> {
+  const binary = findPrometheus();
+  if (!binary) throw new Error(PROMETHEUS_HINT);
+  mkdirSync(args.dir, { recursive: true });
+  const interval = `${args.scrapeIntervalSeconds}s`;
+  const config = {
+    global: { scrape_interval: interval, evaluation_interval: interval, scrape_timeout: `${Math.max(100, args.scrapeIntervalSeconds * 900)}ms` },
+    scrape_configs: [
+      {
+        job_name: "slipway-rehearsal",
+        metrics_path: args.metricsPath,
+        static_configs: [{ targets: args.targets }],
+      },
+    ],
+  };
+  const configFile = join(args.dir, "prometheus.yml");
+  writeFileSync(configFile, stringify(config));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = startChild(
+    "prometheus",
+    binary,
+    [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${join(args.dir, "data")}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      "--storage.tsdb.retention.time=1d",
+      "--log.level=warn",
+    ],
+    { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+  );
+  args.pids.add(child, binary);
+  await waitUntil("prometheus", () => httpOk(`${url}/-/ready`), 30_000, child);
+  return {
+    url,
+    child,
+    stop: async () => {
+      await child.stop();
+      args.pids.remove(child.pid);
+    },
+  };
+}
+
+/** Waits until Prometheus has scraped every target successfully at least once (`up == 1`). */
+export async function waitForTargets(url: string, count: number, timeoutMs: number): Promise<void> {
+  await waitUntil(
+    `prometheus scraping ${count} targets`,
+    async () => {
+      const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent("sum(up)")}`, { signal: AbortSignal.timeout(2000) });
+      const body = (await res.json()) as { data?: { result?: { value: [number, string] }[] } };
+      return Number(body.data?.result?.[0]?.value[1] ?? 0) >= count;
+    },
+    timeoutMs,
+  );
+}
+
+/** One range query: every series' [unix seconds, value] pairs, keyed by the series' labels. */
+export async function queryRange(
+  url: string,
+  query: string,
+  start: number,
+  end: number,
+  stepSeconds: number,
+): Promise<{ metric: Record<string, string>; values: [number, number][] }[]> {
+  const body = new URLSearchParams({ query, start: String(start / 1000), end: String(end / 1000), step: String(stepSeconds) });
+  const res = await fetch(`${url}/api/v1/query_range`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: body.toString(),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const json = (await res.json()) as { status: string; error?: string; data?: { result: { metric: Record<string, string>; values: [number, string][] }[] } };
+  if (json.status !== "success") throw new Error(`prometheus range query failed: ${json.error ?? res.status}: ${query}`);
+  return (json.data?.result ?? []).map((s) => ({ metric: s.metric, values: s.values.map(([t, v]) => [t, Number(v)] as [number, number]) }));
+}

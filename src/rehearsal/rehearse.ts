@@ -1,0 +1,354 @@
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { createPrometheusProvider } from "../analysis/providers/prometheus";
+import type { Runtime, Slot } from "../config/schema";
+import { ReleaseLog } from "../pipeline/log";
+import { release, type MetricsSource, type PipelineEvent, type ReleaseReport, type Reporter } from "../pipeline/release";
+import { planSteps } from "../pipeline/plan";
+import { type ClusterEvent, LocalCluster } from "./cluster";
+import { LoadGenerator, type SlotLoad } from "./load";
+import { descendants, freePort, PidFile } from "./processes";
+import { analysisConfig, DEMO, type RehearsalProfile } from "./profile";
+import { startPrometheus, type LocalPrometheus } from "./prometheus";
+import { type Artifact, LocalRegistry } from "./registry";
+import { releaseFacts, writeReleaseReport, type ReleaseFacts } from "./report";
+import { configureStage, scratchStage } from "./scratch";
+
+/**
+ * `slipway rehearse` (`npm start`): a whole release cycle on the local stage
+ * with real processes, real traffic and a real Prometheus:
+ *
+ *   build the service → registry images 1.0.0 (baseline), 1.1.0 (good),
+ *   1.2.0 (bad: errors and latency in its image config) → scratch stage with
+ *   1.0.0 in blue → Prometheus, slot processes that follow the rendered
+ *   Deployments, load that follows the rendered HTTPRoute → release 1.1.0
+ *   (expected: promoted) → release 1.2.0 (expected: rolled back) → a report
+ *   per release → everything stopped.
+ */
+
+export interface RehearsalOptions {
+  /** The repository (program, node_modules, scripts). */
+  repo: string;
+  runtimes: Runtime[];
+  profile?: RehearsalProfile;
+  /** Defaults to `<repo>/.slipway/rehearsal`. */
+  outDir?: string;
+  /** Pipeline events and the rehearsal's own lines (as `info` events). */
+  report?: Reporter;
+  /** Aborts the rehearsal (Ctrl-C): everything started is stopped, the promise rejects with RehearsalAborted. */
+  signal?: AbortSignal;
+}
+
+export interface RehearsedRelease {
+  runtime: Runtime;
+  version: string;
+  expected: "promoted" | "rolledBack";
+  result: ReleaseReport;
+  facts?: ReleaseFacts;
+  reportFile?: string;
+  chartFile?: string;
+  load?: Record<Slot, SlotLoad>;
+}
+
+export interface RehearsalResult {
+  ok: boolean;
+  releases: RehearsedRelease[];
+  /** Set when the rehearsal itself failed (build, Prometheus, an exception), not a release. */
+  error?: string;
+  durationMs: number;
+}
+
+export class RehearsalAborted extends Error {}
+
+/** The three releases of a rehearsal. The versions are labels; the images differ by their manifests. */
+export const VERSIONS = { baseline: "1.0.0", good: "1.1.0", bad: "1.2.0" } as const;
+
+export async function rehearse(options: RehearsalOptions): Promise<RehearsalResult> {
+  const started = Date.now();
+  const profile = options.profile ?? DEMO;
+  const outDir = options.outDir ?? join(options.repo, ".slipway", "rehearsal");
+  const report: Reporter = options.report ?? (() => {});
+  const say = (message: string) => report({ type: "info", message });
+  mkdirSync(outDir, { recursive: true });
+
+  const pidFile = join(outDir, "pids.json");
+  const leftovers = await PidFile.reapLeftovers(pidFile);
+  if (leftovers.length) say(`stopped what an earlier rehearsal left running: ${leftovers.join(", ")}`);
+  const pids = new PidFile(pidFile);
+
+  const releases: RehearsedRelease[] = [];
+  const stops: (() => Promise<void>)[] = [];
+  let abortListener: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    if (!options.signal) return;
+    abortListener = () => reject(new RehearsalAborted("rehearsal interrupted"));
+    if (options.signal.aborted) abortListener();
+    else options.signal.addEventListener("abort", abortListener, { once: true });
+  });
+  aborted.catch(() => {});
+  const orAbort = <T>(p: Promise<T>): Promise<T> => Promise.race([p, aborted]);
+
+  try {
+    for (const runtime of options.runtimes) {
+      const stopAll = async () => {
+        while (stops.length) await stops.pop()!().catch(() => {});
+      };
+      try {
+        releases.push(...(await orAbort(rehearseRuntime({ runtime, profile, outDir, repo: options.repo, report, say, pids, stops, orAbort }))));
+      } finally {
+        await stopAll();
+      }
+    }
+  } catch (err) {
+    if (err instanceof RehearsalAborted) {
+      // The engine (pulumi) may be in the middle of an update; it belongs to this run's scratch stage, which the next run replaces.
+      await stopDescendants();
+      throw err;
+    }
+    return { ok: false, releases, error: (err as Error).message, durationMs: Date.now() - started };
+  } finally {
+    if (abortListener) options.signal?.removeEventListener("abort", abortListener);
+  }
+  const ok = releases.length === 2 * options.runtimes.length && releases.every((r) => r.result.outcome === r.expected);
+  return { ok, releases, durationMs: Date.now() - started };
+}
+
+/** Stops what this process still runs below it (the engine mid-update): SIGTERM, then SIGKILL. */
+async function stopDescendants(): Promise<void> {
+  const pids = descendants(process.pid);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      // Already gone.
+    }
+  }
+  for (let i = 0; i < 30 && descendants(process.pid).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of descendants(process.pid)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+interface RuntimeArgs {
+  runtime: Runtime;
+  profile: RehearsalProfile;
+  outDir: string;
+  repo: string;
+  report: Reporter;
+  say: (message: string) => void;
+  pids: PidFile;
+  stops: (() => Promise<void>)[];
+  orAbort: <T>(p: Promise<T>) => Promise<T>;
+}
+
+async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
+  const { runtime, profile, say } = a;
+  const tag = `[${runtime}]`;
+
+  // 1. Build (deterministic, cached) and push three images of the one binary.
+  const binary = await a.orAbort(buildService(a.repo, runtime, (line) => say(`${tag} ${line}`)));
+  const registry = new LocalRegistry(join(a.outDir, "registry"));
+  const revision = gitRevision(a.repo);
+  const service = "checkout";
+  const push = (version: string, env?: Record<string, string>): Artifact => registry.pushImage({ service, runtime, binaryPath: binary.path, version, revision, env });
+  const faults = { FAULT_ERROR_RATIO: String(profile.bad.errorRatio), FAULT_LATENCY_MS: String(profile.bad.latencyMs) };
+  const images = { baseline: push(VERSIONS.baseline), good: push(VERSIONS.good), bad: push(VERSIONS.bad, faults) };
+  say(`${tag} images: ${VERSIONS.baseline} ${short(images.baseline.digest)}, ${VERSIONS.good} ${short(images.good.digest)}, ${VERSIONS.bad} ${short(images.bad.digest)} (binary ${short(binary.digest)}; ${VERSIONS.bad} carries ${Object.entries(faults).map(([k, v]) => `${k}=${v}`).join(" ")})`);
+
+  // 2. A fresh scratch stage with the baseline in blue.
+  const stage = scratchStage(a.repo, join(a.outDir, runtime));
+  const ports = { blue: await freePort(), green: await freePort() };
+  const prometheus: LocalPrometheus = await a.orAbort(
+    startPrometheus({
+      dir: join(stage.root, "prometheus"),
+      targets: [`127.0.0.1:${ports.blue}`, `127.0.0.1:${ports.green}`],
+      metricsPath: "/metrics",
+      scrapeIntervalSeconds: profile.scrapeIntervalSeconds,
+      pids: a.pids,
+    }),
+  );
+  a.stops.push(() => prometheus.stop());
+  say(`${tag} prometheus ${prometheus.url} (pid ${prometheus.child.pid}) scrapes blue 127.0.0.1:${ports.blue} and green 127.0.0.1:${ports.green} every ${profile.scrapeIntervalSeconds}s`);
+  configureStage(stage, {
+    runtime,
+    baseline: { image: images.baseline.image, version: VERSIONS.baseline, revision },
+    steps: profile.steps,
+    analysis: analysisConfig(profile),
+    scaleDownDelaySeconds: profile.scaleDownDelaySeconds,
+    progressDeadlineSeconds: profile.progressDeadlineSeconds,
+    prometheusUrl: prometheus.url,
+  });
+  say(`${tag} scratch stage ${stage.projectDir} (state ${stage.backendUrl}), plan: ${planSteps({ steps: profile.steps }).length} steps`);
+
+  // 3. Slot processes follow the rendered Deployments; the load follows the rendered HTTPRoute.
+  const cluster = new LocalCluster({
+    renderDir: stage.renderDir,
+    service,
+    healthPath: "/healthz",
+    readyPath: "/readyz",
+    registry,
+    ports,
+    pids: a.pids,
+    onEvent: (e) => clusterLine(e, tag, say),
+  });
+  cluster.start();
+  a.stops.push(() => cluster.stop());
+  const load = new LoadGenerator({
+    rate: profile.loadRate,
+    target: (slot) => cluster.url(slot),
+    weights: () => cluster.currentWeights(),
+    // Bounds: generous for the whole rehearsal, never unbounded.
+    maxDurationMs: 30 * 60_000,
+    maxRequests: profile.loadRate * 30 * 60,
+  });
+  load.start();
+  a.stops.push(async () => {
+    const s = await load.stop();
+    say(`${tag} load: ${s.sent} requests sent (blue ${s.bySlot.blue.sent}, green ${s.bySlot.green.sent})${s.stopReason ? `; stopped early: ${s.stopReason}` : ""}`);
+  });
+  say(`${tag} load: ${profile.loadRate} requests/s to /work on loopback, split by the HTTPRoute's weights`);
+
+  const metrics: MetricsSource = ({ config, stable, candidate, spec }) =>
+    createPrometheusProvider({ url: prometheus.url, service: config.service.name, stableSlot: stable, candidateSlot: candidate, metrics: spec.metrics, stepSeconds: profile.stepSeconds });
+  const pipelineReport: Reporter = (event: PipelineEvent) => {
+    a.report(event);
+    // Right after an update the rendered files are new: follow them now rather than at the next poll.
+    if (event.type === "update" && event.phase === "succeeded") void cluster.sync().catch(() => {});
+  };
+
+  const out: RehearsedRelease[] = [];
+  const log = ReleaseLog.forStage(stage.logDir, stage.stage);
+  const runRelease = async (version: string, image: Artifact, expected: RehearsedRelease["expected"], imageFaults?: Record<string, string>) => {
+    say(`${tag} ── release ${version} (expected: ${expected === "promoted" ? "promoted" : "rolled back"}) ──`);
+    const before = snapshot(load);
+    const result = await release({
+      stage: stage.stage,
+      projectDir: stage.projectDir,
+      backendUrl: stage.backendUrl,
+      logDir: stage.logDir,
+      image: image.image,
+      version,
+      revision,
+      prometheusUrl: prometheus.url,
+      metrics,
+      report: pipelineReport,
+      // ts-node's type check takes most of each update's time here (8-10 s of ~15 s measured on
+      // 2 cores); the program is type-checked by `npm run typecheck` and `npm test` instead.
+      env: { PULUMI_NODEJS_TRANSPILE_ONLY: "true" },
+    });
+    const entry: RehearsedRelease = { runtime, version, expected, result, load: diff(snapshot(load), before) };
+    out.push(entry);
+    if (result.releaseId) {
+      // Let the last scrapes land so the chart covers the end of the release.
+      await new Promise((r) => setTimeout(r, 2000));
+      try {
+        const written = await writeReleaseReport({
+          records: log.forRelease(result.releaseId),
+          prometheusUrl: prometheus.url,
+          service,
+          runtime,
+          dir: join(a.outDir, "reports"),
+          load: entry.load,
+          faults: imageFaults,
+        });
+        entry.facts = written.facts;
+        entry.reportFile = join(a.outDir, "reports", `${result.releaseId}.md`);
+        entry.chartFile = join(a.outDir, "reports", `${result.releaseId}.svg`);
+        say(`${tag} report: ${entry.reportFile} (+ .svg)`);
+      } catch (err) {
+        say(`${tag} report for ${result.releaseId} failed: ${(err as Error).message}`);
+        try {
+          entry.facts = releaseFacts(log.forRelease(result.releaseId));
+        } catch {
+          // No facts without a release.started record.
+        }
+      }
+    }
+    return entry;
+  };
+
+  // The first release finds the stage undeployed and bootstraps it (1.0.0 in blue); the blue
+  // process starts from that render. The idle slot's scrape target stays down until a release
+  // deploys into it.
+  const good = await runRelease(VERSIONS.good, images.good, "promoted");
+  if (good.result.outcome !== "promoted") {
+    say(`${tag} the good release ended ${good.result.outcome}; the bad one is not attempted`);
+    return out;
+  }
+  await runRelease(VERSIONS.bad, images.bad, "rolledBack", faults);
+  return out;
+}
+
+function snapshot(load: LoadGenerator): Record<Slot, SlotLoad> {
+  return { blue: { ...load.stats.bySlot.blue }, green: { ...load.stats.bySlot.green } };
+}
+
+function diff(after: Record<Slot, SlotLoad>, before: Record<Slot, SlotLoad>): Record<Slot, SlotLoad> {
+  const d = (s: Slot): SlotLoad => ({
+    sent: after[s].sent - before[s].sent,
+    ok: after[s].ok - before[s].ok,
+    serverErrors: after[s].serverErrors - before[s].serverErrors,
+    otherStatus: after[s].otherStatus - before[s].otherStatus,
+    failed: after[s].failed - before[s].failed,
+  });
+  return { blue: d("blue"), green: d("green") };
+}
+
+function clusterLine(e: ClusterEvent, tag: string, say: (m: string) => void): void {
+  switch (e.type) {
+    case "started":
+      say(`${tag} slot ${e.slot}: started ${e.version} (pid ${e.pid}, image ${short(e.image.split("@")[1]!)}${Object.keys(e.env).length ? `, image env ${Object.entries(e.env).map(([k, v]) => `${k}=${v}`).join(" ")}` : ""})`);
+      break;
+    case "stopped":
+      say(`${tag} slot ${e.slot}: stopped ${e.version} (pid ${e.pid}, ${e.why})`);
+      break;
+    case "exited":
+      say(`${tag} slot ${e.slot}: ${e.version} exited unexpectedly (pid ${e.pid}, code ${e.code}); restarting at the next poll`);
+      break;
+    case "weights":
+      say(`${tag} traffic now blue ${e.weights.blue}% / green ${e.weights.green}% (rendered HTTPRoute)`);
+      break;
+    case "error":
+      say(`${tag} ${e.message}`);
+      break;
+  }
+}
+
+const short = (digest: string) => `${digest.replace(/^sha256:/, "sha256:").slice(0, 19)}…`;
+
+function gitRevision(repo: string): string {
+  const r = spawnSync("git", ["rev-parse", "HEAD"], { cwd: repo, encoding: "utf8" });
+  const sha = r.stdout?.trim();
+  return r.status === 0 && /^[0-9a-f]{40}$/.test(sha) ? sha : "0000000000000000000000000000000000000000";
+}
+
+/** scripts/build-services.sh for one runtime; its stderr lines are progress, its stdout `sha256  path`. */
+function buildService(repo: string, runtime: Runtime, progress: (line: string) => void): Promise<{ path: string; digest: string }> {
+  const script = join(repo, "scripts", "build-services.sh");
+  if (!existsSync(script)) return Promise.reject(new Error(`${script} is missing`));
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", [script, "--service", runtime], { cwd: repo, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+      const lines = stderr.split("\n");
+      stderr = lines.pop()!;
+      for (const l of lines) if (l.trim()) progress(l.replace(/^build-services: /, "build: "));
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      if (stderr.trim()) progress(stderr.trim());
+      const line = stdout.split("\n").find((l) => /^[0-9a-f]{64}\s+\S/.test(l));
+      if (code !== 0 || !line) return reject(new Error(`scripts/build-services.sh --service ${runtime} failed (exit ${code})`));
+      const [digest, path] = line.split(/\s+/);
+      resolve({ digest: `sha256:${digest}`, path: path! });
+    });
+  });
+}
