@@ -3,8 +3,8 @@ import * as random from "@pulumi/random";
 import { otherSlot, SLOTS, type StageConfig } from "../src/config/schema";
 import { SCHEMA_VERSION, type StageOutputs } from "../src/contract/outputs";
 import { weightsFor } from "../src/traffic/weights";
-import type { AwsStage } from "./aws/stage";
-import type { KubernetesStage } from "./kubernetes/stage";
+import { AwsStage } from "./aws/stage";
+import { KubernetesStage } from "./kubernetes/stage";
 import type { PlatformStage } from "./platform";
 import { SecretToken } from "./secretToken";
 
@@ -37,14 +37,10 @@ export class ServiceStage extends pulumi.ComponentResource {
         ? new random.RandomPassword(`${name}-tester-header`, { length: 32, special: false }, { parent: this }).result
         : new SecretToken(`${name}-tester-header`, { bytes: 24 }, { parent: this }).value;
 
-    // Only the chosen back end's SDK is loaded: @pulumi/aws alone takes seconds to import.
-    if (cfg.platform === "aws") {
-      const { AwsStage: Stage } = require("./aws/stage") as { AwsStage: typeof AwsStage };
-      this.platform = new Stage(`${name}-aws`, { config: cfg, headerValue }, { parent: this });
-    } else {
-      const { KubernetesStage: Stage } = require("./kubernetes/stage") as { KubernetesStage: typeof KubernetesStage };
-      this.platform = new Stage(`${name}-k8s`, { config: cfg, headerValue }, { parent: this });
-    }
+    this.platform =
+      cfg.platform === "aws"
+        ? new AwsStage(`${name}-aws`, { config: cfg, headerValue }, { parent: this })
+        : new KubernetesStage(`${name}-k8s`, { config: cfg, headerValue }, { parent: this });
 
     const p = this.platform;
     const stable = cfg.traffic.stable;
