@@ -39,7 +39,7 @@ export interface RehearsalProfile {
 
 const FAULTS = { errorRatio: 0.15, latencyMs: 80 };
 
-/** `npm start`: each analysis 3 looks 10 s apart, at 20% and at 50%. */
+/** `npm start`: each analysis 3 looks 10 s apart (30 s of data), at 20% and at 50%. */
 export const DEMO: RehearsalProfile = {
   name: "demo",
   loadRate: 60,
@@ -52,13 +52,17 @@ export const DEMO: RehearsalProfile = {
   bad: FAULTS,
 };
 
-/** The engine test: the same plan with shorter analyses and more load to keep the sample sizes. */
+/**
+ * The engine test: the same plan with one look less per analysis and more load,
+ * so that each analysis still has its ~300 candidate requests at 20% and 11
+ * latency values per slot (22 s windows of 2 s steps).
+ */
 export const QUICK: RehearsalProfile = {
   ...DEMO,
   name: "quick",
-  loadRate: 80,
-  steps: [{ setWeight: 20 }, { analysis: { count: 2, interval: "12s" } }, { setWeight: 50 }, { analysis: { count: 1, interval: "22s" } }],
-  analysis: { ...DEMO.analysis, count: 2, interval: "12s" },
+  loadRate: 100,
+  steps: [{ setWeight: 20 }, { analysis: { count: 2, interval: "11s" } }, { setWeight: 50 }, { analysis: { count: 2, interval: "11s" } }],
+  analysis: { ...DEMO.analysis, count: 2, interval: "11s" },
   scaleDownDelaySeconds: 1,
 };
 

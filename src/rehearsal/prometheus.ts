@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
@@ -25,6 +26,32 @@ export function findPrometheus(): string | undefined {
     if (found) return found;
   }
   return undefined;
+}
+
+/**
+ * Installs the Debian package when no Prometheus is found and apt-get is there (as
+ * scripts/install-test-servers.sh does for the tests; its service is not started).
+ */
+export async function ensurePrometheus(say: (line: string) => void): Promise<string> {
+  const found = findPrometheus();
+  if (found) return found;
+  if (!which("apt-get")) throw new Error(PROMETHEUS_HINT);
+  const sudo = process.getuid?.() === 0 ? [] : ["sudo"];
+  say("prometheus: not installed; installing the Debian package (apt-get install prometheus)…");
+  const run = (args: string[]) =>
+    new Promise<void>((resolve, reject) => {
+      const [cmd, ...rest] = [...sudo, ...args];
+      const child = spawn(cmd!, rest, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+      let err = "";
+      child.stderr.on("data", (c: Buffer) => (err = (err + c.toString()).slice(-2000)));
+      child.on("error", reject);
+      child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(" ")} failed (exit ${code}): ${err.trim()}\n${PROMETHEUS_HINT}`))));
+    });
+  await run(["apt-get", "update", "-qq"]);
+  await run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"]);
+  const installed = findPrometheus();
+  if (!installed) throw new Error(PROMETHEUS_HINT);
+  return installed;
 }
 
 export async function startPrometheus(args: {

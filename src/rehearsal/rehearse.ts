@@ -10,7 +10,7 @@ import { type ClusterEvent, LocalCluster } from "./cluster";
 import { LoadGenerator, type SlotLoad } from "./load";
 import { descendants, freePort, PidFile } from "./processes";
 import { analysisConfig, DEMO, type RehearsalProfile } from "./profile";
-import { startPrometheus, type LocalPrometheus } from "./prometheus";
+import { ensurePrometheus, startPrometheus, type LocalPrometheus } from "./prometheus";
 import { type Artifact, LocalRegistry } from "./registry";
 import { releaseFacts, writeReleaseReport, type ReleaseFacts } from "./report";
 import { configureStage, scratchStage } from "./scratch";
@@ -89,23 +89,49 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   aborted.catch(() => {});
   const orAbort = <T>(p: Promise<T>): Promise<T> => Promise.race([p, aborted]);
 
+  // Builds run one after the other (the script holds a lock); the next runtime's build overlaps
+  // this runtime's rehearsal, so a cold Rust build costs no extra wall time after the Go one.
+  const inflight: { release?: Promise<unknown> } = {};
+  const builds = new Map<Runtime, Promise<Built>>();
+  const build = (runtime: Runtime) => {
+    if (!builds.has(runtime)) {
+      const p = buildService(options.repo, runtime, (line) => say(`[${runtime}] ${line}`));
+      p.catch(() => {});
+      builds.set(runtime, p);
+    }
+    return builds.get(runtime)!;
+  };
   try {
-    for (const runtime of options.runtimes) {
+    await orAbort(ensurePrometheus(say));
+    for (const [i, runtime] of options.runtimes.entries()) {
       const stopAll = async () => {
         while (stops.length) await stops.pop()!().catch(() => {});
       };
       try {
-        releases.push(...(await orAbort(rehearseRuntime({ runtime, profile, outDir, repo: options.repo, report, say, pids, stops, orAbort }))));
+        const binary = await orAbort(build(runtime));
+        const next = options.runtimes[i + 1];
+        if (next) void build(next);
+        releases.push(...(await orAbort(rehearseRuntime({ runtime, binary, profile, outDir, repo: options.repo, report, say, pids, stops, orAbort, inflight }))));
       } finally {
         await stopAll();
       }
     }
   } catch (err) {
     if (err instanceof RehearsalAborted) {
-      // The engine (pulumi) may be in the middle of an update; it belongs to this run's scratch stage, which the next run replaces.
-      await stopDescendants();
+      // The engine may be mid-update, and the pipeline answers a failed update with rollback
+      // attempts (new engine processes): stop them until the release call has returned. The
+      // scratch stage they worked on is replaced by the next run.
+      const deadline = Date.now() + 20_000;
+      let settled = !inflight.release;
+      void inflight.release?.finally(() => (settled = true));
+      for (;;) {
+        await stopDescendants();
+        if (settled || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
       throw err;
     }
+    await stopDescendants(); // a build still running for the next runtime
     return { ok: false, releases, error: (err as Error).message, durationMs: Date.now() - started };
   } finally {
     if (abortListener) options.signal?.removeEventListener("abort", abortListener);
@@ -134,8 +160,14 @@ async function stopDescendants(): Promise<void> {
   }
 }
 
+interface Built {
+  path: string;
+  digest: string;
+}
+
 interface RuntimeArgs {
   runtime: Runtime;
+  binary: Built;
   profile: RehearsalProfile;
   outDir: string;
   repo: string;
@@ -144,14 +176,16 @@ interface RuntimeArgs {
   pids: PidFile;
   stops: (() => Promise<void>)[];
   orAbort: <T>(p: Promise<T>) => Promise<T>;
+  /** The release call in progress, so that an abort can wait for it to end. */
+  inflight: { release?: Promise<unknown> };
 }
 
 async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
   const { runtime, profile, say } = a;
   const tag = `[${runtime}]`;
 
-  // 1. Build (deterministic, cached) and push three images of the one binary.
-  const binary = await a.orAbort(buildService(a.repo, runtime, (line) => say(`${tag} ${line}`)));
+  // 1. Three images of the one binary, built deterministically (and cached) by scripts/build-services.sh.
+  const binary = a.binary;
   const registry = new LocalRegistry(join(a.outDir, "registry"));
   const revision = gitRevision(a.repo);
   const service = "checkout";
@@ -226,7 +260,7 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
   const runRelease = async (version: string, image: Artifact, expected: RehearsedRelease["expected"], imageFaults?: Record<string, string>) => {
     say(`${tag} ── release ${version} (expected: ${expected === "promoted" ? "promoted" : "rolled back"}) ──`);
     const before = snapshot(load);
-    const result = await release({
+    const call = release({
       stage: stage.stage,
       projectDir: stage.projectDir,
       backendUrl: stage.backendUrl,
@@ -241,6 +275,8 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
       // 2 cores); the program is type-checked by `npm run typecheck` and `npm test` instead.
       env: { PULUMI_NODEJS_TRANSPILE_ONLY: "true" },
     });
+    a.inflight.release = call;
+    const result = await call;
     const entry: RehearsedRelease = { runtime, version, expected, result, load: diff(snapshot(load), before) };
     out.push(entry);
     if (result.releaseId) {
@@ -328,7 +364,7 @@ function gitRevision(repo: string): string {
 }
 
 /** scripts/build-services.sh for one runtime; its stderr lines are progress, its stdout `sha256  path`. */
-function buildService(repo: string, runtime: Runtime, progress: (line: string) => void): Promise<{ path: string; digest: string }> {
+function buildService(repo: string, runtime: Runtime, progress: (line: string) => void): Promise<Built> {
   const script = join(repo, "scripts", "build-services.sh");
   if (!existsSync(script)) return Promise.reject(new Error(`${script} is missing`));
   return new Promise((resolve, reject) => {

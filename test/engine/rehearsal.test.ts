@@ -1,0 +1,170 @@
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Runtime } from "../../src/config/schema";
+import { ReleaseLog } from "../../src/pipeline/log";
+import type { PipelineEvent } from "../../src/pipeline/release";
+import { descendants } from "../../src/rehearsal/processes";
+import { QUICK } from "../../src/rehearsal/profile";
+import { RehearsalAborted, rehearse, type RehearsalResult } from "../../src/rehearsal/rehearse";
+import { formatSummary } from "../../src/rehearsal/summary";
+import { REPO } from "./support/project";
+
+/**
+ * `npm start` end to end, with the quick profile (shorter analyses, more load):
+ * the real build script, the real engine on a scratch local stage, slot
+ * processes following the rendered Deployments, load split by the rendered
+ * HTTPRoute, and a real Prometheus (Debian package, installed by
+ * scripts/install-test-servers.sh) that the analysis reads. Nothing is scripted.
+ *
+ * SLIPWAY_REHEARSAL_RUNTIME=rust runs it with the Rust service instead of Go.
+ */
+
+const runtime = (process.env.SLIPWAY_REHEARSAL_RUNTIME ?? "go") as Runtime;
+const outDir = join(REPO, ".slipway", "test", "rehearsal");
+
+/** Processes below this one that the rehearsal starts: slot binaries, Prometheus, the engine. */
+const leftovers = () =>
+  descendants(process.pid)
+    .map((pid) => {
+      try {
+        return { pid, argv0: readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0]! };
+      } catch {
+        return undefined;
+      }
+    })
+    .filter((p): p is { pid: number; argv0: string } => !!p && /blobs\/sha256|prometheus|pulumi/.test(p.argv0));
+
+describe(`engine: the local release rehearsal (${runtime})`, () => {
+  let result: RehearsalResult;
+  const events: PipelineEvent[] = [];
+  let started = 0;
+
+  beforeAll(async () => {
+    rmSync(outDir, { recursive: true, force: true });
+    started = Date.now();
+    result = await rehearse({ repo: REPO, runtimes: [runtime], profile: QUICK, outDir, report: (e) => events.push(e) });
+    // The summary a person would see, for the test log.
+    console.log(formatSummary(result, REPO));
+  });
+
+  it("promotes the good release and rolls the bad one back", () => {
+    expect(result.error).toBeUndefined();
+    expect(result.releases.map((r) => [r.version, r.result.outcome])).toEqual([
+      ["1.1.0", "promoted"],
+      ["1.2.0", "rolledBack"],
+    ]);
+    expect(result.ok).toBe(true);
+  });
+
+  it("the good release: one update per transition, both analyses passed on Prometheus data", () => {
+    const good = result.releases[0]!.facts!;
+    expect(good.updates.map((u) => u.transition)).toEqual(["deploy", "setWeight", "setWeight", "promote", "scaleDown"]);
+    for (const u of good.updates) {
+      // Every transition is one in-place update: nothing created, replaced or deleted.
+      expect(Object.fromEntries(Object.entries(u.changes ?? {}).filter(([k, v]) => k !== "same" && v > 0))).toEqual({ update: 1 });
+    }
+    expect(good.analyses.map((a) => a.verdict)).toEqual(["pass", "pass"]);
+    for (const a of good.analyses) {
+      const errors = a.metrics.find((m) => m.name === "errors");
+      const latency = a.metrics.find((m) => m.name === "latency");
+      // Real traffic counted by Prometheus, above minSamples on both sides.
+      expect(errors.canary.n).toBeGreaterThanOrEqual(100);
+      expect(errors.baseline.n).toBeGreaterThanOrEqual(100);
+      expect(errors.canary.bad).toBe(0);
+      expect(latency.canary.n).toBeGreaterThanOrEqual(10);
+    }
+    expect(good.updates.at(-2)!.weights).toEqual({ blue: 0, green: 100 });
+  });
+
+  it("the bad release: the analysis at 20% fails on errors and the rollback is one update", () => {
+    const bad = result.releases[1]!.facts!;
+    expect(bad.candidate).toBe("blue");
+    expect(bad.updates.map((u) => u.transition)).toEqual(["deploy", "setWeight", "rollback"]);
+    expect(bad.updates.at(-1)!.weights).toEqual({ blue: 0, green: 100 });
+    expect(bad.analyses).toHaveLength(1);
+    expect(bad.analyses[0]!.verdict).toBe("fail");
+    const errors = bad.analyses[0]!.metrics.find((m) => m.name === "errors");
+    expect(errors.verdict).toBe("fail");
+    expect(errors.canary.rate).toBeGreaterThan(0.05);
+    expect(errors.baseline.bad).toBe(0);
+  });
+
+  it("the load followed the HTTPRoute: the candidate got its share, every request was answered", () => {
+    const good = result.releases[0]!;
+    const bad = result.releases[1]!;
+    // Candidate green of the good release ran at 20% then 50% (and 100% after promotion).
+    const goodShare = good.load!.green.sent / (good.load!.green.sent + good.load!.blue.sent);
+    expect(goodShare).toBeGreaterThan(0.2);
+    expect(goodShare).toBeLessThan(0.9);
+    for (const r of [good, bad]) for (const slot of ["blue", "green"] as const) expect(r.load![slot].failed).toBe(0);
+    // Only the faulty candidate answered 5xx, at about its injected ratio.
+    expect(good.load!.blue.serverErrors + good.load!.green.serverErrors + bad.load!.green.serverErrors).toBe(0);
+    const ratio = bad.load!.blue.serverErrors / bad.load!.blue.sent;
+    expect(ratio).toBeGreaterThan(0.05);
+    expect(ratio).toBeLessThan(0.3);
+  });
+
+  it("the slots ran the images the Deployments pinned: restarted into the idle slot for the next release", () => {
+    const lines = events.filter((e): e is Extract<PipelineEvent, { type: "info" }> => e.type === "info").map((e) => e.message);
+    const slotLines = lines.filter((l) => / slot (blue|green): (started|stopped)/.test(l)).map((l) => l.replace(/^\[\w+\] /, "").replace(/ \(pid.*$/, ""));
+    expect(slotLines).toEqual([
+      "slot blue: started 1.0.0",
+      "slot green: started 1.1.0",
+      "slot blue: stopped 1.0.0",
+      "slot blue: started 1.2.0",
+      expect.stringMatching(/^slot (blue|green): stopped/),
+      expect.stringMatching(/^slot (blue|green): stopped/),
+    ]);
+    expect(lines.some((l) => l.includes("FAULT_ERROR_RATIO=0.15"))).toBe(true);
+  });
+
+  it("writes a Markdown report and an SVG chart per release", () => {
+    for (const r of result.releases) {
+      const md = readFileSync(r.reportFile!, "utf8");
+      const svg = readFileSync(r.chartFile!, "utf8");
+      expect(md).toContain(`# Release ${r.result.releaseId}`);
+      expect(md).toContain(`![traffic share, error ratio and p99 latency per slot over the release](${r.result.releaseId}.svg)`);
+      expect(md).toContain(r.expected === "promoted" ? "**promoted**" : "**rolled back**");
+      expect(svg.startsWith("<svg")).toBe(true);
+      expect(svg.trim().endsWith("</svg>")).toBe(true);
+      // Curves from Prometheus for both slots, and the verdict badges.
+      expect((svg.match(/<path d="M/g) ?? []).length).toBeGreaterThanOrEqual(6);
+      expect(svg).toContain(r.expected === "promoted" ? "✓ analysis 2: pass" : "✗ analysis 1: fail");
+    }
+    // The release log the reports came from is the pipeline's own.
+    const log = ReleaseLog.forStage(join(outDir, runtime, "releases"), "local");
+    expect(log.readAll().filter((r) => r.event === "release.started")).toHaveLength(2);
+  });
+
+  it("stops everything it started", () => {
+    expect(leftovers()).toEqual([]);
+    expect(JSON.parse(readFileSync(join(outDir, "pids.json"), "utf8"))).toEqual([]);
+  });
+
+  it("is interruptible: an abort mid-release stops the slots, Prometheus and the engine", async () => {
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const run = rehearse({
+      repo: REPO,
+      runtimes: [runtime],
+      profile: QUICK,
+      outDir,
+      signal: controller.signal,
+      report: (e) => {
+        if (e.type === "info") seen.push(e.message);
+        // Abort once traffic flows, while the engine deploys the candidate.
+        if (e.type === "update" && e.phase === "started" && e.message.includes("deploy")) setTimeout(() => controller.abort(), 1000);
+      },
+    });
+    await expect(run).rejects.toBeInstanceOf(RehearsalAborted);
+    expect(seen.some((l) => l.includes("slot blue: started 1.0.0"))).toBe(true);
+    expect(leftovers()).toEqual([]);
+    // A fresh run replaces the interrupted one's scratch stage: the next test run starts clean.
+    expect(existsSync(join(outDir, runtime, "project", "Pulumi.local.yaml"))).toBe(true);
+  });
+
+  afterAll(() => {
+    console.log(`rehearsal test took ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  });
+});
