@@ -182,7 +182,16 @@ function asLockError(err: unknown): unknown {
   if (/currently locked|conflict: Another update is currently in progress/i.test(text)) {
     return new StackLockedError(`the stack is locked by another update in progress: ${text.split("\n").find((l) => /lock/i.test(l)) ?? ""}`.trim());
   }
-  return err;
+  return new EngineError(text);
+}
+
+/** An engine failure, with the engine's own `error:` lines up front instead of the whole transcript. */
+export class EngineError extends Error {
+  constructor(readonly transcript: string) {
+    const errors = [...new Set(transcript.split("\n").map((l) => l.trim()).filter((l) => /^error:|^\s*error:/i.test(l) || / error: /.test(l)))];
+    super(errors.length > 0 ? errors.slice(0, 5).join(" | ") : transcript.split("\n").slice(-5).join(" | "));
+    this.name = "EngineError";
+  }
 }
 
 /** Reads the weighted (last) rule of the rendered HTTPRoute of `service`. */

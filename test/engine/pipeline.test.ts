@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { MetricInputs } from "../../src/analysis/run";
 import { ReleaseLog } from "../../src/pipeline/log";
 import { approve, promote, rollback, status } from "../../src/pipeline/operations";
@@ -21,10 +21,10 @@ const digest = (c: string) => `registry.local/checkout@sha256:${c.repeat(64)}`;
 /** Healthy traffic for both slots, or a candidate with `errorRatio` errors. */
 function scripted(candidateErrorRatio: number): MetricsSource {
   return () => async () => {
-    const total = 2000;
-    const latency = (shift: number) => Array.from({ length: 60 }, (_, i) => 20 + (i % 10) + shift);
+    const total = 20_000;
+    const latency = (shift: number) => Array.from({ length: 200 }, (_, i) => 20 + (i % 10) + shift);
     const inputs: MetricInputs = {
-      errors: { baseline: { bad: 10, total: 10 * total }, canary: { bad: Math.round(candidateErrorRatio * total), total } },
+      errors: { baseline: { bad: 100, total: 100_000 }, canary: { bad: Math.round(candidateErrorRatio * total), total } },
       latency: { baseline: latency(0), canary: latency(candidateErrorRatio > 0.05 ? 40 : 0) },
     };
     return inputs;
@@ -64,6 +64,11 @@ describe("pipeline on the real engine", () => {
     log = ReleaseLog.forStage(project.logDir, "local");
   });
   afterAll(() => project?.cleanup());
+  // A failed test must not leave a release in progress for the next one.
+  afterEach(async () => {
+    const s = await status(base()).catch(() => undefined);
+    if (s?.release?.active) await rollback({ ...base(), reason: "test cleanup" });
+  });
 
   it("a good release promotes: one update per transition, each step verified, old slot scaled down", async () => {
     fastPlan(project, "local", ANALYSED);
@@ -100,7 +105,8 @@ describe("pipeline on the real engine", () => {
     expect(updates.map((u) => (u.figures as any).transition)).toEqual(["deploy", "setWeight", "rollback"]);
     const rollbackUpdate = updates.at(-1)!;
     expect(Object.entries((rollbackUpdate.figures as any).changes).filter(([k, v]) => k !== "same" && (v as number) > 0)).toEqual([["update", 1]]);
-    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({ blue: 100, green: 0 });
+    // Green became stable with the first release; the bad candidate went to blue and has no traffic again.
+    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({ blue: 0, green: 100 });
     const failed = log.forRelease(result.releaseId!).find((r) => r.event === "analysis.failed")!;
     expect(failed.verdict).toBe("fail");
     expect(failed.figures).toHaveProperty("metrics");
@@ -197,14 +203,16 @@ describe("pipeline on the real engine", () => {
       }
     };
     const result = await release({ ...base(), image: digest("8"), version: "1.7.0", metrics: scripted(0.001), report });
-    expect(result.outcome).toBe("rolledBack");
+    expect(result.outcome, result.reason).toBe("rolledBack");
     expect(result.reason).toMatch(/stack update failed/);
     const records = log.forRelease(result.releaseId!);
     expect(records.map((r) => r.event)).toContain("update.failed");
     expect(records.at(-1)!.event).toBe("release.rolledBack");
     const s = await status(base());
-    expect(s.outputs!.weights).toEqual({ blue: 0, green: 100 });
-    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({ blue: 0, green: 100 });
+    const onStable = s.outputs!.stableSlot === "blue" ? { blue: 100, green: 0 } : { blue: 0, green: 100 };
+    expect(s.outputs!.weights).toEqual(onStable);
+    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual(onStable);
+    expect(s.release!.phase).toBe("rolledBack");
   });
 
   it("an unreachable metrics source never promotes: rollback after the consecutive-error limit", async () => {
@@ -215,7 +223,8 @@ describe("pipeline on the real engine", () => {
     const measured = log.forRelease(result.releaseId!).filter((r) => r.event === "analysis.measured");
     expect(measured.length).toBe(2);
     expect(measured.every((m) => (m.figures as any).error)).toBe(true);
-    expect((await status(base())).outputs!.weights).toEqual({ blue: 0, green: 100 });
+    const s = await status(base());
+    expect(s.outputs!.weights[s.outputs!.candidateSlot]).toBe(0);
   });
 
   describe("with a release running in another process", () => {
@@ -272,7 +281,7 @@ describe("pipeline on the real engine", () => {
   describe("promotion across stages", () => {
     beforeAll(() => {
       for (const stage of ["staging", "prod"]) project.editStack(stage, toKubernetesRender(stage));
-      project.editStack("prod", (c) => (c["slipway:promotion"] = { from: "staging", soakSeconds: 2, requireApproval: true }));
+      project.editStack("prod", (c) => (c["slipway:promotion"] = { from: "staging", soakSeconds: 3600, requireApproval: true }));
       for (const stage of ["staging", "prod"]) fastPlan(project, stage, [{ setWeight: 50 }]);
     });
     const at = (stage: string) => ({ ...base(), stage });
@@ -289,14 +298,15 @@ describe("pipeline on the real engine", () => {
       expect(wrong.reason).toMatch(/never completed a promoted release in staging/);
 
       const soaking = await promote({ ...base(), from: "staging", to: "prod" });
-      expect(soaking.reason).toMatch(/prod requires 2s \(slipway:promotion.soakSeconds\)/);
-      await new Promise((r) => setTimeout(r, 2100));
-      const unapproved = await promote({ ...base(), from: "staging", to: "prod" });
+      expect(soaking.reason).toMatch(/prod requires 3600s \(slipway:promotion.soakSeconds\), \d+s to go/);
+      // An hour later (the clock is the pipeline's to inject).
+      const later = () => Date.now() + 3601_000;
+      const unapproved = await promote({ ...base(), from: "staging", to: "prod", now: later });
       expect(unapproved.reason).toMatch(/prod requires approval.*slipway approve --stage prod --release r-/);
 
       expect(() => approve({ ...at("prod"), release: "r-unknown" })).toThrow(/unknown release r-unknown/);
       approve({ ...at("prod"), release: staged.releaseId!, actor: "release-manager@example.com" });
-      const promoted = await promote({ ...base(), from: "staging", to: "prod" });
+      const promoted = await promote({ ...base(), from: "staging", to: "prod", now: later });
       expect(promoted.outcome).toBe("promoted");
       const prod = await status(at("prod"));
       expect(prod.outputs!.releases[prod.outputs!.stableSlot].image).toBe(digest("c"));
