@@ -81,10 +81,11 @@ export function niceMax(value: number, floor: number): number {
 }
 
 /** Polyline paths; a null value or a gap wider than `maxGap` seconds breaks the line. */
-function path(points: Point[], x: (t: number) => number, y: (v: number) => number, maxGap = 3): string {
+function path(points: Point[], x: (t: number) => number, y: (v: number) => number, maxGap = 3, domain: [number, number] = [-Infinity, Infinity]): string {
   let d = "";
   let prev: number | undefined;
   for (const [t, v] of points) {
+    if (t < domain[0] || t > domain[1]) continue;
     if (v === null || !Number.isFinite(v)) {
       prev = undefined;
       continue;
@@ -188,7 +189,8 @@ export function renderChart(data: ChartData): string {
   // HTTPRoute weights: dashed step lines in the share panel.
   for (const slot of ["blue", "green"] as Slot[]) {
     const steps: Point[] = [];
-    data.weights.forEach(([t, blue], i) => {
+    data.weights.forEach(([at, blue], i) => {
+      const t = Math.min(Math.max(at, 0), duration);
       const v = slot === "blue" ? blue : 100 - blue;
       if (i > 0) steps.push([t, steps[steps.length - 1]![1]]);
       steps.push([t, v]);
@@ -206,7 +208,7 @@ export function renderChart(data: ChartData): string {
   ];
   for (const [panel, bySlot] of series) {
     for (const slot of ["blue", "green"] as Slot[]) {
-      const d = path(bySlot[slot], x, panel.y);
+      const d = path(bySlot[slot], x, panel.y, 3, [0, duration]);
       if (d) out.push(`<path d="${d}" fill="none" stroke="${SLOT_COLOURS[slot]}" stroke-width="2" stroke-linejoin="round" stroke-linecap="round"/>`);
     }
   }

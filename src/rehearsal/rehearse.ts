@@ -111,7 +111,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
         const binary = await orAbort(build(runtime));
         const next = options.runtimes[i + 1];
         if (next) void build(next);
-        releases.push(...(await orAbort(rehearseRuntime({ runtime, binary, profile, outDir, repo: options.repo, report, say, pids, stops, orAbort, inflight }))));
+        releases.push(...(await orAbort(rehearseRuntime({ runtime, binary, profile, outDir, repo: options.repo, report, say, pids, stops, orAbort, inflight, signal: options.signal }))));
       } finally {
         await stopAll();
       }
@@ -178,6 +178,7 @@ interface RuntimeArgs {
   orAbort: <T>(p: Promise<T>) => Promise<T>;
   /** The release call in progress, so that an abort can wait for it to end. */
   inflight: { release?: Promise<unknown> };
+  signal?: AbortSignal;
 }
 
 async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
@@ -250,6 +251,8 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
   const metrics: MetricsSource = ({ config, stable, candidate, spec }) =>
     createPrometheusProvider({ url: prometheus.url, service: config.service.name, stableSlot: stable, candidateSlot: candidate, metrics: spec.metrics, stepSeconds: profile.stepSeconds });
   const pipelineReport: Reporter = (event: PipelineEvent) => {
+    // After an abort the pipeline only winds down (its rollback attempts are stopped); not news.
+    if (a.signal?.aborted) return;
     a.report(event);
     // Right after an update the rendered files are new: follow them now rather than at the next poll.
     if (event.type === "update" && event.phase === "succeeded") void cluster.sync().catch(() => {});
@@ -271,6 +274,7 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
       prometheusUrl: prometheus.url,
       metrics,
       report: pipelineReport,
+      sleep: abortableSleep(a.signal),
       // ts-node's type check takes most of each update's time here (8-10 s of ~15 s measured on
       // 2 cores); the program is type-checked by `npm run typecheck` and `npm test` instead.
       env: { PULUMI_NODEJS_TRANSPILE_ONLY: "true" },
@@ -291,6 +295,7 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
           dir: join(a.outDir, "reports"),
           load: entry.load,
           faults: imageFaults,
+          weightChanges: cluster.weightHistory,
         });
         entry.facts = written.facts;
         entry.reportFile = join(a.outDir, "reports", `${result.releaseId}.md`);
@@ -318,6 +323,23 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
   }
   await runRelease(VERSIONS.bad, images.bad, "rolledBack", faults);
   return out;
+}
+
+/** The pipeline's pauses and analysis intervals, cut short by an abort. */
+function abortableSleep(signal: AbortSignal | undefined): (ms: number) => Promise<void> {
+  return (ms) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(new RehearsalAborted("rehearsal interrupted"));
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(new RehearsalAborted("rehearsal interrupted"));
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
 }
 
 function snapshot(load: LoadGenerator): Record<Slot, SlotLoad> {

@@ -90,7 +90,7 @@ export function releaseFacts(records: LogRecord[]): ReleaseFacts {
     -1,
     ...records.filter((r) => r.step && (r.event === "update.succeeded" || r.event.startsWith("analysis.") || r.event === "pause.ended")).map((r) => r.step!.index),
   );
-  const outcome = end?.event === "release.completed" ? "promoted" : end?.event === "release.rolledBack" ? "rolled back" : end?.event === "release.paused" ? "paused" : "failed";
+  const outcome = end?.event === "release.completed" ? "promoted" : end?.event === "release.rolledBack" ? "rolled back" : end?.event === "release.paused" ? "paused" : end ? "failed" : "unfinished";
   return {
     releaseId: started.releaseId,
     version: started.artifact?.version ?? "?",
@@ -131,8 +131,14 @@ export interface ReportInput {
   load?: Record<Slot, SlotLoad>;
   /** Faults baked into the candidate's image, if any. */
   faults?: Record<string, string>;
-  /** The rate window of the chart's queries, seconds. */
+  /** The rate window of the chart's queries, seconds; each value is plotted at its window's middle. */
   rateWindowSeconds?: number;
+  /**
+   * When the load generator switched weights (read from the rendered HTTPRoute). The engine
+   * writes the manifest before its update ends, so these lead the log's update records by a
+   * second or two; without them the chart takes the weights from the log.
+   */
+  weightChanges?: { at: number; weights: { blue: number; green: number } }[];
 }
 
 export interface WrittenReport {
@@ -143,11 +149,13 @@ export interface WrittenReport {
 
 export async function writeReleaseReport(input: ReportInput): Promise<WrittenReport> {
   const facts = releaseFacts(input.records);
-  const rw = `${input.rateWindowSeconds ?? 5}s`;
+  const window = input.rateWindowSeconds ?? 4;
+  const rw = `${window}s`;
   const sel = (extra = "") => `{service="${input.service}"${extra}}`;
   const from = facts.startedAt - 2000;
   const to = facts.endedAt + 3000;
-  const origin = facts.startedAt;
+  // Centre each trailing rate window on the time it describes.
+  const origin = facts.startedAt + (window / 2) * 1000;
   const [rates, errors, p99] = await Promise.all([
     slotSeries(input.prometheusUrl, `sum by (slot) (rate(http_requests_total${sel()}[${rw}]))`, from, to, origin),
     slotSeries(
@@ -160,14 +168,21 @@ export async function writeReleaseReport(input: ReportInput): Promise<WrittenRep
     slotSeries(input.prometheusUrl, `histogram_quantile(0.99, sum by (slot, le) (rate(http_request_duration_seconds_bucket${sel()}[${rw}])))`, from, to, origin),
   ]);
   const share = shareOf(rates);
+  const t0 = facts.startedAt;
   const weights: [number, number][] = [];
-  weights.push([-2, facts.stable === "blue" ? 100 : 0]);
-  for (const u of facts.updates) if (u.weights) weights.push([(u.at - origin) / 1000, u.weights.blue]);
+  if (input.weightChanges?.length) {
+    const before = input.weightChanges.filter((c) => c.at <= from).at(-1);
+    weights.push([(from - t0) / 1000, before ? before.weights.blue : facts.stable === "blue" ? 100 : 0]);
+    for (const c of input.weightChanges) if (c.at > from && c.at <= to) weights.push([(c.at - t0) / 1000, c.weights.blue]);
+  } else {
+    weights.push([(from - t0) / 1000, facts.stable === "blue" ? 100 : 0]);
+    for (const u of facts.updates) if (u.weights) weights.push([(u.at - t0) / 1000, u.weights.blue]);
+  }
 
   const chart: ChartData = {
     title: `${facts.releaseId} · ${input.service} ${facts.version} (${input.runtime}) · ${facts.outcome.toUpperCase()}`,
-    subtitle: `candidate ${facts.candidate} ${facts.version} vs stable ${facts.stable} ${facts.previousVersion} · Prometheus, ${rw} rate windows · weights from the release log`,
-    durationS: (to - origin) / 1000,
+    subtitle: `candidate ${facts.candidate} ${facts.version} vs stable ${facts.stable} ${facts.previousVersion} · curves: Prometheus, ${rw} rate windows (centred) · weights: the HTTPRoute as the load followed it`,
+    durationS: (to - t0) / 1000,
     slots: {
       [facts.candidate]: { role: "candidate", version: facts.version },
       [facts.stable]: { role: "stable", version: facts.previousVersion },
@@ -176,13 +191,13 @@ export async function writeReleaseReport(input: ReportInput): Promise<WrittenRep
     weights,
     errorRatio: errors,
     p99,
-    updates: facts.updates.map((u) => ({ t: (u.at - origin) / 1000, label: updateLabel(u), kind: kindOf(u.transition) })),
+    updates: facts.updates.map((u) => ({ t: (u.at - t0) / 1000, label: updateLabel(u), kind: kindOf(u.transition) })),
     analyses: facts.analyses.map((a, i) => ({
-      start: (a.start - origin) / 1000,
-      end: (a.end - origin) / 1000,
+      start: (a.start - t0) / 1000,
+      end: (a.end - t0) / 1000,
       verdict: a.verdict,
       label: `analysis ${i + 1}: ${a.verdict}`,
-      measurements: a.measurements.map((m) => ({ t: (m.at - origin) / 1000, verdict: m.verdict })),
+      measurements: a.measurements.map((m) => ({ t: (m.at - t0) / 1000, verdict: m.verdict })),
     })),
   };
   const svg = renderChart(chart);
@@ -259,7 +274,9 @@ function renderMarkdown(facts: ReleaseFacts, input: ReportInput): string {
       const p = m.pAdjusted === undefined ? "–" : m.pAdjusted < 1e-4 ? m.pAdjusted.toExponential(1) : m.pAdjusted.toFixed(4);
       lines.push(`| ${m.name}${m.critical ? " (critical)" : ""} | ${m.verdict} | ${cand} | ${base} | ${m.test ?? "–"} | ${p} | ${Number(m.alpha).toPrecision(2)} |`);
     }
-    lines.push("", `Reasons: ${a.reason.replace(/\n/g, " ")}`, "");
+    lines.push("");
+    for (const m of a.metrics) lines.push(`- ${m.name}: ${String(m.reason).replace(/\n/g, " ")}`);
+    lines.push("", `Verdict: ${a.reason.replace(/\n/g, " ")}`, "");
   }
   if (input.load) {
     lines.push("## Load during the release", "");
@@ -273,7 +290,7 @@ function renderMarkdown(facts: ReleaseFacts, input: ReportInput): string {
   }
   lines.push("## Sources", "");
   lines.push(
-    `The timeline, verdicts and figures come from the release log (\`history --release ${facts.releaseId}\`); the chart's curves from Prometheus range queries at 1 s resolution over ${input.rateWindowSeconds ?? 5} s rate windows: ` +
+    `The timeline, verdicts and figures come from the release log (\`history --release ${facts.releaseId}\`); the chart's curves from Prometheus range queries at 1 s resolution over ${input.rateWindowSeconds ?? 4} s rate windows, each plotted at its window's middle: ` +
       "requests per slot (`http_requests_total`), 5xx ratio, and `histogram_quantile(0.99, …http_request_duration_seconds_bucket…)`. " +
       "A p99 from the histogram is interpolated inside a bucket (the first bucket ends at 1 ms), so a slot answering in well under a millisecond shows about 1 ms.",
     "",
