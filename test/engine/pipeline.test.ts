@@ -232,7 +232,8 @@ describe("pipeline on the real engine", () => {
     afterAll(() => child?.kill("SIGKILL"));
 
     const startChild = (args: string[]) =>
-      spawn(join(REPO, "node_modules", ".bin", "tsx"), [join(REPO, "src", "cli", "main.ts"), ...args], {
+      // One process (node with the tsx loader), so SIGKILL really kills the pipeline.
+      spawn(process.execPath, ["--import", "tsx", join(REPO, "src", "cli", "main.ts"), ...args], {
         cwd: project.dir,
         env: { ...process.env, ...project.env, SLIPWAY_LOG_DIR: project.logDir },
         stdio: ["ignore", "pipe", "pipe"],
