@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync, existsSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { userInfo, hostname } from "node:os";
 
@@ -82,9 +82,13 @@ export class ReleaseLog {
       actor: record.actor ?? defaultActor(),
       ...record,
     } as LogRecord;
-    const fd = openSync(this.path, "a");
+    // After a crash mid-write the file may end in a torn line: start on a fresh one.
+    const fd = openSync(this.path, "a+");
     try {
-      writeSync(fd, JSON.stringify(full) + "\n");
+      const size = fstatSync(fd).size;
+      const last = Buffer.alloc(1);
+      const tornTail = size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a;
+      writeSync(fd, (tornTail ? "\n" : "") + JSON.stringify(full) + "\n");
       fsyncSync(fd);
     } finally {
       closeSync(fd);
