@@ -136,7 +136,12 @@ export function renderChart(data: ChartData): string {
   const labelsTop = 88;
   const labelSize = 11;
   const updates = [...data.updates].sort((a, b) => a.t - b.t);
-  const rows = stagger(updates.map((u) => ({ x: x(u.t), width: textWidth(u.label, labelSize) + 8 })));
+  // Label centres, kept inside the picture.
+  const labelXs = updates.map((u) => {
+    const half = textWidth(u.label, labelSize) / 2 + 2;
+    return Math.min(Math.max(x(u.t), half + 4), W - half - 4);
+  });
+  const rows = stagger(updates.map((u, i) => ({ x: labelXs[i]!, width: textWidth(u.label, labelSize) + 8 })));
   const rowCount = Math.max(1, ...rows.map((r) => r + 1));
   const rowH = 15;
 
@@ -180,8 +185,7 @@ export function renderChart(data: ChartData): string {
     const ux = x(u.t);
     const colour = UPDATE_COLOURS[u.kind] ?? "#374151";
     const ly = labelsTop + rows[i]! * rowH + 10;
-    const half = textWidth(u.label, labelSize) / 2 + 2;
-    const labelX = Math.min(Math.max(ux, half + 4), W - half - 4);
+    const labelX = labelXs[i]!;
     out.push(`<line x1="${f(ux)}" y1="${ly + 3}" x2="${f(ux)}" y2="${plotBottom}" stroke="${colour}" stroke-width="1" stroke-dasharray="4 3" opacity="0.8"/>`);
     out.push(`<text x="${f(labelX)}" y="${ly}" font-size="${labelSize}" text-anchor="middle" fill="${colour}" font-weight="${u.kind === "promote" || u.kind === "rollback" ? "bold" : "normal"}">${esc(u.label)}</text>`);
   });

@@ -56,6 +56,7 @@ export class LoadGenerator {
   private current = { blue: 0, green: 0 };
   private readonly agent: Agent;
   private drained: (() => void) | undefined;
+  private window: Record<Slot, SlotLoad> | undefined;
 
   constructor(readonly options: LoadOptions) {
     if (!(options.rate > 0 && options.rate <= 2000)) throw new Error(`load rate: got ${options.rate}; allowed: 0 < rate <= 2000 requests per second`);
@@ -88,6 +89,20 @@ export class LoadGenerator {
     this.stats.stoppedAt ??= Date.now();
   }
 
+  /**
+   * Counts from now on into a fresh tally as well, returned live. A request belongs to the
+   * tally that was current when it was sent, even if its answer comes after the next one.
+   */
+  startTally(): Record<Slot, SlotLoad> {
+    this.window = { blue: emptySlot(), green: emptySlot() };
+    return this.window;
+  }
+
+  /** Stops adding new requests to the current tally (answers to those already sent still count). */
+  endTally(): void {
+    this.window = undefined;
+  }
+
   /** Smooth weighted round robin: the slot for the next request, or undefined when no weights are known. */
   private pick(): Slot | undefined {
     const w = this.options.weights();
@@ -107,19 +122,21 @@ export class LoadGenerator {
     }
     const url = new URL(this.options.path ?? "/work", this.options.target(slot));
     if (!LOOPBACK.has(url.hostname)) throw new Error(`load generator: ${url.host} is not a loopback address; it only sends to 127.0.0.1`);
-    const s = this.stats.bySlot[slot];
+    const counters = [this.stats.bySlot[slot], ...(this.window ? [this.window[slot]] : [])];
     this.stats.sent++;
-    s.sent++;
+    for (const c of counters) c.sent++;
     this.inFlight++;
     let settled = false;
     const done = (outcome: "ok" | "serverError" | "other" | "failed") => {
       if (settled) return;
       settled = true;
       this.inFlight--;
-      if (outcome === "ok") s.ok++;
-      else if (outcome === "serverError") s.serverErrors++;
-      else if (outcome === "other") s.otherStatus++;
-      else s.failed++;
+      for (const c of counters) {
+        if (outcome === "ok") c.ok++;
+        else if (outcome === "serverError") c.serverErrors++;
+        else if (outcome === "other") c.otherStatus++;
+        else c.failed++;
+      }
       if (this.inFlight === 0) this.drained?.();
     };
     const req = request(url, { agent: this.agent, timeout: this.options.timeoutMs ?? 5000 }, (res) => {

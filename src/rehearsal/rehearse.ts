@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createPrometheusProvider } from "../analysis/providers/prometheus";
 import type { Runtime, Slot } from "../config/schema";
-import { ReleaseLog } from "../pipeline/log";
+import { type LogRecord, ReleaseLog } from "../pipeline/log";
 import { release, type MetricsSource, type PipelineEvent, type ReleaseReport, type Reporter } from "../pipeline/release";
 import { planSteps } from "../pipeline/plan";
 import { type ClusterEvent, LocalCluster } from "./cluster";
@@ -250,9 +250,11 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
 
   const metrics: MetricsSource = ({ config, stable, candidate, spec }) =>
     createPrometheusProvider({ url: prometheus.url, service: config.service.name, stableSlot: stable, candidateSlot: candidate, metrics: spec.metrics, stepSeconds: profile.stepSeconds });
+  let flushLog = () => {};
   const pipelineReport: Reporter = (event: PipelineEvent) => {
     // After an abort the pipeline only winds down (its rollback attempts are stopped); not news.
     if (a.signal?.aborted) return;
+    if (event.type === "analysis") flushLog();
     a.report(event);
     // Right after an update the rendered files are new: follow them now rather than at the next poll.
     if (event.type === "update" && event.phase === "succeeded") void cluster.sync().catch(() => {});
@@ -260,9 +262,20 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
 
   const out: RehearsedRelease[] = [];
   const log = ReleaseLog.forStage(stage.logDir, stage.stage);
+  // The pipeline reports an analysis when it ends; its looks are in the release log meanwhile.
+  let seen = 0;
+  const followLog = () => {
+    for (const r of log.readAll().filter((r) => r.seq > seen)) {
+      seen = r.seq;
+      if (r.event === "analysis.measured") say(`${tag} ${describeLook(r)}`);
+    }
+  };
+  flushLog = followLog;
+  const follow = setInterval(followLog, 500);
+  a.stops.push(async () => clearInterval(follow));
   const runRelease = async (version: string, image: Artifact, expected: RehearsedRelease["expected"], imageFaults?: Record<string, string>) => {
     say(`${tag} ── release ${version} (expected: ${expected === "promoted" ? "promoted" : "rolled back"}) ──`);
-    const before = snapshot(load);
+    const tally = load.startTally();
     const call = release({
       stage: stage.stage,
       projectDir: stage.projectDir,
@@ -280,8 +293,8 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
       env: { PULUMI_NODEJS_TRANSPILE_ONLY: "true" },
     });
     a.inflight.release = call;
-    const result = await call;
-    const entry: RehearsedRelease = { runtime, version, expected, result, load: diff(snapshot(load), before) };
+    const result = await call.finally(() => load.endTally());
+    const entry: RehearsedRelease = { runtime, version, expected, result, load: tally };
     out.push(entry);
     if (result.releaseId) {
       // Let the last scrapes land so the chart covers the end of the release.
@@ -325,6 +338,18 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
   return out;
 }
 
+/** One line per analysis measurement: its verdict and the data behind it. */
+function describeLook(r: LogRecord): string {
+  const f = (r.figures ?? {}) as { measurement?: number; metrics?: any[]; error?: { message: string } };
+  if (f.error) return `analysis look ${f.measurement}: provider error: ${f.error.message}`;
+  const parts = (f.metrics ?? []).map((m) =>
+    m.type === "ratio"
+      ? `${m.name} ${m.canary?.bad ?? "–"}/${m.canary?.n ?? "–"} vs ${m.baseline?.bad ?? "–"}/${m.baseline?.n ?? "–"} ${m.verdict}`
+      : `${m.name} ${m.canary?.n ?? 0} values ${m.verdict}`,
+  );
+  return `analysis look ${f.measurement}: ${r.verdict ?? "error"} (candidate vs stable: ${parts.join("; ")})`;
+}
+
 /** The pipeline's pauses and analysis intervals, cut short by an abort. */
 function abortableSleep(signal: AbortSignal | undefined): (ms: number) => Promise<void> {
   return (ms) =>
@@ -340,21 +365,6 @@ function abortableSleep(signal: AbortSignal | undefined): (ms: number) => Promis
       }, ms);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
-}
-
-function snapshot(load: LoadGenerator): Record<Slot, SlotLoad> {
-  return { blue: { ...load.stats.bySlot.blue }, green: { ...load.stats.bySlot.green } };
-}
-
-function diff(after: Record<Slot, SlotLoad>, before: Record<Slot, SlotLoad>): Record<Slot, SlotLoad> {
-  const d = (s: Slot): SlotLoad => ({
-    sent: after[s].sent - before[s].sent,
-    ok: after[s].ok - before[s].ok,
-    serverErrors: after[s].serverErrors - before[s].serverErrors,
-    otherStatus: after[s].otherStatus - before[s].otherStatus,
-    failed: after[s].failed - before[s].failed,
-  });
-  return { blue: d("blue"), green: d("green") };
 }
 
 function clusterLine(e: ClusterEvent, tag: string, say: (m: string) => void): void {
