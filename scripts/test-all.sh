@@ -6,6 +6,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 mkdir -p .slipway
 if [[ -x scripts/install-test-servers.sh ]]; then bash scripts/install-test-servers.sh; fi
+# The engine runs the program transpile-only (fast); types are checked here, once.
+echo "slipway: type-checking (tsc --noEmit)…" >&2
+tsc --noEmit -p .
 status=0
 vitest run --reporter=default --reporter=json --outputFile.json=.slipway/vitest.json "$@" || status=$?
 # One plain closing line that any CI reads: "N passed, N failed, N skipped".
