@@ -79,7 +79,7 @@ export type ClusterEvent =
 export interface LocalClusterOptions {
   renderDir: string;
   service: string;
-  healthPath: string;
+  /** Polled until it answers 200 before a started process counts as running. */
   readyPath: string;
   registry: LocalRegistry;
   /** The loopback port each slot's process listens on (what Prometheus scrapes). */

@@ -103,19 +103,6 @@ export async function startPrometheus(args: {
   };
 }
 
-/** Waits until Prometheus has scraped every target successfully at least once (`up == 1`). */
-export async function waitForTargets(url: string, count: number, timeoutMs: number): Promise<void> {
-  await waitUntil(
-    `prometheus scraping ${count} targets`,
-    async () => {
-      const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent("sum(up)")}`, { signal: AbortSignal.timeout(2000) });
-      const body = (await res.json()) as { data?: { result?: { value: [number, string] }[] } };
-      return Number(body.data?.result?.[0]?.value[1] ?? 0) >= count;
-    },
-    timeoutMs,
-  );
-}
-
 /** One range query: every series' [unix seconds, value] pairs, keyed by the series' labels. */
 export async function queryRange(
   url: string,

@@ -224,7 +224,6 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
   const cluster = new LocalCluster({
     renderDir: stage.renderDir,
     service,
-    healthPath: "/healthz",
     readyPath: "/readyz",
     registry,
     ports,
@@ -294,6 +293,8 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
     });
     a.inflight.release = call;
     const result = await call.finally(() => load.endTally());
+    // After an abort the caller has moved on; this call only wound down.
+    if (a.signal?.aborted) throw new RehearsalAborted("rehearsal interrupted");
     const entry: RehearsedRelease = { runtime, version, expected, result, load: tally };
     out.push(entry);
     if (result.releaseId) {
