@@ -6,6 +6,7 @@ import type { Runtime, Slot } from "../config/schema";
 import { type LogRecord, ReleaseLog } from "../pipeline/log";
 import { release, type MetricsSource, type PipelineEvent, type ReleaseReport, type Reporter } from "../pipeline/release";
 import { planSteps } from "../pipeline/plan";
+import { PipelineBusyError, StageLease } from "../pipeline/context";
 import { type ClusterEvent, LocalCluster } from "./cluster";
 import { LoadGenerator, type SlotLoad } from "./load";
 import { descendants, freePort, PidFile } from "./processes";
@@ -72,6 +73,26 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   const say = (message: string) => report({ type: "info", message });
   mkdirSync(outDir, { recursive: true });
 
+  // One rehearsal per directory: a second one would replace the first one's stage under it.
+  let lock: StageLease;
+  try {
+    lock = StageLease.acquire(outDir, "rehearsal", "slipway rehearse");
+  } catch (err) {
+    if (err instanceof PipelineBusyError) throw new Error(`another rehearsal is running in ${outDir}; wait for it or stop it (${err.message.split(": ")[1]?.split(". ")[0] ?? "see its lock file"})`);
+    throw err;
+  }
+  try {
+    return await rehearseLocked(options, { started, profile, outDir, report, say });
+  } finally {
+    lock.release();
+  }
+}
+
+async function rehearseLocked(
+  options: RehearsalOptions,
+  { started, profile, outDir, report, say }: { started: number; profile: RehearsalProfile; outDir: string; report: Reporter; say: (m: string) => void },
+): Promise<RehearsalResult> {
+  // Safe only under the lock: the pids recorded here belong to no live rehearsal.
   const pidFile = join(outDir, "pids.json");
   const leftovers = await PidFile.reapLeftovers(pidFile);
   if (leftovers.length) say(`stopped what an earlier rehearsal left running: ${leftovers.join(", ")}`);

@@ -21,7 +21,8 @@ import { REPO } from "./support/project";
  */
 
 const runtime = (process.env.SLIPWAY_REHEARSAL_RUNTIME ?? "go") as Runtime;
-const outDir = join(REPO, ".slipway", "test", "rehearsal");
+// Per test process, so that two test runs in one checkout never share a stage; kept on failure.
+const outDir = join(REPO, ".slipway", "test", `rehearsal-${process.pid}`);
 
 /** Processes below this one that the rehearsal starts: slot binaries, Prometheus, the engine. */
 const leftovers = () =>
@@ -142,7 +143,7 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
     expect(JSON.parse(readFileSync(join(outDir, "pids.json"), "utf8"))).toEqual([]);
   });
 
-  it("is interruptible: an abort mid-release stops the slots, Prometheus and the engine", async () => {
+  it("is interruptible: an abort mid-release stops the slots, Prometheus and the engine; one rehearsal per directory", async () => {
     const controller = new AbortController();
     const seen: string[] = [];
     const run = rehearse({
@@ -157,6 +158,8 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
         if (e.type === "update" && e.phase === "started" && e.message.includes("deploy")) setTimeout(() => controller.abort(), 1000);
       },
     });
+    // A second rehearsal in the same directory is refused while this one runs.
+    await expect(rehearse({ repo: REPO, runtimes: [runtime], profile: QUICK, outDir })).rejects.toThrow(/another rehearsal is running/);
     await expect(run).rejects.toBeInstanceOf(RehearsalAborted);
     expect(seen.some((l) => l.includes("slot blue: started 1.0.0"))).toBe(true);
     expect(leftovers()).toEqual([]);
@@ -166,5 +169,7 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
 
   afterAll(() => {
     console.log(`rehearsal test took ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    if (result?.ok) rmSync(outDir, { recursive: true, force: true });
+    else console.log(`kept for inspection: ${outDir}`);
   });
 });
