@@ -92,6 +92,9 @@ async function rehearseLocked(
   options: RehearsalOptions,
   { started, profile, outDir, report, say }: { started: number; profile: RehearsalProfile; outDir: string; report: Reporter; say: (m: string) => void },
 ): Promise<RehearsalResult> {
+  // Processes that were below this one before the rehearsal are not the rehearsal's to stop.
+  const preexisting = new Set(descendants(process.pid));
+  const stopDescendants = () => stopNewDescendants(preexisting);
   // Safe only under the lock: the pids recorded here belong to no live rehearsal.
   const pidFile = join(outDir, "pids.json");
   const leftovers = await PidFile.reapLeftovers(pidFile);
@@ -161,18 +164,21 @@ async function rehearseLocked(
   return { ok, releases, durationMs: Date.now() - started };
 }
 
-/** Stops what this process still runs below it (the engine mid-update): SIGTERM, then SIGKILL. */
-async function stopDescendants(): Promise<void> {
-  const pids = descendants(process.pid);
-  for (const pid of pids) {
+/**
+ * Stops what the rehearsal still runs below this process (the engine mid-update, a build):
+ * every descendant not in `preexisting`, SIGTERM, then SIGKILL after 3 s.
+ */
+async function stopNewDescendants(preexisting: Set<number>): Promise<void> {
+  const ours = () => descendants(process.pid).filter((pid) => !preexisting.has(pid));
+  for (const pid of ours()) {
     try {
       process.kill(pid, "SIGTERM");
     } catch {
       // Already gone.
     }
   }
-  for (let i = 0; i < 30 && descendants(process.pid).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
-  for (const pid of descendants(process.pid)) {
+  for (let i = 0; i < 30 && ours().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of ours()) {
     try {
       process.kill(pid, "SIGKILL");
     } catch {
