@@ -185,13 +185,28 @@ function asLockError(err: unknown): unknown {
   return new EngineError(text);
 }
 
-/** An engine failure, with the engine's own `error:` lines up front instead of the whole transcript. */
+/** An engine failure, led by the engine's diagnostics instead of the whole transcript. */
 export class EngineError extends Error {
   constructor(readonly transcript: string) {
-    const errors = [...new Set(transcript.split("\n").map((l) => l.trim()).filter((l) => /^error:|^\s*error:/i.test(l) || / error: /.test(l)))];
-    super(errors.length > 0 ? errors.slice(0, 5).join(" | ") : transcript.split("\n").slice(-5).join(" | "));
+    super(summarizeEngineOutput(transcript));
     this.name = "EngineError";
   }
+}
+
+/** The `Diagnostics:` block of an engine transcript (each resource's errors), else its `error:` lines. */
+export function summarizeEngineOutput(transcript: string): string {
+  const lines = transcript.split("\n");
+  const start = lines.findIndex((l) => l.trim() === "Diagnostics:");
+  if (start >= 0) {
+    const block: string[] = [];
+    for (const line of lines.slice(start + 1)) {
+      if (/^\S/.test(line) && line.trim() !== "") break; // "Resources:", "Outputs:", "Duration:" …
+      if (line.trim()) block.push(line.trim());
+    }
+    if (block.length > 0) return [...new Set(block)].join("\n");
+  }
+  const errors = [...new Set(lines.map((l) => l.trim()).filter((l) => /(^|\s)error:/.test(l)))];
+  return errors.length > 0 ? errors.slice(0, 10).join("\n") : lines.slice(-5).join("\n");
 }
 
 /** Reads the weighted (last) rule of the rendered HTTPRoute of `service`. */
