@@ -142,6 +142,8 @@ function withinMargin(
 }
 
 const Z_PASS = normalQuantile(JUDGE_DEFAULTS.passConfidence);
+/** 0.1 percentage point: an error-ratio increase below it is immaterial for a pass. */
+export const RATIO_MARGIN_FLOOR = 0.001;
 
 function badWord(direction: Direction): string {
   return direction === "increase" ? "increase" : direction === "decrease" ? "decrease" : "change";
@@ -281,7 +283,15 @@ function judgeRatio(metric: JudgeMetric & { type: "ratio" }, v: MetricVerdict, a
   const se = Math.sqrt((pc * (1 - pc)) / (canary.total + 2) + (pb * (1 - pb)) / (baseline.total + 2));
   const absLower = pc - pb - Z_PASS * se;
   const absUpper = pc - pb + Z_PASS * se;
-  const margin = withinMargin(v.direction, { lower: absLower / pb, upper: absUpper / pb, absLower, absUpper }, v.margin, absoluteTolerance);
+  // A relative margin means nothing when the baseline has no errors (its bound stays near +230%
+  // at any traffic), so ruling out an increase of RATIO_MARGIN_FLOOR in absolute terms also passes.
+  // Failing is unaffected: it still needs a significant increase beyond the tolerances.
+  const margin = withinMargin(
+    v.direction,
+    { lower: absLower / pb, upper: absUpper / pb, absLower, absUpper },
+    v.margin,
+    Math.max(absoluteTolerance, RATIO_MARGIN_FLOOR),
+  );
   v.worstCase = margin.worst;
 
   return {

@@ -264,6 +264,8 @@ export const kubernetesSchema = z
     /** Namespace of the Prometheus that scrapes the pods (allowed through the NetworkPolicy). */
     monitoringNamespace: z.string().regex(dns1123Label).default("monitoring"),
     prometheusUrl: z.string().url().optional(),
+    /** Resolution (and rate window) of the analysis' range queries: at least two scrape intervals. */
+    prometheusStepSeconds: intIn(1, 600, "seconds, an integer").default(30),
   })
   .strict();
 export type KubernetesConfig = z.infer<typeof kubernetesSchema>;
@@ -365,6 +367,7 @@ export const stageConfigSchema = z
       hostnames: [],
       deployerServiceAccount: { name: "slipway-deployer", namespace: "slipway-system" },
       monitoringNamespace: "monitoring",
+      prometheusStepSeconds: 30,
     }),
     flags: flagsSchema.default({}),
     promotion: promotionSchema.default({ soakSeconds: 0, requireApproval: false, freezeWindows: [] }),

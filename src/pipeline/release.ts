@@ -387,7 +387,14 @@ function metricsFetcher(a: DriveArgs, spec: AnalysisSpec, stable: Slot, candidat
   }
   const url = a.options.prometheusUrl ?? a.config.kubernetes.prometheusUrl;
   if (!url) throw new Error(`stage ${a.options.stage} has no slipway:kubernetes.prometheusUrl and no --prometheus-url`);
-  return createPrometheusProvider({ url, service: a.config.service.name, stableSlot: stable, candidateSlot: candidate, metrics: spec.metrics });
+  return createPrometheusProvider({
+    url,
+    service: a.config.service.name,
+    stableSlot: stable,
+    candidateSlot: candidate,
+    metrics: spec.metrics,
+    stepSeconds: a.config.kubernetes.prometheusStepSeconds,
+  });
 }
 
 // Kept for the AWS path: the provider reads target-group metrics per slot.

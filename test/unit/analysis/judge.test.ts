@@ -201,3 +201,18 @@ describe("combining metrics", () => {
     expect(judge(m).verdict).toBe("inconclusive");
   });
 });
+
+describe("error-free services", () => {
+  const ratioMetric = (baseline: [number, number], canary: [number, number]): JudgeMetric =>
+    ({ name: "errors", type: "ratio", direction: "increase", baseline: { bad: baseline[0], total: baseline[1] }, canary: { bad: canary[0], total: canary[1] } }) as JudgeMetric;
+
+  it("pass once the traffic rules out a 0.1-point increase, and stay inconclusive before", () => {
+    // With no errors anywhere a relative margin cannot be ruled out at any traffic; the absolute floor can.
+    expect(judge([ratioMetric([0, 20_000], [0, 5_000])], { minSamples: 100 }).verdict).toBe("pass");
+    expect(judge([ratioMetric([0, 1_440], [0, 360])], { minSamples: 100 }).verdict).toBe("inconclusive");
+  });
+
+  it("still fail a candidate that starts erroring", () => {
+    expect(judge([ratioMetric([0, 20_000], [60, 5_000])], { minSamples: 100 }).verdict).toBe("fail");
+  });
+});
