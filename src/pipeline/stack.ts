@@ -209,27 +209,28 @@ export function summarizeEngineOutput(transcript: string): string {
   return errors.length > 0 ? errors.slice(0, 10).join("\n") : lines.slice(-5).join("\n");
 }
 
-/** Reads the weighted (last) rule of the rendered HTTPRoute of `service`. */
-export function renderedRouteWeights(dir: string, service: string): Weights {
-  const files: string[] = [];
+/** Every manifest the Kubernetes provider rendered under `dir` (render mode), parsed. */
+export function renderedManifests(dir: string): any[] {
+  if (!existsSync(dir)) throw new Error(`no rendered manifests in ${dir}`);
+  const out: any[] = [];
   const walk = (d: string) => {
-    for (const f of readdirSync(d)) {
+    for (const f of readdirSync(d).sort()) {
       const p = join(d, f);
       if (statSync(p).isDirectory()) walk(p);
-      else if (/\.ya?ml$/.test(f)) files.push(p);
-    }
-  };
-  if (!existsSync(dir)) throw new Error(`no rendered manifests in ${dir}`);
-  walk(dir);
-  for (const file of files) {
-    for (const doc of readFileSync(file, "utf8").split(/^---$/m)) {
-      const m = parse(doc) as any;
-      if (m?.kind === "HTTPRoute" && m?.metadata?.name === service) {
-        return weightsFromHttpRoute(m.spec, service);
+      else if (/\.ya?ml$/.test(f)) {
+        for (const text of readFileSync(p, "utf8").split(/^---$/m)) if (text.trim()) out.push(parse(text));
       }
     }
-  }
-  throw new Error(`no rendered HTTPRoute named ${service} in ${dir}`);
+  };
+  walk(dir);
+  return out;
+}
+
+/** Reads the weighted (last) rule of the rendered HTTPRoute of `service`. */
+export function renderedRouteWeights(dir: string, service: string): Weights {
+  const route = renderedManifests(dir).find((m) => m?.kind === "HTTPRoute" && m?.metadata?.name === service);
+  if (!route) throw new Error(`no rendered HTTPRoute named ${service} in ${dir}`);
+  return weightsFromHttpRoute(route.spec, service);
 }
 
 function weightsFromHttpRoute(spec: any, service: string): Weights {

@@ -1,8 +1,6 @@
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { parse } from "yaml";
+import { existsSync } from "node:fs";
 import type { Slot } from "../config/schema";
-import { renderedRouteWeights } from "../pipeline/stack";
+import { renderedManifests, renderedRouteWeights } from "../pipeline/stack";
 import type { Weights } from "../traffic/weights";
 import { type Child, httpOk, type PidFile, startChild, waitUntil } from "./processes";
 import type { LocalRegistry } from "./registry";
@@ -33,29 +31,16 @@ export interface DesiredSlot {
 export function renderedDeployments(dir: string, service: string): Partial<Record<Slot, DesiredSlot>> {
   const out: Partial<Record<Slot, DesiredSlot>> = {};
   if (!existsSync(dir)) return out;
-  const files: string[] = [];
-  const walk = (d: string) => {
-    for (const f of readdirSync(d)) {
-      const p = join(d, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (/\.ya?ml$/.test(f)) files.push(p);
-    }
-  };
-  walk(dir);
-  for (const file of files) {
-    for (const text of readFileSync(file, "utf8").split(/^---$/m)) {
-      if (!text.trim()) continue;
-      const doc = parse(text) as any;
-      if (doc?.kind !== "Deployment") continue;
-      const slot = SLOTS.find((s) => doc.metadata?.name === `${service}-${s}`);
-      if (!slot) continue;
-      const container = doc.spec.template.spec.containers[0];
-      out[slot] = {
-        image: container.image,
-        replicas: doc.spec.replicas ?? 1,
-        env: Object.fromEntries((container.env ?? []).map((e: { name: string; value?: string }) => [e.name, e.value ?? ""])),
-      };
-    }
+  for (const doc of renderedManifests(dir)) {
+    if (doc?.kind !== "Deployment") continue;
+    const slot = SLOTS.find((s) => doc.metadata?.name === `${service}-${s}`);
+    if (!slot) continue;
+    const container = doc.spec.template.spec.containers[0];
+    out[slot] = {
+      image: container.image,
+      replicas: doc.spec.replicas ?? 1,
+      env: Object.fromEntries((container.env ?? []).map((e: { name: string; value?: string }) => [e.name, e.value ?? ""])),
+    };
   }
   return out;
 }

@@ -1,25 +1,11 @@
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
-import { renderedRouteWeights, StageStack } from "../../src/pipeline/stack";
+import { renderedManifests, renderedRouteWeights, StageStack } from "../../src/pipeline/stack";
 import { scratchProject, toKubernetesRender, type ScratchProject } from "./support/project";
 
 /** The real engine: CLI, Node.js language host and Kubernetes provider in render mode, file backend. */
-
-function manifests(dir: string): any[] {
-  const out: any[] = [];
-  const walk = (d: string) => {
-    for (const f of readdirSync(d)) {
-      const p = join(d, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else for (const doc of readFileSync(p, "utf8").split(/^---$/m)) if (doc.trim()) out.push(parse(doc));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 /** Changes in a preview, without the unchanged ones. */
 const changes = (summary: Record<string, number>) => Object.fromEntries(Object.entries(summary).filter(([k, v]) => k !== "same" && v > 0));
@@ -39,7 +25,7 @@ describe("engine: the local stage", () => {
     expect(preview.create).toBeGreaterThan(15);
     const up = await stack.up("initial deploy");
     expect(up.changes.create).toBe(preview.create);
-    const docs = manifests(project.renderDir("local"));
+    const docs = renderedManifests(project.renderDir("local"));
     const deployments = docs.filter((d) => d.kind === "Deployment");
     expect(deployments.map((d) => d.metadata.name).sort()).toEqual(["checkout-blue", "checkout-green"]);
     for (const d of deployments) expect(d.spec.template.spec.containers[0].image).toMatch(/@sha256:[a-f0-9]{64}$/);
