@@ -110,7 +110,8 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
     if (rec.phase === "rolledBack") return refused(report, `release ${rec.id} is already rolled back; traffic is on ${outputs.stableSlot}`);
 
     // Later: the old slot is gone. Restore the previous known-good release into the idle slot, then flip.
-    const knownGood = lastKnownGood(log, rec);
+    // The release record names what was stable before it: the known-good artifact.
+    const knownGood = rec.previous;
     const idle = otherSlot(outputs.stableSlot);
     const restored: StageState = {
       ...state,
@@ -140,11 +141,6 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
 function withoutReplicas<T extends { replicas?: number }>(r: T): Omit<T, "replicas"> {
   const { replicas: _r, ...rest } = r;
   return rest;
-}
-
-/** The release that was stable before `rec`: its record says so, and the log confirms it ran. */
-function lastKnownGood(log: ReleaseLog, rec: ReleaseRecord): { image: string; version: string; revision?: string } {
-  return rec.previous;
 }
 
 /** Releases of a stage, newest first, folded from the log. */

@@ -3,13 +3,12 @@ import { readFileSync } from "node:fs";
 import { parseAnalysisSpec, type AnalysisSpec } from "../analysis/spec";
 import { runAnalysis, type AnalysisWindow, type MetricInputs } from "../analysis/run";
 import { createPrometheusProvider } from "../analysis/providers/prometheus";
-import { createCloudWatchProvider } from "../analysis/providers/cloudwatch";
 import { otherSlot, SETTLED_PHASES, type ReleaseRecord, type Slot, type StageConfig } from "../config/schema";
 import type { StageOutputs } from "../contract/outputs";
 import { parseImageRef, ImageRefError } from "../governance/artifact";
 import { checkArtifact } from "../governance/artifactPolicy";
 import { ReleaseLog, type LogRecord } from "./log";
-import { runMachine, weightsOf, type AnalysisResult, type Effects, type Outcome, type StageState, type Transition } from "./machine";
+import { nextState, runMachine, weightsOf, type AnalysisResult, type Effects, type Outcome, type StageState, type Transition } from "./machine";
 import { describeStep, planSteps, type PlanStep } from "./plan";
 import { readStageConfig, StageStack, stateOf } from "./stack";
 import { resolveContext, StageLease, type PipelineContext } from "./context";
@@ -52,7 +51,7 @@ export interface ReleaseOptions {
   /** Test hooks: a clock and a sleep. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
-  /** Stop after this many stack updates (fault injection in tests). */
+  /** Extra environment for the engine (credentials, passphrase). */
   env?: Record<string, string>;
 }
 
@@ -260,7 +259,6 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
 
   const effects: Effects = {
     async apply(t, message) {
-      const { nextState } = await import("./machine");
       const next = nextState(current, t, config.service.replicas, new Date(now()).toISOString());
       stack.writeState(next);
       log.append({ ...base(), event: "update.started", step: stepOf(t), weights: weightsOf(next), reason: message });
@@ -396,6 +394,3 @@ function metricsFetcher(a: DriveArgs, spec: AnalysisSpec, stable: Slot, candidat
     stepSeconds: a.config.kubernetes.prometheusStepSeconds,
   });
 }
-
-// Kept for the AWS path: the provider reads target-group metrics per slot.
-export { createCloudWatchProvider };
