@@ -30,7 +30,7 @@
  */
 import { runAnalysis, type AnalysisWindow, type MetricInputs } from "../src/analysis/run";
 import { analysisSpecSchema } from "../src/analysis/spec";
-import { normalQuantile } from "../src/analysis/stats";
+import { mulberry32, normalQuantile } from "../src/analysis/stats";
 
 const RUNS = Number(process.env.RUNS ?? 2000);
 const STREAM = 10_000;
@@ -59,18 +59,7 @@ const SCENARIOS: Scenario[] = [
 ];
 
 // ---------------------------------------------------------------------------
-// Seeded randomness
-
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded randomness (mulberry32 from the statistics module)
 
 class Random {
   private spare: number | undefined;

@@ -439,7 +439,7 @@ export interface HodgesLehmannResult {
 }
 
 /** Small deterministic PRNG (mulberry32) for pivot choice: results never depend on luck. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -3,8 +3,8 @@
  * `checkArtifact` before it deploys or promotes, and logs what it returns.
  */
 import { z } from "zod";
-import { formatImageRef, ImageRefError, parseImageRef, shortDigest, type ImageRef } from "./artifact";
-import { ArtifactVerificationError, verifyArtifact, type VerifiedArtifact } from "./attestation";
+import { formatImageRef, shortDigest, type ImageRef } from "./artifact";
+import { ArtifactVerificationError, pinnedImage, verifyArtifact, type VerifiedArtifact } from "./attestation";
 import { KeyError, parsePublicKeys } from "./keys";
 
 export const ARTIFACTS_CONFIG_KEY = "slipway:artifacts";
@@ -57,13 +57,7 @@ export interface CheckArtifactArgs {
  * signatures are optional: a bad signature is evidence of tampering, not an absence.
  */
 export function checkArtifact(args: CheckArtifactArgs): ArtifactCheck {
-  let image: ImageRef;
-  try {
-    image = typeof args.image === "string" ? parseImageRef(args.image, args.imageKey ?? "image") : args.image;
-  } catch (err) {
-    if (err instanceof ImageRefError) throw new ArtifactVerificationError("unpinned-image", err.message, { cause: err });
-    throw err;
-  }
+  const image = pinnedImage(args.image, args.imageKey);
   const shown = `${image.repository}@${shortDigest(image.digest)}`;
   const present = args.envelope !== undefined && args.envelope !== null && args.envelope !== "";
   const { requireSignature, publicKey } = args.policy;

@@ -257,19 +257,24 @@ export interface VerifyArtifactArgs {
   imageKey?: string;
 }
 
+/** The image as an ImageRef, or an `unpinned-image` refusal naming `imageKey`. */
+export function pinnedImage(image: string | ImageRef, imageKey = "image"): ImageRef {
+  if (typeof image !== "string") return image;
+  try {
+    return parseImageRef(image, imageKey);
+  } catch (err) {
+    if (err instanceof ImageRefError) throw new ArtifactVerificationError("unpinned-image", err.message, { cause: err });
+    throw err;
+  }
+}
+
 /**
  * Checks that `envelope` is signed by a trusted key and states SLSA provenance for exactly
  * this image digest. Throws `ArtifactVerificationError` (refuse the artifact) or
  * `KeyError` (the trusted key itself is unusable).
  */
 export function verifyArtifact(args: VerifyArtifactArgs): VerifiedArtifact {
-  let image: ImageRef;
-  try {
-    image = typeof args.image === "string" ? parseImageRef(args.image, args.imageKey ?? "image") : args.image;
-  } catch (err) {
-    if (err instanceof ImageRefError) throw new ArtifactVerificationError("unpinned-image", err.message, { cause: err });
-    throw err;
-  }
+  const image = pinnedImage(args.image, args.imageKey);
   const shown = `${image.repository}@${shortDigest(image.digest)}`;
   const keys = parsePublicKeys(args.publicKeyPem, "the trusted public key");
 
