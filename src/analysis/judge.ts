@@ -296,22 +296,7 @@ function judgeRatio(metric: JudgeMetric & { type: "ratio" }, v: MetricVerdict, a
 
   return {
     verdict: v,
-    decide: (pAdjusted) => {
-      const significant = pAdjusted < alpha;
-      if (thresholdFail) {
-        fail(v, significant && worse ? `${thresholdFail}; and ${comparison}, p=${fmtP(pAdjusted)}` : thresholdFail);
-      } else if (significant && worse) {
-        fail(v, `${comparison}: significant ${badWord(v.direction)} beyond tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)} < α=${fmtAlpha(alpha)})`);
-      } else if (thresholdDoubt) {
-        inconclusive(v, thresholdDoubt);
-      } else if (!margin.ok) {
-        inconclusive(v, notRuledOut(comparison, v, pAdjusted, `${canary.total} canary requests`));
-      } else if (significant) {
-        pass(v, `${comparison}: significant but within tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)})`);
-      } else {
-        pass(v, `${comparison}: no significant ${badWord(v.direction)} (p=${fmtP(pAdjusted)} ≥ α=${fmtAlpha(alpha)})`);
-      }
-    },
+    decide: decider({ v, alpha, thresholdFail, thresholdDoubt, worse, comparison, marginOk: margin.ok, data: `${canary.total} canary requests` }),
   };
 }
 
@@ -375,20 +360,41 @@ function judgeSamples(metric: JudgeMetric & { type: "samples" }, v: MetricVerdic
 
   return {
     verdict: v,
-    decide: (pAdjusted) => {
-      const significant = pAdjusted < alpha;
-      if (thresholdFail) {
-        fail(v, significant && worse ? `${thresholdFail}; and ${comparison}, p=${fmtP(pAdjusted)}` : thresholdFail);
-      } else if (significant && worse) {
-        fail(v, `${comparison}: significant ${badWord(v.direction)} beyond tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)} < α=${fmtAlpha(alpha)})`);
-      } else if (!margin.ok) {
-        inconclusive(v, notRuledOut(comparison, v, pAdjusted, `${canary.length} canary values`));
-      } else if (significant) {
-        pass(v, `${comparison}: significant but within tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)})`);
-      } else {
-        pass(v, `${comparison}: no significant ${badWord(v.direction)} (p=${fmtP(pAdjusted)} ≥ α=${fmtAlpha(alpha)})`);
-      }
-    },
+    decide: decider({ v, alpha, thresholdFail, worse, comparison, marginOk: margin.ok, data: `${canary.length} canary values` }),
+  };
+}
+
+/**
+ * The decision once the multiple-comparison adjustment is known, the same for every metric type:
+ * thresholds first, then a significant change beyond tolerance fails, an unruled-out margin is
+ * inconclusive, anything else passes.
+ */
+function decider(d: {
+  v: MetricVerdict;
+  alpha: number;
+  thresholdFail?: string;
+  thresholdDoubt?: string;
+  worse: boolean;
+  comparison: string;
+  marginOk: boolean;
+  data: string;
+}): (pAdjusted: number) => void {
+  const { v, alpha, comparison } = d;
+  return (pAdjusted) => {
+    const significant = pAdjusted < alpha;
+    if (d.thresholdFail) {
+      fail(v, significant && d.worse ? `${d.thresholdFail}; and ${comparison}, p=${fmtP(pAdjusted)}` : d.thresholdFail);
+    } else if (significant && d.worse) {
+      fail(v, `${comparison}: significant ${badWord(v.direction)} beyond tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)} < α=${fmtAlpha(alpha)})`);
+    } else if (d.thresholdDoubt) {
+      inconclusive(v, d.thresholdDoubt);
+    } else if (!d.marginOk) {
+      inconclusive(v, notRuledOut(comparison, v, pAdjusted, d.data));
+    } else if (significant) {
+      pass(v, `${comparison}: significant but within tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)})`);
+    } else {
+      pass(v, `${comparison}: no significant ${badWord(v.direction)} (p=${fmtP(pAdjusted)} ≥ α=${fmtAlpha(alpha)})`);
+    }
   };
 }
 
