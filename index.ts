@@ -1,6 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ServiceStage } from "./components/stage";
-import { CONFIG_KEYS, CONFIG_NAMESPACE, ConfigError, parseStageConfig, readRawConfig } from "./src/config/load";
+import {
+  CONFIG_KEYS,
+  CONFIG_NAMESPACE,
+  ConfigError,
+  parseStageConfig,
+  readRawConfig,
+} from "./src/config/load";
 
 // Validate every slipway:* key before declaring anything: a bad value fails the
 // preview with one message per problem, and no resource is touched.
@@ -17,7 +23,8 @@ const raw = readRawConfig((key) => {
 });
 for (const key of Object.keys(pulumi.runtime.allConfig())) {
   const [ns, name] = key.split(":");
-  if (ns === CONFIG_NAMESPACE && name && !(CONFIG_KEYS as readonly string[]).includes(name)) raw[name] = config.get(name);
+  if (ns === CONFIG_NAMESPACE && name && !(CONFIG_KEYS as readonly string[]).includes(name))
+    raw[name] = config.get(name);
 }
 
 let stageConfig;

@@ -101,7 +101,8 @@ class Random {
       } while (v <= 0);
       v = v * v * v;
       const u = this.uniform();
-      if (u < 1 - 0.0331 * x ** 4 || Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
+      if (u < 1 - 0.0331 * x ** 4 || Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v)))
+        return d * v;
     }
   }
   beta(a: number, b: number): number {
@@ -143,7 +144,11 @@ function simulate(rng: Random, weight: number, baseError: number, s: Scenario): 
   const nBase = STREAM - nCanary;
   const out: Interval[] = [];
   for (let k = 0; k < COUNT; k++) {
-    const split = (n: number) => Array.from({ length: STEPS }, (_, i) => Math.floor((n * (i + 1)) / STEPS) - Math.floor((n * i) / STEPS));
+    const split = (n: number) =>
+      Array.from(
+        { length: STEPS },
+        (_, i) => Math.floor((n * (i + 1)) / STEPS) - Math.floor((n * i) / STEPS),
+      );
     out.push({
       canary: {
         bad: rng.binomial(nCanary, Math.min(1, baseError * s.errorFactor)),
@@ -201,10 +206,17 @@ async function slipwayJudge(intervals: Interval[]): Promise<Outcome> {
   };
   const out = await runAnalysis({ spec, fetch, now, sleep });
   const looks = out.measurements.length;
-  return { verdict: out.verdict, canaryRequests: intervals.slice(0, looks).reduce((a, i) => a + i.canary.total, 0) };
+  return {
+    verdict: out.verdict,
+    canaryRequests: intervals.slice(0, looks).reduce((a, i) => a + i.canary.total, 0),
+  };
 }
 
-function thresholdJudge(intervals: Interval[], failuresToAbort: number, errorMax = FIXED_ERROR_MAX): Outcome {
+function thresholdJudge(
+  intervals: Interval[],
+  failuresToAbort: number,
+  errorMax = FIXED_ERROR_MAX,
+): Outcome {
   let failed = 0;
   let requests = 0;
   for (const i of intervals) {
@@ -230,7 +242,8 @@ interface Tally {
   requests: number[];
 }
 const tally = () => ({ runs: 0, pass: 0, fail: 0, inconclusive: 0, requests: [] as number[] });
-const key = (judge: JudgeName, scenario: string, weight: number, base?: number) => `${judge}|${scenario}|${weight}|${base ?? "*"}`;
+const key = (judge: JudgeName, scenario: string, weight: number, base?: number) =>
+  `${judge}|${scenario}|${weight}|${base ?? "*"}`;
 
 function median(values: number[]): number {
   const a = [...values].sort((x, y) => x - y);
@@ -273,12 +286,20 @@ async function main(): Promise<void> {
 
   const pctOf = (n: number, d: number) => `${((100 * n) / d).toFixed(1)}%`.padStart(6);
   const lines: string[] = [];
-  lines.push(`# Canary analysis benchmark — ${RUNS} runs per cell, stream ${STREAM} requests/interval, ${COUNT} intervals`);
+  lines.push(
+    `# Canary analysis benchmark — ${RUNS} runs per cell, stream ${STREAM} requests/interval, ${COUNT} intervals`,
+  );
   lines.push("");
-  lines.push("Rate of verdicts by scenario and candidate weight (all three baseline error ratios 0.5%, 1%, 2% pooled).");
-  lines.push("For A/A, `fail` is a false failure; for a regression it is a detection and `pass` is a miss.");
+  lines.push(
+    "Rate of verdicts by scenario and candidate weight (all three baseline error ratios 0.5%, 1%, 2% pooled).",
+  );
+  lines.push(
+    "For A/A, `fail` is a false failure; for a regression it is a detection and `pass` is a miss.",
+  );
   lines.push("");
-  lines.push("| judge | scenario | weight | fail | inconclusive | pass | median candidate requests to verdict |");
+  lines.push(
+    "| judge | scenario | weight | fail | inconclusive | pass | median candidate requests to verdict |",
+  );
   lines.push("|---|---|---:|---:|---:|---:|---:|");
   for (const judge of JUDGES) {
     for (const s of SCENARIOS) {
@@ -328,7 +349,9 @@ async function main(): Promise<void> {
   }
 
   lines.push("");
-  lines.push("Wrong verdicts over the whole grid (A/A failed, or regression passed); inconclusive counted apart:");
+  lines.push(
+    "Wrong verdicts over the whole grid (A/A failed, or regression passed); inconclusive counted apart:",
+  );
   lines.push("");
   lines.push("| judge | wrong | of runs | inconclusive |");
   lines.push("|---|---:|---:|---:|");
@@ -344,7 +367,9 @@ async function main(): Promise<void> {
         runs += t.runs;
       }
     }
-    lines.push(`| ${judge} | ${wrong} (${pctOf(wrong, runs).trim()}) | ${runs} | ${inconclusive} (${pctOf(inconclusive, runs).trim()}) |`);
+    lines.push(
+      `| ${judge} | ${wrong} (${pctOf(wrong, runs).trim()}) | ${runs} | ${inconclusive} (${pctOf(inconclusive, runs).trim()}) |`,
+    );
   }
   lines.push("");
   lines.push(`(${((performance.now() - started) / 1000).toFixed(1)} s)`);

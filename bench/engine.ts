@@ -14,20 +14,31 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main() {
   const project = scratchProject("bench");
   try {
-    const stack = await StageStack.open({ stage: "local", projectDir: project.dir, backendUrl: project.backendUrl, env: project.env });
+    const stack = await StageStack.open({
+      stage: "local",
+      projectDir: project.dir,
+      backendUrl: project.backendUrl,
+      env: project.env,
+    });
     await stack.up("baseline");
     const rows: { total: number; start: number; program: number; provider: number }[] = [];
     for (let i = 1; i <= 5; i++) {
       project.editStack("local", (c) => (c["slipway:traffic"].canaryWeight = i * 10));
       const events: { at: number; e: EngineEvent }[] = [];
       const t0 = performance.now();
-      await stack.stack.up({ color: "never", message: `bench step ${i}`, onEvent: (e) => events.push({ at: performance.now(), e }) });
+      await stack.stack.up({
+        color: "never",
+        message: `bench step ${i}`,
+        onEvent: (e) => events.push({ at: performance.now(), e }),
+      });
       const total = performance.now() - t0;
       const first = events[0]?.at ?? t0;
       const pre = events.filter((x) => x.e.resourcePreEvent);
       const lastRegistered = pre.at(-1)?.at ?? first;
       const routePre = pre.find((x) => x.e.resourcePreEvent!.metadata.type.includes("HTTPRoute"));
-      const routeDone = events.find((x) => x.e.resOutputsEvent?.metadata.type.includes("HTTPRoute"));
+      const routeDone = events.find((x) =>
+        x.e.resOutputsEvent?.metadata.type.includes("HTTPRoute"),
+      );
       rows.push({
         total,
         start: first - t0,
@@ -38,9 +49,15 @@ async function main() {
     }
     console.log("\ncanary-step `up` on the real engine (local stage, render mode), median of 5:");
     console.log(`  total             ${median(rows.map((r) => r.total)).toFixed(0)} ms`);
-    console.log(`  engine start      ${median(rows.map((r) => r.start)).toFixed(0)} ms   (call → first engine event)`);
-    console.log(`  program eval      ${median(rows.map((r) => r.program)).toFixed(0)} ms   (first event → last resource registered)`);
-    console.log(`  provider (route)  ${median(rows.map((r) => r.provider)).toFixed(0)} ms   (HTTPRoute pre → outputs)`);
+    console.log(
+      `  engine start      ${median(rows.map((r) => r.start)).toFixed(0)} ms   (call → first engine event)`,
+    );
+    console.log(
+      `  program eval      ${median(rows.map((r) => r.program)).toFixed(0)} ms   (first event → last resource registered)`,
+    );
+    console.log(
+      `  provider (route)  ${median(rows.map((r) => r.provider)).toFixed(0)} ms   (HTTPRoute pre → outputs)`,
+    );
   } finally {
     project.cleanup();
   }

@@ -9,13 +9,19 @@ import { ServiceStage } from "../components";
 import { parseStageConfig } from "../src/config/load";
 import { stackConfig } from "../test/unit/support/harness";
 
-async function evaluate(platformStage: string, services: number): Promise<{ ms: number; resources: number; heapMiB: number }> {
+async function evaluate(
+  platformStage: string,
+  services: number,
+): Promise<{ ms: number; resources: number; heapMiB: number }> {
   let resources = 0;
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => {
         resources++;
-        return { id: `${args.name}-id`, state: { ...args.inputs, arn: `arn:aws:mock::123456789012:${args.name}` } };
+        return {
+          id: `${args.name}-id`,
+          state: { ...args.inputs, arn: `arn:aws:mock::123456789012:${args.name}` },
+        };
       },
       call: (args) => ({ ...args.inputs, dnsName: "alb.example.com" }),
     },
@@ -33,9 +39,15 @@ async function evaluate(platformStage: string, services: number): Promise<{ ms: 
     const raw = structuredClone(stackConfig(platformStage)) as any;
     raw.service.name = `svc${i}`;
     if (raw.aws) raw.aws.rulePriority = 100 + 2 * i;
-    stages.push(new ServiceStage(raw.service.name, { config: parseStageConfig(raw, platformStage) }));
+    stages.push(
+      new ServiceStage(raw.service.name, { config: parseStageConfig(raw, platformStage) }),
+    );
   }
-  await Promise.all(stages.map((s) => (pulumi.all(s.outputs as Record<string, pulumi.Output<unknown>>) as any).promise()));
+  await Promise.all(
+    stages.map((s) =>
+      (pulumi.all(s.outputs as Record<string, pulumi.Output<unknown>>) as any).promise(),
+    ),
+  );
   const ms = performance.now() - start;
   // Drain the mock monitor's queue before the next run replaces it.
   await pulumi.runtime.disconnect();
@@ -48,7 +60,9 @@ async function main() {
   for (const stage of ["local", "staging"]) {
     const rows: Record<number, { ms: number; resources: number; heapMiB: number }> = {};
     for (const n of [1, 10, 50]) rows[n] = await evaluate(stage, n);
-    console.log(`\n${stage} (${stage === "local" ? "kubernetes" : "aws"}), program evaluation under mocks`);
+    console.log(
+      `\n${stage} (${stage === "local" ? "kubernetes" : "aws"}), program evaluation under mocks`,
+    );
     console.log("services  resources  wall ms  ms/service  peak heap growth MiB");
     for (const n of [1, 10, 50]) {
       const r = rows[n]!;
@@ -58,7 +72,9 @@ async function main() {
     }
     const perService1 = rows[1]!.ms;
     const perService50 = rows[50]!.ms / 50;
-    console.log(`50/1 growth per service: ${(perService50 / perService1).toFixed(2)}x (1.0 = linear; below 1 = warm-up amortised)`);
+    console.log(
+      `50/1 growth per service: ${(perService50 / perService1).toFixed(2)}x (1.0 = linear; below 1 = warm-up amortised)`,
+    );
   }
   console.log(`peak RSS of the whole run: ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
 }

@@ -13,7 +13,10 @@ const provider: pulumi.dynamic.ResourceProvider = {
     return { id: `token-${randomBytes(6).toString("hex")}`, outs: { bytes: inputs.bytes, value } };
   },
   async diff(_id: string, olds: { bytes: number }, news: { bytes: number }) {
-    return { changes: olds.bytes !== news.bytes, replaces: olds.bytes !== news.bytes ? ["bytes"] : [] };
+    return {
+      changes: olds.bytes !== news.bytes,
+      replaces: olds.bytes !== news.bytes ? ["bytes"] : [],
+    };
   },
 };
 
@@ -21,6 +24,13 @@ export class SecretToken extends pulumi.dynamic.Resource {
   declare readonly value: pulumi.Output<string>;
 
   constructor(name: string, args: { bytes: number }, opts?: pulumi.CustomResourceOptions) {
-    super(provider, name, { bytes: args.bytes, value: undefined }, { ...opts, additionalSecretOutputs: ["value"] }, "slipway", "SecretToken");
+    super(
+      provider,
+      name,
+      { bytes: args.bytes, value: undefined },
+      { ...opts, additionalSecretOutputs: ["value"] },
+      "slipway",
+      "SecretToken",
+    );
   }
 }

@@ -34,7 +34,11 @@ export class ServiceStage extends pulumi.ComponentResource {
     // A random value keeps outsiders from steering themselves onto a canary.
     const headerValue =
       cfg.traffic.headerRoute.secretGenerator === "random"
-        ? new random.RandomPassword(`${name}-tester-header`, { length: 32, special: false }, { parent: this }).result
+        ? new random.RandomPassword(
+            `${name}-tester-header`,
+            { length: 32, special: false },
+            { parent: this },
+          ).result
         : new SecretToken(`${name}-tester-header`, { bytes: 24 }, { parent: this }).value;
 
     this.platform =
@@ -71,7 +75,12 @@ export class ServiceStage extends pulumi.ComponentResource {
         ...(cfg.traffic.headerRoute.enabled ? { headerName: cfg.traffic.headerRoute.name } : {}),
       })),
       roles: pulumi
-        .all([p.deployerIdentity, p.serviceIdentities.blue, p.serviceIdentities.green, p.executionIdentity])
+        .all([
+          p.deployerIdentity,
+          p.serviceIdentities.blue,
+          p.serviceIdentities.green,
+          p.executionIdentity,
+        ])
         .apply(([deployer, blue, green, execution]) => ({
           deployer,
           services: { blue, green },
@@ -85,7 +94,10 @@ export class ServiceStage extends pulumi.ComponentResource {
       release: o(cfg.release),
       flags: o(
         Object.fromEntries(
-          Object.entries(cfg.flags).map(([k, f]) => [k, { enabled: f.enabled, owner: f.owner, expires: f.expires }]),
+          Object.entries(cfg.flags).map(([k, f]) => [
+            k,
+            { enabled: f.enabled, owner: f.owner, expires: f.expires },
+          ]),
         ),
       ),
     };

@@ -17,7 +17,12 @@ import type { PolicyResource } from "../src/policy/rules";
  * classes would add seconds of type checking to every preview.
  */
 
-const toResource = (r: { type: string; name: string; urn: string; props: Record<string, any> }): PolicyResource => ({
+const toResource = (r: {
+  type: string;
+  name: string;
+  urn: string;
+  props: Record<string, any>;
+}): PolicyResource => ({
   type: r.type,
   name: r.name,
   urn: r.urn,
@@ -36,15 +41,18 @@ function toPolicy(spec: PolicySpec): ResourceValidationPolicy | StackValidationP
       ...common,
       validateStack: (args, reportViolation) => {
         const resources = args.resources.map((r: EnginePolicyResource) => toResource(r));
-        for (const v of spec.check(resources, { config: args.getConfig(), now: new Date() })) reportViolation(v.message, v.urn);
+        for (const v of spec.check(resources, { config: args.getConfig(), now: new Date() }))
+          reportViolation(v.message, v.urn);
       },
     };
   }
   return {
     ...common,
     validateResource: (args, reportViolation) => {
-      if (!spec.appliesTo(args.type)) args.notApplicable(`${spec.name} does not apply to ${args.type}`);
-      for (const v of spec.check(toResource(args), { config: args.getConfig(), now: new Date() })) reportViolation(v.message);
+      if (!spec.appliesTo(args.type))
+        args.notApplicable(`${spec.name} does not apply to ${args.type}`);
+      for (const v of spec.check(toResource(args), { config: args.getConfig(), now: new Date() }))
+        reportViolation(v.message);
     },
   };
 }

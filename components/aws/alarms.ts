@@ -22,7 +22,10 @@ export function loadBalancerArnSuffix(arn: string): string {
  * the alarms are what on-call sees.
  */
 export class AwsHealthAlarms extends pulumi.ComponentResource {
-  readonly alarms: Record<Slot, { errorRatio: aws.cloudwatch.MetricAlarm; p99Latency: aws.cloudwatch.MetricAlarm }>;
+  readonly alarms: Record<
+    Slot,
+    { errorRatio: aws.cloudwatch.MetricAlarm; p99Latency: aws.cloudwatch.MetricAlarm }
+  >;
 
   constructor(name: string, args: AwsHealthAlarmsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("slipway:aws:HealthAlarms", name, {}, opts);
@@ -51,7 +54,12 @@ export class AwsHealthAlarms extends pulumi.ComponentResource {
             metricQueries: [
               { id: "errors", metric: metric("HTTPCode_Target_5XX_Count"), returnData: false },
               { id: "requests", metric: metric("RequestCount"), returnData: false },
-              { id: "ratio", expression: "IF(requests > 0, errors / requests, 0)", label: "5xx ratio", returnData: true },
+              {
+                id: "ratio",
+                expression: "IF(requests > 0, errors / requests, 0)",
+                label: "5xx ratio",
+                returnData: true,
+              },
             ],
             tags: { ...args.tags, "slipway:slot": slot },
           },

@@ -42,7 +42,9 @@ export class AwsDeployerRole extends pulumi.ComponentResource {
             pulumi.output(args.appConfigArns),
           ])
           .apply(([ruleArns, serviceArns, passRoleArns, alarmArns, appConfigArns]) =>
-            JSON.stringify(deployerPolicy({ ruleArns, serviceArns, passRoleArns, alarmArns, appConfigArns })),
+            JSON.stringify(
+              deployerPolicy({ ruleArns, serviceArns, passRoleArns, alarmArns, appConfigArns }),
+            ),
           ),
       },
       { parent: this },

@@ -66,7 +66,9 @@ export class AwsFlags extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    this.arns = pulumi.all([this.application.arn, this.environment.arn, this.profile.arn]).apply((a) => [...a]);
+    this.arns = pulumi
+      .all([this.application.arn, this.environment.arn, this.profile.arn])
+      .apply((a) => [...a]);
     this.registerOutputs({});
   }
 }

@@ -21,13 +21,21 @@ export class AwsServiceIdentities extends pulumi.ComponentResource {
   readonly executionRole: aws.iam.Role;
   readonly taskRole: aws.iam.Role;
 
-  constructor(name: string, args: AwsServiceIdentitiesArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(
+    name: string,
+    args: AwsServiceIdentitiesArgs,
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
     super("slipway:aws:ServiceIdentities", name, {}, opts);
     const trust = JSON.stringify(trustPolicy("ecs-tasks.amazonaws.com"));
 
     this.executionRole = new aws.iam.Role(
       `${name}-execution`,
-      { namePrefix: `${args.serviceName}-exec-`.slice(0, 38), assumeRolePolicy: trust, tags: args.tags },
+      {
+        namePrefix: `${args.serviceName}-exec-`.slice(0, 38),
+        assumeRolePolicy: trust,
+        tags: args.tags,
+      },
       { parent: this },
     );
     new aws.iam.RolePolicy(
@@ -36,14 +44,20 @@ export class AwsServiceIdentities extends pulumi.ComponentResource {
         role: this.executionRole.id,
         policy: pulumi
           .output(args.logGroupArn)
-          .apply((logGroupArn) => JSON.stringify(executionPolicy({ repositoryArn: args.repositoryArn, logGroupArn }))),
+          .apply((logGroupArn) =>
+            JSON.stringify(executionPolicy({ repositoryArn: args.repositoryArn, logGroupArn })),
+          ),
       },
       { parent: this },
     );
 
     this.taskRole = new aws.iam.Role(
       `${name}-task`,
-      { namePrefix: `${args.serviceName}-task-`.slice(0, 38), assumeRolePolicy: trust, tags: args.tags },
+      {
+        namePrefix: `${args.serviceName}-task-`.slice(0, 38),
+        assumeRolePolicy: trust,
+        tags: args.tags,
+      },
       { parent: this },
     );
     const declared = taskPolicy(args.permissions);

@@ -56,7 +56,9 @@ export class AwsWeightedRoute extends pulumi.ComponentResource {
     this.targetGroups = groups;
 
     const conditions = [
-      ...(args.aws.hostHeaders.includes("*") ? [] : [{ hostHeader: { values: args.aws.hostHeaders } }]),
+      ...(args.aws.hostHeaders.includes("*")
+        ? []
+        : [{ hostHeader: { values: args.aws.hostHeaders } }]),
       { pathPattern: { values: args.aws.pathPatterns } },
     ];
 
@@ -70,7 +72,10 @@ export class AwsWeightedRoute extends pulumi.ComponentResource {
           {
             type: "forward",
             forward: {
-              targetGroups: SLOTS.map((slot) => ({ arn: groups[slot].arn, weight: args.weights[slot] })),
+              targetGroups: SLOTS.map((slot) => ({
+                arn: groups[slot].arn,
+                weight: args.weights[slot],
+              })),
               stickiness: { enabled: false, duration: 1 },
             },
           },
@@ -88,7 +93,12 @@ export class AwsWeightedRoute extends pulumi.ComponentResource {
           priority: args.aws.rulePriority - 1,
           conditions: [
             ...conditions,
-            { httpHeader: { httpHeaderName: args.headerRoute.name, values: [args.headerRoute.value] } },
+            {
+              httpHeader: {
+                httpHeaderName: args.headerRoute.name,
+                values: [args.headerRoute.value],
+              },
+            },
           ],
           actions: [{ type: "forward", targetGroupArn: groups[args.candidate].arn }],
           tags: args.tags,

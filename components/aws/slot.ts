@@ -56,10 +56,16 @@ export class AwsSlot extends pulumi.ComponentResource {
               essential: true,
               readonlyRootFilesystem: true,
               portMappings: [{ containerPort: service.port, protocol: "tcp" }],
-              environment: Object.entries(containerEnv(service, slot, release)).map(([n, value]) => ({ name: n, value })),
+              environment: Object.entries(containerEnv(service, slot, release)).map(
+                ([n, value]) => ({ name: n, value }),
+              ),
               logConfiguration: {
                 logDriver: "awslogs",
-                options: { "awslogs-group": logGroup, "awslogs-region": args.aws.region, "awslogs-stream-prefix": slot },
+                options: {
+                  "awslogs-group": logGroup,
+                  "awslogs-region": args.aws.region,
+                  "awslogs-stream-prefix": slot,
+                },
               },
             },
           ]),
@@ -86,7 +92,13 @@ export class AwsSlot extends pulumi.ComponentResource {
           securityGroups: [args.securityGroupId],
           assignPublicIp: false,
         },
-        loadBalancers: [{ targetGroupArn: args.targetGroupArn, containerName: service.name, containerPort: service.port }],
+        loadBalancers: [
+          {
+            targetGroupArn: args.targetGroupArn,
+            containerName: service.name,
+            containerPort: service.port,
+          },
+        ],
         propagateTags: "SERVICE",
         tags,
       },

@@ -39,14 +39,26 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
     const cfg = args.config;
     const awsCfg = cfg.aws!;
     const service = cfg.service;
-    const tags = { "slipway:service": service.name, "slipway:stage": cfg.stage, "managed-by": "slipway" };
+    const tags = {
+      "slipway:service": service.name,
+      "slipway:stage": cfg.stage,
+      "managed-by": "slipway",
+    };
 
-    this.provider = new aws.Provider(`${name}-provider`, { region: awsCfg.region }, { parent: this });
+    this.provider = new aws.Provider(
+      `${name}-provider`,
+      { region: awsCfg.region },
+      { parent: this },
+    );
     const childOpts = { parent: this, provider: this.provider };
 
     const logGroup = new aws.cloudwatch.LogGroup(
       `${name}-logs`,
-      { name: `/slipway/${cfg.stage}/${service.name}`, retentionInDays: awsCfg.logRetentionDays, tags },
+      {
+        name: `/slipway/${cfg.stage}/${service.name}`,
+        retentionInDays: awsCfg.logRetentionDays,
+        tags,
+      },
       childOpts,
     );
 
@@ -66,7 +78,15 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
             description: "ALB to service port",
           },
         ],
-        egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], description: "outbound" }],
+        egress: [
+          {
+            protocol: "-1",
+            fromPort: 0,
+            toPort: 0,
+            cidrBlocks: ["0.0.0.0/0"],
+            description: "outbound",
+          },
+        ],
         tags,
       },
       childOpts,
@@ -131,13 +151,20 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
         serviceName: service.name,
         stage: cfg.stage,
         aws: awsCfg,
-        targetGroupArnSuffixes: { blue: this.route.targetGroups.blue.arnSuffix, green: this.route.targetGroups.green.arnSuffix },
+        targetGroupArnSuffixes: {
+          blue: this.route.targetGroups.blue.arnSuffix,
+          green: this.route.targetGroups.green.arnSuffix,
+        },
         tags,
       },
       childOpts,
     );
 
-    const flags = new AwsFlags(`${name}-flags`, { serviceName: service.name, stage: cfg.stage, flags: cfg.flags, tags }, childOpts);
+    const flags = new AwsFlags(
+      `${name}-flags`,
+      { serviceName: service.name, stage: cfg.stage, flags: cfg.flags, tags },
+      childOpts,
+    );
 
     const rules = [this.route.rule, ...(this.route.headerRule ? [this.route.headerRule] : [])];
     this.deployer = new AwsDeployerRole(
@@ -149,7 +176,10 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
         ruleArns: rules.map((r) => r.arn),
         serviceArns: SLOTS.map((s) => slots[s].service.id),
         passRoleArns: [this.identities.executionRole.arn, this.identities.taskRole.arn],
-        alarmArns: SLOTS.flatMap((s) => [this.alarms.alarms[s].errorRatio.arn, this.alarms.alarms[s].p99Latency.arn]),
+        alarmArns: SLOTS.flatMap((s) => [
+          this.alarms.alarms[s].errorRatio.arn,
+          this.alarms.alarms[s].p99Latency.arn,
+        ]),
         appConfigArns: flags.arns,
         tags,
       },
@@ -160,16 +190,28 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
     this.headerRoutingId = this.route.headerRule?.arn;
     this.deployerIdentity = this.deployer.role.arn;
     this.executionIdentity = this.identities.executionRole.arn;
-    this.serviceIdentities = { blue: this.identities.taskRole.arn, green: this.identities.taskRole.arn };
+    this.serviceIdentities = {
+      blue: this.identities.taskRole.arn,
+      green: this.identities.taskRole.arn,
+    };
     const host = awsCfg.hostHeaders.find((h) => !h.includes("*"));
     this.endpoint = host
       ? pulumi.output(`https://${host}/`)
       : aws.lb
-          .getLoadBalancerOutput({ arn: awsCfg.loadBalancerArn }, { parent: this, provider: this.provider })
+          .getLoadBalancerOutput(
+            { arn: awsCfg.loadBalancerArn },
+            { parent: this, provider: this.provider },
+          )
           .apply((lb) => `http://${lb.dnsName}/`);
     this.health = {
-      blue: { errorRatio: this.alarms.alarms.blue.errorRatio.name, p99Latency: this.alarms.alarms.blue.p99Latency.name },
-      green: { errorRatio: this.alarms.alarms.green.errorRatio.name, p99Latency: this.alarms.alarms.green.p99Latency.name },
+      blue: {
+        errorRatio: this.alarms.alarms.blue.errorRatio.name,
+        p99Latency: this.alarms.alarms.blue.p99Latency.name,
+      },
+      green: {
+        errorRatio: this.alarms.alarms.green.errorRatio.name,
+        p99Latency: this.alarms.alarms.green.p99Latency.name,
+      },
     };
     this.registerOutputs({ routingId: this.routingId });
   }

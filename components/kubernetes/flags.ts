@@ -27,7 +27,11 @@ export class KubernetesFlags extends pulumi.ComponentResource {
         metadata: {
           name: args.configMapName,
           namespace: args.namespace,
-          labels: { [LABELS.name]: args.serviceName, [LABELS.stage]: args.stage, [LABELS.managedBy]: "slipway" },
+          labels: {
+            [LABELS.name]: args.serviceName,
+            [LABELS.stage]: args.stage,
+            [LABELS.managedBy]: "slipway",
+          },
         },
         data: { "flags.flagd.json": flagdDocument(args.flags) },
       },

@@ -22,15 +22,27 @@ export class KubernetesIdentities extends pulumi.ComponentResource {
   readonly deployerRole: k8s.rbac.v1.Role;
   readonly deployerBinding: k8s.rbac.v1.RoleBinding;
 
-  constructor(name: string, args: KubernetesIdentitiesArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(
+    name: string,
+    args: KubernetesIdentitiesArgs,
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
     super("slipway:kubernetes:Identities", name, {}, opts);
-    const labels = { [LABELS.name]: args.serviceName, [LABELS.stage]: args.stage, [LABELS.managedBy]: "slipway" };
+    const labels = {
+      [LABELS.name]: args.serviceName,
+      [LABELS.stage]: args.stage,
+      [LABELS.managedBy]: "slipway",
+    };
     const accounts = {} as Record<Slot, k8s.core.v1.ServiceAccount>;
     for (const slot of SLOTS) {
       accounts[slot] = new k8s.core.v1.ServiceAccount(
         `${name}-${slot}-sa`,
         {
-          metadata: { name: slotResourceName(args.serviceName, slot), namespace: args.namespace, labels: { ...labels, [LABELS.slot]: slot } },
+          metadata: {
+            name: slotResourceName(args.serviceName, slot),
+            namespace: args.namespace,
+            labels: { ...labels, [LABELS.slot]: slot },
+          },
           automountServiceAccountToken: false,
         },
         { parent: this },
@@ -70,8 +82,14 @@ export class KubernetesIdentities extends pulumi.ComponentResource {
       `${name}-deployer-binding`,
       {
         metadata: { name: `${args.serviceName}-deployer`, namespace: args.namespace, labels },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: this.deployerRole.metadata.name },
-        subjects: [{ kind: "ServiceAccount", name: args.deployer.name, namespace: args.deployer.namespace }],
+        roleRef: {
+          apiGroup: "rbac.authorization.k8s.io",
+          kind: "Role",
+          name: this.deployerRole.metadata.name,
+        },
+        subjects: [
+          { kind: "ServiceAccount", name: args.deployer.name, namespace: args.deployer.namespace },
+        ],
       },
       { parent: this },
     );

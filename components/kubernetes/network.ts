@@ -19,9 +19,17 @@ export class KubernetesNetworkPolicy extends pulumi.ComponentResource {
   readonly denyAll: k8s.networking.v1.NetworkPolicy;
   readonly allowGateway: k8s.networking.v1.NetworkPolicy;
 
-  constructor(name: string, args: KubernetesNetworkPolicyArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(
+    name: string,
+    args: KubernetesNetworkPolicyArgs,
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
     super("slipway:kubernetes:NetworkPolicy", name, {}, opts);
-    const labels = { [LABELS.name]: args.serviceName, [LABELS.stage]: args.stage, [LABELS.managedBy]: "slipway" };
+    const labels = {
+      [LABELS.name]: args.serviceName,
+      [LABELS.stage]: args.stage,
+      [LABELS.managedBy]: "slipway",
+    };
     this.denyAll = new k8s.networking.v1.NetworkPolicy(
       `${name}-default-deny`,
       {

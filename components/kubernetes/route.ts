@@ -26,7 +26,11 @@ export class KubernetesWeightedRoute extends pulumi.ComponentResource {
   readonly route: k8s.apiextensions.CustomResource;
   readonly name: pulumi.Output<string>;
 
-  constructor(name: string, args: KubernetesWeightedRouteArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(
+    name: string,
+    args: KubernetesWeightedRouteArgs,
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
     super("slipway:kubernetes:WeightedRoute", name, {}, opts);
     const backend = (slot: Slot, weight: number) => ({
       kind: "Service",
@@ -41,7 +45,9 @@ export class KubernetesWeightedRoute extends pulumi.ComponentResource {
         matches: [
           {
             path: { type: "PathPrefix", value: "/" },
-            headers: [{ type: "Exact", name: args.headerRoute.name, value: args.headerRoute.value }],
+            headers: [
+              { type: "Exact", name: args.headerRoute.name, value: args.headerRoute.value },
+            ],
           },
         ],
         backendRefs: [backend(args.candidate, 1)],
@@ -60,7 +66,11 @@ export class KubernetesWeightedRoute extends pulumi.ComponentResource {
         metadata: {
           name: args.routeName,
           namespace: args.namespace,
-          labels: { [LABELS.name]: args.serviceName, [LABELS.stage]: args.stage, [LABELS.managedBy]: "slipway" },
+          labels: {
+            [LABELS.name]: args.serviceName,
+            [LABELS.stage]: args.stage,
+            [LABELS.managedBy]: "slipway",
+          },
         },
         spec: {
           parentRefs: [

@@ -47,7 +47,10 @@ export class KubernetesSlot extends pulumi.ComponentResource {
           replicas: args.replicas,
           selector: { matchLabels: selector },
           // New pods must be ready before old ones go, so a slot never dips below its size.
-          strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } },
+          strategy: {
+            type: "RollingUpdate",
+            rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" },
+          },
           template: {
             metadata: {
               labels: { ...labels, [LABELS.version]: release.version },
@@ -60,13 +63,20 @@ export class KubernetesSlot extends pulumi.ComponentResource {
             spec: {
               serviceAccountName: args.serviceAccountName,
               automountServiceAccountToken: false,
-              securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: "RuntimeDefault" } },
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: 65532,
+                seccompProfile: { type: "RuntimeDefault" },
+              },
               containers: [
                 {
                   name: service.name,
                   image: release.image,
                   ports: [{ name: "http", containerPort: service.port }],
-                  env: Object.entries(containerEnv(service, slot, release)).map(([n, value]) => ({ name: n, value })),
+                  env: Object.entries(containerEnv(service, slot, release)).map(([n, value]) => ({
+                    name: n,
+                    value,
+                  })),
                   resources: { requests: resources, limits: resources },
                   readinessProbe: probe(service.readyPath),
                   livenessProbe: probe(service.healthPath),
@@ -88,7 +98,11 @@ export class KubernetesSlot extends pulumi.ComponentResource {
       `${name}-service`,
       {
         metadata: { name: physicalName, namespace: args.namespace, labels },
-        spec: { type: "ClusterIP", selector, ports: [{ name: "http", port: 80, targetPort: "http" }] },
+        spec: {
+          type: "ClusterIP",
+          selector,
+          ports: [{ name: "http", port: 80, targetPort: "http" }],
+        },
       },
       { parent: this },
     );

@@ -51,7 +51,9 @@ export class KubernetesStage extends pulumi.ComponentResource implements Platfor
     this.provider = new k8s.Provider(
       `${name}-provider`,
       {
-        ...(kube.renderYamlToDirectory ? { renderYamlToDirectory: kube.renderYamlToDirectory } : {}),
+        ...(kube.renderYamlToDirectory
+          ? { renderYamlToDirectory: kube.renderYamlToDirectory }
+          : {}),
         ...(kube.kubeconfig ? { kubeconfig: kube.kubeconfig } : {}),
         ...(kube.context ? { context: kube.context } : {}),
       },
@@ -64,7 +66,16 @@ export class KubernetesStage extends pulumi.ComponentResource implements Platfor
     if (kube.createNamespace) {
       const ns = new k8s.core.v1.Namespace(
         `${name}-namespace`,
-        { metadata: { name: nsName, labels: { [LABELS.partOf]: service.name, [LABELS.stage]: cfg.stage, [LABELS.managedBy]: "slipway" } } },
+        {
+          metadata: {
+            name: nsName,
+            labels: {
+              [LABELS.partOf]: service.name,
+              [LABELS.stage]: cfg.stage,
+              [LABELS.managedBy]: "slipway",
+            },
+          },
+        },
         childOpts,
       );
       namespace = ns.metadata.name;
@@ -155,7 +166,10 @@ export class KubernetesStage extends pulumi.ComponentResource implements Platfor
     this.endpoint = kube.hostnames[0]
       ? pulumi.output(`https://${kube.hostnames[0]}/`)
       : pulumi.output(`gateway://${kube.gateway.namespace}/${kube.gateway.name}/`);
-    this.health = { blue: slotQueries(service.name, "blue"), green: slotQueries(service.name, "green") };
+    this.health = {
+      blue: slotQueries(service.name, "blue"),
+      green: slotQueries(service.name, "green"),
+    };
     this.registerOutputs({ routingId: this.routingId });
   }
 }

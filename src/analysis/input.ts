@@ -10,26 +10,39 @@ import type { JudgeMetric, JudgeOptions } from "./judge";
  */
 
 const count = z
-  .number({ error: (iss) => (iss.input === undefined ? "is required" : `${JSON.stringify(iss.input)} is not a number`) })
-  .int({ error: (iss) => `${String(iss.input)} is not a whole number; counts are whole numbers >= 0` })
+  .number({
+    error: (iss) =>
+      iss.input === undefined ? "is required" : `${JSON.stringify(iss.input)} is not a number`,
+  })
+  .int({
+    error: (iss) => `${String(iss.input)} is not a whole number; counts are whole numbers >= 0`,
+  })
   .min(0, { error: (iss) => `${String(iss.input)} is negative; counts are whole numbers >= 0` });
 
 export const ratioCountsSchema = z
   .object({
-    bad: count.describe("Requests that count against the ratio (e.g. 5xx responses) in the window."),
+    bad: count.describe(
+      "Requests that count against the ratio (e.g. 5xx responses) in the window.",
+    ),
     total: count.describe("All requests in the window."),
   })
   .strict()
   .superRefine((c, ctx) => {
     if (c.bad > c.total) {
-      ctx.addIssue({ code: "custom", path: ["bad"], message: `${c.bad} is greater than total ${c.total}` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["bad"],
+        message: `${c.bad} is greater than total ${c.total}`,
+      });
     }
   })
   .describe("Counts over the window; bad must not exceed total.");
 
 const sampleValues = z
   .array(
-    z.number({ error: (iss) => `${JSON.stringify(iss.input) ?? String(iss.input)} is not a finite number` }),
+    z.number({
+      error: (iss) => `${JSON.stringify(iss.input) ?? String(iss.input)} is not a finite number`,
+    }),
   )
   .describe("Observed values (e.g. latencies, one per request or per query step).");
 
@@ -37,7 +50,9 @@ const ratioMetricSchema = z
   .object({
     ...metricConfigShape,
     type: z.literal("ratio").describe("bad/total counts compared with a test on two proportions."),
-    baseline: ratioCountsSchema.optional().describe("The stable slot. May be omitted for a metric judged by threshold only."),
+    baseline: ratioCountsSchema
+      .optional()
+      .describe("The stable slot. May be omitted for a metric judged by threshold only."),
     canary: ratioCountsSchema.describe("The candidate slot."),
   })
   .strict();
@@ -45,22 +60,30 @@ const ratioMetricSchema = z
 const samplesMetricSchema = z
   .object({
     ...metricConfigShape,
-    type: z.literal("samples").describe("Values compared with a Mann-Whitney U test and a Hodges-Lehmann shift."),
-    baseline: sampleValues.optional().describe("The stable slot. May be omitted for a metric judged by threshold only."),
+    type: z
+      .literal("samples")
+      .describe("Values compared with a Mann-Whitney U test and a Hodges-Lehmann shift."),
+    baseline: sampleValues
+      .optional()
+      .describe("The stable slot. May be omitted for a metric judged by threshold only."),
     canary: sampleValues.describe("The candidate slot."),
   })
   .strict();
 
-export const metricInputSchema = z.discriminatedUnion("type", [ratioMetricSchema, samplesMetricSchema], {
-  error: (iss) => {
-    if (iss.code !== "invalid_union") return undefined;
-    const input = iss.input as { type?: unknown } | undefined;
-    const got = input && typeof input === "object" ? input.type : undefined;
-    return got === undefined
-      ? `is required; expected "ratio" or "samples"`
-      : `${JSON.stringify(got)} is not a metric type; expected "ratio" or "samples"`;
+export const metricInputSchema = z.discriminatedUnion(
+  "type",
+  [ratioMetricSchema, samplesMetricSchema],
+  {
+    error: (iss) => {
+      if (iss.code !== "invalid_union") return undefined;
+      const input = iss.input as { type?: unknown } | undefined;
+      const got = input && typeof input === "object" ? input.type : undefined;
+      return got === undefined
+        ? `is required; expected "ratio" or "samples"`
+        : `${JSON.stringify(got)} is not a metric type; expected "ratio" or "samples"`;
+    },
   },
-});
+);
 
 export const analysisInputSchema = z
   .object({
@@ -90,12 +113,18 @@ export const analysisInputSchema = z
     const seen = new Set<string>();
     input.metrics.forEach((m, i) => {
       if (seen.has(m.name)) {
-        ctx.addIssue({ code: "custom", path: ["metrics", i, "name"], message: `"${m.name}" is used twice; metric names must be unique` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["metrics", i, "name"],
+          message: `"${m.name}" is used twice; metric names must be unique`,
+        });
       }
       seen.add(m.name);
     });
   })
-  .describe("Input of `slipway analyze`: per-metric data for the baseline (stable slot) and the canary (candidate slot).");
+  .describe(
+    "Input of `slipway analyze`: per-metric data for the baseline (stable slot) and the canary (candidate slot).",
+  );
 
 export type AnalysisInput = z.output<typeof analysisInputSchema>;
 
@@ -120,10 +149,17 @@ export function parseAnalysisInput(text: string): AnalysisInput {
 }
 
 /** The judge's view of a parsed input file. */
-export function toJudgeArguments(input: AnalysisInput): { metrics: JudgeMetric[]; options: JudgeOptions } {
+export function toJudgeArguments(input: AnalysisInput): {
+  metrics: JudgeMetric[];
+  options: JudgeOptions;
+} {
   return {
     metrics: input.metrics,
-    options: { alpha: input.alpha, minSamples: input.minSamples, maxFailedMetrics: input.maxFailedMetrics },
+    options: {
+      alpha: input.alpha,
+      minSamples: input.minSamples,
+      maxFailedMetrics: input.maxFailedMetrics,
+    },
   };
 }
 

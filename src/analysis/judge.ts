@@ -105,17 +105,25 @@ interface Pending {
 }
 
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
-const signedPct = (v: number) => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${(v * 100).toFixed(1)}%` : v > 0 ? "+∞" : "-∞");
+const signedPct = (v: number) =>
+  Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${(v * 100).toFixed(1)}%` : v > 0 ? "+∞" : "-∞";
 const fmtP = (p: number) => (p < 1e-4 ? p.toExponential(1) : p.toFixed(4));
 const fmtAlpha = (a: number) => (a < 1e-4 ? a.toExponential(1) : String(Number(a.toPrecision(2))));
-const fmtNum = (v: number) => (Math.abs(v) >= 100 || Number.isInteger(v) ? v.toFixed(0) : Number(v.toPrecision(4)).toString());
+const fmtNum = (v: number) =>
+  Math.abs(v) >= 100 || Number.isInteger(v) ? v.toFixed(0) : Number(v.toPrecision(4)).toString();
 
 function alternativeOf(direction: Direction): Alternative {
   return direction === "increase" ? "greater" : direction === "decrease" ? "less" : "two-sided";
 }
 
 /** Whether a change is worse than the tolerances allow, in the metric's bad direction. */
-function beyondTolerance(direction: Direction, effect: number, relative: number, tolerance: number, absolute: number): boolean {
+function beyondTolerance(
+  direction: Direction,
+  effect: number,
+  relative: number,
+  tolerance: number,
+  absolute: number,
+): boolean {
   const up = effect > absolute && relative > tolerance;
   const down = effect < -absolute && relative < -tolerance;
   return direction === "increase" ? up : direction === "decrease" ? down : up || down;
@@ -134,8 +142,10 @@ function withinMargin(
 ): { ok: boolean; worst: number } {
   const down = 1 / (1 + margin) - 1;
   // A worst case within the absolute tolerance is immaterial whatever its relative size (baseline near 0).
-  const upOk = bounds.upper <= margin || (absoluteTolerance > 0 && bounds.absUpper <= absoluteTolerance);
-  const downOk = bounds.lower >= down || (absoluteTolerance > 0 && bounds.absLower >= -absoluteTolerance);
+  const upOk =
+    bounds.upper <= margin || (absoluteTolerance > 0 && bounds.absUpper <= absoluteTolerance);
+  const downOk =
+    bounds.lower >= down || (absoluteTolerance > 0 && bounds.absLower >= -absoluteTolerance);
   if (direction === "increase") return { ok: upOk, worst: bounds.upper };
   if (direction === "decrease") return { ok: downOk, worst: bounds.lower };
   return { ok: upOk && downOk, worst: upOk ? bounds.lower : bounds.upper };
@@ -151,7 +161,9 @@ function badWord(direction: Direction): string {
 
 export function judge(metrics: readonly JudgeMetric[], options: JudgeOptions = {}): JudgeResult {
   const alpha = options.alpha ?? JUDGE_DEFAULTS.alpha;
-  const pending = metrics.map((m) => judgeOne(m, alpha, options.minSamples ?? JUDGE_DEFAULTS.minSamples));
+  const pending = metrics.map((m) =>
+    judgeOne(m, alpha, options.minSamples ?? JUDGE_DEFAULTS.minSamples),
+  );
 
   // Holm-Bonferroni over the metrics that were compared with their baseline.
   const compared = pending.filter((p) => p.decide);
@@ -181,15 +193,24 @@ export function combine(verdicts: MetricVerdict[], maxFailedMetrics: number): Ju
   } else if (failedOther.length > maxFailedMetrics) {
     verdict = "fail";
     for (const v of failedOther) reasons.push(`metric ${v.name} failed: ${v.reason}`);
-    if (maxFailedMetrics > 0) reasons.push(`${failedOther.length} metrics failed, more than maxFailedMetrics ${maxFailedMetrics}`);
+    if (maxFailedMetrics > 0)
+      reasons.push(
+        `${failedOther.length} metrics failed, more than maxFailedMetrics ${maxFailedMetrics}`,
+      );
   } else if (inconclusive.length > 0 || verdicts.length === 0) {
     verdict = "inconclusive";
     if (verdicts.length === 0) reasons.push("no metrics to judge");
     for (const v of inconclusive) reasons.push(`metric ${v.name} is inconclusive: ${v.reason}`);
-    for (const v of failedOther) reasons.push(`metric ${v.name} failed (tolerated by maxFailedMetrics ${maxFailedMetrics}): ${v.reason}`);
+    for (const v of failedOther)
+      reasons.push(
+        `metric ${v.name} failed (tolerated by maxFailedMetrics ${maxFailedMetrics}): ${v.reason}`,
+      );
   } else {
     verdict = "pass";
-    for (const v of failedOther) reasons.push(`metric ${v.name} failed (tolerated by maxFailedMetrics ${maxFailedMetrics}): ${v.reason}`);
+    for (const v of failedOther)
+      reasons.push(
+        `metric ${v.name} failed (tolerated by maxFailedMetrics ${maxFailedMetrics}): ${v.reason}`,
+      );
     reasons.push(`all ${verdicts.length - failedOther.length} metrics passed`);
   }
   return { verdict, reasons, metrics: verdicts };
@@ -207,7 +228,9 @@ function judgeOne(metric: JudgeMetric, alpha: number, defaultMinSamples: number)
     reason: "",
     alpha,
     tolerance,
-    margin: metric.margin ?? (metric.type === "ratio" ? JUDGE_DEFAULTS.ratioMargin : JUDGE_DEFAULTS.samplesMargin),
+    margin:
+      metric.margin ??
+      (metric.type === "ratio" ? JUDGE_DEFAULTS.ratioMargin : JUDGE_DEFAULTS.samplesMargin),
   };
   const minSamples = metric.minSamples ?? defaultMinSamples;
   return metric.type === "ratio"
@@ -215,16 +238,34 @@ function judgeOne(metric: JudgeMetric, alpha: number, defaultMinSamples: number)
     : judgeSamples(metric as Extract<JudgeMetric, { type: "samples" }>, verdict, alpha, minSamples);
 }
 
-function judgeRatio(metric: JudgeMetric & { type: "ratio" }, v: MetricVerdict, alpha: number, minSamples: number): Pending {
+function judgeRatio(
+  metric: JudgeMetric & { type: "ratio" },
+  v: MetricVerdict,
+  alpha: number,
+  minSamples: number,
+): Pending {
   const { canary, baseline, threshold } = metric;
   const absoluteTolerance = metric.absoluteTolerance ?? JUDGE_DEFAULTS.absoluteTolerance;
-  if (canary) v.canary = { n: canary.total, bad: canary.bad, rate: canary.total > 0 ? canary.bad / canary.total : undefined };
-  if (baseline) v.baseline = { n: baseline.total, bad: baseline.bad, rate: baseline.total > 0 ? baseline.bad / baseline.total : undefined };
+  if (canary)
+    v.canary = {
+      n: canary.total,
+      bad: canary.bad,
+      rate: canary.total > 0 ? canary.bad / canary.total : undefined,
+    };
+  if (baseline)
+    v.baseline = {
+      n: baseline.total,
+      bad: baseline.bad,
+      rate: baseline.total > 0 ? baseline.bad / baseline.total : undefined,
+    };
 
   if (!canary) return inconclusive(v, "no canary data");
   if (canary.total === 0) return inconclusive(v, "no canary data (0 requests)");
   if (canary.total < minSamples) {
-    return inconclusive(v, `too little data: canary has ${canary.total} requests, needs at least ${minSamples}`);
+    return inconclusive(
+      v,
+      `too little data: canary has ${canary.total} requests, needs at least ${minSamples}`,
+    );
   }
   const rate = canary.bad / canary.total;
 
@@ -240,12 +281,18 @@ function judgeRatio(metric: JudgeMetric & { type: "ratio" }, v: MetricVerdict, a
         v.threshold ??= { bound, limit, value: rate, breached: false };
         continue;
       }
-      const t = oneProportionZTest(canary.bad, canary.total, limit, bound === "max" ? "greater" : "less");
+      const t = oneProportionZTest(
+        canary.bad,
+        canary.total,
+        limit,
+        bound === "max" ? "greater" : "less",
+      );
       const breached = t.p < alpha;
       v.threshold = { bound, limit, value: rate, p: t.p, breached };
       const words = `canary ratio ${pct(rate)} is ${bound === "max" ? "above max" : "below min"} ${pct(limit)}`;
       if (breached) thresholdFail = `${words} (p=${fmtP(t.p)} < α=${fmtAlpha(alpha)})`;
-      else thresholdDoubt = `${words} but not significantly (p=${fmtP(t.p)}, ${canary.total} requests)`;
+      else
+        thresholdDoubt = `${words} but not significantly (p=${fmtP(t.p)}, ${canary.total} requests)`;
     }
   }
 
@@ -253,34 +300,55 @@ function judgeRatio(metric: JudgeMetric & { type: "ratio" }, v: MetricVerdict, a
     if (thresholdFail) return fail(v, thresholdFail);
     if (threshold) {
       if (thresholdDoubt) return inconclusive(v, thresholdDoubt);
-      return pass(v, `canary ratio ${pct(rate)} is within the threshold (no baseline data to compare with)`);
+      return pass(
+        v,
+        `canary ratio ${pct(rate)} is within the threshold (no baseline data to compare with)`,
+      );
     }
     return inconclusive(v, "no baseline data to compare with");
   }
   if (baseline.total < minSamples) {
     if (thresholdFail) return fail(v, thresholdFail);
-    return inconclusive(v, `too little data: baseline has ${baseline.total} requests, needs at least ${minSamples}`);
+    return inconclusive(
+      v,
+      `too little data: baseline has ${baseline.total} requests, needs at least ${minSamples}`,
+    );
   }
 
   const alternative = alternativeOf(v.direction);
-  const test = twoProportionZTest(baseline.bad, baseline.total, canary.bad, canary.total, alternative);
+  const test = twoProportionZTest(
+    baseline.bad,
+    baseline.total,
+    canary.bad,
+    canary.total,
+    alternative,
+  );
   // Fisher's exact test whenever it is affordable: the z-test's normal tail is far too
   // optimistic with few events and at the tiny alphas of early looks.
   const exact = baseline.bad + canary.bad <= 1_000_000;
-  if (exact) test.p = fisherExactTest(baseline.bad, baseline.total, canary.bad, canary.total, alternative).p;
+  if (exact)
+    test.p = fisherExactTest(baseline.bad, baseline.total, canary.bad, canary.total, alternative).p;
   const baseRate = test.p1;
   const relative = baseRate > 0 ? test.p2 / baseRate - 1 : test.p2 > 0 ? Infinity : 0;
   v.test = exact ? "Fisher exact (two proportions)" : "two-proportion z-test";
   v.p = test.p;
   v.effect = test.difference;
   v.relativeEffect = relative;
-  const worse = beyondTolerance(v.direction, test.difference, relative, v.tolerance, absoluteTolerance);
+  const worse = beyondTolerance(
+    v.direction,
+    test.difference,
+    relative,
+    v.tolerance,
+    absoluteTolerance,
+  );
   const comparison = `canary ${pct(test.p2)} (${canary.bad}/${canary.total}) vs baseline ${pct(baseRate)} (${baseline.bad}/${baseline.total}), ${signedPct(relative)}`;
   // Confidence bounds of the relative change, with Agresti-Caffo's added pseudo-counts so that
   // zero events still leave an honest width.
   const pc = (canary.bad + 1) / (canary.total + 2);
   const pb = (baseline.bad + 1) / (baseline.total + 2);
-  const se = Math.sqrt((pc * (1 - pc)) / (canary.total + 2) + (pb * (1 - pb)) / (baseline.total + 2));
+  const se = Math.sqrt(
+    (pc * (1 - pc)) / (canary.total + 2) + (pb * (1 - pb)) / (baseline.total + 2),
+  );
   const absLower = pc - pb - Z_PASS * se;
   const absUpper = pc - pb + Z_PASS * se;
   // A relative margin means nothing when the baseline has no errors (its bound stays near +230%
@@ -296,11 +364,25 @@ function judgeRatio(metric: JudgeMetric & { type: "ratio" }, v: MetricVerdict, a
 
   return {
     verdict: v,
-    decide: decider({ v, alpha, thresholdFail, thresholdDoubt, worse, comparison, marginOk: margin.ok, data: `${canary.total} canary requests` }),
+    decide: decider({
+      v,
+      alpha,
+      thresholdFail,
+      thresholdDoubt,
+      worse,
+      comparison,
+      marginOk: margin.ok,
+      data: `${canary.total} canary requests`,
+    }),
   };
 }
 
-function judgeSamples(metric: JudgeMetric & { type: "samples" }, v: MetricVerdict, alpha: number, minSamples: number): Pending {
+function judgeSamples(
+  metric: JudgeMetric & { type: "samples" },
+  v: MetricVerdict,
+  alpha: number,
+  minSamples: number,
+): Pending {
   const canary = metric.canary ?? [];
   const baseline = metric.baseline ?? [];
   const absoluteTolerance = metric.absoluteTolerance ?? JUDGE_DEFAULTS.absoluteTolerance;
@@ -310,7 +392,10 @@ function judgeSamples(metric: JudgeMetric & { type: "samples" }, v: MetricVerdic
   if (!metric.canary) return inconclusive(v, "no canary data");
   if (canary.length === 0) return inconclusive(v, "no canary data (0 values)");
   if (canary.length < minSamples) {
-    return inconclusive(v, `too little data: canary has ${canary.length} values, needs at least ${minSamples}`);
+    return inconclusive(
+      v,
+      `too little data: canary has ${canary.length} values, needs at least ${minSamples}`,
+    );
   }
 
   let thresholdFail: string | undefined;
@@ -324,24 +409,37 @@ function judgeSamples(metric: JudgeMetric & { type: "samples" }, v: MetricVerdic
       if (limit === undefined) continue;
       const breached = bound === "max" ? value > limit : value < limit;
       if (!v.threshold || breached) v.threshold = { bound, limit, value, breached };
-      if (breached) thresholdFail = `canary ${label} ${fmtNum(value)} is ${bound === "max" ? "above max" : "below min"} ${fmtNum(limit)}`;
+      if (breached)
+        thresholdFail = `canary ${label} ${fmtNum(value)} is ${bound === "max" ? "above max" : "below min"} ${fmtNum(limit)}`;
     }
   }
 
   if (baseline.length === 0) {
     if (thresholdFail) return fail(v, thresholdFail);
-    if (threshold) return pass(v, `canary is within the threshold (no baseline comparison: baseline has no data)`);
+    if (threshold)
+      return pass(
+        v,
+        `canary is within the threshold (no baseline comparison: baseline has no data)`,
+      );
     return inconclusive(v, "no baseline data to compare with");
   }
   if (baseline.length < minSamples) {
     if (thresholdFail) return fail(v, thresholdFail);
-    return inconclusive(v, `too little data: baseline has ${baseline.length} values, needs at least ${minSamples}`);
+    return inconclusive(
+      v,
+      `too little data: baseline has ${baseline.length} values, needs at least ${minSamples}`,
+    );
   }
 
   const test = mannWhitneyU(baseline, canary, alternativeOf(v.direction));
   const hl = hodgesLehmann(baseline, canary, 1 - 2 * (1 - JUDGE_DEFAULTS.passConfidence));
   const baseMedian = v.baseline!.median!;
-  const relative = baseMedian !== 0 ? hl.estimate / Math.abs(baseMedian) : hl.estimate === 0 ? 0 : Math.sign(hl.estimate) * Infinity;
+  const relative =
+    baseMedian !== 0
+      ? hl.estimate / Math.abs(baseMedian)
+      : hl.estimate === 0
+        ? 0
+        : Math.sign(hl.estimate) * Infinity;
   v.test = `Mann-Whitney U (${test.method})`;
   v.p = test.p;
   v.effect = hl.estimate;
@@ -360,7 +458,15 @@ function judgeSamples(metric: JudgeMetric & { type: "samples" }, v: MetricVerdic
 
   return {
     verdict: v,
-    decide: decider({ v, alpha, thresholdFail, worse, comparison, marginOk: margin.ok, data: `${canary.length} canary values` }),
+    decide: decider({
+      v,
+      alpha,
+      thresholdFail,
+      worse,
+      comparison,
+      marginOk: margin.ok,
+      data: `${canary.length} canary values`,
+    }),
   };
 }
 
@@ -383,22 +489,41 @@ function decider(d: {
   return (pAdjusted) => {
     const significant = pAdjusted < alpha;
     if (d.thresholdFail) {
-      fail(v, significant && d.worse ? `${d.thresholdFail}; and ${comparison}, p=${fmtP(pAdjusted)}` : d.thresholdFail);
+      fail(
+        v,
+        significant && d.worse
+          ? `${d.thresholdFail}; and ${comparison}, p=${fmtP(pAdjusted)}`
+          : d.thresholdFail,
+      );
     } else if (significant && d.worse) {
-      fail(v, `${comparison}: significant ${badWord(v.direction)} beyond tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)} < α=${fmtAlpha(alpha)})`);
+      fail(
+        v,
+        `${comparison}: significant ${badWord(v.direction)} beyond tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)} < α=${fmtAlpha(alpha)})`,
+      );
     } else if (d.thresholdDoubt) {
       inconclusive(v, d.thresholdDoubt);
     } else if (!d.marginOk) {
       inconclusive(v, notRuledOut(comparison, v, pAdjusted, d.data));
     } else if (significant) {
-      pass(v, `${comparison}: significant but within tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)})`);
+      pass(
+        v,
+        `${comparison}: significant but within tolerance ${pct(v.tolerance)} (p=${fmtP(pAdjusted)})`,
+      );
     } else {
-      pass(v, `${comparison}: no significant ${badWord(v.direction)} (p=${fmtP(pAdjusted)} ≥ α=${fmtAlpha(alpha)})`);
+      pass(
+        v,
+        `${comparison}: no significant ${badWord(v.direction)} (p=${fmtP(pAdjusted)} ≥ α=${fmtAlpha(alpha)})`,
+      );
     }
   };
 }
 
-function notRuledOut(comparison: string, v: MetricVerdict, pAdjusted: number, data: string): string {
+function notRuledOut(
+  comparison: string,
+  v: MetricVerdict,
+  pAdjusted: number,
+  data: string,
+): string {
   return (
     `${comparison}: no significant ${badWord(v.direction)} (p=${fmtP(pAdjusted)}), but ${data} cannot yet rule out ` +
     `a change of ${signedPct(v.worstCase!)} (margin ${signedPct(v.direction === "decrease" ? 1 / (1 + v.margin) - 1 : v.margin)}); more data needed`
@@ -421,7 +546,12 @@ const inconclusive = (v: MetricVerdict, reason: string) => settle(v, "inconclusi
  */
 export function attachObservations(
   configs: readonly MetricConfig[],
-  data: Readonly<Record<string, { baseline?: RatioCounts | number[]; canary?: RatioCounts | number[] } | undefined>>,
+  data: Readonly<
+    Record<
+      string,
+      { baseline?: RatioCounts | number[]; canary?: RatioCounts | number[] } | undefined
+    >
+  >,
 ): JudgeMetric[] {
   return configs.map((config) => {
     const observed = data[config.name];

@@ -1,4 +1,10 @@
-import { attachObservations, judge, type JudgeResult, type RatioCounts, type Verdict } from "./judge";
+import {
+  attachObservations,
+  judge,
+  type JudgeResult,
+  type RatioCounts,
+  type Verdict,
+} from "./judge";
 import { ProviderError } from "./providers/errors";
 import { groupSequentialBoundaries, normalSf } from "./stats";
 import type { AnalysisSpec } from "./spec";
@@ -16,7 +22,10 @@ export interface AnalysisWindow {
 }
 
 /** What a provider returns for one window, keyed by metric name. */
-export type MetricInputs = Record<string, { baseline?: RatioCounts | number[]; canary?: RatioCounts | number[] }>;
+export type MetricInputs = Record<
+  string,
+  { baseline?: RatioCounts | number[]; canary?: RatioCounts | number[] }
+>;
 
 export type MeasurementPhase = Verdict | "error";
 
@@ -58,7 +67,13 @@ export interface RunAnalysisOptions {
  * the last. Independent interval windows split alpha evenly (Bonferroni).
  * Either way a run's false-failure rate stays at or below `alpha`.
  */
-export function alphaForMeasurement(index: number, count: number, alpha: number, window: AnalysisSpec["window"], metrics = 1): number {
+export function alphaForMeasurement(
+  index: number,
+  count: number,
+  alpha: number,
+  window: AnalysisSpec["window"],
+  metrics = 1,
+): number {
   if (window === "interval") return alpha / count;
   const m = Math.max(1, metrics);
   return m * normalSf(groupSequentialBoundaries(count, alpha / m)[index - 1]);
@@ -77,17 +92,29 @@ export async function runAnalysis(options: RunAnalysisOptions): Promise<Analysis
   let consecutiveErrors = 0;
   let lastJudged: Measurement | undefined;
 
-  const finish = (verdict: Verdict, reasons: string[]): AnalysisOutcome => ({ verdict, reasons, measurements, counts });
+  const finish = (verdict: Verdict, reasons: string[]): AnalysisOutcome => ({
+    verdict,
+    reasons,
+    measurements,
+    counts,
+  });
 
   for (let index = 1; index <= spec.count; index++) {
-    if (options.signal?.aborted) return finish("inconclusive", [`analysis aborted after ${measurements.length} measurements`]);
+    if (options.signal?.aborted)
+      return finish("inconclusive", [`analysis aborted after ${measurements.length} measurements`]);
     await sleep(intervalMs);
     const end = now();
     const window: AnalysisWindow =
       spec.window === "cumulative"
         ? { start: new Date(startedAt), end: new Date(end) }
         : { start: new Date(end - intervalMs), end: new Date(end) };
-    const alpha = alphaForMeasurement(index, spec.count, spec.alpha, spec.window, spec.metrics.length);
+    const alpha = alphaForMeasurement(
+      index,
+      spec.count,
+      spec.alpha,
+      spec.window,
+      spec.metrics.length,
+    );
     const measurement: Measurement = { index, window, phase: "error", alpha };
 
     try {
@@ -136,20 +163,29 @@ export async function runAnalysis(options: RunAnalysisOptions): Promise<Analysis
   }
 
   if (!lastJudged) {
-    return finish("inconclusive", [`no measurement could be judged: ${counts.error} provider errors`]);
+    return finish("inconclusive", [
+      `no measurement could be judged: ${counts.error} provider errors`,
+    ]);
   }
   if (spec.window === "cumulative") {
     // The last judged look holds all the data, so it decides: even a failure
     // that failureLimit let through, since no later look can outweigh it.
     const verdict = lastJudged.phase as Verdict;
-    const reasons = [`measurement ${lastJudged.index} of ${spec.count} (all data since the start) is ${verdict}`, ...lastJudged.result!.reasons];
+    const reasons = [
+      `measurement ${lastJudged.index} of ${spec.count} (all data since the start) is ${verdict}`,
+      ...lastJudged.result!.reasons,
+    ];
     if (verdict === "inconclusive" && spec.inconclusiveLimit > 0) {
-      reasons.push("inconclusiveLimit does not apply to cumulative windows: the last look has all the data");
+      reasons.push(
+        "inconclusiveLimit does not apply to cumulative windows: the last look has all the data",
+      );
     }
     return finish(verdict, reasons);
   }
   if (counts.pass === 0) {
-    return finish("inconclusive", [`no measurement passed (${counts.inconclusive} inconclusive, ${counts.error} errors)`]);
+    return finish("inconclusive", [
+      `no measurement passed (${counts.inconclusive} inconclusive, ${counts.error} errors)`,
+    ]);
   }
   return finish("pass", [
     `${counts.pass} of ${spec.count} measurements passed (${counts.fail} failed, limit ${spec.failureLimit}; ${counts.inconclusive} inconclusive, limit ${spec.inconclusiveLimit}; ${counts.error} errors)`,

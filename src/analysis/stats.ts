@@ -69,11 +69,25 @@ export function normalQuantile(p: number): number {
     return (
       (q *
         (((((((2509.0809287301226727 * r + 33430.575583588128105) * r + 67265.770927008700853) * r +
-          45921.953931549871457) * r + 13731.693765509461125) * r + 1971.5909503065514427) * r +
-          133.14166789178437745) * r + 3.387132872796366608)) /
+          45921.953931549871457) *
+          r +
+          13731.693765509461125) *
+          r +
+          1971.5909503065514427) *
+          r +
+          133.14166789178437745) *
+          r +
+          3.387132872796366608)) /
       (((((((5226.495278852545925 * r + 28729.085735721942674) * r + 39307.89580009271061) * r +
-        21213.794301586595867) * r + 5394.1960214247511077) * r + 687.1870074920579083) * r +
-        42.313330701600911252) * r + 1)
+        21213.794301586595867) *
+        r +
+        5394.1960214247511077) *
+        r +
+        687.1870074920579083) *
+        r +
+        42.313330701600911252) *
+        r +
+        1)
     );
   }
   let r = q < 0 ? p : 1 - p;
@@ -82,21 +96,57 @@ export function normalQuantile(p: number): number {
   if (r <= 5) {
     r -= 1.6;
     value =
-      (((((((7.7454501427834140764e-4 * r + 0.0227238449892691845833) * r + 0.24178072517745061177) * r +
-        1.27045825245236838258) * r + 3.64784832476320460504) * r + 5.7694972214606914055) * r +
-        4.6303378461565452959) * r + 1.42343711074968357734) /
-      (((((((1.05075007164441684324e-9 * r + 5.475938084995344946e-4) * r + 0.0151986665636164571966) * r +
-        0.14810397642748007459) * r + 0.68976733498510000455) * r + 1.6763848301838038494) * r +
-        2.05319162663775882187) * r + 1);
+      (((((((7.7454501427834140764e-4 * r + 0.0227238449892691845833) * r +
+        0.24178072517745061177) *
+        r +
+        1.27045825245236838258) *
+        r +
+        3.64784832476320460504) *
+        r +
+        5.7694972214606914055) *
+        r +
+        4.6303378461565452959) *
+        r +
+        1.42343711074968357734) /
+      (((((((1.05075007164441684324e-9 * r + 5.475938084995344946e-4) * r +
+        0.0151986665636164571966) *
+        r +
+        0.14810397642748007459) *
+        r +
+        0.68976733498510000455) *
+        r +
+        1.6763848301838038494) *
+        r +
+        2.05319162663775882187) *
+        r +
+        1);
   } else {
     r -= 5;
     value =
-      (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r + 0.0012426609473880784386) * r +
-        0.026532189526576123093) * r + 0.29656057182850489123) * r + 1.7848265399172913358) * r +
-        5.4637849111641143699) * r + 6.6579046435011037772) /
-      (((((((2.04426310338993978564e-15 * r + 1.4215117583164458887e-7) * r + 1.8463183175100546818e-5) * r +
-        7.868691311456132591e-4) * r + 0.0148753612908506148525) * r + 0.13692988092273580531) * r +
-        0.59983220655588793769) * r + 1);
+      (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r +
+        0.0012426609473880784386) *
+        r +
+        0.026532189526576123093) *
+        r +
+        0.29656057182850489123) *
+        r +
+        1.7848265399172913358) *
+        r +
+        5.4637849111641143699) *
+        r +
+        6.6579046435011037772) /
+      (((((((2.04426310338993978564e-15 * r + 1.4215117583164458887e-7) * r +
+        1.8463183175100546818e-5) *
+        r +
+        7.868691311456132591e-4) *
+        r +
+        0.0148753612908506148525) *
+        r +
+        0.13692988092273580531) *
+        r +
+        0.59983220655588793769) *
+        r +
+        1);
   }
   return q < 0 ? -value : value;
 }
@@ -162,13 +212,20 @@ export function logChoose(n: number, k: number): number {
  * and at the tiny significance levels of early sequential looks. Two-sided
  * p-values double the smaller tail. O(number of events) via the pmf recurrence.
  */
-export function fisherExactTest(x1: number, n1: number, x2: number, n2: number, alternative: Alternative = "two-sided"): { p: number } {
+export function fisherExactTest(
+  x1: number,
+  n1: number,
+  x2: number,
+  n2: number,
+  alternative: Alternative = "two-sided",
+): { p: number } {
   if (!(n1 > 0 && n2 > 0)) throw new RangeError("fisherExactTest: both totals must be positive");
   const events = x1 + x2;
   const total = n1 + n2;
   const lo = Math.max(0, events - n1);
   const hi = Math.min(events, n2);
-  const logPmf = (k: number) => logChoose(events, k) + logChoose(total - events, n2 - k) - logChoose(total, n2);
+  const logPmf = (k: number) =>
+    logChoose(events, k) + logChoose(total - events, n2 - k) - logChoose(total, n2);
   // Sum a tail starting at k0 and walking away from it until terms stop mattering.
   // Terms are kept relative to the first one (which may be far below the smallest
   // double) and rescaled as they grow, so nothing underflows or overflows.
@@ -203,12 +260,22 @@ export function fisherExactTest(x1: number, n1: number, x2: number, n2: number, 
  * One-sample score test of x/n against a fixed proportion p0 (for absolute
  * thresholds such as "error ratio at most 5%").
  */
-export function oneProportionZTest(x: number, n: number, p0: number, alternative: Alternative): { z: number; p: number } {
+export function oneProportionZTest(
+  x: number,
+  n: number,
+  p0: number,
+  alternative: Alternative,
+): { z: number; p: number } {
   if (!(n > 0)) throw new RangeError("oneProportionZTest: total must be positive");
   if (p0 <= 0 || p0 >= 1) {
     // Degenerate bound: any event above a 0 bound (or below a 1 bound) is certain evidence.
     const observed = x / n;
-    const beyond = alternative === "greater" ? observed > p0 : alternative === "less" ? observed < p0 : observed !== p0;
+    const beyond =
+      alternative === "greater"
+        ? observed > p0
+        : alternative === "less"
+          ? observed < p0
+          : observed !== p0;
     return { z: beyond ? (observed > p0 ? Infinity : -Infinity) : 0, p: beyond ? 0 : 1 };
   }
   const z = (x / n - p0) / Math.sqrt((p0 * (1 - p0)) / n);
@@ -216,7 +283,11 @@ export function oneProportionZTest(x: number, n: number, p0: number, alternative
 }
 
 /** Wilson score interval for x/n at two-sided confidence `confidence`. */
-export function wilsonInterval(x: number, n: number, confidence = 0.95): { lower: number; upper: number } {
+export function wilsonInterval(
+  x: number,
+  n: number,
+  confidence = 0.95,
+): { lower: number; upper: number } {
   if (!(n > 0)) return { lower: 0, upper: 1 };
   const z = normalQuantile(1 - (1 - confidence) / 2);
   const p = x / n;
@@ -234,8 +305,9 @@ export function logGamma(x: number): number {
   if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);
   const g = 7;
   const c = [
-    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
-    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
+    -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6,
+    1.5056327351493116e-7,
   ];
   const xm = x - 1;
   let a = c[0];
@@ -283,7 +355,11 @@ function sortedCopy(values: readonly number[]): Float64Array {
 }
 
 /** Quantile with linear interpolation between order statistics (R type 7). */
-export function quantile(values: readonly number[] | Float64Array, q: number, alreadySorted = false): number {
+export function quantile(
+  values: readonly number[] | Float64Array,
+  q: number,
+  alreadySorted = false,
+): number {
   if (values.length === 0) return NaN;
   const a = alreadySorted ? values : sortedCopy(values as number[]);
   const h = (a.length - 1) * Math.min(1, Math.max(0, q));
@@ -321,12 +397,18 @@ export const MANN_WHITNEY_EXACT_MAX_PAIRS = 2500;
  * the normal approximation with tie correction and continuity correction.
  * O(N log N).
  */
-export function mannWhitneyU(x: readonly number[], y: readonly number[], alternative: Alternative = "two-sided"): MannWhitneyResult {
+export function mannWhitneyU(
+  x: readonly number[],
+  y: readonly number[],
+  alternative: Alternative = "two-sided",
+): MannWhitneyResult {
   const n1 = x.length;
   const n2 = y.length;
   if (n1 === 0 || n2 === 0) throw new RangeError("mannWhitneyU: both samples must be non-empty");
-  for (const v of x) if (!Number.isFinite(v)) throw new RangeError("mannWhitneyU: baseline has a non-finite value");
-  for (const v of y) if (!Number.isFinite(v)) throw new RangeError("mannWhitneyU: canary has a non-finite value");
+  for (const v of x)
+    if (!Number.isFinite(v)) throw new RangeError("mannWhitneyU: baseline has a non-finite value");
+  for (const v of y)
+    if (!Number.isFinite(v)) throw new RangeError("mannWhitneyU: canary has a non-finite value");
   const n = n1 + n2;
   // Sort indices of the combined sample; ranks averaged over ties.
   const values = new Float64Array(n);
@@ -338,7 +420,7 @@ export function mannWhitneyU(x: readonly number[], y: readonly number[], alterna
   let rankSumY = 0;
   let tieTerm = 0;
   let hasTies = false;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     let j = i + 1;
     while (j < n && values[order[j]] === values[order[i]]) j++;
     const t = j - i;
@@ -361,9 +443,21 @@ export function mannWhitneyU(x: readonly number[], y: readonly number[], alterna
     const pGreater = 1 - pLE(uInt - 1); // P(U >= u)
     const pLess = pLE(uInt); // P(U <= u)
     const p =
-      alternative === "greater" ? pGreater : alternative === "less" ? pLess : Math.min(1, 2 * Math.min(pGreater, pLess));
+      alternative === "greater"
+        ? pGreater
+        : alternative === "less"
+          ? pLess
+          : Math.min(1, 2 * Math.min(pGreater, pLess));
     const sd = Math.sqrt((n1 * n2 * (n + 1)) / 12);
-    return { u, n1, n2, z: (u - mean) / sd, p: Math.min(1, Math.max(0, p)), method: "exact", probabilityGreater };
+    return {
+      u,
+      n1,
+      n2,
+      z: (u - mean) / sd,
+      p: Math.min(1, Math.max(0, p)),
+      method: "exact",
+      probabilityGreater,
+    };
   }
 
   const variance = ((n1 * n2) / 12) * (n + 1 - tieTerm / (n * (n - 1)));
@@ -376,7 +470,7 @@ export function mannWhitneyU(x: readonly number[], y: readonly number[], alterna
   let z: number;
   if (alternative === "greater") z = (d - 0.5) / sd;
   else if (alternative === "less") z = (d + 0.5) / sd;
-  else z = Math.sign(d) * Math.max(0, Math.abs(d) - 0.5) / sd;
+  else z = (Math.sign(d) * Math.max(0, Math.abs(d) - 0.5)) / sd;
   return { u, n1, n2, z, p: pValueFromZ(z, alternative), method: "normal", probabilityGreater };
 }
 
@@ -503,7 +597,8 @@ export function selectPairwiseDifference(xs: Float64Array, ys: Float64Array, k: 
     } else if (k < totalLessEqual) {
       return pivot;
     } else {
-      for (let i = 0; i < m; i++) if (lo[i] < lessEqualCount[i]) lo[i] = Math.min(hi[i], lessEqualCount[i]);
+      for (let i = 0; i < m; i++)
+        if (lo[i] < lessEqualCount[i]) lo[i] = Math.min(hi[i], lessEqualCount[i]);
     }
     // Every column left of lo[i] holds a difference ranked below k.
     below = 0;
@@ -516,7 +611,11 @@ export function selectPairwiseDifference(xs: Float64Array, ys: Float64Array, k: 
  * pairwise differences, with a confidence interval from the order statistics
  * of those differences. O((m + n) log(mn)); no subsampling needed.
  */
-export function hodgesLehmann(x: readonly number[], y: readonly number[], confidence = 0.95): HodgesLehmannResult {
+export function hodgesLehmann(
+  x: readonly number[],
+  y: readonly number[],
+  confidence = 0.95,
+): HodgesLehmannResult {
   const m = x.length;
   const n = y.length;
   if (m === 0 || n === 0) throw new RangeError("hodgesLehmann: both samples must be non-empty");
@@ -612,7 +711,8 @@ export function groupSequentialBoundaries(count: number, alpha: number): number[
       const sd = Math.sqrt(t - previousT);
       const exit = (bound: number) => {
         let p = 0;
-        for (let i = 0; i < points; i++) p += weights[i] * density[i] * normalSf((bound - grid[i]) / sd);
+        for (let i = 0; i < points; i++)
+          p += weights[i] * density[i] * normalSf((bound - grid[i]) / sd);
         return p;
       };
       let lo = grid[0];

@@ -5,7 +5,8 @@ import type { PipelineEvent, Reporter } from "../pipeline/release";
  * (`--json`): one object per event, the last one `{"type":"outcome",…}`.
  */
 export function makeReporter(json: boolean, out: NodeJS.WriteStream = process.stdout): Reporter {
-  if (json) return (event) => out.write(JSON.stringify({ at: new Date().toISOString(), ...event }) + "\n");
+  if (json)
+    return (event) => out.write(JSON.stringify({ at: new Date().toISOString(), ...event }) + "\n");
   const tty = out.isTTY === true;
   let countdown: NodeJS.Timeout | undefined;
   const stopCountdown = () => {
@@ -36,7 +37,9 @@ export function describe(event: PipelineEvent): string {
     case "update":
       if (event.phase === "started") return `→ update: ${event.message}`;
       if (event.phase === "failed") return `✗ update failed: ${event.message}`;
-      return `✓ update done in ${((event.durationMs ?? 0) / 1000).toFixed(1)}s (${Object.entries(event.changes ?? {})
+      return `✓ update done in ${((event.durationMs ?? 0) / 1000).toFixed(1)}s (${Object.entries(
+        event.changes ?? {},
+      )
         .map(([k, v]) => `${k} ${v}`)
         .join(", ")})`;
     case "weights":

@@ -13,7 +13,11 @@ export function flagdDocument(flags: Record<string, FlagConfig>): string {
       state: "ENABLED",
       variants: { on: true, off: false },
       defaultVariant: flag.enabled ? "on" : "off",
-      metadata: { owner: flag.owner, expires: flag.expires, ...(flag.description ? { description: flag.description } : {}) },
+      metadata: {
+        owner: flag.owner,
+        expires: flag.expires,
+        ...(flag.description ? { description: flag.description } : {}),
+      },
     };
   }
   return JSON.stringify({ $schema: "https://flagd.dev/schema/v0/flags.json", flags: out }, null, 2);
@@ -34,7 +38,10 @@ export function appConfigDocument(flags: Record<string, FlagConfig>): string {
       ...(flag.description ? { description: flag.description } : {}),
       _deprecation: { status: "planned", date: flag.expires },
       attributes: {
-        owner: { description: "Team or person who owns the flag", constraints: { type: "string", required: true } },
+        owner: {
+          description: "Team or person who owns the flag",
+          constraints: { type: "string", required: true },
+        },
       },
     };
     values[name] = { enabled: flag.enabled, owner: flag.owner };
@@ -45,7 +52,11 @@ export function appConfigDocument(flags: Record<string, FlagConfig>): string {
 export type FlagHealth = "ok" | "expiring" | "expired";
 
 /** Expired flags fail a preview (policy); those expiring within `warnDays` warn. */
-export function flagHealth(flag: Pick<FlagConfig, "expires">, now: Date, warnDays = 14): FlagHealth {
+export function flagHealth(
+  flag: Pick<FlagConfig, "expires">,
+  now: Date,
+  warnDays = 14,
+): FlagHealth {
   const expires = Date.parse(`${flag.expires}T23:59:59Z`);
   if (Number.isNaN(expires) || expires < now.getTime()) return "expired";
   return expires - now.getTime() <= warnDays * 86_400_000 ? "expiring" : "ok";

@@ -74,7 +74,8 @@ function problemsOf(error: z.ZodError, raw: unknown): ConfigProblem[] {
         message: `is not a known setting (unknown key${keys.length > 1 ? "s" : ""}: ${keys.join(", ")})`,
       };
     }
-    const value = "input" in issue && issue.input !== undefined ? issue.input : valueAt(raw, issue.path);
+    const value =
+      "input" in issue && issue.input !== undefined ? issue.input : valueAt(raw, issue.path);
     return { key: keyOf(issue.path), value, message: issue.message };
   });
 }
@@ -84,7 +85,9 @@ function problemsOf(error: z.ZodError, raw: unknown): ConfigProblem[] {
  * each naming the key, the value and what is allowed.
  */
 export function parseStageConfig(raw: Record<string, unknown>, stage: string): StageConfig {
-  const unknownKeys = Object.keys(raw).filter((k) => !(CONFIG_KEYS as readonly string[]).includes(k));
+  const unknownKeys = Object.keys(raw).filter(
+    (k) => !(CONFIG_KEYS as readonly string[]).includes(k),
+  );
   const result = stageConfigSchema.safeParse(raw);
   const problems: ConfigProblem[] = unknownKeys.map((k) => ({
     key: `${CONFIG_NAMESPACE}:${k}`,

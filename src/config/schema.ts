@@ -19,7 +19,6 @@ export type Platform = (typeof PLATFORMS)[number];
 export const RUNTIMES = ["go", "rust"] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
-
 const dns1123Label = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
 const slotSchema = z.enum(SLOTS, { error: 'allowed: "blue" or "green"' });
@@ -45,11 +44,10 @@ const urlPath = z
   .regex(/^\/[\w\-./~%]*$/, { error: 'allowed: an absolute URL path such as "/healthz"' });
 
 /** IAM actions look like `service:Action`; any `*` or `?` makes it a wildcard. */
-const iamAction = z
-  .string()
-  .regex(/^[a-z0-9-]+:[A-Za-z0-9]+$/, {
-    error: 'allowed: one exact IAM action such as "s3:GetObject"; wildcards ("*", "s3:*", "s3:Get*") are not allowed',
-  });
+const iamAction = z.string().regex(/^[a-z0-9-]+:[A-Za-z0-9]+$/, {
+  error:
+    'allowed: one exact IAM action such as "s3:GetObject"; wildcards ("*", "s3:*", "s3:Get*") are not allowed',
+});
 
 const iamResource = z
   .string()
@@ -60,7 +58,10 @@ const iamResource = z
 
 export const permissionSchema = z
   .object({
-    sid: z.string().regex(/^[A-Za-z0-9]+$/).optional(),
+    sid: z
+      .string()
+      .regex(/^[A-Za-z0-9]+$/)
+      .optional(),
     actions: z.array(iamAction).min(1, { error: "allowed: at least one action" }),
     resources: z.array(iamResource).min(1, { error: "allowed: at least one resource ARN" }),
   })
@@ -70,9 +71,13 @@ export type Permission = z.infer<typeof permissionSchema>;
 export const serviceSchema = z
   .object({
     name: z
-      .string({ error: "allowed: a DNS label (lowercase letters, digits, '-') of at most 24 characters" })
+      .string({
+        error: "allowed: a DNS label (lowercase letters, digits, '-') of at most 24 characters",
+      })
       .max(24, { error: "allowed: at most 24 characters (it prefixes AWS and Kubernetes names)" })
-      .regex(dns1123Label, { error: "allowed: a DNS label (lowercase letters, digits, '-'), starting with a letter" }),
+      .regex(dns1123Label, {
+        error: "allowed: a DNS label (lowercase letters, digits, '-'), starting with a letter",
+      }),
     runtime: z.enum(RUNTIMES, { error: 'allowed: "go" or "rust"' }),
     port: intIn(1, 65535, "a port number"),
     healthPath: urlPath.default("/healthz"),
@@ -89,7 +94,9 @@ export const serviceSchema = z
     replicas: intIn(1, 1000).default(2),
     env: z
       .record(
-        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "allowed: environment variable names [A-Za-z_][A-Za-z0-9_]*" }),
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+          error: "allowed: environment variable names [A-Za-z_][A-Za-z0-9_]*",
+        }),
         z.string({ error: "allowed: a string value" }),
       )
       .default({}),
@@ -127,7 +134,9 @@ export const trafficSchema = z
          * dynamic provider inside the program (for stages where the random
          * plugin cannot be installed, such as the offline local stage).
          */
-        secretGenerator: z.enum(["random", "builtin"], { error: 'allowed: "random" or "builtin"' }).default("random"),
+        secretGenerator: z
+          .enum(["random", "builtin"], { error: 'allowed: "random" or "builtin"' })
+          .default("random"),
       })
       .strict()
       .default({ enabled: true, name: "x-slipway-canary", secretGenerator: "random" }),
@@ -166,11 +175,18 @@ export const stepSchema = z.union(
       })
       .strict(),
   ],
-  { error: "allowed: one of {setWeight: N}, {pause: {duration | untilApproved}}, {analysis: {count, interval}}" },
+  {
+    error:
+      "allowed: one of {setWeight: N}, {pause: {duration | untilApproved}}, {analysis: {count, interval}}",
+  },
 );
 export type Step = z.infer<typeof stepSchema>;
 
-export const PRESETS = ["Canary10Percent5Minutes", "Linear10PercentEvery1Minute", "BlueGreenImmediate"] as const;
+export const PRESETS = [
+  "Canary10Percent5Minutes",
+  "Linear10PercentEvery1Minute",
+  "BlueGreenImmediate",
+] as const;
 
 export const canarySchema = z
   .object({
@@ -180,12 +196,19 @@ export const canarySchema = z
     analysis: analysisSpecSchema.default(analysisSpecSchema.parse({})),
     scaleDownDelaySeconds: intIn(0, 7 * 24 * 3600).default(600),
     progressDeadlineSeconds: intIn(30, 24 * 3600).default(1800),
-    smokeCheck: z.object({ path: urlPath.default("/healthz"), requests: intIn(1, 1000).default(5) }).strict().optional(),
+    smokeCheck: z
+      .object({ path: urlPath.default("/healthz"), requests: intIn(1, 1000).default(5) })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((canary, ctx) => {
     if (canary.preset && canary.steps) {
-      ctx.addIssue({ code: "custom", path: ["steps"], message: "only one of `preset` or `steps` can be given" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["steps"],
+        message: "only one of `preset` or `steps` can be given",
+      });
     }
     let last = 0;
     (canary.steps ?? []).forEach((step, i) => {
@@ -205,26 +228,52 @@ export const canarySchema = z
 export type CanaryConfig = z.infer<typeof canarySchema>;
 
 const arn = (what: string) =>
-  z.string({ error: `allowed: the ARN of ${what}` }).regex(/^arn:aws[a-z-]*:[a-z0-9-]+:/, { error: `allowed: the ARN of ${what}` });
+  z
+    .string({ error: `allowed: the ARN of ${what}` })
+    .regex(/^arn:aws[a-z-]*:[a-z0-9-]+:/, { error: `allowed: the ARN of ${what}` });
 
 export const awsSchema = z
   .object({
-    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { error: "allowed: an AWS region such as us-east-1" }).default("us-east-1"),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { error: "allowed: an AWS region such as us-east-1" })
+      .default("us-east-1"),
     vpcId: z.string().regex(/^vpc-[0-9a-f]+$/, { error: "allowed: a VPC id such as vpc-0abc…" }),
-    subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, { error: "allowed: subnet ids such as subnet-0abc…" })).min(1),
+    subnetIds: z
+      .array(
+        z
+          .string()
+          .regex(/^subnet-[0-9a-f]+$/, { error: "allowed: subnet ids such as subnet-0abc…" }),
+      )
+      .min(1),
     clusterArn: arn("an existing ECS cluster"),
     listenerArn: arn("the ALB listener that carries this service"),
     /** The ALB (for alarm dimensions) and its security group (the only ingress allowed to tasks). */
     loadBalancerArn: arn("the ALB"),
-    loadBalancerSecurityGroupId: z.string().regex(/^sg-[0-9a-f]+$/, { error: "allowed: a security group id such as sg-0abc…" }),
+    loadBalancerSecurityGroupId: z
+      .string()
+      .regex(/^sg-[0-9a-f]+$/, { error: "allowed: a security group id such as sg-0abc…" }),
     ecrRepositoryArn: arn("the ECR repository the images come from"),
     /** Fixed per stage so that no step or promotion renumbers (replaces) a rule. */
     rulePriority: intIn(2, 50000),
     hostHeaders: z.array(z.string().min(1)).min(1).default(["*"]),
     pathPatterns: z.array(z.string().min(1)).min(1).default(["/*"]),
-    logRetentionDays: z.union([z.literal(1), z.literal(3), z.literal(7), z.literal(14), z.literal(30), z.literal(90), z.literal(365)], {
-      error: "allowed: 1, 3, 7, 14, 30, 90 or 365",
-    }).default(30),
+    logRetentionDays: z
+      .union(
+        [
+          z.literal(1),
+          z.literal(3),
+          z.literal(7),
+          z.literal(14),
+          z.literal(30),
+          z.literal(90),
+          z.literal(365),
+        ],
+        {
+          error: "allowed: 1, 3, 7, 14, 30, 90 or 365",
+        },
+      )
+      .default(30),
     alarms: z
       .object({
         errorRatio: z.number().min(0).max(1).default(0.01),
@@ -241,7 +290,10 @@ export type AwsConfig = z.infer<typeof awsSchema>;
 
 export const kubernetesSchema = z
   .object({
-    namespace: z.string().regex(dns1123Label, { error: "allowed: a DNS label (lowercase letters, digits, '-')" }).optional(),
+    namespace: z
+      .string()
+      .regex(dns1123Label, { error: "allowed: a DNS label (lowercase letters, digits, '-')" })
+      .optional(),
     createNamespace: z.boolean().default(true),
     /** Render manifests to this directory instead of applying them (no cluster, no credentials). */
     renderYamlToDirectory: z.string().min(1).optional(),
@@ -276,8 +328,13 @@ export const flagSchema = z
     owner: z.string({ error: "allowed: the owning team or person" }).min(1),
     expires: z.preprocess(
       // An unquoted date in a stack file reaches the program as the engine's timestamp text.
-      (v) => (typeof v === "string" ? v.replace(/^(\d{4}-\d{2}-\d{2})[ T]00:00:00(\.0+)?( ?\+0000 UTC|Z)?$/, "$1") : v),
-      z.string({ error: "allowed: a date, YYYY-MM-DD" }).regex(/^\d{4}-\d{2}-\d{2}$/, { error: "allowed: a date, YYYY-MM-DD" }),
+      (v) =>
+        typeof v === "string"
+          ? v.replace(/^(\d{4}-\d{2}-\d{2})[ T]00:00:00(\.0+)?( ?\+0000 UTC|Z)?$/, "$1")
+          : v,
+      z
+        .string({ error: "allowed: a date, YYYY-MM-DD" })
+        .regex(/^\d{4}-\d{2}-\d{2}$/, { error: "allowed: a date, YYYY-MM-DD" }),
     ),
     description: z.string().optional(),
   })
@@ -299,8 +356,12 @@ export const promotionSchema = z
       .array(
         z
           .object({
-            start: z.string().datetime({ offset: true, error: "allowed: an ISO-8601 date-time with offset" }),
-            end: z.string().datetime({ offset: true, error: "allowed: an ISO-8601 date-time with offset" }),
+            start: z
+              .string()
+              .datetime({ offset: true, error: "allowed: an ISO-8601 date-time with offset" }),
+            end: z
+              .string()
+              .datetime({ offset: true, error: "allowed: an ISO-8601 date-time with offset" }),
             reason: z.string().default("change freeze"),
           })
           .strict(),
@@ -330,12 +391,23 @@ export const SETTLED_PHASES: readonly ReleasePhase[] = ["completed", "rolledBack
  */
 export const releaseRecordSchema = z
   .object({
-    id: z.string().regex(/^r-[a-z0-9-]+$/, { error: "allowed: a release id such as r-20261126-101500-ab12" }),
+    id: z
+      .string()
+      .regex(/^r-[a-z0-9-]+$/, { error: "allowed: a release id such as r-20261126-101500-ab12" }),
     phase: z.enum(RELEASE_PHASES),
     candidateSlot: slotSchema,
-    artifact: z.object({ image: imageSchema, version: z.string(), revision: z.string().optional() }).strict(),
+    artifact: z
+      .object({ image: imageSchema, version: z.string(), revision: z.string().optional() })
+      .strict(),
     /** The stable release when this one started: what a rollback returns to. */
-    previous: z.object({ slot: slotSchema, image: imageSchema, version: z.string(), revision: z.string().optional() }).strict(),
+    previous: z
+      .object({
+        slot: slotSchema,
+        image: imageSchema,
+        version: z.string(),
+        revision: z.string().optional(),
+      })
+      .strict(),
     /** Steps of the plan completed so far. */
     position: z.number().int().min(0),
     steps: z.number().int().min(0),
@@ -370,14 +442,25 @@ export const stageConfigSchema = z
       prometheusStepSeconds: 30,
     }),
     flags: flagsSchema.default({}),
-    promotion: promotionSchema.default({ soakSeconds: 0, requireApproval: false, freezeWindows: [] }),
+    promotion: promotionSchema.default({
+      soakSeconds: 0,
+      requireApproval: false,
+      freezeWindows: [],
+    }),
     artifacts: artifactPolicySchema.default({ requireSignature: true }),
     // The project default is `{}`: no release yet.
-    release: z.preprocess((v) => (isEmptyObject(v) ? undefined : v), releaseRecordSchema.optional()),
+    release: z.preprocess(
+      (v) => (isEmptyObject(v) ? undefined : v),
+      releaseRecordSchema.optional(),
+    ),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.platform === "aws" && !cfg.aws) {
-      ctx.addIssue({ code: "custom", path: ["aws"], message: 'is required when slipway:platform is "aws"' });
+      ctx.addIssue({
+        code: "custom",
+        path: ["aws"],
+        message: 'is required when slipway:platform is "aws"',
+      });
     }
     const stable = cfg.slots[cfg.traffic.stable];
     if (stable.replicas !== undefined && stable.replicas < cfg.service.replicas) {
@@ -390,7 +473,13 @@ export const stageConfigSchema = z
     }
     if (cfg.platform === "aws") {
       const problem = fargateSizeProblem(cfg.service.cpu, cfg.service.memoryMiB);
-      if (problem) ctx.addIssue({ code: "custom", path: ["service", "memoryMiB"], input: cfg.service.memoryMiB, message: problem });
+      if (problem)
+        ctx.addIssue({
+          code: "custom",
+          path: ["service", "memoryMiB"],
+          input: cfg.service.memoryMiB,
+          message: problem,
+        });
     }
   });
 
@@ -412,7 +501,8 @@ export function fargateSizeProblem(cpu: number, memoryMiB: number): string | und
     "16": [32768, 122880, 8192],
   };
   const range = ranges[String(cpu)];
-  if (!range) return `Fargate needs slipway:service.cpu to be one of ${Object.keys(ranges).join(", ")} (got ${cpu})`;
+  if (!range)
+    return `Fargate needs slipway:service.cpu to be one of ${Object.keys(ranges).join(", ")} (got ${cpu})`;
   const [min, max, step] = range;
   if (memoryMiB < min || memoryMiB > max || memoryMiB % step !== 0) {
     return `with ${cpu} vCPU, Fargate allows ${min} to ${max} MiB in steps of ${step}`;

@@ -45,7 +45,10 @@ export const stageOutputsSchema = z.object({
     blue: z.record(z.string(), z.string()),
     green: z.record(z.string(), z.string()),
   }),
-  flags: z.record(z.string(), z.object({ enabled: z.boolean(), owner: z.string(), expires: z.string() })),
+  flags: z.record(
+    z.string(),
+    z.object({ enabled: z.boolean(), owner: z.string(), expires: z.string() }),
+  ),
   /** The release in progress or last finished, as the pipeline recorded it (absent before the first release). */
   release: releaseRecordSchema.optional(),
 });

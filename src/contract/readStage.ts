@@ -1,5 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
-import { parseStageOutputs, STAGE_OUTPUT_KEYS, TESTER_HEADER_OUTPUT, type StageOutputs } from "./outputs";
+import {
+  parseStageOutputs,
+  STAGE_OUTPUT_KEYS,
+  TESTER_HEADER_OUTPUT,
+  type StageOutputs,
+} from "./outputs";
 
 /**
  * Typed access to a Slipway stage from another program:
@@ -23,13 +28,18 @@ export function readStage(ref: pulumi.StackReference): StageReader {
   const values = pulumi
     .all(STAGE_OUTPUT_KEYS.map((key) => ref.getOutput(key)))
     .apply((list) => Object.fromEntries(STAGE_OUTPUT_KEYS.map((key, i) => [key, list[i]])));
-  const outputs = pulumi.all([ref.name, values]).apply(([name, v]) => parseStageOutputs(v, `stack ${name}`));
+  const outputs = pulumi
+    .all([ref.name, values])
+    .apply(([name, v]) => parseStageOutputs(v, `stack ${name}`));
   return {
     outputs,
     endpoint: outputs.apply((o) => o.endpoint),
     stableSlot: outputs.apply((o) => o.stableSlot),
     weights: outputs.apply((o) => o.weights),
     releases: outputs.apply((o) => o.releases),
-    testerHeader: pulumi.secret(ref.getOutput(TESTER_HEADER_OUTPUT)) as pulumi.Output<{ name: string; value: string }>,
+    testerHeader: pulumi.secret(ref.getOutput(TESTER_HEADER_OUTPUT)) as pulumi.Output<{
+      name: string;
+      value: string;
+    }>,
   };
 }

@@ -64,12 +64,20 @@ export function parseImageRef(value: unknown, key: string): ImageRef {
     throw new ImageRefError(key, value, value === undefined ? "is missing" : "is not a string");
   }
   if (value.trim() !== value || value === "") {
-    throw new ImageRefError(key, value, value === "" ? "is empty" : "has leading or trailing whitespace");
+    throw new ImageRefError(
+      key,
+      value,
+      value === "" ? "is empty" : "has leading or trailing whitespace",
+    );
   }
 
   const at = value.indexOf("@");
   if (at === -1) {
-    throw new ImageRefError(key, value, "is not pinned by digest (a tag can be moved to other bytes)");
+    throw new ImageRefError(
+      key,
+      value,
+      "is not pinned by digest (a tag can be moved to other bytes)",
+    );
   }
   if (value.indexOf("@", at + 1) !== -1) {
     throw new ImageRefError(key, value, 'has more than one "@"');
@@ -81,7 +89,11 @@ export function parseImageRef(value: unknown, key: string): ImageRef {
   const { repository, tag } = splitTag(name);
   if (repository === "") throw new ImageRefError(key, value, "has no repository before the digest");
   if (repository.length > MAX_REPOSITORY_LENGTH) {
-    throw new ImageRefError(key, value, `has a repository longer than ${MAX_REPOSITORY_LENGTH} characters`);
+    throw new ImageRefError(
+      key,
+      value,
+      `has a repository longer than ${MAX_REPOSITORY_LENGTH} characters`,
+    );
   }
   if (!REPOSITORY.test(repository)) {
     throw new ImageRefError(
@@ -91,7 +103,11 @@ export function parseImageRef(value: unknown, key: string): ImageRef {
     );
   }
   if (tag !== undefined && !TAG.test(tag)) {
-    throw new ImageRefError(key, value, `has an invalid tag "${tag}" (letters, digits, _ . -; at most 128)`);
+    throw new ImageRefError(
+      key,
+      value,
+      `has an invalid tag "${tag}" (letters, digits, _ . -; at most 128)`,
+    );
   }
   return tag === undefined ? { repository, digest } : { repository, tag, digest };
 }
@@ -133,13 +149,21 @@ function checkDigest(key: string, value: string, digest: string): void {
     throw new ImageRefError(key, value, 'has a digest without an algorithm (expected "sha256:")');
   }
   if (algorithm !== "sha256") {
-    throw new ImageRefError(key, value, `uses digest algorithm "${algorithm}"; only sha256 is accepted`);
+    throw new ImageRefError(
+      key,
+      value,
+      `uses digest algorithm "${algorithm}"; only sha256 is accepted`,
+    );
   }
   if (/^[a-fA-F0-9]+$/.test(hex) && hex.length === 64) {
     throw new ImageRefError(key, value, "has an uppercase digest (hex digits must be lowercase)");
   }
   if (/^[a-f0-9]*$/.test(hex)) {
-    throw new ImageRefError(key, value, `has a digest of ${hex.length} hex digits; 64 are required`);
+    throw new ImageRefError(
+      key,
+      value,
+      `has a digest of ${hex.length} hex digits; 64 are required`,
+    );
   }
   throw new ImageRefError(key, value, "has a digest that is not hexadecimal");
 }

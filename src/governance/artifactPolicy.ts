@@ -4,7 +4,12 @@
  */
 import { z } from "zod";
 import { formatImageRef, shortDigest, type ImageRef } from "./artifact";
-import { ArtifactVerificationError, pinnedImage, verifyArtifact, type VerifiedArtifact } from "./attestation";
+import {
+  ArtifactVerificationError,
+  pinnedImage,
+  verifyArtifact,
+  type VerifiedArtifact,
+} from "./attestation";
 import { KeyError, parsePublicKeys } from "./keys";
 
 export const ARTIFACTS_CONFIG_KEY = "slipway:artifacts";
@@ -63,7 +68,10 @@ export function checkArtifact(args: CheckArtifactArgs): ArtifactCheck {
   const { requireSignature, publicKey } = args.policy;
 
   if (present && publicKey !== undefined) {
-    return { status: "verified", verified: verifyArtifact({ image, envelope: args.envelope, publicKeyPem: publicKey }) };
+    return {
+      status: "verified",
+      verified: verifyArtifact({ image, envelope: args.envelope, publicKeyPem: publicKey }),
+    };
   }
   if (requireSignature) {
     if (!present) {

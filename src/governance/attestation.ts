@@ -6,8 +6,21 @@
  * an envelope made by either tool verifies with either tool's public key (docs/signing.md).
  * Pure logic: no file or network I/O; keys and envelopes come in as values.
  */
-import { formatImageRef, ImageRefError, parseImageRef, shortDigest, type ImageRef } from "./artifact";
-import { keyIdOf, KeyError, parsePrivateKey, parsePublicKeys, signBytes, verifyBytes } from "./keys";
+import {
+  formatImageRef,
+  ImageRefError,
+  parseImageRef,
+  shortDigest,
+  type ImageRef,
+} from "./artifact";
+import {
+  keyIdOf,
+  KeyError,
+  parsePrivateKey,
+  parsePublicKeys,
+  signBytes,
+  verifyBytes,
+} from "./keys";
 
 export const IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
 export const STATEMENT_TYPE_V1 = "https://in-toto.io/Statement/v1";
@@ -161,28 +174,52 @@ export function checkBuilderId(value: unknown, key: string): string {
 }
 
 export function checkTimestamp(value: unknown, key: string): string {
-  const date = value instanceof Date ? value : typeof value === "string" ? new Date(value) : undefined;
-  if (date && !Number.isNaN(date.getTime()) && (value instanceof Date || /^\d{4}-\d\d-\d\dT/.test(value as string))) {
+  const date =
+    value instanceof Date ? value : typeof value === "string" ? new Date(value) : undefined;
+  if (
+    date &&
+    !Number.isNaN(date.getTime()) &&
+    (value instanceof Date || /^\d{4}-\d\d-\d\dT/.test(value as string))
+  ) {
     return date.toISOString();
   }
-  throw new ProvenanceInputError(key, value, "is not a timestamp; allowed: RFC 3339, e.g. 2026-03-01T12:00:00Z");
+  throw new ProvenanceInputError(
+    key,
+    value,
+    "is not a timestamp; allowed: RFC 3339, e.g. 2026-03-01T12:00:00Z",
+  );
 }
 
 /** The in-toto Statement Slipway signs for `image`. */
-export function buildProvenanceStatement(image: ImageRef, input: ProvenanceInput): InTotoStatement<SlsaProvenanceV1> {
+export function buildProvenanceStatement(
+  image: ImageRef,
+  input: ProvenanceInput,
+): InTotoStatement<SlsaProvenanceV1> {
   const sourceRevision = checkRevision(input.sourceRevision, "provenance.sourceRevision");
   const builder = checkBuilderId(input.builder, "provenance.builder");
   const now = new Date();
   const startedOn = checkTimestamp(input.buildStartedOn ?? now, "provenance.buildStartedOn");
   const finishedOn = checkTimestamp(input.buildFinishedOn ?? now, "provenance.buildFinishedOn");
   if (finishedOn < startedOn) {
-    throw new ProvenanceInputError("provenance.buildFinishedOn", finishedOn, `is before buildStartedOn (${startedOn})`);
+    throw new ProvenanceInputError(
+      "provenance.buildFinishedOn",
+      finishedOn,
+      `is before buildStartedOn (${startedOn})`,
+    );
   }
   if (input.sourceUri !== undefined && !URI.test(input.sourceUri)) {
-    throw new ProvenanceInputError("provenance.sourceUri", input.sourceUri, "is not a URI, e.g. git+https://github.com/acme/payments");
+    throw new ProvenanceInputError(
+      "provenance.sourceUri",
+      input.sourceUri,
+      "is not a URI, e.g. git+https://github.com/acme/payments",
+    );
   }
   if (input.version !== undefined && (typeof input.version !== "string" || input.version === "")) {
-    throw new ProvenanceInputError("provenance.version", input.version, "is not a non-empty string");
+    throw new ProvenanceInputError(
+      "provenance.version",
+      input.version,
+      "is not a non-empty string",
+    );
   }
 
   const source: ResourceDescriptor = {
@@ -197,7 +234,10 @@ export function buildProvenanceStatement(image: ImageRef, input: ProvenanceInput
       buildDefinition: {
         buildType: SLIPWAY_BUILD_TYPE,
         externalParameters: {
-          source: { ...(input.sourceUri === undefined ? {} : { uri: input.sourceUri }), revision: sourceRevision },
+          source: {
+            ...(input.sourceUri === undefined ? {} : { uri: input.sourceUri }),
+            revision: sourceRevision,
+          },
           image: formatImageRef(image),
           ...(input.version === undefined ? {} : { version: input.version }),
         },
@@ -217,7 +257,12 @@ export function buildProvenanceStatement(image: ImageRef, input: ProvenanceInput
 }
 
 /** Signs `payload` as a DSSE envelope; `keyid` is the signing key's fingerprint (`keyIdOf`). */
-export function signEnvelope(payloadType: string, payload: Buffer, privateKeyPem: string, passphrase?: string): DsseEnvelope {
+export function signEnvelope(
+  payloadType: string,
+  payload: Buffer,
+  privateKeyPem: string,
+  passphrase?: string,
+): DsseEnvelope {
   const key = parsePrivateKey(privateKeyPem, passphrase);
   const sig = signBytes(key, preAuthEncoding(payloadType, payload));
   return {
@@ -239,7 +284,12 @@ export interface SignArtifactArgs {
 export function signArtifact(args: SignArtifactArgs): DsseEnvelope {
   const image = typeof args.image === "string" ? parseImageRef(args.image, "image") : args.image;
   const statement = buildProvenanceStatement(image, args.provenance);
-  return signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement), "utf8"), args.privateKeyPem, args.passphrase);
+  return signEnvelope(
+    IN_TOTO_PAYLOAD_TYPE,
+    Buffer.from(JSON.stringify(statement), "utf8"),
+    args.privateKeyPem,
+    args.passphrase,
+  );
 }
 
 export interface VerifyArtifactArgs {
@@ -263,7 +313,8 @@ export function pinnedImage(image: string | ImageRef, imageKey = "image"): Image
   try {
     return parseImageRef(image, imageKey);
   } catch (err) {
-    if (err instanceof ImageRefError) throw new ArtifactVerificationError("unpinned-image", err.message, { cause: err });
+    if (err instanceof ImageRefError)
+      throw new ArtifactVerificationError("unpinned-image", err.message, { cause: err });
     throw err;
   }
 }
@@ -280,7 +331,9 @@ export function verifyArtifact(args: VerifyArtifactArgs): VerifiedArtifact {
 
   const envelope = readEnvelope(args.envelope, shown);
   const pae = preAuthEncoding(envelope.payloadType, envelope.body);
-  const signedBy = keys.find((key) => envelope.signatures.some((s) => verifyBytes(key, pae, s.sig)));
+  const signedBy = keys.find((key) =>
+    envelope.signatures.some((s) => verifyBytes(key, pae, s.sig)),
+  );
   if (!signedBy) {
     const trusted = keys.map(keyIdOf).join(", ");
     const claimed = [...new Set(envelope.signatures.map((s) => s.keyid).filter((k) => k !== ""))];
@@ -331,12 +384,17 @@ interface ReadEnvelope {
 const BASE64 = /^(?:[A-Za-z0-9+/]*={0,2}|[A-Za-z0-9_-]*={0,2})$/;
 
 function malformed(field: string, problem: string): ArtifactVerificationError {
-  return new ArtifactVerificationError("malformed", `the attestation envelope is malformed: ${field} ${problem}`);
+  return new ArtifactVerificationError(
+    "malformed",
+    `the attestation envelope is malformed: ${field} ${problem}`,
+  );
 }
 
 function decodeBase64(value: unknown, field: string): Buffer {
-  if (typeof value !== "string") throw malformed(field, value === undefined ? "is missing" : "is not a string");
-  if (!BASE64.test(value) || value.replace(/=+$/, "").length % 4 === 1) throw malformed(field, "is not base64");
+  if (typeof value !== "string")
+    throw malformed(field, value === undefined ? "is missing" : "is not a string");
+  if (!BASE64.test(value) || value.replace(/=+$/, "").length % 4 === 1)
+    throw malformed(field, "is not base64");
   return Buffer.from(value, "base64");
 }
 
@@ -346,7 +404,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 function readEnvelope(input: unknown, shown: string): ReadEnvelope {
   if (input === undefined || input === null || input === "") {
-    throw new ArtifactVerificationError("unsigned", `${shown} is unsigned: no attestation was supplied for it`);
+    throw new ArtifactVerificationError(
+      "unsigned",
+      `${shown} is unsigned: no attestation was supplied for it`,
+    );
   }
   let value = input;
   if (typeof value === "string") {
@@ -361,18 +422,28 @@ function readEnvelope(input: unknown, shown: string): ReadEnvelope {
   const envelope = value as Record<string, unknown>;
 
   if (typeof envelope.payloadType !== "string") {
-    throw malformed("payloadType", envelope.payloadType === undefined ? "is missing" : "is not a string");
+    throw malformed(
+      "payloadType",
+      envelope.payloadType === undefined ? "is missing" : "is not a string",
+    );
   }
   const body = decodeBase64(envelope.payload, "payload");
-  if (envelope.signatures === undefined || (Array.isArray(envelope.signatures) && envelope.signatures.length === 0)) {
-    throw new ArtifactVerificationError("unsigned", `${shown} is unsigned: the attestation envelope has no signatures`);
+  if (
+    envelope.signatures === undefined ||
+    (Array.isArray(envelope.signatures) && envelope.signatures.length === 0)
+  ) {
+    throw new ArtifactVerificationError(
+      "unsigned",
+      `${shown} is unsigned: the attestation envelope has no signatures`,
+    );
   }
   if (!Array.isArray(envelope.signatures)) throw malformed("signatures", "is not an array");
   const signatures = envelope.signatures.map((s: unknown, i) => {
     if (!isObject(s)) throw malformed(`signatures[${i}]`, "is not an object");
     const sig = decodeBase64(s.sig, `signatures[${i}].sig`);
     if (sig.length === 0) throw malformed(`signatures[${i}].sig`, "is empty");
-    if (s.keyid !== undefined && typeof s.keyid !== "string") throw malformed(`signatures[${i}].keyid`, "is not a string");
+    if (s.keyid !== undefined && typeof s.keyid !== "string")
+      throw malformed(`signatures[${i}].keyid`, "is not a string");
     return { keyid: (s.keyid as string | undefined) ?? "", sig };
   });
   return { payloadType: envelope.payloadType, body, signatures };
@@ -386,12 +457,19 @@ function readStatement(body: Buffer): InTotoStatement<Record<string, unknown>> {
     throw malformed("payload", "is not a JSON in-toto Statement");
   }
   const bad = (field: string, problem: string) =>
-    new ArtifactVerificationError("malformed", `the attested statement is malformed: ${field} ${problem}`);
+    new ArtifactVerificationError(
+      "malformed",
+      `the attested statement is malformed: ${field} ${problem}`,
+    );
   if (!isObject(parsed)) throw bad("the statement", "is not a JSON object");
   if (parsed._type !== STATEMENT_TYPE_V1 && parsed._type !== STATEMENT_TYPE_V01) {
-    throw bad("_type", `is ${JSON.stringify(parsed._type)}; allowed: "${STATEMENT_TYPE_V1}" or "${STATEMENT_TYPE_V01}"`);
+    throw bad(
+      "_type",
+      `is ${JSON.stringify(parsed._type)}; allowed: "${STATEMENT_TYPE_V1}" or "${STATEMENT_TYPE_V01}"`,
+    );
   }
-  if (!Array.isArray(parsed.subject) || parsed.subject.length === 0) throw bad("subject", "is missing or empty");
+  if (!Array.isArray(parsed.subject) || parsed.subject.length === 0)
+    throw bad("subject", "is missing or empty");
   parsed.subject.forEach((s: unknown, i) => {
     if (!isObject(s) || !isObject(s.digest)) throw bad(`subject[${i}].digest`, "is missing");
   });
@@ -419,7 +497,10 @@ function readProvenance(statement: InTotoStatement<Record<string, unknown>>): Pr
   const p = statement.predicate;
   const v1 = statement.predicateType === SLSA_PROVENANCE_V1;
   const bad = (field: string, problem: string) =>
-    new ArtifactVerificationError("malformed", `the attested provenance is malformed: predicate.${field} ${problem}`);
+    new ArtifactVerificationError(
+      "malformed",
+      `the attested provenance is malformed: predicate.${field} ${problem}`,
+    );
 
   const builderPath = v1 ? ["runDetails", "builder", "id"] : ["builder", "id"];
   const builder = optionalString(at(p, builderPath));
@@ -430,10 +511,15 @@ function readProvenance(statement: InTotoStatement<Record<string, unknown>>): Pr
   const deps = at(p, depsField.split("."));
   const source = (Array.isArray(deps) ? deps : [])
     .filter(isObject)
-    .find((d) => isObject(d.digest) && (typeof d.digest.gitCommit === "string" || typeof d.digest.sha1 === "string"));
+    .find(
+      (d) =>
+        isObject(d.digest) &&
+        (typeof d.digest.gitCommit === "string" || typeof d.digest.sha1 === "string"),
+    );
   const digest = source?.digest as Record<string, string> | undefined;
   const sourceRevision = digest?.gitCommit ?? digest?.sha1;
-  if (!sourceRevision) throw bad(depsField, "names no source commit (an entry with digest.gitCommit)");
+  if (!sourceRevision)
+    throw bad(depsField, "names no source commit (an entry with digest.gitCommit)");
 
   const metadataPath = v1 ? ["runDetails", "metadata"] : ["metadata"];
   const time = (field: string): string | undefined => {
@@ -449,9 +535,18 @@ function readProvenance(statement: InTotoStatement<Record<string, unknown>>): Pr
     builder,
     buildStartedOn: time(v1 ? "startedOn" : "buildStartedOn"),
     buildFinishedOn: time(v1 ? "finishedOn" : "buildFinishedOn"),
-    version: optionalString(at(p, v1 ? ["buildDefinition", "externalParameters", "version"] : ["invocation", "parameters", "version"])),
+    version: optionalString(
+      at(
+        p,
+        v1
+          ? ["buildDefinition", "externalParameters", "version"]
+          : ["invocation", "parameters", "version"],
+      ),
+    ),
     sourceUri: optionalString(source?.uri),
-    invocationId: optionalString(at(p, [...metadataPath, v1 ? "invocationId" : "buildInvocationId"])),
+    invocationId: optionalString(
+      at(p, [...metadataPath, v1 ? "invocationId" : "buildInvocationId"]),
+    ),
   };
   // Leave out what the provenance does not say, so logs show only stated facts.
   for (const k of Object.keys(provenance) as (keyof Provenance)[]) {

@@ -37,9 +37,13 @@ export function algorithmOf(key: KeyObject, what: string): KeyAlgorithm {
     const curve = key.asymmetricKeyDetails?.namedCurve;
     if (curve === "prime256v1") return "ecdsa-p256";
     if (curve === "secp384r1") return "ecdsa-p384";
-    throw new KeyError(`${what} is an EC key on curve ${curve ?? "unknown"}; allowed: P-256, P-384 or Ed25519`);
+    throw new KeyError(
+      `${what} is an EC key on curve ${curve ?? "unknown"}; allowed: P-256, P-384 or Ed25519`,
+    );
   }
-  throw new KeyError(`${what} is a ${key.asymmetricKeyType ?? "unknown"} key; allowed: ECDSA P-256, P-384 or Ed25519`);
+  throw new KeyError(
+    `${what} is a ${key.asymmetricKeyType ?? "unknown"} key; allowed: ECDSA P-256, P-384 or Ed25519`,
+  );
 }
 
 /**
@@ -47,7 +51,8 @@ export function algorithmOf(key: KeyObject, what: string): KeyAlgorithm {
  * and a new key while signing moves from one to the other.
  */
 export function parsePublicKeys(pem: unknown, what = "the public key"): KeyObject[] {
-  if (typeof pem !== "string") throw new KeyError(`${what} is ${pem === undefined ? "missing" : "not PEM text"}`);
+  if (typeof pem !== "string")
+    throw new KeyError(`${what} is ${pem === undefined ? "missing" : "not PEM text"}`);
   const blocks = pem.match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g) ?? [];
   if (blocks.length === 0) {
     throw new KeyError(
@@ -70,7 +75,11 @@ export function parsePublicKeys(pem: unknown, what = "the public key"): KeyObjec
 }
 
 /** Reads a PKCS#8 (or SEC1) private key; encrypted keys take `passphrase`. */
-export function parsePrivateKey(pem: string, passphrase?: string, what = "the private key"): KeyObject {
+export function parsePrivateKey(
+  pem: string,
+  passphrase?: string,
+  what = "the private key",
+): KeyObject {
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
     throw new KeyError(
       /PUBLIC KEY-----/.test(pem)
@@ -133,7 +142,10 @@ export interface GeneratedKeyPair {
   keyId: string;
 }
 
-export function generateSigningKeyPair(algorithm: KeyAlgorithm = "ecdsa-p256", passphrase?: string): GeneratedKeyPair {
+export function generateSigningKeyPair(
+  algorithm: KeyAlgorithm = "ecdsa-p256",
+  passphrase?: string,
+): GeneratedKeyPair {
   const pair =
     algorithm === "ed25519"
       ? generateKeyPairSync("ed25519")

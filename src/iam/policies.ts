@@ -31,27 +31,44 @@ export const UNSCOPABLE_ACTIONS = [
   "cloudwatch:GetMetricData",
 ] as const;
 
-const doc = (...statements: PolicyStatement[]): PolicyDocument => ({ Version: "2012-10-17", Statement: statements });
+const doc = (...statements: PolicyStatement[]): PolicyDocument => ({
+  Version: "2012-10-17",
+  Statement: statements,
+});
 
 export interface TrustPolicy {
   Version: "2012-10-17";
-  Statement: { Effect: "Allow"; Principal: { Service: string } | { AWS: string }; Action: "sts:AssumeRole" }[];
+  Statement: {
+    Effect: "Allow";
+    Principal: { Service: string } | { AWS: string };
+    Action: "sts:AssumeRole";
+  }[];
 }
 
 /** Who may assume a role: an AWS service (`ecs-tasks.amazonaws.com`) or one principal ARN. */
 export function trustPolicy(principal: string): TrustPolicy {
   const who = principal.endsWith(".amazonaws.com") ? { Service: principal } : { AWS: principal };
-  return { Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: who, Action: "sts:AssumeRole" }] };
+  return {
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Allow", Principal: who, Action: "sts:AssumeRole" }],
+  };
 }
 
 /** Task execution role: pull from one repository, write to one log group. */
-export function executionPolicy(args: { repositoryArn: string; logGroupArn: string }): PolicyDocument {
+export function executionPolicy(args: {
+  repositoryArn: string;
+  logGroupArn: string;
+}): PolicyDocument {
   return doc(
     { Sid: "EcrToken", Effect: "Allow", Action: ["ecr:GetAuthorizationToken"], Resource: ["*"] },
     {
       Sid: "PullFromRepository",
       Effect: "Allow",
-      Action: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+      Action: [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+      ],
       Resource: [args.repositoryArn],
     },
     {
@@ -87,7 +104,12 @@ export interface DeployerScope {
 /** The pipeline's role: move this stage's rules, update these services, pass these roles, read metrics. */
 export function deployerPolicy(scope: DeployerScope): PolicyDocument {
   return doc(
-    { Sid: "ModifyThisStagesRules", Effect: "Allow", Action: ["elasticloadbalancing:ModifyRule"], Resource: scope.ruleArns },
+    {
+      Sid: "ModifyThisStagesRules",
+      Effect: "Allow",
+      Action: ["elasticloadbalancing:ModifyRule"],
+      Resource: scope.ruleArns,
+    },
     {
       Sid: "UpdateTheseServices",
       Effect: "Allow",
@@ -101,11 +123,20 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
       Resource: scope.passRoleArns,
       Condition: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } },
     },
-    { Sid: "ReadAlarms", Effect: "Allow", Action: ["cloudwatch:DescribeAlarms"], Resource: scope.alarmArns },
+    {
+      Sid: "ReadAlarms",
+      Effect: "Allow",
+      Action: ["cloudwatch:DescribeAlarms"],
+      Resource: scope.alarmArns,
+    },
     {
       Sid: "DeployFlags",
       Effect: "Allow",
-      Action: ["appconfig:StartDeployment", "appconfig:CreateHostedConfigurationVersion", "appconfig:GetDeployment"],
+      Action: [
+        "appconfig:StartDeployment",
+        "appconfig:CreateHostedConfigurationVersion",
+        "appconfig:GetDeployment",
+      ],
       Resource: scope.appConfigArns,
     },
     {

@@ -1,4 +1,12 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,15 +43,23 @@ export function findProjectDir(start = process.cwd()): string {
 
 export function resolveContext(options: ContextOptions): PipelineContext {
   const projectDir = resolve(options.projectDir ?? findProjectDir());
-  const backendUrl = options.backendUrl ?? process.env.PULUMI_BACKEND_URL ?? `file://${join(projectDir, ".slipway", "state")}`;
+  const backendUrl =
+    options.backendUrl ??
+    process.env.PULUMI_BACKEND_URL ??
+    `file://${join(projectDir, ".slipway", "state")}`;
   if (backendUrl.startsWith("file://")) mkdirSync(fileURLToPath(backendUrl), { recursive: true });
   // Next to a file backend's state by default, so every pipeline using that backend shares one log.
   const logDir =
     options.logDir ??
     process.env.SLIPWAY_LOG_DIR ??
-    (backendUrl.startsWith("file://") ? join(fileURLToPath(backendUrl), ".slipway-releases") : join(projectDir, ".slipway", "releases"));
+    (backendUrl.startsWith("file://")
+      ? join(fileURLToPath(backendUrl), ".slipway-releases")
+      : join(projectDir, ".slipway", "releases"));
   const env: Record<string, string> = {};
-  if (process.env.PULUMI_CONFIG_PASSPHRASE === undefined && process.env.PULUMI_CONFIG_PASSPHRASE_FILE === undefined) {
+  if (
+    process.env.PULUMI_CONFIG_PASSPHRASE === undefined &&
+    process.env.PULUMI_CONFIG_PASSPHRASE_FILE === undefined
+  ) {
     // Only the local stage gets a built-in passphrase; it guards nothing but rendered manifests.
     if (options.stage === "local") env.PULUMI_CONFIG_PASSPHRASE = "slipway-local";
   }
@@ -63,7 +79,12 @@ export class StageLease {
   static acquire(logDir: string, stage: string, what: string): StageLease {
     mkdirSync(logDir, { recursive: true });
     const path = join(logDir, `${stage}.lock`);
-    const mine = JSON.stringify({ pid: process.pid, host: hostname(), what, since: new Date().toISOString() });
+    const mine = JSON.stringify({
+      pid: process.pid,
+      host: hostname(),
+      what,
+      since: new Date().toISOString(),
+    });
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const fd = openSync(path, "wx");
@@ -95,7 +116,9 @@ export class StageLease {
   }
 }
 
-function readHolder(path: string): { pid: number; host: string; what: string; since: string } | undefined {
+function readHolder(
+  path: string,
+): { pid: number; host: string; what: string; since: string } | undefined {
   try {
     return JSON.parse(readFileSync(path, "utf8"));
   } catch {

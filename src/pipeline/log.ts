@@ -1,4 +1,14 @@
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  writeSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { userInfo, hostname } from "node:os";
 
@@ -52,7 +62,8 @@ export interface LogRecord {
   reason?: string;
 }
 
-export const defaultActor = (): string => process.env.SLIPWAY_ACTOR ?? `${safeUser()}@${hostname()}`;
+export const defaultActor = (): string =>
+  process.env.SLIPWAY_ACTOR ?? `${safeUser()}@${hostname()}`;
 
 function safeUser(): string {
   try {
@@ -75,7 +86,9 @@ export class ReleaseLog {
     return new ReleaseLog(join(dir, `${stage}.jsonl`));
   }
 
-  append(record: Omit<LogRecord, "seq" | "at" | "actor"> & { actor?: string; at?: string }): LogRecord {
+  append(
+    record: Omit<LogRecord, "seq" | "at" | "actor"> & { actor?: string; at?: string },
+  ): LogRecord {
     const full: LogRecord = {
       seq: ++this.seq,
       at: record.at ?? new Date().toISOString(),

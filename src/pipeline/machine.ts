@@ -31,7 +31,12 @@ export type Transition =
   | { kind: "restore"; slot: Slot; release: SlotRelease };
 
 /** What one transition does to the stage's config. Pure. */
-export function nextState(state: StageState, t: Transition, fullReplicas: number, now: string): StageState {
+export function nextState(
+  state: StageState,
+  t: Transition,
+  fullReplicas: number,
+  now: string,
+): StageState {
   const release = state.release ? { ...state.release, updatedAt: now } : undefined;
   switch (t.kind) {
     case "deploy": {
@@ -53,7 +58,11 @@ export function nextState(state: StageState, t: Transition, fullReplicas: number
       };
     }
     case "setWeight":
-      return { ...state, canaryWeight: t.weight, release: release && { ...release, position: t.position } };
+      return {
+        ...state,
+        canaryWeight: t.weight,
+        release: release && { ...release, position: t.position },
+      };
     case "promote": {
       const candidate = otherSlot(state.stable);
       return {
@@ -65,7 +74,11 @@ export function nextState(state: StageState, t: Transition, fullReplicas: number
       };
     }
     case "rollback":
-      return { ...state, canaryWeight: 0, release: release && { ...release, phase: "rolledBack", reason: t.reason } };
+      return {
+        ...state,
+        canaryWeight: 0,
+        release: release && { ...release, phase: "rolledBack", reason: t.reason },
+      };
     case "scaleDown":
       return {
         ...state,
@@ -87,7 +100,8 @@ function withoutReplicas(release: SlotRelease): SlotRelease {
   return rest;
 }
 
-export const replicasOf = (state: StageState, slot: Slot, fullReplicas: number) => state.slots[slot].replicas ?? fullReplicas;
+export const replicasOf = (state: StageState, slot: Slot, fullReplicas: number) =>
+  state.slots[slot].replicas ?? fullReplicas;
 
 export function weightsOf(state: StageState): Weights {
   return weightsFor(state.stable, state.canaryWeight);
@@ -194,7 +208,11 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
         fx.note("rollback.retry", { attempt, error: (err as Error).message });
       }
     }
-    return { outcome: "failed", state, reason: `${reason}; rollback failed: ${(lastError as Error).message}` };
+    return {
+      outcome: "failed",
+      state,
+      reason: `${reason}; rollback failed: ${(lastError as Error).message}`,
+    };
   };
 
   const deadline = Date.parse(record().startedAt) + input.progressDeadlineSeconds * 1000;
@@ -212,26 +230,39 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
 
     if (record().phase === "canary") {
       for (let index = record().position; index < input.plan.length; index++) {
-        if (fx.now() > deadline) return await rollback(`progress deadline of ${input.progressDeadlineSeconds}s passed`);
+        if (fx.now() > deadline)
+          return await rollback(`progress deadline of ${input.progressDeadlineSeconds}s passed`);
         const step = input.plan[index]!;
         if (step.kind === "setWeight") {
           await apply({ kind: "setWeight", weight: step.weight, position: index + 1 });
           await verify();
         } else if (step.kind === "pause") {
           if (step.untilApproved) {
-            if (!(await fx.approved(index))) return { outcome: "paused", state, reason: `step ${index + 1} waits for approval` };
+            if (!(await fx.approved(index)))
+              return { outcome: "paused", state, reason: `step ${index + 1} waits for approval` };
           } else {
             await fx.sleep(step.seconds ?? 0, `step ${index + 1}: ${describeStep(step)}`);
           }
         } else {
           let result = await fx.analyse(step, index);
-          for (let retry = 0; result.verdict === "inconclusive" && retry < input.inconclusiveRetries; retry++) {
+          for (
+            let retry = 0;
+            result.verdict === "inconclusive" && retry < input.inconclusiveRetries;
+            retry++
+          ) {
             fx.note("analysis.retry", { index, reasons: result.reasons });
             result = await fx.analyse(step, index);
           }
-          if (result.verdict === "fail") return await rollback(`analysis failed at step ${index + 1}: ${result.reasons.join("; ")}`);
+          if (result.verdict === "fail")
+            return await rollback(
+              `analysis failed at step ${index + 1}: ${result.reasons.join("; ")}`,
+            );
           if (result.verdict === "inconclusive" && !(await fx.approved(index))) {
-            return { outcome: "paused", state, reason: `analysis inconclusive at step ${index + 1}: ${result.reasons.join("; ")}` };
+            return {
+              outcome: "paused",
+              state,
+              reason: `analysis inconclusive at step ${index + 1}: ${result.reasons.join("; ")}`,
+            };
           }
         }
       }
@@ -241,15 +272,20 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
 
     if (record().phase === "promoted") {
       const promotedAt = Date.parse(record().promotedAt ?? iso());
-      const waitSeconds = Math.max(0, promotedAt / 1000 + input.scaleDownDelaySeconds - fx.now() / 1000);
+      const waitSeconds = Math.max(
+        0,
+        promotedAt / 1000 + input.scaleDownDelaySeconds - fx.now() / 1000,
+      );
       await fx.sleep(waitSeconds, `scale down ${record().previous.slot} in`);
       await apply({ kind: "scaleDown", slot: otherSlot(state.stable) });
     }
     if (record().phase === "completed") return { outcome: "promoted", state };
-    if (record().phase === "rolledBack") return { outcome: "rolledBack", state, reason: record().reason };
+    if (record().phase === "rolledBack")
+      return { outcome: "rolledBack", state, reason: record().reason };
     return { outcome: "failed", state, reason: `release is in phase ${record().phase}` };
   } catch (err) {
-    const reason = err instanceof StepFailure ? err.message : `stack update failed: ${(err as Error).message}`;
+    const reason =
+      err instanceof StepFailure ? err.message : `stack update failed: ${(err as Error).message}`;
     if (record().phase === "promoted" || record().phase === "completed") {
       // After promotion the candidate is stable; a failed scale-down leaves traffic where it belongs.
       return { outcome: "promoted", state, reason };

@@ -5,7 +5,14 @@ import { parseImageRef } from "../governance/artifact";
 import { resolveContext, StageLease } from "./context";
 import { ReleaseLog, type LogRecord } from "./log";
 import { weightsOf, type StageState } from "./machine";
-import { EXIT, release, stateFromOutputs, type ReleaseOptions, type ReleaseReport, type Reporter } from "./release";
+import {
+  EXIT,
+  release,
+  stateFromOutputs,
+  type ReleaseOptions,
+  type ReleaseReport,
+  type Reporter,
+} from "./release";
 import { listStages, readStageConfig, StageStack } from "./stack";
 
 /**
@@ -37,15 +44,32 @@ async function applyState(
   message: string,
 ): Promise<void> {
   stack.writeState(to);
-  log.append({ stage: stack.stage, releaseId, event: "update.started", weights: weightsOf(to), reason: message });
+  log.append({
+    stage: stack.stage,
+    releaseId,
+    event: "update.started",
+    weights: weightsOf(to),
+    reason: message,
+  });
   report({ type: "update", phase: "started", message });
   try {
     const result = await stack.up(message);
-    log.append({ stage: stack.stage, releaseId, event: "update.succeeded", weights: weightsOf(to), figures: { changes: result.changes, durationMs: result.durationMs } });
+    log.append({
+      stage: stack.stage,
+      releaseId,
+      event: "update.succeeded",
+      weights: weightsOf(to),
+      figures: { changes: result.changes, durationMs: result.durationMs },
+    });
     report({ type: "update", phase: "succeeded", message, ...result });
   } catch (err) {
     stack.writeState(from);
-    log.append({ stage: stack.stage, releaseId, event: "update.failed", reason: (err as Error).message.slice(0, 2000) });
+    log.append({
+      stage: stack.stage,
+      releaseId,
+      event: "update.failed",
+      reason: (err as Error).message.slice(0, 2000),
+    });
     throw err;
   }
 }
@@ -73,28 +97,61 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
     return refused(report, (err as Error).message);
   }
   try {
-    const stack = await StageStack.open({ stage: args.stage, projectDir: ctx.projectDir, backendUrl: ctx.backendUrl, env: { ...ctx.env, ...args.env } });
+    const stack = await StageStack.open({
+      stage: args.stage,
+      projectDir: ctx.projectDir,
+      backendUrl: ctx.backendUrl,
+      env: { ...ctx.env, ...args.env },
+    });
     const outputs = await stack.outputs();
-    if (!outputs?.release) return refused(report, `stage ${args.stage} has no release to roll back`);
+    if (!outputs?.release)
+      return refused(report, `stage ${args.stage} has no release to roll back`);
     const rec = outputs.release;
     const now = new Date().toISOString();
     const state = stateFromOutputs(outputs, config);
     const reason = args.reason ?? "manual rollback";
     const done = (how: string): ReleaseReport => {
-      log.append({ stage: args.stage, releaseId: rec.id, event: "release.rolledBack", reason: `${reason} (${how})`, weights: outputs.weights });
-      report({ type: "outcome", outcome: "rolledBack", releaseId: rec.id, reason: `${reason} (${how})` });
+      log.append({
+        stage: args.stage,
+        releaseId: rec.id,
+        event: "release.rolledBack",
+        reason: `${reason} (${how})`,
+        weights: outputs.weights,
+      });
+      report({
+        type: "outcome",
+        outcome: "rolledBack",
+        releaseId: rec.id,
+        reason: `${reason} (${how})`,
+      });
       return { outcome: "rolledBack", exitCode: EXIT.rolledBack, releaseId: rec.id, reason };
     };
-    const settledRecord = (r: ReleaseRecord): ReleaseRecord => ({ ...r, phase: "rolledBack", reason, updatedAt: now });
+    const settledRecord = (r: ReleaseRecord): ReleaseRecord => ({
+      ...r,
+      phase: "rolledBack",
+      reason,
+      updatedAt: now,
+    });
 
     if (rec.phase === "deploying" || rec.phase === "canary" || rec.phase === "paused") {
       const to: StageState = { ...state, canaryWeight: 0, release: settledRecord(rec) };
-      await applyState(stack, log, report, rec.id, state, to, `release ${rec.id}: roll back, ${rec.candidateSlot} to weight 0 (${reason})`);
+      await applyState(
+        stack,
+        log,
+        report,
+        rec.id,
+        state,
+        to,
+        `release ${rec.id}: roll back, ${rec.candidateSlot} to weight 0 (${reason})`,
+      );
       return done("candidate weight 0, one update");
     }
 
     const previousSlot = rec.previous.slot;
-    const oldStillRuns = rec.phase === "promoted" && outputs.releases[previousSlot].image === rec.previous.image && outputs.releases[previousSlot].replicas > 0;
+    const oldStillRuns =
+      rec.phase === "promoted" &&
+      outputs.releases[previousSlot].image === rec.previous.image &&
+      outputs.releases[previousSlot].replicas > 0;
     if (oldStillRuns) {
       const to: StageState = {
         ...state,
@@ -103,11 +160,23 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
         slots: { ...state.slots, [previousSlot]: withoutReplicas(state.slots[previousSlot]) },
         release: settledRecord(rec),
       };
-      await applyState(stack, log, report, rec.id, state, to, `release ${rec.id}: roll back, flip stable back to ${previousSlot} (${reason})`);
+      await applyState(
+        stack,
+        log,
+        report,
+        rec.id,
+        state,
+        to,
+        `release ${rec.id}: roll back, flip stable back to ${previousSlot} (${reason})`,
+      );
       return done(`flipped back to ${previousSlot}, one update`);
     }
 
-    if (rec.phase === "rolledBack") return refused(report, `release ${rec.id} is already rolled back; traffic is on ${outputs.stableSlot}`);
+    if (rec.phase === "rolledBack")
+      return refused(
+        report,
+        `release ${rec.id} is already rolled back; traffic is on ${outputs.stableSlot}`,
+      );
 
     // Later: the old slot is gone. Restore the previous known-good release into the idle slot, then flip.
     // The release record names what was stable before it: the known-good artifact.
@@ -118,17 +187,38 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
       canaryWeight: 0,
       slots: {
         ...state.slots,
-        [idle]: { image: knownGood.image, version: knownGood.version, ...(knownGood.revision ? { revision: knownGood.revision } : {}), replicas: config.service.replicas },
+        [idle]: {
+          image: knownGood.image,
+          version: knownGood.version,
+          ...(knownGood.revision ? { revision: knownGood.revision } : {}),
+          replicas: config.service.replicas,
+        },
       },
     };
-    await applyState(stack, log, report, rec.id, state, restored, `release ${rec.id}: roll back, restore ${knownGood.version} into ${idle}`);
+    await applyState(
+      stack,
+      log,
+      report,
+      rec.id,
+      state,
+      restored,
+      `release ${rec.id}: roll back, restore ${knownGood.version} into ${idle}`,
+    );
     const flipped: StageState = {
       ...restored,
       stable: idle,
       slots: { ...restored.slots, [idle]: withoutReplicas(restored.slots[idle]) },
       release: settledRecord(rec),
     };
-    await applyState(stack, log, report, rec.id, restored, flipped, `release ${rec.id}: roll back, flip stable to ${idle} (${reason})`);
+    await applyState(
+      stack,
+      log,
+      report,
+      rec.id,
+      restored,
+      flipped,
+      `release ${rec.id}: roll back, flip stable to ${idle} (${reason})`,
+    );
     return done(`restored ${knownGood.version} into ${idle} and flipped, two updates`);
   } catch (err) {
     report({ type: "outcome", outcome: "failed", reason: (err as Error).message });
@@ -162,7 +252,8 @@ export function summarize(records: LogRecord[]): ReleaseSummary[] {
       byId.set(r.releaseId, s);
     }
     if (r.artifact && !s.artifact) s.artifact = r.artifact;
-    if (r.event === "update.succeeded" && (r.figures as any)?.transition === "promote") s.promotedAt = r.at;
+    if (r.event === "update.succeeded" && (r.figures as any)?.transition === "promote")
+      s.promotedAt = r.at;
     if (r.event === "release.completed") [s.outcome, s.endedAt] = ["completed", r.at];
     if (r.event === "release.rolledBack") [s.outcome, s.endedAt] = ["rolledBack", r.at];
     if (r.event === "release.failed") [s.outcome, s.endedAt] = ["failed", r.at];
@@ -171,7 +262,10 @@ export function summarize(records: LogRecord[]): ReleaseSummary[] {
   return [...byId.values()].sort((a, b) => b.startedAt.localeCompare(a.startedAt));
 }
 
-export interface PromoteArgs extends Omit<ReleaseOptions, "stage" | "image" | "version" | "revision"> {
+export interface PromoteArgs extends Omit<
+  ReleaseOptions,
+  "stage" | "image" | "version" | "revision"
+> {
   from: string;
   to: string;
   /** Which artifact; defaults to the source stage's current stable release. */
@@ -187,7 +281,9 @@ export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
   const report = args.report ?? (() => {});
   const ctx = resolveContext({ ...args, stage: args.to });
   const stages = listStages(ctx.projectDir);
-  for (const s of [args.from, args.to]) if (!stages.includes(s)) return refused(report, `unknown stage ${s}; stages: ${stages.join(", ")}`);
+  for (const s of [args.from, args.to])
+    if (!stages.includes(s))
+      return refused(report, `unknown stage ${s}; stages: ${stages.join(", ")}`);
   let target: StageConfig;
   try {
     target = readStageConfig(ctx.projectDir, args.to);
@@ -195,11 +291,18 @@ export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
     return refused(report, (err as Error).message);
   }
   if (target.promotion.from && target.promotion.from !== args.from) {
-    return refused(report, `stage ${args.to} takes promotions from ${target.promotion.from} (slipway:promotion.from), not from ${args.from}`);
+    return refused(
+      report,
+      `stage ${args.to} takes promotions from ${target.promotion.from} (slipway:promotion.from), not from ${args.from}`,
+    );
   }
   const sourceLog = ReleaseLog.forStage(ctx.logDir, args.from);
-  const completed = summarize(sourceLog.readAll()).filter((s) => s.outcome === "completed" && s.artifact);
-  const candidate = args.image ? completed.find((s) => s.artifact!.image === args.image) : completed[0];
+  const completed = summarize(sourceLog.readAll()).filter(
+    (s) => s.outcome === "completed" && s.artifact,
+  );
+  const candidate = args.image
+    ? completed.find((s) => s.artifact!.image === args.image)
+    : completed[0];
   if (!candidate) {
     return refused(
       report,
@@ -212,40 +315,78 @@ export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
   const now = (args.now ?? Date.now)();
   const soakLeft = promotedAt / 1000 + target.promotion.soakSeconds - now / 1000;
   const gate = (reason: string) => {
-    sourceLog.append({ stage: args.to, releaseId: candidate.releaseId, event: "promotion.gated", reason });
+    sourceLog.append({
+      stage: args.to,
+      releaseId: candidate.releaseId,
+      event: "promotion.gated",
+      reason,
+    });
     return refused(report, reason);
   };
   if (soakLeft > 0) {
-    return gate(`${candidate.artifact!.version} has soaked ${Math.floor((now - promotedAt) / 1000)}s in ${args.from}; ${args.to} requires ${target.promotion.soakSeconds}s (slipway:promotion.soakSeconds), ${Math.ceil(soakLeft)}s to go`);
+    return gate(
+      `${candidate.artifact!.version} has soaked ${Math.floor((now - promotedAt) / 1000)}s in ${args.from}; ${args.to} requires ${target.promotion.soakSeconds}s (slipway:promotion.soakSeconds), ${Math.ceil(soakLeft)}s to go`,
+    );
   }
   if (target.promotion.requireApproval) {
     const targetLog = ReleaseLog.forStage(ctx.logDir, args.to);
-    const approved = targetLog.readAll().some((r) => r.event === "approval.recorded" && r.releaseId === candidate.releaseId);
+    const approved = targetLog
+      .readAll()
+      .some((r) => r.event === "approval.recorded" && r.releaseId === candidate.releaseId);
     if (!approved) {
-      return gate(`${args.to} requires approval (slipway:promotion.requireApproval); run: slipway approve --stage ${args.to} --release ${candidate.releaseId}`);
+      return gate(
+        `${args.to} requires approval (slipway:promotion.requireApproval); run: slipway approve --stage ${args.to} --release ${candidate.releaseId}`,
+      );
     }
   }
   for (const w of target.promotion.freezeWindows) {
-    if (now >= Date.parse(w.start) && now < Date.parse(w.end)) return gate(`${args.to} is frozen until ${w.end}: ${w.reason}`);
+    if (now >= Date.parse(w.start) && now < Date.parse(w.end))
+      return gate(`${args.to} is frozen until ${w.end}: ${w.reason}`);
   }
   const art = candidate.artifact!;
   parseImageRef(art.image, "artifact");
-  report({ type: "info", message: `promoting ${art.version} (${art.digest}) from ${args.from} (release ${candidate.releaseId}) to ${args.to}` });
-  return release({ ...args, stage: args.to, image: art.image, version: art.version, revision: art.revision });
+  report({
+    type: "info",
+    message: `promoting ${art.version} (${art.digest}) from ${args.from} (release ${candidate.releaseId}) to ${args.to}`,
+  });
+  return release({
+    ...args,
+    stage: args.to,
+    image: art.image,
+    version: art.version,
+    revision: art.revision,
+  });
 }
 
 /** Records an approval: for a paused step of a release, or for promoting a release into this stage. */
-export function approve(args: { stage: string; release: string; step?: number; reason?: string; actor?: string; projectDir?: string; backendUrl?: string; logDir?: string }): LogRecord {
+export function approve(args: {
+  stage: string;
+  release: string;
+  step?: number;
+  reason?: string;
+  actor?: string;
+  projectDir?: string;
+  backendUrl?: string;
+  logDir?: string;
+}): LogRecord {
   const ctx = resolveContext(args);
   const stages = listStages(ctx.projectDir);
-  if (!stages.includes(args.stage)) throw new ApprovalError(`unknown stage ${args.stage}; stages: ${stages.join(", ")}`);
-  const known = stages.some((s) => ReleaseLog.forStage(ctx.logDir, s).readAll().some((r) => r.releaseId === args.release));
-  if (!known) throw new ApprovalError(`unknown release ${args.release}: no stage's release log mentions it`);
+  if (!stages.includes(args.stage))
+    throw new ApprovalError(`unknown stage ${args.stage}; stages: ${stages.join(", ")}`);
+  const known = stages.some((s) =>
+    ReleaseLog.forStage(ctx.logDir, s)
+      .readAll()
+      .some((r) => r.releaseId === args.release),
+  );
+  if (!known)
+    throw new ApprovalError(`unknown release ${args.release}: no stage's release log mentions it`);
   return ReleaseLog.forStage(ctx.logDir, args.stage).append({
     stage: args.stage,
     releaseId: args.release,
     event: "approval.recorded",
-    ...(args.step !== undefined ? { step: { index: args.step - 1, description: `step ${args.step}` } } : {}),
+    ...(args.step !== undefined
+      ? { step: { index: args.step - 1, description: `step ${args.step}` } }
+      : {}),
     reason: args.reason ?? "approved",
     ...(args.actor ? { actor: args.actor } : {}),
   });
@@ -266,11 +407,18 @@ export async function status(args: StageArgs): Promise<StageStatus> {
   const ctx = resolveContext(args);
   const config = readStageConfig(ctx.projectDir, args.stage);
   const log = ReleaseLog.forStage(ctx.logDir, args.stage);
-  const stack = await StageStack.open({ stage: args.stage, projectDir: ctx.projectDir, backendUrl: ctx.backendUrl, env: { ...ctx.env, ...args.env } });
+  const stack = await StageStack.open({
+    stage: args.stage,
+    projectDir: ctx.projectDir,
+    backendUrl: ctx.backendUrl,
+    env: { ...ctx.env, ...args.env },
+  });
   const outputs = await stack.outputs();
   const rec = outputs?.release;
   const records = rec ? log.forRelease(rec.id) : [];
-  const lastAwait = [...records].reverse().find((r) => r.event === "approval.awaited" || r.event === "release.paused");
+  const lastAwait = [...records]
+    .reverse()
+    .find((r) => r.event === "approval.awaited" || r.event === "release.paused");
   return {
     stage: args.stage,
     deployed: !!outputs,
@@ -278,17 +426,30 @@ export async function status(args: StageArgs): Promise<StageStatus> {
     release: rec && {
       ...rec,
       active: !SETTLED_PHASES.includes(rec.phase),
-      ...(lastAwait && !SETTLED_PHASES.includes(rec.phase) ? { waitingFor: lastAwait.reason ?? "approval" } : {}),
+      ...(lastAwait && !SETTLED_PHASES.includes(rec.phase)
+        ? { waitingFor: lastAwait.reason ?? "approval" }
+        : {}),
     },
-    flags: Object.entries(config.flags).map(([name, f]) => ({ name, ...f, health: flagHealth(f, new Date()) })),
+    flags: Object.entries(config.flags).map(([name, f]) => ({
+      name,
+      ...f,
+      health: flagHealth(f, new Date()),
+    })),
     lastEvents: log.readAll().slice(-10),
   };
 }
 
-export function history(args: { stage: string; release?: string; projectDir?: string; backendUrl?: string; logDir?: string }): LogRecord[] {
+export function history(args: {
+  stage: string;
+  release?: string;
+  projectDir?: string;
+  backendUrl?: string;
+  logDir?: string;
+}): LogRecord[] {
   const ctx = resolveContext(args);
   const stages = listStages(ctx.projectDir);
-  if (!stages.includes(args.stage)) throw new ApprovalError(`unknown stage ${args.stage}; stages: ${stages.join(", ")}`);
+  if (!stages.includes(args.stage))
+    throw new ApprovalError(`unknown stage ${args.stage}; stages: ${stages.join(", ")}`);
   const log = ReleaseLog.forStage(ctx.logDir, args.stage);
   return args.release ? log.forRelease(args.release) : log.readAll();
 }

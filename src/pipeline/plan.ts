@@ -28,13 +28,21 @@ export function planSteps(canary: Pick<CanaryConfig, "preset" | "steps">): PlanS
   return steps.map((step): PlanStep => {
     if ("setWeight" in step) return { kind: "setWeight", weight: step.setWeight };
     if ("pause" in step) {
-      const seconds = step.pause.duration === undefined ? undefined : parseDurationSeconds(step.pause.duration);
-      return { kind: "pause", seconds, untilApproved: step.pause.untilApproved ?? step.pause.duration === undefined };
+      const seconds =
+        step.pause.duration === undefined ? undefined : parseDurationSeconds(step.pause.duration);
+      return {
+        kind: "pause",
+        seconds,
+        untilApproved: step.pause.untilApproved ?? step.pause.duration === undefined,
+      };
     }
     return {
       kind: "analysis",
       count: step.analysis.count,
-      intervalSeconds: step.analysis.interval === undefined ? undefined : parseDurationSeconds(step.analysis.interval),
+      intervalSeconds:
+        step.analysis.interval === undefined
+          ? undefined
+          : parseDurationSeconds(step.analysis.interval),
     };
   });
 }

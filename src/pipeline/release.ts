@@ -3,22 +3,50 @@ import { readFileSync } from "node:fs";
 import { parseAnalysisSpec, type AnalysisSpec } from "../analysis/spec";
 import { runAnalysis, type AnalysisWindow, type MetricInputs } from "../analysis/run";
 import { createPrometheusProvider } from "../analysis/providers/prometheus";
-import { otherSlot, SETTLED_PHASES, type ReleaseRecord, type Slot, type StageConfig } from "../config/schema";
+import {
+  otherSlot,
+  SETTLED_PHASES,
+  type ReleaseRecord,
+  type Slot,
+  type StageConfig,
+} from "../config/schema";
 import type { StageOutputs } from "../contract/outputs";
 import { parseImageRef, ImageRefError } from "../governance/artifact";
 import { checkArtifact } from "../governance/artifactPolicy";
 import { ReleaseLog, type LogRecord } from "./log";
-import { nextState, runMachine, weightsOf, type AnalysisResult, type Effects, type Outcome, type StageState, type Transition } from "./machine";
+import {
+  nextState,
+  runMachine,
+  weightsOf,
+  type AnalysisResult,
+  type Effects,
+  type Outcome,
+  type StageState,
+  type Transition,
+} from "./machine";
 import { describeStep, planSteps, type PlanStep } from "./plan";
 import { readStageConfig, StageStack, stateOf } from "./stack";
 import { resolveContext, StageLease, type PipelineContext } from "./context";
 
 /** Exit codes of `release`, `promote` and `rollback` (README, "Exit codes"). */
-export const EXIT = { promoted: 0, error: 1, usage: 2, rolledBack: 3, paused: 4, refused: 6 } as const;
+export const EXIT = {
+  promoted: 0,
+  error: 1,
+  usage: 2,
+  rolledBack: 3,
+  paused: 4,
+  refused: 6,
+} as const;
 
 export type PipelineEvent =
   | { type: "info"; message: string }
-  | { type: "update"; message: string; phase: "started" | "succeeded" | "failed"; changes?: Record<string, number>; durationMs?: number }
+  | {
+      type: "update";
+      message: string;
+      phase: "started" | "succeeded" | "failed";
+      changes?: Record<string, number>;
+      durationMs?: number;
+    }
   | { type: "weights"; blue: number; green: number; verified: boolean }
   | { type: "wait"; label: string; seconds: number }
   | { type: "analysis"; index: number; verdict: string; reasons: string[] }
@@ -27,9 +55,12 @@ export type PipelineEvent =
 export type Reporter = (event: PipelineEvent) => void;
 
 /** Fetches metric inputs for one analysis window; tests and the rehearsal may inject their own. */
-export type MetricsSource = (args: { config: StageConfig; stable: Slot; candidate: Slot; spec: AnalysisSpec }) => (
-  window: AnalysisWindow,
-) => Promise<MetricInputs>;
+export type MetricsSource = (args: {
+  config: StageConfig;
+  stable: Slot;
+  candidate: Slot;
+  spec: AnalysisSpec;
+}) => (window: AnalysisWindow) => Promise<MetricInputs>;
 
 export interface ReleaseOptions {
   stage: string;
@@ -79,7 +110,9 @@ export function stateFromOutputs(outputs: StageOutputs, config: StageConfig): St
       image: r.image,
       version: r.version,
       ...(r.revision ? { revision: r.revision } : {}),
-      ...(r.replicas !== config.service.replicas || s !== outputs.stableSlot ? { replicas: r.replicas } : {}),
+      ...(r.replicas !== config.service.replicas || s !== outputs.stableSlot
+        ? { replicas: r.replicas }
+        : {}),
     };
   };
   return {
@@ -114,14 +147,16 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
     return refuse(report, (err as Error).message);
   }
   if (!options.resume) {
-    if (!options.image) return refuse(report, "--image is required (repo@sha256:<64 hex>), or --resume");
+    if (!options.image)
+      return refuse(report, "--image is required (repo@sha256:<64 hex>), or --resume");
     try {
       parseImageRef(options.image, "--image");
     } catch (err) {
       if (err instanceof ImageRefError) return refuse(report, err.message);
       throw err;
     }
-    if (!options.version) return refuse(report, "--version is required: the release's version label, e.g. 1.4.2");
+    if (!options.version)
+      return refuse(report, "--version is required: the release's version label, e.g. 1.4.2");
   }
   const plan = planSteps(config.canary);
   let analysisSpec: AnalysisSpec;
@@ -134,7 +169,11 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
   const log = ReleaseLog.forStage(ctx.logDir, options.stage);
   let lease: StageLease;
   try {
-    lease = StageLease.acquire(ctx.logDir, options.stage, options.resume ? "release --resume" : `release ${options.version}`);
+    lease = StageLease.acquire(
+      ctx.logDir,
+      options.stage,
+      options.resume ? "release --resume" : `release ${options.version}`,
+    );
   } catch (err) {
     return refuse(report, (err as Error).message);
   }
@@ -148,22 +187,45 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
     });
     let outputs = await stack.outputs();
     if (!outputs) {
-      report({ type: "info", message: `stage ${options.stage} has never been deployed; deploying it as configured first` });
+      report({
+        type: "info",
+        message: `stage ${options.stage} has never been deployed; deploying it as configured first`,
+      });
       report({ type: "update", phase: "started", message: `bootstrap stage ${options.stage}` });
       const result = await stack.up(`bootstrap stage ${options.stage}`);
-      report({ type: "update", phase: "succeeded", message: `bootstrap stage ${options.stage}`, ...result });
+      report({
+        type: "update",
+        phase: "succeeded",
+        message: `bootstrap stage ${options.stage}`,
+        ...result,
+      });
       outputs = (await stack.outputs())!;
     }
-    const active = outputs.release && !SETTLED_PHASES.includes(outputs.release.phase) ? outputs.release : undefined;
+    const active =
+      outputs.release && !SETTLED_PHASES.includes(outputs.release.phase)
+        ? outputs.release
+        : undefined;
 
     let state: StageState;
     if (options.resume) {
-      if (!active) return refuse(report, `nothing to resume on stage ${options.stage}: no release in progress`);
+      if (!active)
+        return refuse(
+          report,
+          `nothing to resume on stage ${options.stage}: no release in progress`,
+        );
       // The stack file may hold a half-written next step; the outputs hold what was applied.
       state = stateFromOutputs(outputs, config);
       stack.writeState(state);
-      log.append({ stage: options.stage, releaseId: active.id, event: "release.resumed", reason: `at phase ${active.phase}, step ${active.position}/${plan.length}` });
-      report({ type: "info", message: `resuming ${active.id} at phase ${active.phase}, step ${active.position}/${plan.length}` });
+      log.append({
+        stage: options.stage,
+        releaseId: active.id,
+        event: "release.resumed",
+        reason: `at phase ${active.phase}, step ${active.position}/${plan.length}`,
+      });
+      report({
+        type: "info",
+        message: `resuming ${active.id} at phase ${active.phase}, step ${active.position}/${plan.length}`,
+      });
     } else {
       if (active) {
         return refuse(
@@ -173,14 +235,17 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
         );
       }
       const stable = outputs.releases[outputs.stableSlot];
-      if (stable.image === options.image) return refuse(report, `${options.image} is already the stable release of ${options.stage}`);
+      if (stable.image === options.image)
+        return refuse(report, `${options.image} is already the stable release of ${options.stage}`);
       // Artifact integrity: refuse before anything is deployed.
       let verdict: ReturnType<typeof checkArtifact>;
       try {
         verdict = checkArtifact({
           image: options.image!,
           imageKey: "--image",
-          envelope: options.attestation ? JSON.parse(readFileSync(options.attestation, "utf8")) : undefined,
+          envelope: options.attestation
+            ? JSON.parse(readFileSync(options.attestation, "utf8"))
+            : undefined,
           policy: config.artifacts,
         });
       } catch (err) {
@@ -192,7 +257,11 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
         id: newReleaseId(at),
         phase: "deploying",
         candidateSlot: otherSlot(outputs.stableSlot),
-        artifact: { image: options.image!, version: options.version!, ...(options.revision ? { revision: options.revision } : {}) },
+        artifact: {
+          image: options.image!,
+          version: options.version!,
+          ...(options.revision ? { revision: options.revision } : {}),
+        },
         previous: {
           slot: outputs.stableSlot,
           image: stable.image,
@@ -210,7 +279,12 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
         stage: options.stage,
         releaseId: record.id,
         event: "release.started",
-        artifact: { image: record.artifact.image, digest, version: record.artifact.version, revision: record.artifact.revision },
+        artifact: {
+          image: record.artifact.image,
+          digest,
+          version: record.artifact.version,
+          revision: record.artifact.revision,
+        },
         weights: outputs.weights,
         figures: { plan: plan.map(describeStep), previous: record.previous },
       });
@@ -220,12 +294,30 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
         event: "artifact.verified",
         artifact: { image: record.artifact.image, digest, version: record.artifact.version },
         verdict: verdict.status === "verified" ? "pass" : undefined,
-        figures: verdict.status === "verified" ? { provenance: verdict.verified.provenance } : { note: verdict.note },
+        figures:
+          verdict.status === "verified"
+            ? { provenance: verdict.verified.provenance }
+            : { note: verdict.note },
       });
-      report({ type: "info", message: `release ${record.id}: ${record.artifact.version} into ${record.candidateSlot} (stable ${record.previous.slot} ${record.previous.version}), ${plan.length} steps` });
+      report({
+        type: "info",
+        message: `release ${record.id}: ${record.artifact.version} into ${record.candidateSlot} (stable ${record.previous.slot} ${record.previous.version}), ${plan.length} steps`,
+      });
     }
 
-    return await drive({ stack, state, config, plan, analysisSpec, log, report, now, sleep, options, ctx });
+    return await drive({
+      stack,
+      state,
+      config,
+      plan,
+      analysisSpec,
+      log,
+      report,
+      now,
+      sleep,
+      options,
+      ctx,
+    });
   } catch (err) {
     report({ type: "outcome", outcome: "failed", reason: (err as Error).message });
     return { outcome: "error", exitCode: EXIT.error, reason: (err as Error).message };
@@ -255,49 +347,94 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
   let current = a.state;
   const base = () => ({ stage, releaseId });
   const stepOf = (t: Transition) =>
-    t.kind === "setWeight" ? { index: t.position - 1, description: describeStep(plan[t.position - 1]!) } : undefined;
+    t.kind === "setWeight"
+      ? { index: t.position - 1, description: describeStep(plan[t.position - 1]!) }
+      : undefined;
 
   const effects: Effects = {
     async apply(t, message) {
       const next = nextState(current, t, config.service.replicas, new Date(now()).toISOString());
       stack.writeState(next);
-      log.append({ ...base(), event: "update.started", step: stepOf(t), weights: weightsOf(next), reason: message });
+      log.append({
+        ...base(),
+        event: "update.started",
+        step: stepOf(t),
+        weights: weightsOf(next),
+        reason: message,
+      });
       report({ type: "update", phase: "started", message });
       try {
         const result = await stack.up(message);
         current = next;
-        log.append({ ...base(), event: "update.succeeded", step: stepOf(t), weights: weightsOf(next), figures: { changes: result.changes, durationMs: result.durationMs, transition: t.kind } });
-        report({ type: "update", phase: "succeeded", message, changes: result.changes, durationMs: result.durationMs });
+        log.append({
+          ...base(),
+          event: "update.succeeded",
+          step: stepOf(t),
+          weights: weightsOf(next),
+          figures: { changes: result.changes, durationMs: result.durationMs, transition: t.kind },
+        });
+        report({
+          type: "update",
+          phase: "succeeded",
+          message,
+          changes: result.changes,
+          durationMs: result.durationMs,
+        });
       } catch (err) {
         // The stack file goes back to what the stack actually holds.
         stack.writeState(current);
-        log.append({ ...base(), event: "update.failed", step: stepOf(t), reason: (err as Error).message.slice(0, 2000) });
-        report({ type: "update", phase: "failed", message: (err as Error).message.split("\n")[0]! });
+        log.append({
+          ...base(),
+          event: "update.failed",
+          step: stepOf(t),
+          reason: (err as Error).message.slice(0, 2000),
+        });
+        report({
+          type: "update",
+          phase: "failed",
+          message: (err as Error).message.split("\n")[0]!,
+        });
         throw err;
       }
     },
     async verify(expected) {
       const actual = await stack.weightsInForce(config);
       const ok = actual.blue === expected.blue && actual.green === expected.green;
-      log.append({ ...base(), event: ok ? "weights.verified" : "weights.drifted", weights: actual, figures: { expected } });
+      log.append({
+        ...base(),
+        event: ok ? "weights.verified" : "weights.drifted",
+        weights: actual,
+        figures: { expected },
+      });
       report({ type: "weights", ...actual, verified: ok });
-      if (!ok) throw new Error(`expected blue ${expected.blue} / green ${expected.green}, found blue ${actual.blue} / green ${actual.green}`);
+      if (!ok)
+        throw new Error(
+          `expected blue ${expected.blue} / green ${expected.green}, found blue ${actual.blue} / green ${actual.green}`,
+        );
     },
     async smoke() {
-      if (!a.options.smokeUrl || !config.canary.smokeCheck) return { ok: true, detail: "no smoke check configured" };
+      if (!a.options.smokeUrl || !config.canary.smokeCheck)
+        return { ok: true, detail: "no smoke check configured" };
       const header = await stack.testerHeader();
       const url = new URL(config.canary.smokeCheck.path, a.options.smokeUrl).toString();
       const codes: number[] = [];
       for (let i = 0; i < config.canary.smokeCheck.requests; i++) {
         try {
-          const res = await fetch(url, { headers: header ? { [header.name]: header.value } : {}, signal: AbortSignal.timeout(5000) });
+          const res = await fetch(url, {
+            headers: header ? { [header.name]: header.value } : {},
+            signal: AbortSignal.timeout(5000),
+          });
           codes.push(res.status);
         } catch {
           codes.push(0);
         }
       }
       const ok = codes.every((c) => c >= 200 && c < 400);
-      log.append({ ...base(), event: ok ? "smoke.passed" : "smoke.failed", figures: { url, codes } });
+      log.append({
+        ...base(),
+        event: ok ? "smoke.passed" : "smoke.failed",
+        figures: { url, codes },
+      });
       return { ok, detail: `${url}: ${codes.join(",")}` };
     },
     async analyse(step, index) {
@@ -320,11 +457,20 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
             event: "analysis.measured",
             step: { index, description: describeStep(step) },
             verdict: m.phase === "error" ? undefined : m.phase,
-            figures: { measurement: m.index, window: m.window, error: m.error, metrics: m.result?.metrics },
+            figures: {
+              measurement: m.index,
+              window: m.window,
+              error: m.error,
+              metrics: m.result?.metrics,
+            },
           });
         },
       });
-      const result: AnalysisResult = { verdict: outcome.verdict, reasons: outcome.reasons, figures: { counts: outcome.counts } };
+      const result: AnalysisResult = {
+        verdict: outcome.verdict,
+        reasons: outcome.reasons,
+        figures: { counts: outcome.counts },
+      };
       const last = outcome.measurements.at(-1);
       log.append({
         ...base(),
@@ -348,7 +494,12 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
     async approved(index) {
       const approvals = log.forRelease(releaseId).filter((r) => r.event === "approval.recorded");
       const ok = approvals.some((r) => r.step === undefined || r.step.index === index);
-      if (!ok) log.append({ ...base(), event: "approval.awaited", step: { index, description: describeStep(plan[index]!) } });
+      if (!ok)
+        log.append({
+          ...base(),
+          event: "approval.awaited",
+          step: { index, description: describeStep(plan[index]!) },
+        });
       return ok;
     },
     note(event, detail) {
@@ -371,20 +522,41 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
   );
 
   const event: LogRecord["event"] =
-    result.outcome === "promoted" ? "release.completed" : result.outcome === "rolledBack" ? "release.rolledBack" : result.outcome === "paused" ? "release.paused" : "release.failed";
+    result.outcome === "promoted"
+      ? "release.completed"
+      : result.outcome === "rolledBack"
+        ? "release.rolledBack"
+        : result.outcome === "paused"
+          ? "release.paused"
+          : "release.failed";
   log.append({ ...base(), event, weights: weightsOf(result.state), reason: result.reason });
   report({ type: "outcome", outcome: result.outcome, releaseId, reason: result.reason });
-  const exitCode = { promoted: EXIT.promoted, rolledBack: EXIT.rolledBack, paused: EXIT.paused, failed: EXIT.error }[result.outcome];
+  const exitCode = {
+    promoted: EXIT.promoted,
+    rolledBack: EXIT.rolledBack,
+    paused: EXIT.paused,
+    failed: EXIT.error,
+  }[result.outcome];
   return { outcome: result.outcome, exitCode, releaseId, reason: result.reason };
 }
 
-function metricsFetcher(a: DriveArgs, spec: AnalysisSpec, stable: Slot, candidate: Slot): (w: AnalysisWindow) => Promise<MetricInputs> {
+function metricsFetcher(
+  a: DriveArgs,
+  spec: AnalysisSpec,
+  stable: Slot,
+  candidate: Slot,
+): (w: AnalysisWindow) => Promise<MetricInputs> {
   if (a.options.metrics) return a.options.metrics({ config: a.config, stable, candidate, spec });
   if (a.config.platform === "aws") {
-    throw new Error("CloudWatch analysis needs the target group dimensions from the stack; pass a metrics source");
+    throw new Error(
+      "CloudWatch analysis needs the target group dimensions from the stack; pass a metrics source",
+    );
   }
   const url = a.options.prometheusUrl ?? a.config.kubernetes.prometheusUrl;
-  if (!url) throw new Error(`stage ${a.options.stage} has no slipway:kubernetes.prometheusUrl and no --prometheus-url`);
+  if (!url)
+    throw new Error(
+      `stage ${a.options.stage} has no slipway:kubernetes.prometheusUrl and no --prometheus-url`,
+    );
   return createPrometheusProvider({
     url,
     service: a.config.service.name,

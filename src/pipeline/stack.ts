@@ -38,15 +38,22 @@ export const ENGINE_ENV = {
 
 /** Project defaults (Pulumi.yaml `config:` defaults) overlaid by the stack file, as the engine does it. */
 export function readRawStackConfig(projectDir: string, stage: string): Record<string, unknown> {
-  const project = parse(readFileSync(join(projectDir, "Pulumi.yaml"), "utf8")) as { config?: Record<string, any> };
+  const project = parse(readFileSync(join(projectDir, "Pulumi.yaml"), "utf8")) as {
+    config?: Record<string, any>;
+  };
   const stackFile = join(projectDir, `Pulumi.${stage}.yaml`);
   if (!existsSync(stackFile)) {
-    throw new Error(`--stage ${stage}: no stack file ${stackFile}; stages in ${projectDir}: ${listStages(projectDir).join(", ") || "none"}`);
+    throw new Error(
+      `--stage ${stage}: no stack file ${stackFile}; stages in ${projectDir}: ${listStages(projectDir).join(", ") || "none"}`,
+    );
   }
-  const stack = (parse(readFileSync(stackFile, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+  const stack = (parse(readFileSync(stackFile, "utf8")) ?? {}) as {
+    config?: Record<string, unknown>;
+  };
   const raw: Record<string, unknown> = {};
   for (const [key, decl] of Object.entries(project.config ?? {})) {
-    if (key.startsWith("slipway:") && decl && typeof decl === "object" && "default" in decl) raw[key.slice(8)] = decl.default;
+    if (key.startsWith("slipway:") && decl && typeof decl === "object" && "default" in decl)
+      raw[key.slice(8)] = decl.default;
   }
   for (const [key, value] of Object.entries(stack.config ?? {})) {
     if (key.startsWith("slipway:")) raw[key.slice(8)] = value;
@@ -77,7 +84,10 @@ export function writeStageState(projectDir: string, stage: string, state: StageS
   const file = join(projectDir, `Pulumi.${stage}.yaml`);
   const doc = parseDocument(readFileSync(file, "utf8"));
   const traffic = (doc.getIn(["config", "slipway:traffic"]) as any)?.toJSON?.() ?? {};
-  doc.setIn(["config", "slipway:traffic"], doc.createNode({ ...traffic, stable: state.stable, canaryWeight: state.canaryWeight }));
+  doc.setIn(
+    ["config", "slipway:traffic"],
+    doc.createNode({ ...traffic, stable: state.stable, canaryWeight: state.canaryWeight }),
+  );
   doc.setIn(["config", "slipway:slots"], doc.createNode(state.slots));
   if (state.release) doc.setIn(["config", "slipway:release"], doc.createNode(state.release));
   writeFileSync(file, doc.toString(YAML_WRITE));
@@ -102,7 +112,10 @@ export class StageStack {
     const envVars: Record<string, string> = { ...ENGINE_ENV, ...(options.env ?? {}) };
     const backend = options.backendUrl ?? process.env.PULUMI_BACKEND_URL;
     if (backend) envVars.PULUMI_BACKEND_URL = backend;
-    const stack = await LocalWorkspace.createOrSelectStack({ stackName: options.stage, workDir: options.projectDir }, { envVars });
+    const stack = await LocalWorkspace.createOrSelectStack(
+      { stackName: options.stage, workDir: options.projectDir },
+      { envVars },
+    );
     return new StageStack(options, stack);
   }
 
@@ -133,8 +146,15 @@ export class StageStack {
   async up(message: string): Promise<UpdateResult> {
     const started = Date.now();
     try {
-      const result = await this.stack.up({ message, onOutput: this.options.onOutput, color: "never" });
-      return { changes: (result.summary.resourceChanges ?? {}) as Record<string, number>, durationMs: Date.now() - started };
+      const result = await this.stack.up({
+        message,
+        onOutput: this.options.onOutput,
+        color: "never",
+      });
+      return {
+        changes: (result.summary.resourceChanges ?? {}) as Record<string, number>,
+        durationMs: Date.now() - started,
+      };
     } catch (err) {
       throw asLockError(err);
     }
@@ -161,14 +181,24 @@ export class StageStack {
         : resolve(this.options.projectDir, config.kubernetes.renderYamlToDirectory);
       return renderedRouteWeights(dir, config.service.name);
     }
-    const routeType = config.platform === "aws" ? "aws:lb/listenerRule:ListenerRule" : "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute";
+    const routeType =
+      config.platform === "aws"
+        ? "aws:lb/listenerRule:ListenerRule"
+        : "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute";
     const state = await this.stack.exportStack();
     const route = (state.deployment.resources ?? []).find(
-      (r: any) => r.type === routeType && (config.platform !== "aws" || String(r.urn).endsWith("-weighted")),
+      (r: any) =>
+        r.type === routeType && (config.platform !== "aws" || String(r.urn).endsWith("-weighted")),
     );
     if (!route) throw new Error(`no ${routeType} in the state of stack ${this.stage}`);
-    await this.stack.refresh({ target: [route.urn], color: "never", message: `verify weights of ${this.stage}` });
-    const refreshed = (await this.stack.exportStack()).deployment.resources.find((r: any) => r.urn === route.urn);
+    await this.stack.refresh({
+      target: [route.urn],
+      color: "never",
+      message: `verify weights of ${this.stage}`,
+    });
+    const refreshed = (await this.stack.exportStack()).deployment.resources.find(
+      (r: any) => r.urn === route.urn,
+    );
     return weightsFromRouteState(config.platform, refreshed?.outputs ?? {}, config.service.name);
   }
 }
@@ -180,7 +210,9 @@ function plain(map: OutputMap): Record<string, unknown> {
 function asLockError(err: unknown): unknown {
   const text = String((err as Error)?.message ?? err);
   if (/currently locked|conflict: Another update is currently in progress/i.test(text)) {
-    return new StackLockedError(`the stack is locked by another update in progress: ${text.split("\n").find((l) => /lock/i.test(l)) ?? ""}`.trim());
+    return new StackLockedError(
+      `the stack is locked by another update in progress: ${text.split("\n").find((l) => /lock/i.test(l)) ?? ""}`.trim(),
+    );
   }
   return new EngineError(text);
 }
@@ -218,7 +250,8 @@ export function renderedManifests(dir: string): any[] {
       const p = join(d, f);
       if (statSync(p).isDirectory()) walk(p);
       else if (/\.ya?ml$/.test(f)) {
-        for (const text of readFileSync(p, "utf8").split(/^---$/m)) if (text.trim()) out.push(parse(text));
+        for (const text of readFileSync(p, "utf8").split(/^---$/m))
+          if (text.trim()) out.push(parse(text));
       }
     }
   };
@@ -228,23 +261,28 @@ export function renderedManifests(dir: string): any[] {
 
 /** Reads the weighted (last) rule of the rendered HTTPRoute of `service`. */
 export function renderedRouteWeights(dir: string, service: string): Weights {
-  const route = renderedManifests(dir).find((m) => m?.kind === "HTTPRoute" && m?.metadata?.name === service);
+  const route = renderedManifests(dir).find(
+    (m) => m?.kind === "HTTPRoute" && m?.metadata?.name === service,
+  );
   if (!route) throw new Error(`no rendered HTTPRoute named ${service} in ${dir}`);
   return weightsFromHttpRoute(route.spec, service);
 }
 
 function weightsFromHttpRoute(spec: any, service: string): Weights {
   const rule = spec.rules[spec.rules.length - 1];
-  const w = (slot: string) => rule.backendRefs.find((b: any) => b.name === `${service}-${slot}`)?.weight;
+  const w = (slot: string) =>
+    rule.backendRefs.find((b: any) => b.name === `${service}-${slot}`)?.weight;
   const blue = w("blue");
   const green = w("green");
-  if (typeof blue !== "number" || typeof green !== "number") throw new Error(`HTTPRoute ${service} has no weighted blue/green backends`);
+  if (typeof blue !== "number" || typeof green !== "number")
+    throw new Error(`HTTPRoute ${service} has no weighted blue/green backends`);
   return { blue, green };
 }
 
 function weightsFromRouteState(platform: string, outputs: any, service: string): Weights {
   if (platform === "kubernetes") return weightsFromHttpRoute(outputs.spec, service);
   const groups = outputs.actions?.[0]?.forward?.targetGroups ?? [];
-  const w = (slot: string) => groups.find((g: any) => String(g.arn).includes(`:targetgroup/${slot}-`))?.weight;
+  const w = (slot: string) =>
+    groups.find((g: any) => String(g.arn).includes(`:targetgroup/${slot}-`))?.weight;
   return { blue: w("blue"), green: w("green") };
 }

@@ -58,7 +58,9 @@ export type PolicySpec = ResourcePolicySpec | StackPolicySpec;
 const oneOf = (types: readonly string[]) => (type: string) => types.includes(type);
 
 function numberList(value: unknown, fallback: number[]): number[] {
-  return Array.isArray(value) && value.every((v) => Number.isInteger(v)) ? (value as number[]) : fallback;
+  return Array.isArray(value) && value.every((v) => Number.isInteger(v))
+    ? (value as number[])
+    : fallback;
 }
 
 export const POLICIES: readonly PolicySpec[] = [
@@ -74,7 +76,8 @@ export const POLICIES: readonly PolicySpec[] = [
   {
     kind: "resource",
     name: "images-pinned-by-digest",
-    description: "Every container image (Kubernetes workloads, ECS task definitions) is pinned by digest: repo@sha256:<64 hex>.",
+    description:
+      "Every container image (Kubernetes workloads, ECS task definitions) is pinned by digest: repo@sha256:<64 hex>.",
     enforcementLevel: "mandatory",
     appliesTo: oneOf(IMAGE_TYPES),
     check: (r) => imageViolations(r),
@@ -106,7 +109,8 @@ export const POLICIES: readonly PolicySpec[] = [
   {
     kind: "resource",
     name: "no-public-ingress",
-    description: "No security group ingress from 0.0.0.0/0 or ::/0 except TCP on the load balancer's listener ports.",
+    description:
+      "No security group ingress from 0.0.0.0/0 or ::/0 except TCP on the load balancer's listener ports.",
     enforcementLevel: "mandatory",
     configSchema: {
       properties: {
@@ -114,12 +118,14 @@ export const POLICIES: readonly PolicySpec[] = [
           type: "array",
           items: { type: "integer", minimum: 0, maximum: 65535 },
           default: DEFAULT_LISTENER_PORTS,
-          description: "TCP ports that may be open to the internet (the load balancer's listener ports).",
+          description:
+            "TCP ports that may be open to the internet (the load balancer's listener ports).",
         },
       },
     },
     appliesTo: oneOf(INGRESS_TYPES),
-    check: (r, ctx) => publicIngressViolations(r, numberList(ctx.config.allowedPorts, DEFAULT_LISTENER_PORTS)),
+    check: (r, ctx) =>
+      publicIngressViolations(r, numberList(ctx.config.allowedPorts, DEFAULT_LISTENER_PORTS)),
   },
   {
     kind: "resource",
@@ -132,7 +138,8 @@ export const POLICIES: readonly PolicySpec[] = [
   {
     kind: "resource",
     name: "feature-flags-owned-and-current",
-    description: "Every feature flag has an owner and an expiry date, and no flag has expired (remove it).",
+    description:
+      "Every feature flag has an owner and an expiry date, and no flag has expired (remove it).",
     enforcementLevel: "mandatory",
     appliesTo: oneOf(FLAG_TYPES),
     check: (r, ctx) => flagViolations(r, ctx.now),
@@ -157,7 +164,9 @@ export const POLICIES: readonly PolicySpec[] = [
       expiringFlagWarnings(
         r,
         ctx.now,
-        Number.isInteger(ctx.config.warnDays) ? (ctx.config.warnDays as number) : DEFAULT_FLAG_WARN_DAYS,
+        Number.isInteger(ctx.config.warnDays)
+          ? (ctx.config.warnDays as number)
+          : DEFAULT_FLAG_WARN_DAYS,
       ),
   },
 ];
@@ -181,13 +190,19 @@ export function evaluate(
   for (const p of policies) {
     const pctx = { now: ctx.now, config: ctx.config?.[p.name] ?? {} };
     if (p.kind === "stack") {
-      for (const v of p.check(resources, pctx)) findings.push({ ...v, policy: p.name, enforcementLevel: p.enforcementLevel });
+      for (const v of p.check(resources, pctx))
+        findings.push({ ...v, policy: p.name, enforcementLevel: p.enforcementLevel });
       continue;
     }
     for (const r of resources) {
       if (!p.appliesTo(r.type)) continue;
       for (const v of p.check(r, pctx)) {
-        findings.push({ ...v, policy: p.name, enforcementLevel: p.enforcementLevel, resource: r.name });
+        findings.push({
+          ...v,
+          policy: p.name,
+          enforcementLevel: p.enforcementLevel,
+          resource: r.name,
+        });
       }
     }
   }

@@ -47,7 +47,13 @@ export const TYPES = {
   configMap: "kubernetes:core/v1:ConfigMap",
 } as const;
 
-export const IAM_TYPES = [TYPES.rolePolicy, TYPES.policy, TYPES.role, TYPES.userPolicy, TYPES.groupPolicy] as const;
+export const IAM_TYPES = [
+  TYPES.rolePolicy,
+  TYPES.policy,
+  TYPES.role,
+  TYPES.userPolicy,
+  TYPES.groupPolicy,
+] as const;
 
 /** Pod templates live at different paths in each workload kind. */
 const POD_SPEC_PATHS: Record<string, string[]> = {
@@ -64,10 +70,15 @@ export const IMAGE_TYPES = [...WORKLOAD_TYPES, TYPES.taskDefinition];
 
 export const isHttpRoute = (type: string) =>
   type.startsWith("kubernetes:gateway.networking.k8s.io/") && type.endsWith(":HTTPRoute");
-export const isListenerRule = (type: string) => (TYPES.listenerRules as readonly string[]).includes(type);
+export const isListenerRule = (type: string) =>
+  (TYPES.listenerRules as readonly string[]).includes(type);
 export const isRoutingType = (type: string) => isHttpRoute(type) || isListenerRule(type);
 
-export const INGRESS_TYPES = [TYPES.securityGroup, TYPES.securityGroupRule, TYPES.vpcIngressRule] as const;
+export const INGRESS_TYPES = [
+  TYPES.securityGroup,
+  TYPES.securityGroupRule,
+  TYPES.vpcIngressRule,
+] as const;
 export const FLAG_TYPES = [TYPES.configMap, TYPES.appConfigVersion] as const;
 
 /** Where Slipway keeps slot identity: a label on Kubernetes objects, a tag on AWS ones. */
@@ -78,8 +89,10 @@ const SLOTS = ["blue", "green"] as const;
 type Slot = (typeof SLOTS)[number];
 const isSlot = (v: unknown): v is Slot => v === "blue" || v === "green";
 
-const isObject = (v: unknown): v is Record<string, any> => typeof v === "object" && v !== null && !Array.isArray(v);
-const asArray = <T>(v: T | T[] | undefined | null): T[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v : [v]);
+const isObject = (v: unknown): v is Record<string, any> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+const asArray = <T>(v: T | T[] | undefined | null): T[] =>
+  v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];
 const show = (v: unknown) => JSON.stringify(v);
 
 /** A JSON document given as a string (the usual form) or already as an object. */
@@ -118,7 +131,11 @@ interface Statement {
 export function isUnscopedResource(resource: string): boolean {
   if (resource === "*") return true;
   const parts = resource.split(":");
-  return parts[0] === "arn" && parts.length >= 6 && (parts.slice(5).join(":") === "*" || parts[2] === "*");
+  return (
+    parts[0] === "arn" &&
+    parts.length >= 6 &&
+    (parts.slice(5).join(":") === "*" || parts[2] === "*")
+  );
 }
 
 export const hasWildcard = (action: string) => action.includes("*") || action.includes("?");
@@ -137,14 +154,19 @@ function policyDocuments(r: PolicyResource): { where: string; document: unknown 
  * IAM documents of a role policy, managed policy, user/group policy or a role's
  * inline policies. Deny statements may be broad (they only take away).
  */
-export function iamViolations(r: PolicyResource, unscopable: readonly string[] = UNSCOPABLE_ACTIONS): Violation[] {
+export function iamViolations(
+  r: PolicyResource,
+  unscopable: readonly string[] = UNSCOPABLE_ACTIONS,
+): Violation[] {
   if (!(IAM_TYPES as readonly string[]).includes(r.type)) return [];
   const out: Violation[] = [];
   for (const { where, document } of policyDocuments(r)) {
     if (document === undefined || document === null || document === "") continue;
     const parsed = parseJson(document);
     if (!parsed.ok) {
-      out.push({ message: `${where} is not valid JSON (${parsed.error}); allowed: an IAM policy document` });
+      out.push({
+        message: `${where} is not valid JSON (${parsed.error}); allowed: an IAM policy document`,
+      });
       continue;
     }
     const statements = asArray<Statement>(parsed.value?.Statement);
@@ -168,7 +190,9 @@ export function iamViolations(r: PolicyResource, unscopable: readonly string[] =
           message: `${label} uses NotResource ${show(s.NotResource)}, which grants every other resource; allowed: a Resource list of ARNs`,
         });
       }
-      const unscoped = asArray(s.Resource).filter((res) => typeof res === "string" && isUnscopedResource(res));
+      const unscoped = asArray(s.Resource).filter(
+        (res) => typeof res === "string" && isUnscopedResource(res),
+      );
       if (unscoped.length > 0) {
         const scopable = actions.filter((a) => !hasWildcard(a) && !unscopable.includes(a));
         if (scopable.length > 0) {
@@ -203,22 +227,35 @@ export function imageViolations(r: PolicyResource): Violation[] {
   const out: Violation[] = [];
   const check = (where: string, image: unknown) => {
     const problem = imageProblem(image);
-    if (problem) out.push({ message: `${where} image ${image === undefined ? "(none)" : show(image)} ${problem}` });
+    if (problem)
+      out.push({
+        message: `${where} image ${image === undefined ? "(none)" : show(image)} ${problem}`,
+      });
   };
   const podPath = POD_SPEC_PATHS[r.type];
   if (podPath) {
     const pod = at(r.props, podPath);
     if (!isObject(pod)) return out;
     for (const field of ["initContainers", "containers", "ephemeralContainers"] as const) {
-      const kind = field === "containers" ? "container" : field === "initContainers" ? "init container" : "ephemeral container";
-      asArray(pod[field] as any[]).forEach((c, i) => check(`${kind} ${c?.name ? show(c.name) : `#${i}`}`, c?.image));
+      const kind =
+        field === "containers"
+          ? "container"
+          : field === "initContainers"
+            ? "init container"
+            : "ephemeral container";
+      asArray(pod[field] as any[]).forEach((c, i) =>
+        check(`${kind} ${c?.name ? show(c.name) : `#${i}`}`, c?.image),
+      );
     }
     return out;
   }
   if (r.type === TYPES.taskDefinition) {
     const parsed = parseJson(r.props.containerDefinitions);
-    if (!parsed.ok) return [{ message: `containerDefinitions is not valid JSON (${parsed.error})` }];
-    asArray(parsed.value as any[]).forEach((c, i) => check(`container ${c?.name ? show(c.name) : `#${i}`}`, c?.image));
+    if (!parsed.ok)
+      return [{ message: `containerDefinitions is not valid JSON (${parsed.error})` }];
+    asArray(parsed.value as any[]).forEach((c, i) =>
+      check(`container ${c?.name ? show(c.name) : `#${i}`}`, c?.image),
+    );
   }
   return out;
 }
@@ -248,7 +285,11 @@ export function weightedBackends(r: PolicyResource): WeightedBackend[] | undefin
     const rules = asArray(at(r.props, ["spec", "rules"]) as any[]);
     const last = rules[rules.length - 1];
     if (!isObject(last)) return undefined;
-    return asArray(last.backendRefs as any[]).map((b) => ({ label: String(b?.name), ref: () => String(b?.name), weight: b?.weight }));
+    return asArray(last.backendRefs as any[]).map((b) => ({
+      label: String(b?.name),
+      ref: () => String(b?.name),
+      weight: b?.weight,
+    }));
   }
   if (isListenerRule(r.type)) {
     for (const action of asArray(r.props.actions as any[])) {
@@ -256,7 +297,11 @@ export function weightedBackends(r: PolicyResource): WeightedBackend[] | undefin
       const groups = asArray(action.forward?.targetGroups as any[]);
       if (groups.length === 0) continue;
       if (groups.length === 1 && groups[0]?.weight === undefined) continue;
-      return groups.map((g, i) => ({ label: `targetGroups[${i}]`, ref: () => String(g?.arn), weight: g?.weight }));
+      return groups.map((g, i) => ({
+        label: `targetGroups[${i}]`,
+        ref: () => String(g?.arn),
+        weight: g?.weight,
+      }));
     }
   }
   return undefined;
@@ -265,9 +310,17 @@ export function weightedBackends(r: PolicyResource): WeightedBackend[] | undefin
 export function routingWeightViolations(r: PolicyResource): Violation[] {
   if (!isRoutingType(r.type)) return [];
   const backends = weightedBackends(r);
-  const what = isHttpRoute(r.type) ? "HTTPRoute weighted rule (the last rule)" : "listener rule weighted forward";
+  const what = isHttpRoute(r.type)
+    ? "HTTPRoute weighted rule (the last rule)"
+    : "listener rule weighted forward";
   if (!backends || backends.length === 0) {
-    return isHttpRoute(r.type) ? [{ message: `${what} has no backendRefs; allowed: the blue and green Services with weights totalling 100` }] : [];
+    return isHttpRoute(r.type)
+      ? [
+          {
+            message: `${what} has no backendRefs; allowed: the blue and green Services with weights totalling 100`,
+          },
+        ]
+      : [];
   }
   const missing = backends.filter((b) => typeof b.weight !== "number");
   if (missing.length > 0) {
@@ -319,11 +372,19 @@ function slotWorkloads(resources: PolicyResource[]): SlotWorkload[] {
       // Kubernetes defaults replicas to 1.
       const replicas = typeof r.props.spec?.replicas === "number" ? r.props.spec.replicas : 1;
       const refs = () => {
-        const podLabels = (at(r.props, ["spec", "template", "metadata", "labels"]) ?? {}) as Record<string, string>;
+        const podLabels = (at(r.props, ["spec", "template", "metadata", "labels"]) ?? {}) as Record<
+          string,
+          string
+        >;
         return services
           .filter((s) => {
-            const selector = at(s.props, ["spec", "selector"]) as Record<string, string> | undefined;
-            return isObject(selector) && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => podLabels[k] === v);
+            const selector = at(s.props, ["spec", "selector"]) as
+              Record<string, string> | undefined;
+            return (
+              isObject(selector) &&
+              Object.keys(selector).length > 0 &&
+              Object.entries(selector).every(([k, v]) => podLabels[k] === v)
+            );
           })
           .map((s) => at(s.props, ["metadata", "name"]))
           .filter((n): n is string => typeof n === "string");
@@ -342,7 +403,12 @@ function slotWorkloads(resources: PolicyResource[]): SlotWorkload[] {
         // A target group tagged with the same slot and service also names this slot.
         for (const tg of targetGroups) {
           const t = (tg.props.tags ?? {}) as Record<string, string>;
-          if (t[SLOT_TAG] === slot && (t["slipway:service"] ?? "") === group && typeof tg.props.arn === "string") arns.push(tg.props.arn);
+          if (
+            t[SLOT_TAG] === slot &&
+            (t["slipway:service"] ?? "") === group &&
+            typeof tg.props.arn === "string"
+          )
+            arns.push(tg.props.arn);
         }
         return arns;
       };
@@ -475,7 +541,13 @@ function ingressRules(r: PolicyResource): IngressRule[] {
   }
   if (r.type === TYPES.vpcIngressRule) {
     return [
-      { where: "ingress rule", protocol: p.ipProtocol, fromPort: p.fromPort, toPort: p.toPort, sources: [p.cidrIpv4, p.cidrIpv6] },
+      {
+        where: "ingress rule",
+        protocol: p.ipProtocol,
+        fromPort: p.fromPort,
+        toPort: p.toPort,
+        sources: [p.cidrIpv4, p.cidrIpv6],
+      },
     ];
   }
   return [];
@@ -484,7 +556,10 @@ function ingressRules(r: PolicyResource): IngressRule[] {
 const ALL_PROTOCOLS = new Set(["-1", "all", -1]);
 const TCP = new Set(["tcp", "6", 6]);
 
-export function publicIngressViolations(r: PolicyResource, allowedPorts: readonly number[] = DEFAULT_LISTENER_PORTS): Violation[] {
+export function publicIngressViolations(
+  r: PolicyResource,
+  allowedPorts: readonly number[] = DEFAULT_LISTENER_PORTS,
+): Violation[] {
   const out: Violation[] = [];
   const allowed = `allowed from the internet: tcp ${allowedPorts.join(", ")} (the load balancer's listener ports); anything else from a security group or a private range`;
   for (const rule of ingressRules(r)) {
@@ -502,10 +577,12 @@ export function publicIngressViolations(r: PolicyResource, allowedPorts: readonl
       problem = `tcp ports ${show(rule.fromPort)}-${show(rule.toPort)}`;
     } else {
       const open: number[] = [];
-      for (let port = from; port <= to && open.length <= 3; port++) if (!allowedPorts.includes(port)) open.push(port);
+      for (let port = from; port <= to && open.length <= 3; port++)
+        if (!allowedPorts.includes(port)) open.push(port);
       if (open.length > 0) problem = from === to ? `tcp port ${from}` : `tcp ports ${from}-${to}`;
     }
-    if (problem) out.push({ message: `${rule.where} opens ${problem} to ${world.join(" and ")}; ${allowed}` });
+    if (problem)
+      out.push({ message: `${rule.where} opens ${problem} to ${world.join(" and ")}; ${allowed}` });
   }
   return out;
 }
@@ -537,7 +614,10 @@ export interface FlagFacts {
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const validDate = (v: unknown): v is string =>
-  typeof v === "string" && DATE.test(v) && !Number.isNaN(Date.parse(`${v}T00:00:00Z`)) && new Date(`${v}T00:00:00Z`).toISOString().startsWith(v);
+  typeof v === "string" &&
+  DATE.test(v) &&
+  !Number.isNaN(Date.parse(`${v}T00:00:00Z`)) &&
+  new Date(`${v}T00:00:00Z`).toISOString().startsWith(v);
 
 /**
  * The flags a resource carries, with their owner and expiry: the flagd
@@ -550,7 +630,8 @@ export function flagsOf(r: PolicyResource): { flags: FlagFacts[] } | { error: st
     const data = r.props.data;
     if (!isObject(data) || data[FLAGD_DATA_KEY] === undefined) return undefined;
     const parsed = parseJson(data[FLAGD_DATA_KEY]);
-    if (!parsed.ok) return { error: `data[${show(FLAGD_DATA_KEY)}] is not valid JSON (${parsed.error})` };
+    if (!parsed.ok)
+      return { error: `data[${show(FLAGD_DATA_KEY)}] is not valid JSON (${parsed.error})` };
     const flags = isObject(parsed.value?.flags) ? parsed.value.flags : {};
     return {
       flags: Object.entries(flags).map(([name, f]: [string, any]) => ({
@@ -584,7 +665,9 @@ export function flagViolations(r: PolicyResource, now: Date): Violation[] {
   const out: Violation[] = [];
   for (const f of found.flags) {
     if (typeof f.owner !== "string" || f.owner.trim() === "") {
-      out.push({ message: `flag ${show(f.name)} has no owner; allowed: the owning team or person (slipway:flags.${f.name}.owner)` });
+      out.push({
+        message: `flag ${show(f.name)} has no owner; allowed: the owning team or person (slipway:flags.${f.name}.owner)`,
+      });
     }
     if (!validDate(f.expires)) {
       out.push({
@@ -602,13 +685,21 @@ export function flagViolations(r: PolicyResource, now: Date): Violation[] {
 export const DEFAULT_FLAG_WARN_DAYS = 14;
 
 /** Advisory: flags that expire within `warnDays`. */
-export function expiringFlagWarnings(r: PolicyResource, now: Date, warnDays = DEFAULT_FLAG_WARN_DAYS): Violation[] {
+export function expiringFlagWarnings(
+  r: PolicyResource,
+  now: Date,
+  warnDays = DEFAULT_FLAG_WARN_DAYS,
+): Violation[] {
   const found = flagsOf(r);
   if (!found || "error" in found) return [];
   const out: Violation[] = [];
   for (const f of found.flags) {
-    if (!validDate(f.expires) || flagHealth({ expires: f.expires }, now, warnDays) !== "expiring") continue;
-    const days = Math.max(0, Math.floor((Date.parse(`${f.expires}T23:59:59Z`) - now.getTime()) / 86_400_000));
+    if (!validDate(f.expires) || flagHealth({ expires: f.expires }, now, warnDays) !== "expiring")
+      continue;
+    const days = Math.max(
+      0,
+      Math.floor((Date.parse(`${f.expires}T23:59:59Z`) - now.getTime()) / 86_400_000),
+    );
     out.push({
       message: `flag ${show(f.name)}${typeof f.owner === "string" ? ` (owner ${f.owner})` : ""} expires on ${f.expires}, in ${days} day(s): remove it, or extend slipway:flags.${f.name}.expires if it must stay`,
     });

@@ -23,12 +23,27 @@ export interface ChartData {
   errorRatio: Record<Slot, Point[]>;
   /** p99 latency per slot, seconds. */
   p99: Record<Slot, Point[]>;
-  updates: { t: number; label: string; kind: "deploy" | "setWeight" | "promote" | "rollback" | "scaleDown" | "other" }[];
-  analyses: { start: number; end: number; verdict: "pass" | "fail" | "inconclusive"; label: string; measurements: { t: number; verdict: string }[] }[];
+  updates: {
+    t: number;
+    label: string;
+    kind: "deploy" | "setWeight" | "promote" | "rollback" | "scaleDown" | "other";
+  }[];
+  analyses: {
+    start: number;
+    end: number;
+    verdict: "pass" | "fail" | "inconclusive";
+    label: string;
+    measurements: { t: number; verdict: string }[];
+  }[];
 }
 
 export const SLOT_COLOURS: Record<Slot, string> = { blue: "#1d4ed8", green: "#15803d" };
-const VERDICT_COLOURS: Record<string, string> = { pass: "#15803d", fail: "#b91c1c", inconclusive: "#b45309", error: "#6b7280" };
+const VERDICT_COLOURS: Record<string, string> = {
+  pass: "#15803d",
+  fail: "#b91c1c",
+  inconclusive: "#b45309",
+  error: "#6b7280",
+};
 const UPDATE_COLOURS: Record<string, string> = { promote: "#15803d", rollback: "#b91c1c" };
 
 const W = 960;
@@ -37,7 +52,8 @@ const RIGHT = 24;
 const PLOT_W = W - LEFT - RIGHT;
 const FONT = "DejaVu Sans, Helvetica, Arial, sans-serif";
 
-const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+const esc = (s: string) =>
+  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 const f = (n: number) => (Math.round(n * 10) / 10).toString();
 
 interface Panel {
@@ -48,11 +64,18 @@ interface Panel {
   title: string;
 }
 
-function linearPanel(top: number, height: number, max: number, title: string, format: (v: number) => string): Panel {
+function linearPanel(
+  top: number,
+  height: number,
+  max: number,
+  title: string,
+  format: (v: number) => string,
+): Panel {
   const y = (v: number) => top + height - (Math.min(Math.max(v, 0), max) / max) * height;
   const step = tickStep(max);
   const ticks: { v: number; label: string }[] = [];
-  for (let i = 0; i * step <= max * 1.0000001; i++) ticks.push({ v: i * step, label: format(i * step) });
+  for (let i = 0; i * step <= max * 1.0000001; i++)
+    ticks.push({ v: i * step, label: format(i * step) });
   return { top, height, y, ticks, title };
 }
 
@@ -63,12 +86,21 @@ export function tickStep(max: number): number {
   return max / 4;
 }
 
-function logPanel(top: number, height: number, min: number, max: number, title: string, format: (v: number) => string): Panel {
+function logPanel(
+  top: number,
+  height: number,
+  min: number,
+  max: number,
+  title: string,
+  format: (v: number) => string,
+): Panel {
   const lmin = Math.log10(min);
   const lmax = Math.log10(max);
-  const y = (v: number) => top + height - ((Math.log10(Math.min(Math.max(v, min), max)) - lmin) / (lmax - lmin)) * height;
+  const y = (v: number) =>
+    top + height - ((Math.log10(Math.min(Math.max(v, min), max)) - lmin) / (lmax - lmin)) * height;
   const ticks: { v: number; label: string }[] = [];
-  for (let e = Math.ceil(lmin); e <= Math.floor(lmax); e++) ticks.push({ v: 10 ** e, label: format(10 ** e) });
+  for (let e = Math.ceil(lmin); e <= Math.floor(lmax); e++)
+    ticks.push({ v: 10 ** e, label: format(10 ** e) });
   return { top, height, y, ticks, title };
 }
 
@@ -81,7 +113,13 @@ export function niceMax(value: number, floor: number): number {
 }
 
 /** Polyline paths; a null value or a gap wider than `maxGap` seconds breaks the line. */
-function path(points: Point[], x: (t: number) => number, y: (v: number) => number, maxGap = 3, domain: [number, number] = [-Infinity, Infinity]): string {
+function path(
+  points: Point[],
+  x: (t: number) => number,
+  y: (v: number) => number,
+  maxGap = 3,
+  domain: [number, number] = [-Infinity, Infinity],
+): string {
   let d = "";
   let prev: number | undefined;
   for (const [t, v] of points) {
@@ -122,14 +160,20 @@ export function renderChart(data: ChartData): string {
   const legendY = 68;
   for (const slot of ["blue", "green"] as Slot[]) {
     const label = `${slot}: ${data.slots[slot].role}, ${data.slots[slot].version}`;
-    out.push(`<line x1="${lx}" y1="${legendY - 4}" x2="${lx + 22}" y2="${legendY - 4}" stroke="${SLOT_COLOURS[slot]}" stroke-width="2.5"/>`);
+    out.push(
+      `<line x1="${lx}" y1="${legendY - 4}" x2="${lx + 22}" y2="${legendY - 4}" stroke="${SLOT_COLOURS[slot]}" stroke-width="2.5"/>`,
+    );
     out.push(`<text x="${lx + 28}" y="${legendY}" font-size="12">${esc(label)}</text>`);
     lx += 28 + textWidth(label, 12) + 22;
   }
-  out.push(`<line x1="${lx}" y1="${legendY - 4}" x2="${lx + 22}" y2="${legendY - 4}" stroke="#111827" stroke-width="1.5" stroke-dasharray="5 3"/>`);
+  out.push(
+    `<line x1="${lx}" y1="${legendY - 4}" x2="${lx + 22}" y2="${legendY - 4}" stroke="#111827" stroke-width="1.5" stroke-dasharray="5 3"/>`,
+  );
   out.push(`<text x="${lx + 28}" y="${legendY}" font-size="12">HTTPRoute weight</text>`);
   lx += 28 + textWidth("HTTPRoute weight", 12) + 22;
-  out.push(`<rect x="${lx}" y="${legendY - 11}" width="22" height="12" fill="#e5e7eb" stroke="#9ca3af" stroke-width="0.5"/>`);
+  out.push(
+    `<rect x="${lx}" y="${legendY - 11}" width="22" height="12" fill="#e5e7eb" stroke="#9ca3af" stroke-width="0.5"/>`,
+  );
   out.push(`<text x="${lx + 28}" y="${legendY}" font-size="12">analysis window</text>`);
 
   // Update labels above the first panel, staggered so they never overlap.
@@ -141,7 +185,9 @@ export function renderChart(data: ChartData): string {
     const half = textWidth(u.label, labelSize) / 2 + 2;
     return Math.min(Math.max(x(u.t), half + 4), W - half - 4);
   });
-  const rows = stagger(updates.map((u, i) => ({ x: labelXs[i]!, width: textWidth(u.label, labelSize) + 8 })));
+  const rows = stagger(
+    updates.map((u, i) => ({ x: labelXs[i]!, width: textWidth(u.label, labelSize) + 8 })),
+  );
   const rowCount = Math.max(1, ...rows.map((r) => r + 1));
   const rowH = 15;
 
@@ -149,13 +195,31 @@ export function renderChart(data: ChartData): string {
   const panelH = 140;
   const panelGap = 34;
   const firstTop = labelsTop + rowCount * rowH + 26;
-  const maxError = Math.max(0, ...(["blue", "green"] as Slot[]).flatMap((s) => data.errorRatio[s].map(([, v]) => v ?? 0)));
-  const p99Values = (["blue", "green"] as Slot[]).flatMap((s) => data.p99[s].map(([, v]) => v ?? 0)).filter((v) => v > 0);
+  const maxError = Math.max(
+    0,
+    ...(["blue", "green"] as Slot[]).flatMap((s) => data.errorRatio[s].map(([, v]) => v ?? 0)),
+  );
+  const p99Values = (["blue", "green"] as Slot[])
+    .flatMap((s) => data.p99[s].map(([, v]) => v ?? 0))
+    .filter((v) => v > 0);
   const latMax = niceMax(Math.max(...p99Values, 0.01) * 1.5, 0.01);
   const panels = {
     share: linearPanel(firstTop, panelH, 100, "traffic share (%)", (v) => `${v}%`),
-    errors: linearPanel(firstTop + panelH + panelGap, panelH, niceMax(maxError * 1.15, 0.05), "error ratio, 5xx / requests (%)", (v) => `${+(v * 100).toFixed(1)}%`),
-    latency: logPanel(firstTop + 2 * (panelH + panelGap), panelH, 5e-4, latMax, "p99 latency (log scale)", (v) => (v >= 1 ? `${v} s` : `${+(v * 1000).toPrecision(3)} ms`)),
+    errors: linearPanel(
+      firstTop + panelH + panelGap,
+      panelH,
+      niceMax(maxError * 1.15, 0.05),
+      "error ratio, 5xx / requests (%)",
+      (v) => `${+(v * 100).toFixed(1)}%`,
+    ),
+    latency: logPanel(
+      firstTop + 2 * (panelH + panelGap),
+      panelH,
+      5e-4,
+      latMax,
+      "p99 latency (log scale)",
+      (v) => (v >= 1 ? `${v} s` : `${+(v * 1000).toPrecision(3)} ms`),
+    ),
   };
   const plotBottom = panels.latency.top + panels.latency.height;
   const H = plotBottom + 64;
@@ -165,19 +229,29 @@ export function renderChart(data: ChartData): string {
     const x0 = x(a.start);
     const x1 = Math.max(x(a.end), x0 + 2);
     for (const p of Object.values(panels)) {
-      out.push(`<rect x="${f(x0)}" y="${p.top}" width="${f(x1 - x0)}" height="${p.height}" fill="#e5e7eb" opacity="0.75"/>`);
+      out.push(
+        `<rect x="${f(x0)}" y="${p.top}" width="${f(x1 - x0)}" height="${p.height}" fill="#e5e7eb" opacity="0.75"/>`,
+      );
     }
   }
 
   // Panel frames, grid, ticks and titles.
   for (const p of Object.values(panels)) {
-    out.push(`<text x="${LEFT}" y="${p.top - 7}" font-size="12" font-weight="bold" fill="#111827">${esc(p.title)}</text>`);
+    out.push(
+      `<text x="${LEFT}" y="${p.top - 7}" font-size="12" font-weight="bold" fill="#111827">${esc(p.title)}</text>`,
+    );
     for (const t of p.ticks) {
       const ty = p.y(t.v);
-      out.push(`<line x1="${LEFT}" y1="${f(ty)}" x2="${LEFT + PLOT_W}" y2="${f(ty)}" stroke="#d1d5db" stroke-width="0.6"/>`);
-      out.push(`<text x="${LEFT - 6}" y="${f(ty + 4)}" font-size="10.5" text-anchor="end" fill="#4b5563">${esc(t.label)}</text>`);
+      out.push(
+        `<line x1="${LEFT}" y1="${f(ty)}" x2="${LEFT + PLOT_W}" y2="${f(ty)}" stroke="#d1d5db" stroke-width="0.6"/>`,
+      );
+      out.push(
+        `<text x="${LEFT - 6}" y="${f(ty + 4)}" font-size="10.5" text-anchor="end" fill="#4b5563">${esc(t.label)}</text>`,
+      );
     }
-    out.push(`<rect x="${LEFT}" y="${p.top}" width="${PLOT_W}" height="${p.height}" fill="none" stroke="#6b7280" stroke-width="0.8"/>`);
+    out.push(
+      `<rect x="${LEFT}" y="${p.top}" width="${PLOT_W}" height="${p.height}" fill="none" stroke="#6b7280" stroke-width="0.8"/>`,
+    );
   }
 
   // Stack updates: dashed vertical lines through all panels, labels on top.
@@ -186,8 +260,12 @@ export function renderChart(data: ChartData): string {
     const colour = UPDATE_COLOURS[u.kind] ?? "#374151";
     const ly = labelsTop + rows[i]! * rowH + 10;
     const labelX = labelXs[i]!;
-    out.push(`<line x1="${f(ux)}" y1="${ly + 3}" x2="${f(ux)}" y2="${plotBottom}" stroke="${colour}" stroke-width="1" stroke-dasharray="4 3" opacity="0.8"/>`);
-    out.push(`<text x="${f(labelX)}" y="${ly}" font-size="${labelSize}" text-anchor="middle" fill="${colour}" font-weight="${u.kind === "promote" || u.kind === "rollback" ? "bold" : "normal"}">${esc(u.label)}</text>`);
+    out.push(
+      `<line x1="${f(ux)}" y1="${ly + 3}" x2="${f(ux)}" y2="${plotBottom}" stroke="${colour}" stroke-width="1" stroke-dasharray="4 3" opacity="0.8"/>`,
+    );
+    out.push(
+      `<text x="${f(labelX)}" y="${ly}" font-size="${labelSize}" text-anchor="middle" fill="${colour}" font-weight="${u.kind === "promote" || u.kind === "rollback" ? "bold" : "normal"}">${esc(u.label)}</text>`,
+    );
   });
 
   // HTTPRoute weights: dashed step lines in the share panel.
@@ -201,7 +279,10 @@ export function renderChart(data: ChartData): string {
     });
     if (steps.length > 0) steps.push([duration, steps[steps.length - 1]![1]]);
     const d = path(steps, x, panels.share.y, Infinity);
-    if (d) out.push(`<path d="${d}" fill="none" stroke="${SLOT_COLOURS[slot]}" stroke-width="1.3" stroke-dasharray="5 3" opacity="0.9"/>`);
+    if (d)
+      out.push(
+        `<path d="${d}" fill="none" stroke="${SLOT_COLOURS[slot]}" stroke-width="1.3" stroke-dasharray="5 3" opacity="0.9"/>`,
+      );
   }
 
   // Measured series.
@@ -213,7 +294,10 @@ export function renderChart(data: ChartData): string {
   for (const [panel, bySlot] of series) {
     for (const slot of ["blue", "green"] as Slot[]) {
       const d = path(bySlot[slot], x, panel.y, 3, [0, duration]);
-      if (d) out.push(`<path d="${d}" fill="none" stroke="${SLOT_COLOURS[slot]}" stroke-width="2" stroke-linejoin="round" stroke-linecap="round"/>`);
+      if (d)
+        out.push(
+          `<path d="${d}" fill="none" stroke="${SLOT_COLOURS[slot]}" stroke-width="2" stroke-linejoin="round" stroke-linecap="round"/>`,
+        );
     }
   }
 
@@ -228,10 +312,16 @@ export function renderChart(data: ChartData): string {
     const w = textWidth(label, 11) + 10;
     const bx = Math.min(Math.max(cx - w / 2, LEFT + 2), LEFT + PLOT_W - w - 2);
     const by = panels.errors.top + 6;
-    out.push(`<rect x="${f(bx)}" y="${by}" width="${f(w)}" height="17" rx="3" fill="#ffffff" stroke="${colour}" stroke-width="1.2"/>`);
-    out.push(`<text x="${f(bx + w / 2)}" y="${by + 12.5}" font-size="11" text-anchor="middle" fill="${colour}" font-weight="bold">${esc(label)}</text>`);
+    out.push(
+      `<rect x="${f(bx)}" y="${by}" width="${f(w)}" height="17" rx="3" fill="#ffffff" stroke="${colour}" stroke-width="1.2"/>`,
+    );
+    out.push(
+      `<text x="${f(bx + w / 2)}" y="${by + 12.5}" font-size="11" text-anchor="middle" fill="${colour}" font-weight="bold">${esc(label)}</text>`,
+    );
     for (const m of a.measurements) {
-      out.push(`<circle cx="${f(x(m.t))}" cy="${panels.errors.top + panels.errors.height - 6}" r="4" fill="${VERDICT_COLOURS[m.verdict] ?? "#6b7280"}" stroke="#ffffff" stroke-width="1"/>`);
+      out.push(
+        `<circle cx="${f(x(m.t))}" cy="${panels.errors.top + panels.errors.height - 6}" r="4" fill="${VERDICT_COLOURS[m.verdict] ?? "#6b7280"}" stroke="#ffffff" stroke-width="1"/>`,
+      );
     }
   }
 
@@ -239,10 +329,16 @@ export function renderChart(data: ChartData): string {
   const step = niceMax(duration / 8, 1);
   for (let t = 0; t <= duration + 1e-9; t += step) {
     const tx = x(t);
-    out.push(`<line x1="${f(tx)}" y1="${plotBottom}" x2="${f(tx)}" y2="${plotBottom + 5}" stroke="#6b7280"/>`);
-    out.push(`<text x="${f(tx)}" y="${plotBottom + 18}" font-size="10.5" text-anchor="middle" fill="#4b5563">${Math.round(t)}s</text>`);
+    out.push(
+      `<line x1="${f(tx)}" y1="${plotBottom}" x2="${f(tx)}" y2="${plotBottom + 5}" stroke="#6b7280"/>`,
+    );
+    out.push(
+      `<text x="${f(tx)}" y="${plotBottom + 18}" font-size="10.5" text-anchor="middle" fill="#4b5563">${Math.round(t)}s</text>`,
+    );
   }
-  out.push(`<text x="${LEFT + PLOT_W / 2}" y="${plotBottom + 36}" font-size="12" text-anchor="middle" fill="#111827">seconds since the release started</text>`);
+  out.push(
+    `<text x="${LEFT + PLOT_W / 2}" y="${plotBottom + 36}" font-size="12" text-anchor="middle" fill="#111827">seconds since the release started</text>`,
+  );
   out.push(
     `<text x="${LEFT}" y="${plotBottom + 56}" font-size="10.5" fill="#6b7280">dots: one per analysis measurement (green pass, amber inconclusive, red fail); dashed verticals: stack updates</text>`,
   );

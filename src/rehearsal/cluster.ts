@@ -28,7 +28,10 @@ export interface DesiredSlot {
 }
 
 /** Reads the Deployments named `<service>-<slot>` from rendered manifests. Throws on a half-written file. */
-export function renderedDeployments(dir: string, service: string): Partial<Record<Slot, DesiredSlot>> {
+export function renderedDeployments(
+  dir: string,
+  service: string,
+): Partial<Record<Slot, DesiredSlot>> {
   const out: Partial<Record<Slot, DesiredSlot>> = {};
   if (!existsSync(dir)) return out;
   for (const doc of renderedManifests(dir)) {
@@ -39,7 +42,9 @@ export function renderedDeployments(dir: string, service: string): Partial<Recor
     out[slot] = {
       image: container.image,
       replicas: doc.spec.replicas ?? 1,
-      env: Object.fromEntries((container.env ?? []).map((e: { name: string; value?: string }) => [e.name, e.value ?? ""])),
+      env: Object.fromEntries(
+        (container.env ?? []).map((e: { name: string; value?: string }) => [e.name, e.value ?? ""]),
+      ),
     };
   }
   return out;
@@ -55,7 +60,14 @@ export interface SlotProcess {
 }
 
 export type ClusterEvent =
-  | { type: "started"; slot: Slot; version: string; image: string; pid: number; env: Record<string, string> }
+  | {
+      type: "started";
+      slot: Slot;
+      version: string;
+      image: string;
+      pid: number;
+      env: Record<string, string>;
+    }
   | { type: "stopped"; slot: Slot; version: string; pid: number; why: string }
   | { type: "exited"; slot: Slot; version: string; pid: number; code: number | null }
   | { type: "weights"; weights: Weights }
@@ -116,7 +128,8 @@ export class LocalCluster {
     let weights: Weights | undefined;
     try {
       desired = renderedDeployments(renderDir, service);
-      if (existsSync(renderDir) && (desired.blue || desired.green)) weights = renderedRouteWeights(renderDir, service);
+      if (existsSync(renderDir) && (desired.blue || desired.green))
+        weights = renderedRouteWeights(renderDir, service);
     } catch {
       // Pulumi is writing the files right now; the next poll reads them whole.
       return;
@@ -125,12 +138,24 @@ export class LocalCluster {
       const want = desired[slot];
       const have = this.running.get(slot);
       const wanted = want && want.replicas > 0 ? want : undefined;
-      if (have && (!wanted || wanted.image !== have.image || !sameEnv(wanted.env, have.env) || have.child.exited())) {
-        await this.stopSlot(slot, !wanted ? "scaled to 0" : have.child.exited() ? "exited" : "new release");
+      if (
+        have &&
+        (!wanted ||
+          wanted.image !== have.image ||
+          !sameEnv(wanted.env, have.env) ||
+          have.child.exited())
+      ) {
+        await this.stopSlot(
+          slot,
+          !wanted ? "scaled to 0" : have.child.exited() ? "exited" : "new release",
+        );
       }
       if (wanted && !this.running.has(slot)) await this.startSlot(slot, wanted);
     }
-    if (weights && (!this.weights || weights.blue !== this.weights.blue || weights.green !== this.weights.green)) {
+    if (
+      weights &&
+      (!this.weights || weights.blue !== this.weights.blue || weights.green !== this.weights.green)
+    ) {
       this.weights = weights;
       this.weightHistory.push({ at: Date.now(), weights });
       this.options.onEvent?.({ type: "weights", weights });
@@ -156,16 +181,35 @@ export class LocalCluster {
       }
     });
     this.options.pids.add(child, binary);
-    const proc: SlotProcess = { slot, image: want.image, version, env: want.env, child, startedAt: Date.now() };
+    const proc: SlotProcess = {
+      slot,
+      image: want.image,
+      version,
+      env: want.env,
+      child,
+      startedAt: Date.now(),
+    };
     this.running.set(slot, proc);
     try {
-      await waitUntil(`${slot} slot (${version})`, () => httpOk(`${this.url(slot)}${this.options.readyPath}`), 10_000, child);
+      await waitUntil(
+        `${slot} slot (${version})`,
+        () => httpOk(`${this.url(slot)}${this.options.readyPath}`),
+        10_000,
+        child,
+      );
     } catch (err) {
       this.options.onEvent?.({ type: "error", message: (err as Error).message });
       await this.stopSlot(slot, "not ready");
       throw err;
     }
-    this.options.onEvent?.({ type: "started", slot, version, image: want.image, pid: child.pid, env: manifest.env });
+    this.options.onEvent?.({
+      type: "started",
+      slot,
+      version,
+      image: want.image,
+      pid: child.pid,
+      env: manifest.env,
+    });
   }
 
   private async stopSlot(slot: Slot, why: string): Promise<void> {
@@ -174,7 +218,13 @@ export class LocalCluster {
     this.running.delete(slot);
     await have.child.stop();
     this.options.pids.remove(have.child.pid);
-    this.options.onEvent?.({ type: "stopped", slot, version: have.version, pid: have.child.pid, why });
+    this.options.onEvent?.({
+      type: "stopped",
+      slot,
+      version: have.version,
+      pid: have.child.pid,
+      why,
+    });
   }
 
   /** Stops polling and every slot process. */

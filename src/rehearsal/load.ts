@@ -50,7 +50,11 @@ const emptySlot = (): SlotLoad => ({ sent: 0, ok: 0, serverErrors: 0, otherStatu
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 export class LoadGenerator {
-  readonly stats: LoadStats = { sent: 0, skipped: 0, bySlot: { blue: emptySlot(), green: emptySlot() } };
+  readonly stats: LoadStats = {
+    sent: 0,
+    skipped: 0,
+    bySlot: { blue: emptySlot(), green: emptySlot() },
+  };
   private timer: NodeJS.Timeout | undefined;
   private inFlight = 0;
   private current = { blue: 0, green: 0 };
@@ -59,7 +63,10 @@ export class LoadGenerator {
   private window: Record<Slot, SlotLoad> | undefined;
 
   constructor(readonly options: LoadOptions) {
-    if (!(options.rate > 0 && options.rate <= 2000)) throw new Error(`load rate: got ${options.rate}; allowed: 0 < rate <= 2000 requests per second`);
+    if (!(options.rate > 0 && options.rate <= 2000))
+      throw new Error(
+        `load rate: got ${options.rate}; allowed: 0 < rate <= 2000 requests per second`,
+      );
     this.agent = new Agent({ keepAlive: true, maxSockets: options.concurrency ?? 64 });
   }
 
@@ -72,9 +79,13 @@ export class LoadGenerator {
       if (this.options.maxDurationMs !== undefined && elapsed > this.options.maxDurationMs) {
         return void this.halt(`ran for its longest time, ${this.options.maxDurationMs} ms`);
       }
-      const due = Math.floor((elapsed / 1000) * this.options.rate) - (this.stats.sent + this.stats.skipped);
+      const due =
+        Math.floor((elapsed / 1000) * this.options.rate) - (this.stats.sent + this.stats.skipped);
       for (let i = 0; i < due; i++) {
-        if (this.options.maxRequests !== undefined && this.stats.sent + this.stats.skipped >= this.options.maxRequests) {
+        if (
+          this.options.maxRequests !== undefined &&
+          this.stats.sent + this.stats.skipped >= this.options.maxRequests
+        ) {
           return void this.halt(`sent its most requests, ${this.options.maxRequests}`);
         }
         this.fire();
@@ -121,7 +132,10 @@ export class LoadGenerator {
       return;
     }
     const url = new URL(this.options.path ?? "/work", this.options.target(slot));
-    if (!LOOPBACK.has(url.hostname)) throw new Error(`load generator: ${url.host} is not a loopback address; it only sends to 127.0.0.1`);
+    if (!LOOPBACK.has(url.hostname))
+      throw new Error(
+        `load generator: ${url.host} is not a loopback address; it only sends to 127.0.0.1`,
+      );
     const counters = [this.stats.bySlot[slot], ...(this.window ? [this.window[slot]] : [])];
     this.stats.sent++;
     for (const c of counters) c.sent++;
@@ -139,14 +153,18 @@ export class LoadGenerator {
       }
       if (this.inFlight === 0) this.drained?.();
     };
-    const req = request(url, { agent: this.agent, timeout: this.options.timeoutMs ?? 5000 }, (res) => {
-      res.resume();
-      res.on("end", () => {
-        const code = res.statusCode ?? 0;
-        done(code >= 200 && code < 300 ? "ok" : code >= 500 ? "serverError" : "other");
-      });
-      res.on("error", () => done("failed"));
-    });
+    const req = request(
+      url,
+      { agent: this.agent, timeout: this.options.timeoutMs ?? 5000 },
+      (res) => {
+        res.resume();
+        res.on("end", () => {
+          const code = res.statusCode ?? 0;
+          done(code >= 200 && code < 300 ? "ok" : code >= 500 ? "serverError" : "other");
+        });
+        res.on("error", () => done("failed"));
+      },
+    );
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", () => done("failed"));
     req.end();
@@ -156,7 +174,10 @@ export class LoadGenerator {
   async stop(graceMs = 3000): Promise<LoadStats> {
     this.halt();
     if (this.inFlight > 0) {
-      await Promise.race([new Promise<void>((r) => (this.drained = r)), new Promise((r) => setTimeout(r, graceMs))]);
+      await Promise.race([
+        new Promise<void>((r) => (this.drained = r)),
+        new Promise((r) => setTimeout(r, graceMs)),
+      ]);
     }
     this.agent.destroy();
     return this.stats;

@@ -16,7 +16,11 @@ export function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port on 127.0.0.1"))));
+      server.close(() =>
+        typeof address === "object" && address
+          ? resolve(address.port)
+          : reject(new Error("no free port on 127.0.0.1")),
+      );
     });
   });
 }
@@ -41,7 +45,13 @@ export interface Child {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function startChild(name: string, command: string, args: string[], env: Record<string, string>, onExit?: (code: number | null, signal: string | null) => void): Child {
+export function startChild(
+  name: string,
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  onExit?: (code: number | null, signal: string | null) => void,
+): Child {
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env });
   if (child.pid === undefined) throw new Error(`${name}: could not start ${command}`);
   let output = "";
@@ -78,11 +88,19 @@ export function startChild(name: string, command: string, args: string[], env: R
 }
 
 /** Polls `probe` until it resolves true; throws with the process's output after `timeoutMs` or when it exits. */
-export async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number, child?: Child): Promise<void> {
+export async function waitUntil(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  child?: Child,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
-    if (child?.exited()) throw new Error(`${what}: the process exited (code ${child.process.exitCode ?? child.process.signalCode}):\n${child.output().trim()}`);
+    if (child?.exited())
+      throw new Error(
+        `${what}: the process exited (code ${child.process.exitCode ?? child.process.signalCode}):\n${child.output().trim()}`,
+      );
     try {
       if (await probe()) return;
     } catch (err) {
@@ -90,7 +108,9 @@ export async function waitUntil(what: string, probe: () => Promise<boolean>, tim
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${what}: not ready after ${timeoutMs} ms (${String((lastError as Error)?.message ?? lastError ?? "probe never succeeded")})\n${child?.output().trim() ?? ""}`);
+  throw new Error(
+    `${what}: not ready after ${timeoutMs} ms (${String((lastError as Error)?.message ?? lastError ?? "probe never succeeded")})\n${child?.output().trim() ?? ""}`,
+  );
 }
 
 export async function httpOk(url: string, timeoutMs = 1000): Promise<boolean> {
@@ -120,7 +140,14 @@ export class PidFile {
 
   private flush(): void {
     mkdirSync(dirname(this.path), { recursive: true });
-    writeFileSync(this.path, JSON.stringify([...this.entries].map(([pid, e]) => ({ pid, ...e })), null, 2));
+    writeFileSync(
+      this.path,
+      JSON.stringify(
+        [...this.entries].map(([pid, e]) => ({ pid, ...e })),
+        null,
+        2,
+      ),
+    );
   }
 
   /** Stops what a previous run left behind; returns what it stopped. */
@@ -137,7 +164,8 @@ export class PidFile {
       if (!runs(e.pid, e.command)) continue;
       try {
         process.kill(e.pid, "SIGTERM");
-        for (let i = 0; i < 50 && runs(e.pid, e.command); i++) await new Promise((r) => setTimeout(r, 100));
+        for (let i = 0; i < 50 && runs(e.pid, e.command); i++)
+          await new Promise((r) => setTimeout(r, 100));
         if (runs(e.pid, e.command)) process.kill(e.pid, "SIGKILL");
         stopped.push(`${e.name} (pid ${e.pid})`);
       } catch {

@@ -43,8 +43,19 @@ const FAULTS = { errorRatio: 0.15, latencyMs: 80 };
 export const DEMO: RehearsalProfile = {
   name: "demo",
   loadRate: 60,
-  steps: [{ setWeight: 20 }, { analysis: { count: 3, interval: "10s" } }, { setWeight: 50 }, { analysis: { count: 3, interval: "10s" } }],
-  analysis: { count: 3, interval: "10s", minSamples: 100, errorsAbsoluteTolerance: 0.01, latencyAbsoluteTolerance: 0.005 },
+  steps: [
+    { setWeight: 20 },
+    { analysis: { count: 3, interval: "10s" } },
+    { setWeight: 50 },
+    { analysis: { count: 3, interval: "10s" } },
+  ],
+  analysis: {
+    count: 3,
+    interval: "10s",
+    minSamples: 100,
+    errorsAbsoluteTolerance: 0.01,
+    latencyAbsoluteTolerance: 0.005,
+  },
   stepSeconds: 2,
   scrapeIntervalSeconds: 1,
   scaleDownDelaySeconds: 5,
@@ -61,7 +72,12 @@ export const QUICK: RehearsalProfile = {
   ...DEMO,
   name: "quick",
   loadRate: 100,
-  steps: [{ setWeight: 20 }, { analysis: { count: 2, interval: "11s" } }, { setWeight: 50 }, { analysis: { count: 2, interval: "11s" } }],
+  steps: [
+    { setWeight: 20 },
+    { analysis: { count: 2, interval: "11s" } },
+    { setWeight: 50 },
+    { analysis: { count: 2, interval: "11s" } },
+  ],
   analysis: { ...DEMO.analysis, count: 2, interval: "11s" },
   scaleDownDelaySeconds: 1,
 };
@@ -78,8 +94,22 @@ export function analysisConfig(profile: RehearsalProfile): Record<string, unknow
     failureLimit: 0,
     window: "cumulative",
     metrics: [
-      { name: "errors", type: "ratio", direction: "increase", tolerance: 0.1, absoluteTolerance: a.errorsAbsoluteTolerance, critical: true },
-      { name: "latency", type: "samples", direction: "increase", tolerance: 0.1, absoluteTolerance: a.latencyAbsoluteTolerance, minSamples: 10 },
+      {
+        name: "errors",
+        type: "ratio",
+        direction: "increase",
+        tolerance: 0.1,
+        absoluteTolerance: a.errorsAbsoluteTolerance,
+        critical: true,
+      },
+      {
+        name: "latency",
+        type: "samples",
+        direction: "increase",
+        tolerance: 0.1,
+        absoluteTolerance: a.latencyAbsoluteTolerance,
+        minSamples: 10,
+      },
     ],
   };
 }

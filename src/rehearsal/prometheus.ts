@@ -2,7 +2,15 @@ import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { type Child, freePort, httpOk, type PidFile, startChild, waitUntil, which } from "./processes";
+import {
+  type Child,
+  freePort,
+  httpOk,
+  type PidFile,
+  startChild,
+  waitUntil,
+  which,
+} from "./processes";
 
 /**
  * A real Prometheus server (the Debian package's /usr/bin/prometheus) on
@@ -20,7 +28,9 @@ export const PROMETHEUS_HINT =
   "Prometheus is not installed: run `bash scripts/install-test-servers.sh` (installs the Debian package `prometheus`), or put a prometheus binary on PATH or in $SLIPWAY_PROMETHEUS";
 
 export function findPrometheus(): string | undefined {
-  const candidates = [process.env.SLIPWAY_PROMETHEUS, "/usr/bin/prometheus", "prometheus"].filter((c): c is string => !!c);
+  const candidates = [process.env.SLIPWAY_PROMETHEUS, "/usr/bin/prometheus", "prometheus"].filter(
+    (c): c is string => !!c,
+  );
   for (const c of candidates) {
     const found = which(c);
     if (found) return found;
@@ -41,11 +51,22 @@ export async function ensurePrometheus(say: (line: string) => void): Promise<str
   const run = (args: string[]) =>
     new Promise<void>((resolve, reject) => {
       const [cmd, ...rest] = [...sudo, ...args];
-      const child = spawn(cmd!, rest, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+      const child = spawn(cmd!, rest, {
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+      });
       let err = "";
       child.stderr.on("data", (c: Buffer) => (err = (err + c.toString()).slice(-2000)));
       child.on("error", reject);
-      child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(" ")} failed (exit ${code}): ${err.trim()}\n${PROMETHEUS_HINT}`))));
+      child.on("exit", (code) =>
+        code === 0
+          ? resolve()
+          : reject(
+              new Error(
+                `${args.join(" ")} failed (exit ${code}): ${err.trim()}\n${PROMETHEUS_HINT}`,
+              ),
+            ),
+      );
     });
   await run(["apt-get", "update", "-qq"]);
   await run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"]);
@@ -66,7 +87,11 @@ export async function startPrometheus(args: {
   mkdirSync(args.dir, { recursive: true });
   const interval = `${args.scrapeIntervalSeconds}s`;
   const config = {
-    global: { scrape_interval: interval, evaluation_interval: interval, scrape_timeout: `${Math.max(100, args.scrapeIntervalSeconds * 900)}ms` },
+    global: {
+      scrape_interval: interval,
+      evaluation_interval: interval,
+      scrape_timeout: `${Math.max(100, args.scrapeIntervalSeconds * 900)}ms`,
+    },
     scrape_configs: [
       {
         job_name: "slipway-rehearsal",
@@ -111,14 +136,27 @@ export async function queryRange(
   end: number,
   stepSeconds: number,
 ): Promise<{ metric: Record<string, string>; values: [number, number][] }[]> {
-  const body = new URLSearchParams({ query, start: String(start / 1000), end: String(end / 1000), step: String(stepSeconds) });
+  const body = new URLSearchParams({
+    query,
+    start: String(start / 1000),
+    end: String(end / 1000),
+    step: String(stepSeconds),
+  });
   const res = await fetch(`${url}/api/v1/query_range`, {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded" },
     body: body.toString(),
     signal: AbortSignal.timeout(10_000),
   });
-  const json = (await res.json()) as { status: string; error?: string; data?: { result: { metric: Record<string, string>; values: [number, string][] }[] } };
-  if (json.status !== "success") throw new Error(`prometheus range query failed: ${json.error ?? res.status}: ${query}`);
-  return (json.data?.result ?? []).map((s) => ({ metric: s.metric, values: s.values.map(([t, v]) => [t, Number(v)] as [number, number]) }));
+  const json = (await res.json()) as {
+    status: string;
+    error?: string;
+    data?: { result: { metric: Record<string, string>; values: [number, string][] }[] };
+  };
+  if (json.status !== "success")
+    throw new Error(`prometheus range query failed: ${json.error ?? res.status}: ${query}`);
+  return (json.data?.result ?? []).map((s) => ({
+    metric: s.metric,
+    values: s.values.map(([t, v]) => [t, Number(v)] as [number, number]),
+  }));
 }

@@ -1,5 +1,13 @@
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { parseImageRef } from "../governance/artifact";
 
@@ -92,27 +100,46 @@ export class LocalRegistry {
     const manifest: ImageManifest = {
       schemaVersion: 1,
       mediaType: "application/vnd.slipway.rehearsal.image.v1+json",
-      binary: { name: args.binaryPath.split("/").pop()!, runtime: args.runtime, digest: blob.digest, size: blob.size },
+      binary: {
+        name: args.binaryPath.split("/").pop()!,
+        runtime: args.runtime,
+        digest: blob.digest,
+        size: blob.size,
+      },
       env: args.env ?? {},
-      labels: { "org.opencontainers.image.version": args.version, "org.opencontainers.image.revision": args.revision },
+      labels: {
+        "org.opencontainers.image.version": args.version,
+        "org.opencontainers.image.revision": args.revision,
+      },
     };
     const text = canonicalJson(manifest);
     const digest = `sha256:${sha256(text)}`;
     mkdirSync(join(this.dir, "manifests"), { recursive: true });
     writeFileSync(this.manifestPath(digest), text);
-    return { image: `${this.host}/${args.service}@${digest}`, digest, version: args.version, revision: args.revision, manifest };
+    return {
+      image: `${this.host}/${args.service}@${digest}`,
+      digest,
+      version: args.version,
+      revision: args.revision,
+      manifest,
+    };
   }
 
   /** What a kubelet pulls: the manifest of an image reference and the path of its verified binary. */
   pull(image: string): { manifest: ImageManifest; binary: string } {
     const ref = parseImageRef(image, "image");
     const path = this.manifestPath(ref.digest);
-    if (!existsSync(path)) throw new Error(`${image}: not in the local registry ${this.dir} (manifest not found)`);
+    if (!existsSync(path))
+      throw new Error(`${image}: not in the local registry ${this.dir} (manifest not found)`);
     const text = readFileSync(path, "utf8");
-    if (`sha256:${sha256(text)}` !== ref.digest) throw new Error(`${image}: manifest digest mismatch in ${path}`);
+    if (`sha256:${sha256(text)}` !== ref.digest)
+      throw new Error(`${image}: manifest digest mismatch in ${path}`);
     const manifest = JSON.parse(text) as ImageManifest;
     const binary = this.blobPath(manifest.binary.digest);
-    if (!existsSync(binary) || `sha256:${sha256(readFileSync(binary))}` !== manifest.binary.digest) {
+    if (
+      !existsSync(binary) ||
+      `sha256:${sha256(readFileSync(binary))}` !== manifest.binary.digest
+    ) {
       throw new Error(`${image}: binary blob ${manifest.binary.digest} is missing or altered`);
     }
     return { manifest, binary };

@@ -4,7 +4,13 @@ import { join } from "node:path";
 import { createPrometheusProvider } from "../analysis/providers/prometheus";
 import type { Runtime, Slot } from "../config/schema";
 import { type LogRecord, ReleaseLog } from "../pipeline/log";
-import { release, type MetricsSource, type PipelineEvent, type ReleaseReport, type Reporter } from "../pipeline/release";
+import {
+  release,
+  type MetricsSource,
+  type PipelineEvent,
+  type ReleaseReport,
+  type Reporter,
+} from "../pipeline/release";
 import { planSteps } from "../pipeline/plan";
 import { PipelineBusyError, StageLease } from "../pipeline/context";
 import { type ClusterEvent, LocalCluster } from "./cluster";
@@ -78,7 +84,10 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   try {
     lock = StageLease.acquire(outDir, "rehearsal", "slipway rehearse");
   } catch (err) {
-    if (err instanceof PipelineBusyError) throw new Error(`another rehearsal is running in ${outDir}; wait for it or stop it (${err.message.split(": ")[1]?.split(". ")[0] ?? "see its lock file"})`);
+    if (err instanceof PipelineBusyError)
+      throw new Error(
+        `another rehearsal is running in ${outDir}; wait for it or stop it (${err.message.split(": ")[1]?.split(". ")[0] ?? "see its lock file"})`,
+      );
     throw err;
   }
   try {
@@ -90,7 +99,19 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
 
 async function rehearseLocked(
   options: RehearsalOptions,
-  { started, profile, outDir, report, say }: { started: number; profile: RehearsalProfile; outDir: string; report: Reporter; say: (m: string) => void },
+  {
+    started,
+    profile,
+    outDir,
+    report,
+    say,
+  }: {
+    started: number;
+    profile: RehearsalProfile;
+    outDir: string;
+    report: Reporter;
+    say: (m: string) => void;
+  },
 ): Promise<RehearsalResult> {
   // Processes that were below this one before the rehearsal are not the rehearsal's to stop.
   const preexisting = new Set(descendants(process.pid));
@@ -98,7 +119,8 @@ async function rehearseLocked(
   // Safe only under the lock: the pids recorded here belong to no live rehearsal.
   const pidFile = join(outDir, "pids.json");
   const leftovers = await PidFile.reapLeftovers(pidFile);
-  if (leftovers.length) say(`stopped what an earlier rehearsal left running: ${leftovers.join(", ")}`);
+  if (leftovers.length)
+    say(`stopped what an earlier rehearsal left running: ${leftovers.join(", ")}`);
   const pids = new PidFile(pidFile);
 
   const releases: RehearsedRelease[] = [];
@@ -135,7 +157,24 @@ async function rehearseLocked(
         const binary = await orAbort(build(runtime));
         const next = options.runtimes[i + 1];
         if (next) void build(next);
-        releases.push(...(await orAbort(rehearseRuntime({ runtime, binary, profile, outDir, repo: options.repo, report, say, pids, stops, orAbort, inflight, signal: options.signal }))));
+        releases.push(
+          ...(await orAbort(
+            rehearseRuntime({
+              runtime,
+              binary,
+              profile,
+              outDir,
+              repo: options.repo,
+              report,
+              say,
+              pids,
+              stops,
+              orAbort,
+              inflight,
+              signal: options.signal,
+            }),
+          )),
+        );
       } finally {
         await stopAll();
       }
@@ -160,7 +199,9 @@ async function rehearseLocked(
   } finally {
     if (abortListener) options.signal?.removeEventListener("abort", abortListener);
   }
-  const ok = releases.length === 2 * options.runtimes.length && releases.every((r) => r.result.outcome === r.expected);
+  const ok =
+    releases.length === 2 * options.runtimes.length &&
+    releases.every((r) => r.result.outcome === r.expected);
   return { ok, releases, durationMs: Date.now() - started };
 }
 
@@ -217,10 +258,24 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
   const registry = new LocalRegistry(join(a.outDir, "registry"));
   const revision = gitRevision(a.repo);
   const service = "checkout";
-  const push = (version: string, env?: Record<string, string>): Artifact => registry.pushImage({ service, runtime, binaryPath: binary.path, version, revision, env });
-  const faults = { FAULT_ERROR_RATIO: String(profile.bad.errorRatio), FAULT_LATENCY_MS: String(profile.bad.latencyMs) };
-  const images = { baseline: push(VERSIONS.baseline), good: push(VERSIONS.good), bad: push(VERSIONS.bad, faults) };
-  say(`${tag} images: ${VERSIONS.baseline} ${short(images.baseline.digest)}, ${VERSIONS.good} ${short(images.good.digest)}, ${VERSIONS.bad} ${short(images.bad.digest)} (binary ${short(binary.digest)}; ${VERSIONS.bad} carries ${Object.entries(faults).map(([k, v]) => `${k}=${v}`).join(" ")})`);
+  const push = (version: string, env?: Record<string, string>): Artifact =>
+    registry.pushImage({ service, runtime, binaryPath: binary.path, version, revision, env });
+  const faults = {
+    FAULT_ERROR_RATIO: String(profile.bad.errorRatio),
+    FAULT_LATENCY_MS: String(profile.bad.latencyMs),
+  };
+  const images = {
+    baseline: push(VERSIONS.baseline),
+    good: push(VERSIONS.good),
+    bad: push(VERSIONS.bad, faults),
+  };
+  say(
+    `${tag} images: ${VERSIONS.baseline} ${short(images.baseline.digest)}, ${VERSIONS.good} ${short(images.good.digest)}, ${VERSIONS.bad} ${short(images.bad.digest)} (binary ${short(binary.digest)}; ${VERSIONS.bad} carries ${Object.entries(
+      faults,
+    )
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ")})`,
+  );
 
   // 2. A fresh scratch stage with the baseline in blue.
   const stage = scratchStage(a.repo, join(a.outDir, runtime));
@@ -235,7 +290,9 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
     }),
   );
   a.stops.push(() => prometheus.stop());
-  say(`${tag} prometheus ${prometheus.url} (pid ${prometheus.child.pid}) scrapes blue 127.0.0.1:${ports.blue} and green 127.0.0.1:${ports.green} every ${profile.scrapeIntervalSeconds}s`);
+  say(
+    `${tag} prometheus ${prometheus.url} (pid ${prometheus.child.pid}) scrapes blue 127.0.0.1:${ports.blue} and green 127.0.0.1:${ports.green} every ${profile.scrapeIntervalSeconds}s`,
+  );
   configureStage(stage, {
     runtime,
     baseline: { image: images.baseline.image, version: VERSIONS.baseline, revision },
@@ -245,7 +302,9 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
     progressDeadlineSeconds: profile.progressDeadlineSeconds,
     prometheusUrl: prometheus.url,
   });
-  say(`${tag} scratch stage ${stage.projectDir} (state ${stage.backendUrl}), plan: ${planSteps({ steps: profile.steps }).length} steps`);
+  say(
+    `${tag} scratch stage ${stage.projectDir} (state ${stage.backendUrl}), plan: ${planSteps({ steps: profile.steps }).length} steps`,
+  );
 
   // 3. Slot processes follow the rendered Deployments; the load follows the rendered HTTPRoute.
   const cluster = new LocalCluster({
@@ -270,12 +329,23 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
   load.start();
   a.stops.push(async () => {
     const s = await load.stop();
-    say(`${tag} load: ${s.sent} requests sent (blue ${s.bySlot.blue.sent}, green ${s.bySlot.green.sent})${s.stopReason ? `; stopped early: ${s.stopReason}` : ""}`);
+    say(
+      `${tag} load: ${s.sent} requests sent (blue ${s.bySlot.blue.sent}, green ${s.bySlot.green.sent})${s.stopReason ? `; stopped early: ${s.stopReason}` : ""}`,
+    );
   });
-  say(`${tag} load: ${profile.loadRate} requests/s to /work on loopback, split by the HTTPRoute's weights`);
+  say(
+    `${tag} load: ${profile.loadRate} requests/s to /work on loopback, split by the HTTPRoute's weights`,
+  );
 
   const metrics: MetricsSource = ({ config, stable, candidate, spec }) =>
-    createPrometheusProvider({ url: prometheus.url, service: config.service.name, stableSlot: stable, candidateSlot: candidate, metrics: spec.metrics, stepSeconds: profile.stepSeconds });
+    createPrometheusProvider({
+      url: prometheus.url,
+      service: config.service.name,
+      stableSlot: stable,
+      candidateSlot: candidate,
+      metrics: spec.metrics,
+      stepSeconds: profile.stepSeconds,
+    });
   let flushLog = () => {};
   const pipelineReport: Reporter = (event: PipelineEvent) => {
     // After an abort the pipeline only winds down (its rollback attempts are stopped); not news.
@@ -299,8 +369,15 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
   flushLog = followLog;
   const follow = setInterval(followLog, 500);
   a.stops.push(async () => clearInterval(follow));
-  const runRelease = async (version: string, image: Artifact, expected: RehearsedRelease["expected"], imageFaults?: Record<string, string>) => {
-    say(`${tag} ── release ${version} (expected: ${expected === "promoted" ? "promoted" : "rolled back"}) ──`);
+  const runRelease = async (
+    version: string,
+    image: Artifact,
+    expected: RehearsedRelease["expected"],
+    imageFaults?: Record<string, string>,
+  ) => {
+    say(
+      `${tag} ── release ${version} (expected: ${expected === "promoted" ? "promoted" : "rolled back"}) ──`,
+    );
     const tally = load.startTally();
     const call = release({
       stage: stage.stage,
@@ -368,7 +445,11 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
 
 /** One line per analysis measurement: its verdict and the data behind it. */
 function describeLook(r: LogRecord): string {
-  const f = (r.figures ?? {}) as { measurement?: number; metrics?: any[]; error?: { message: string } };
+  const f = (r.figures ?? {}) as {
+    measurement?: number;
+    metrics?: any[];
+    error?: { message: string };
+  };
   if (f.error) return `analysis look ${f.measurement}: provider error: ${f.error.message}`;
   const parts = (f.metrics ?? []).map((m) =>
     m.type === "ratio"
@@ -398,16 +479,28 @@ function abortableSleep(signal: AbortSignal | undefined): (ms: number) => Promis
 function clusterLine(e: ClusterEvent, tag: string, say: (m: string) => void): void {
   switch (e.type) {
     case "started":
-      say(`${tag} slot ${e.slot}: started ${e.version} (pid ${e.pid}, image ${short(e.image.split("@")[1]!)}${Object.keys(e.env).length ? `, image env ${Object.entries(e.env).map(([k, v]) => `${k}=${v}`).join(" ")}` : ""})`);
+      say(
+        `${tag} slot ${e.slot}: started ${e.version} (pid ${e.pid}, image ${short(e.image.split("@")[1]!)}${
+          Object.keys(e.env).length
+            ? `, image env ${Object.entries(e.env)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(" ")}`
+            : ""
+        })`,
+      );
       break;
     case "stopped":
       say(`${tag} slot ${e.slot}: stopped ${e.version} (pid ${e.pid}, ${e.why})`);
       break;
     case "exited":
-      say(`${tag} slot ${e.slot}: ${e.version} exited unexpectedly (pid ${e.pid}, code ${e.code}); restarting at the next poll`);
+      say(
+        `${tag} slot ${e.slot}: ${e.version} exited unexpectedly (pid ${e.pid}, code ${e.code}); restarting at the next poll`,
+      );
       break;
     case "weights":
-      say(`${tag} traffic now blue ${e.weights.blue}% / green ${e.weights.green}% (rendered HTTPRoute)`);
+      say(
+        `${tag} traffic now blue ${e.weights.blue}% / green ${e.weights.green}% (rendered HTTPRoute)`,
+      );
       break;
     case "error":
       say(`${tag} ${e.message}`);
@@ -420,15 +513,24 @@ const short = (digest: string) => `${digest.replace(/^sha256:/, "sha256:").slice
 function gitRevision(repo: string): string {
   const r = spawnSync("git", ["rev-parse", "HEAD"], { cwd: repo, encoding: "utf8" });
   const sha = r.stdout?.trim();
-  return r.status === 0 && /^[0-9a-f]{40}$/.test(sha) ? sha : "0000000000000000000000000000000000000000";
+  return r.status === 0 && /^[0-9a-f]{40}$/.test(sha)
+    ? sha
+    : "0000000000000000000000000000000000000000";
 }
 
 /** scripts/build-services.sh for one runtime; its stderr lines are progress, its stdout `sha256  path`. */
-function buildService(repo: string, runtime: Runtime, progress: (line: string) => void): Promise<Built> {
+function buildService(
+  repo: string,
+  runtime: Runtime,
+  progress: (line: string) => void,
+): Promise<Built> {
   const script = join(repo, "scripts", "build-services.sh");
   if (!existsSync(script)) return Promise.reject(new Error(`${script} is missing`));
   return new Promise((resolve, reject) => {
-    const child = spawn("bash", [script, "--service", runtime], { cwd: repo, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("bash", [script, "--service", runtime], {
+      cwd: repo,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
@@ -442,7 +544,10 @@ function buildService(repo: string, runtime: Runtime, progress: (line: string) =
     child.on("exit", (code) => {
       if (stderr.trim()) progress(stderr.trim());
       const line = stdout.split("\n").find((l) => /^[0-9a-f]{64}\s+\S/.test(l));
-      if (code !== 0 || !line) return reject(new Error(`scripts/build-services.sh --service ${runtime} failed (exit ${code})`));
+      if (code !== 0 || !line)
+        return reject(
+          new Error(`scripts/build-services.sh --service ${runtime} failed (exit ${code})`),
+        );
       const [digest, path] = line.split(/\s+/);
       resolve({ digest: `sha256:${digest}`, path: path! });
     });

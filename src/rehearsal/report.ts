@@ -27,14 +27,27 @@ export interface ReleaseFacts {
   plan: string[];
   /** Plan steps that ran, 0..plan.length. */
   stepsDone: number;
-  updates: { at: number; transition: string; message: string; durationMs?: number; changes?: Record<string, number>; weights?: { blue: number; green: number } }[];
+  updates: {
+    at: number;
+    transition: string;
+    message: string;
+    durationMs?: number;
+    changes?: Record<string, number>;
+    weights?: { blue: number; green: number };
+  }[];
   analyses: {
     stepIndex: number;
     step: string;
     verdict: "pass" | "fail" | "inconclusive";
     start: number;
     end: number;
-    measurements: { at: number; index: number; verdict: string; windowStart: number; windowEnd: number }[];
+    measurements: {
+      at: number;
+      index: number;
+      verdict: string;
+      windowStart: number;
+      windowEnd: number;
+    }[];
     reason: string;
     metrics: any[];
   }[];
@@ -46,7 +59,13 @@ const ms = (iso: string) => Date.parse(iso);
 export function releaseFacts(records: LogRecord[]): ReleaseFacts {
   const started = records.find((r) => r.event === "release.started");
   if (!started) throw new Error("no release.started record");
-  const end = [...records].reverse().find((r) => ["release.completed", "release.rolledBack", "release.failed", "release.paused"].includes(r.event));
+  const end = [...records]
+    .reverse()
+    .find((r) =>
+      ["release.completed", "release.rolledBack", "release.failed", "release.paused"].includes(
+        r.event,
+      ),
+    );
   const previous = (started.figures?.previous ?? {}) as { slot: Slot; version: string };
   const plan = (started.figures?.plan ?? []) as string[];
   const updates: ReleaseFacts["updates"] = [];
@@ -54,8 +73,19 @@ export function releaseFacts(records: LogRecord[]): ReleaseFacts {
   for (const r of records) {
     if (r.event === "update.started") pendingMessage = r.reason ?? "";
     if (r.event === "update.succeeded") {
-      const f = (r.figures ?? {}) as { transition?: string; durationMs?: number; changes?: Record<string, number> };
-      updates.push({ at: ms(r.at), transition: f.transition ?? "other", message: pendingMessage, durationMs: f.durationMs, changes: f.changes, weights: r.weights });
+      const f = (r.figures ?? {}) as {
+        transition?: string;
+        durationMs?: number;
+        changes?: Record<string, number>;
+      };
+      updates.push({
+        at: ms(r.at),
+        transition: f.transition ?? "other",
+        message: pendingMessage,
+        durationMs: f.durationMs,
+        changes: f.changes,
+        weights: r.weights,
+      });
     }
   }
   const analyses: ReleaseFacts["analyses"] = [];
@@ -65,9 +95,19 @@ export function releaseFacts(records: LogRecord[]): ReleaseFacts {
     if (r.event === "analysis.measured") {
       const w = (r.figures?.window ?? {}) as { start: string; end: string };
       firstWindow ??= ms(w.start);
-      measured.push({ at: ms(r.at), index: Number(r.figures?.measurement ?? measured.length + 1), verdict: r.verdict ?? "error", windowStart: ms(w.start), windowEnd: ms(w.end) });
+      measured.push({
+        at: ms(r.at),
+        index: Number(r.figures?.measurement ?? measured.length + 1),
+        verdict: r.verdict ?? "error",
+        windowStart: ms(w.start),
+        windowEnd: ms(w.end),
+      });
     }
-    if (r.event === "analysis.passed" || r.event === "analysis.failed" || r.event === "analysis.inconclusive") {
+    if (
+      r.event === "analysis.passed" ||
+      r.event === "analysis.failed" ||
+      r.event === "analysis.inconclusive"
+    ) {
       analyses.push({
         stepIndex: r.step?.index ?? -1,
         step: r.step?.description ?? "analysis",
@@ -88,9 +128,26 @@ export function releaseFacts(records: LogRecord[]): ReleaseFacts {
   // Steps done: everything up to the last setWeight applied or analysis judged.
   const lastStep = Math.max(
     -1,
-    ...records.filter((r) => r.step && (r.event === "update.succeeded" || r.event.startsWith("analysis.") || r.event === "pause.ended")).map((r) => r.step!.index),
+    ...records
+      .filter(
+        (r) =>
+          r.step &&
+          (r.event === "update.succeeded" ||
+            r.event.startsWith("analysis.") ||
+            r.event === "pause.ended"),
+      )
+      .map((r) => r.step!.index),
   );
-  const outcome = end?.event === "release.completed" ? "promoted" : end?.event === "release.rolledBack" ? "rolled back" : end?.event === "release.paused" ? "paused" : end ? "failed" : "unfinished";
+  const outcome =
+    end?.event === "release.completed"
+      ? "promoted"
+      : end?.event === "release.rolledBack"
+        ? "rolled back"
+        : end?.event === "release.paused"
+          ? "paused"
+          : end
+            ? "failed"
+            : "unfinished";
   return {
     releaseId: started.releaseId,
     version: started.artifact?.version ?? "?",
@@ -104,14 +161,21 @@ export function releaseFacts(records: LogRecord[]): ReleaseFacts {
     endedAt,
     durationMs: endedAt - startedAt,
     plan,
-    stepsDone: outcome === "promoted" ? plan.length : Math.max(lastStep + 1, setWeights > 0 ? 1 : 0),
+    stepsDone:
+      outcome === "promoted" ? plan.length : Math.max(lastStep + 1, setWeights > 0 ? 1 : 0),
     updates,
     analyses,
   };
 }
 
 /** Per-slot series over [from, to] from Prometheus, with `t` in seconds since `origin`. */
-async function slotSeries(url: string, query: string, from: number, to: number, origin: number): Promise<Record<Slot, Point[]>> {
+async function slotSeries(
+  url: string,
+  query: string,
+  from: number,
+  to: number,
+  origin: number,
+): Promise<Record<Slot, Point[]>> {
   const out: Record<Slot, Point[]> = { blue: [], green: [] };
   for (const s of await queryRange(url, query, from, to, 1)) {
     const slot = s.metric.slot as Slot;
@@ -157,7 +221,13 @@ export async function writeReleaseReport(input: ReportInput): Promise<WrittenRep
   // Centre each trailing rate window on the time it describes.
   const origin = facts.startedAt + (window / 2) * 1000;
   const [rates, errors, p99] = await Promise.all([
-    slotSeries(input.prometheusUrl, `sum by (slot) (rate(http_requests_total${sel()}[${rw}]))`, from, to, origin),
+    slotSeries(
+      input.prometheusUrl,
+      `sum by (slot) (rate(http_requests_total${sel()}[${rw}]))`,
+      from,
+      to,
+      origin,
+    ),
     slotSeries(
       input.prometheusUrl,
       `sum by (slot) (rate(http_requests_total${sel(',code=~"5.."')}[${rw}])) / sum by (slot) (rate(http_requests_total${sel()}[${rw}]))`,
@@ -165,18 +235,29 @@ export async function writeReleaseReport(input: ReportInput): Promise<WrittenRep
       to,
       origin,
     ),
-    slotSeries(input.prometheusUrl, `histogram_quantile(0.99, sum by (slot, le) (rate(http_request_duration_seconds_bucket${sel()}[${rw}])))`, from, to, origin),
+    slotSeries(
+      input.prometheusUrl,
+      `histogram_quantile(0.99, sum by (slot, le) (rate(http_request_duration_seconds_bucket${sel()}[${rw}])))`,
+      from,
+      to,
+      origin,
+    ),
   ]);
   const share = shareOf(rates);
   const t0 = facts.startedAt;
   const weights: [number, number][] = [];
   if (input.weightChanges?.length) {
     const before = input.weightChanges.filter((c) => c.at <= from).at(-1);
-    weights.push([(from - t0) / 1000, before ? before.weights.blue : facts.stable === "blue" ? 100 : 0]);
-    for (const c of input.weightChanges) if (c.at > from && c.at <= to) weights.push([(c.at - t0) / 1000, c.weights.blue]);
+    weights.push([
+      (from - t0) / 1000,
+      before ? before.weights.blue : facts.stable === "blue" ? 100 : 0,
+    ]);
+    for (const c of input.weightChanges)
+      if (c.at > from && c.at <= to) weights.push([(c.at - t0) / 1000, c.weights.blue]);
   } else {
     weights.push([(from - t0) / 1000, facts.stable === "blue" ? 100 : 0]);
-    for (const u of facts.updates) if (u.weights) weights.push([(u.at - t0) / 1000, u.weights.blue]);
+    for (const u of facts.updates)
+      if (u.weights) weights.push([(u.at - t0) / 1000, u.weights.blue]);
   }
 
   const chart: ChartData = {
@@ -191,7 +272,11 @@ export async function writeReleaseReport(input: ReportInput): Promise<WrittenRep
     weights,
     errorRatio: errors,
     p99,
-    updates: facts.updates.map((u) => ({ t: (u.at - t0) / 1000, label: updateLabel(u), kind: kindOf(u.transition) })),
+    updates: facts.updates.map((u) => ({
+      t: (u.at - t0) / 1000,
+      label: updateLabel(u),
+      kind: kindOf(u.transition),
+    })),
     analyses: facts.analyses.map((a, i) => ({
       start: (a.start - t0) / 1000,
       end: (a.end - t0) / 1000,
@@ -210,7 +295,8 @@ export async function writeReleaseReport(input: ReportInput): Promise<WrittenRep
 
 function shareOf(rates: Record<Slot, Point[]>): Record<Slot, Point[]> {
   const byT = new Map<number, { blue?: number; green?: number }>();
-  for (const slot of ["blue", "green"] as Slot[]) for (const [t, v] of rates[slot]) if (v !== null) byT.set(t, { ...byT.get(t), [slot]: v });
+  for (const slot of ["blue", "green"] as Slot[])
+    for (const [t, v] of rates[slot]) if (v !== null) byT.set(t, { ...byT.get(t), [slot]: v });
   const out: Record<Slot, Point[]> = { blue: [], green: [] };
   for (const [t, r] of [...byT].sort((a, b) => a[0] - b[0])) {
     const total = (r.blue ?? 0) + (r.green ?? 0);
@@ -222,57 +308,101 @@ function shareOf(rates: Record<Slot, Point[]>): Record<Slot, Point[]> {
 }
 
 function kindOf(transition: string): ChartData["updates"][number]["kind"] {
-  return (["deploy", "setWeight", "promote", "rollback", "scaleDown"] as const).find((k) => k === transition) ?? "other";
+  return (
+    (["deploy", "setWeight", "promote", "rollback", "scaleDown"] as const).find(
+      (k) => k === transition,
+    ) ?? "other"
+  );
 }
 
 function updateLabel(u: ReleaseFacts["updates"][number]): string {
-  if (u.transition === "setWeight" && u.weights) return `${Math.min(u.weights.blue, u.weights.green)}%`;
+  if (u.transition === "setWeight" && u.weights)
+    return `${Math.min(u.weights.blue, u.weights.green)}%`;
   if (u.transition === "scaleDown") return "scale down";
   return u.transition;
 }
 
 const secs = (msValue: number) => `${(msValue / 1000).toFixed(1)} s`;
 const pct = (v: number | undefined) => (v === undefined ? "–" : `${(v * 100).toFixed(2)}%`);
-const latency = (v: number | undefined) => (v === undefined ? "–" : v >= 0.1 ? `${(v * 1000).toFixed(0)} ms` : `${(v * 1000).toFixed(2)} ms`);
+const latency = (v: number | undefined) =>
+  v === undefined ? "–" : v >= 0.1 ? `${(v * 1000).toFixed(0)} ms` : `${(v * 1000).toFixed(2)} ms`;
 
 function renderMarkdown(facts: ReleaseFacts, input: ReportInput): string {
   const t = (at: number) => `+${((at - facts.startedAt) / 1000).toFixed(1)} s`;
   const lines: string[] = [];
-  lines.push(`# Release ${facts.releaseId}: ${input.service} ${facts.version} (${input.runtime}), ${facts.outcome}`);
+  lines.push(
+    `# Release ${facts.releaseId}: ${input.service} ${facts.version} (${input.runtime}), ${facts.outcome}`,
+  );
   lines.push("");
-  lines.push(`![traffic share, error ratio and p99 latency per slot over the release](${facts.releaseId}.svg)`);
+  lines.push(
+    `![traffic share, error ratio and p99 latency per slot over the release](${facts.releaseId}.svg)`,
+  );
   lines.push("");
   lines.push("| | |", "|---|---|");
-  lines.push(`| outcome | **${facts.outcome}**${facts.reason ? `: ${facts.reason.replace(/\|/g, "\\|")}` : ""} |`);
+  lines.push(
+    `| outcome | **${facts.outcome}**${facts.reason ? `: ${facts.reason.replace(/\|/g, "\\|")}` : ""} |`,
+  );
   lines.push(`| artifact | \`${facts.image}\` |`);
   if (input.faults && Object.keys(input.faults).length) {
-    lines.push(`| injected faults (image config) | ${Object.entries(input.faults).map(([k, v]) => `\`${k}=${v}\``).join(", ")} |`);
+    lines.push(
+      `| injected faults (image config) | ${Object.entries(input.faults)
+        .map(([k, v]) => `\`${k}=${v}\``)
+        .join(", ")} |`,
+    );
   }
-  lines.push(`| candidate | ${facts.candidate} (${facts.version}), stable ${facts.stable} (${facts.previousVersion}) |`);
+  lines.push(
+    `| candidate | ${facts.candidate} (${facts.version}), stable ${facts.stable} (${facts.previousVersion}) |`,
+  );
   lines.push(`| duration | ${secs(facts.durationMs)}, ${facts.updates.length} stack updates |`);
-  lines.push(`| steps | ${facts.stepsDone} of ${facts.plan.length} run: ${facts.plan.join(" → ")} → promote |`);
+  lines.push(
+    `| steps | ${facts.stepsDone} of ${facts.plan.length} run: ${facts.plan.join(" → ")} → promote |`,
+  );
   lines.push("");
   lines.push("## Stack updates", "");
-  lines.push("| at | transition | weights after (blue / green) | update took | changes |", "|---|---|---|---|---|");
+  lines.push(
+    "| at | transition | weights after (blue / green) | update took | changes |",
+    "|---|---|---|---|---|",
+  );
   for (const u of facts.updates) {
     const changes = Object.entries(u.changes ?? {})
       .filter(([k, v]) => k !== "same" && v > 0)
       .map(([k, v]) => `${k} ${v}`)
       .join(", ");
-    lines.push(`| ${t(u.at)} | ${u.transition} | ${u.weights ? `${u.weights.blue} / ${u.weights.green}` : "–"} | ${u.durationMs ? secs(u.durationMs) : "–"} | ${changes || "none"} |`);
+    lines.push(
+      `| ${t(u.at)} | ${u.transition} | ${u.weights ? `${u.weights.blue} / ${u.weights.green}` : "–"} | ${u.durationMs ? secs(u.durationMs) : "–"} | ${changes || "none"} |`,
+    );
   }
   lines.push("");
   lines.push("## Analyses", "");
   if (facts.analyses.length === 0) lines.push("None ran.");
   for (const [i, a] of facts.analyses.entries()) {
     lines.push(`### ${i + 1}. ${a.step} (plan step ${a.stepIndex + 1}): **${a.verdict}**`, "");
-    lines.push(`Window ${t(a.start)} to ${t(a.end)}; measurements: ${a.measurements.map((m) => `#${m.index} ${m.verdict}`).join(", ") || "none"}.`, "");
-    lines.push("| metric | verdict | candidate | stable | test | p (Holm) | α |", "|---|---|---|---|---|---|---|");
+    lines.push(
+      `Window ${t(a.start)} to ${t(a.end)}; measurements: ${a.measurements.map((m) => `#${m.index} ${m.verdict}`).join(", ") || "none"}.`,
+      "",
+    );
+    lines.push(
+      "| metric | verdict | candidate | stable | test | p (Holm) | α |",
+      "|---|---|---|---|---|---|---|",
+    );
     for (const m of a.metrics) {
-      const cand = m.type === "ratio" ? `${pct(m.canary?.rate)} (${m.canary?.bad ?? "–"}/${m.canary?.n ?? "–"})` : `median ${latency(m.canary?.median)} (n=${m.canary?.n ?? 0})`;
-      const base = m.type === "ratio" ? `${pct(m.baseline?.rate)} (${m.baseline?.bad ?? "–"}/${m.baseline?.n ?? "–"})` : `median ${latency(m.baseline?.median)} (n=${m.baseline?.n ?? 0})`;
-      const p = m.pAdjusted === undefined ? "–" : m.pAdjusted < 1e-4 ? m.pAdjusted.toExponential(1) : m.pAdjusted.toFixed(4);
-      lines.push(`| ${m.name}${m.critical ? " (critical)" : ""} | ${m.verdict} | ${cand} | ${base} | ${m.test ?? "–"} | ${p} | ${Number(m.alpha).toPrecision(2)} |`);
+      const cand =
+        m.type === "ratio"
+          ? `${pct(m.canary?.rate)} (${m.canary?.bad ?? "–"}/${m.canary?.n ?? "–"})`
+          : `median ${latency(m.canary?.median)} (n=${m.canary?.n ?? 0})`;
+      const base =
+        m.type === "ratio"
+          ? `${pct(m.baseline?.rate)} (${m.baseline?.bad ?? "–"}/${m.baseline?.n ?? "–"})`
+          : `median ${latency(m.baseline?.median)} (n=${m.baseline?.n ?? 0})`;
+      const p =
+        m.pAdjusted === undefined
+          ? "–"
+          : m.pAdjusted < 1e-4
+            ? m.pAdjusted.toExponential(1)
+            : m.pAdjusted.toFixed(4);
+      lines.push(
+        `| ${m.name}${m.critical ? " (critical)" : ""} | ${m.verdict} | ${cand} | ${base} | ${m.test ?? "–"} | ${p} | ${Number(m.alpha).toPrecision(2)} |`,
+      );
     }
     lines.push("");
     for (const m of a.metrics) lines.push(`- ${m.name}: ${String(m.reason).replace(/\n/g, " ")}`);
@@ -280,7 +410,10 @@ function renderMarkdown(facts: ReleaseFacts, input: ReportInput): string {
   }
   if (input.load) {
     lines.push("## Load during the release", "");
-    lines.push("Requests the rehearsal's load generator sent, split by the HTTPRoute's weights:", "");
+    lines.push(
+      "Requests the rehearsal's load generator sent, split by the HTTPRoute's weights:",
+      "",
+    );
     lines.push("| slot | sent | 2xx | 5xx | no answer |", "|---|---|---|---|---|");
     for (const slot of ["blue", "green"] as Slot[]) {
       const l = input.load[slot];

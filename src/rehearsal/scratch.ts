@@ -1,4 +1,12 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { parseDocument, stringify } from "yaml";
 import type { Runtime } from "../config/schema";
@@ -13,7 +21,15 @@ import { YAML_WRITE } from "../pipeline/stack";
  */
 
 /** What the program needs to run; nothing else is copied. */
-const PROGRAM_FILES = ["Pulumi.yaml", "Pulumi.local.yaml", "index.ts", "tsconfig.json", "package.json", "components", "src"];
+const PROGRAM_FILES = [
+  "Pulumi.yaml",
+  "Pulumi.local.yaml",
+  "index.ts",
+  "tsconfig.json",
+  "package.json",
+  "components",
+  "src",
+];
 
 export interface ScratchStage {
   /** `.slipway/rehearsal/<runtime>` */
@@ -41,7 +57,12 @@ export function scratchStage(repo: string, root: string): ScratchStage {
   const state = join(root, "state");
   mkdirSync(state, { recursive: true });
   const stackFile = join(projectDir, "Pulumi.local.yaml");
-  const readConfig = () => ((parseDocument(readFileSync(stackFile, "utf8")).toJSON() ?? {}) as { config?: Record<string, any> }).config ?? {};
+  const readConfig = () =>
+    (
+      (parseDocument(readFileSync(stackFile, "utf8")).toJSON() ?? {}) as {
+        config?: Record<string, any>;
+      }
+    ).config ?? {};
   return {
     root,
     projectDir,
@@ -54,7 +75,10 @@ export function scratchStage(repo: string, root: string): ScratchStage {
     editConfig(change) {
       const config = readConfig();
       change(config);
-      writeFileSync(stackFile, `# The rehearsal's local stage (written by slipway rehearse; a scratch copy of Pulumi.local.yaml).\n${stringify({ config }, YAML_WRITE)}`);
+      writeFileSync(
+        stackFile,
+        `# The rehearsal's local stage (written by slipway rehearse; a scratch copy of Pulumi.local.yaml).\n${stringify({ config }, YAML_WRITE)}`,
+      );
     },
   };
 }
@@ -77,7 +101,11 @@ export interface StageSetup {
 export function configureStage(stage: ScratchStage, setup: StageSetup): void {
   stage.editConfig((config) => {
     config["slipway:service"] = { ...config["slipway:service"], runtime: setup.runtime };
-    const slot = { image: setup.baseline.image, version: setup.baseline.version, revision: setup.baseline.revision };
+    const slot = {
+      image: setup.baseline.image,
+      version: setup.baseline.version,
+      revision: setup.baseline.revision,
+    };
     config["slipway:slots"] = { blue: slot, green: { ...slot, replicas: 0 } };
     config["slipway:traffic"] = { ...config["slipway:traffic"], stable: "blue", canaryWeight: 0 };
     const { preset: _preset, ...canary } = config["slipway:canary"] ?? {};
@@ -88,7 +116,10 @@ export function configureStage(stage: ScratchStage, setup: StageSetup): void {
       scaleDownDelaySeconds: setup.scaleDownDelaySeconds,
       progressDeadlineSeconds: setup.progressDeadlineSeconds,
     };
-    config["slipway:kubernetes"] = { ...config["slipway:kubernetes"], prometheusUrl: setup.prometheusUrl };
+    config["slipway:kubernetes"] = {
+      ...config["slipway:kubernetes"],
+      prometheusUrl: setup.prometheusUrl,
+    };
     delete config["slipway:release"];
   });
 }

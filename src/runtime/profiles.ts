@@ -8,7 +8,12 @@ import type { Runtime, ServiceConfig } from "../config/schema";
 export interface RuntimeProfile {
   runtime: Runtime;
   env: Record<string, string>;
-  probe: { initialDelaySeconds: number; periodSeconds: number; timeoutSeconds: number; failureThreshold: number };
+  probe: {
+    initialDelaySeconds: number;
+    periodSeconds: number;
+    timeoutSeconds: number;
+    failureThreshold: number;
+  };
 }
 
 /** Whole cores available to the process, at least one. */
@@ -16,8 +21,15 @@ export function coreCount(cpu: number): number {
   return Math.max(1, Math.floor(cpu));
 }
 
-export function runtimeProfile(service: Pick<ServiceConfig, "runtime" | "cpu" | "memoryMiB">): RuntimeProfile {
-  const probe = { initialDelaySeconds: 1, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 };
+export function runtimeProfile(
+  service: Pick<ServiceConfig, "runtime" | "cpu" | "memoryMiB">,
+): RuntimeProfile {
+  const probe = {
+    initialDelaySeconds: 1,
+    periodSeconds: 5,
+    timeoutSeconds: 2,
+    failureThreshold: 3,
+  };
   switch (service.runtime) {
     case "go":
       return {

@@ -24,14 +24,22 @@ function scripted(candidateErrorRatio: number): MetricsSource {
     const total = 20_000;
     const latency = (shift: number) => Array.from({ length: 200 }, (_, i) => 20 + (i % 10) + shift);
     const inputs: MetricInputs = {
-      errors: { baseline: { bad: 100, total: 100_000 }, canary: { bad: Math.round(candidateErrorRatio * total), total } },
+      errors: {
+        baseline: { bad: 100, total: 100_000 },
+        canary: { bad: Math.round(candidateErrorRatio * total), total },
+      },
       latency: { baseline: latency(0), canary: latency(candidateErrorRatio > 0.05 ? 40 : 0) },
     };
     return inputs;
   };
 }
 
-function fastPlan(project: ScratchProject, stage: string, steps: unknown[], extra: Record<string, unknown> = {}) {
+function fastPlan(
+  project: ScratchProject,
+  stage: string,
+  steps: unknown[],
+  extra: Record<string, unknown> = {},
+) {
   project.editStack(stage, (c) => {
     c["slipway:canary"] = {
       steps,
@@ -56,7 +64,13 @@ const updatesOf = (log: ReleaseLog, releaseId: string) =>
 describe("pipeline on the real engine", () => {
   let project: ScratchProject;
   let log: ReleaseLog;
-  const base = () => ({ stage: "local", projectDir: project.dir, backendUrl: project.backendUrl, logDir: project.logDir, env: project.env });
+  const base = () => ({
+    stage: "local",
+    projectDir: project.dir,
+    backendUrl: project.backendUrl,
+    logDir: project.logDir,
+    env: project.env,
+  });
 
   beforeAll(() => {
     project = scratchProject();
@@ -73,18 +87,34 @@ describe("pipeline on the real engine", () => {
   it("a good release promotes: one update per transition, each step verified, old slot scaled down", async () => {
     fastPlan(project, "local", ANALYSED);
     const { events, report } = collect();
-    const result = await release({ ...base(), image: digest("2"), version: "1.1.0", revision: "abc123", metrics: scripted(0.001), report });
+    const result = await release({
+      ...base(),
+      image: digest("2"),
+      version: "1.1.0",
+      revision: "abc123",
+      metrics: scripted(0.001),
+      report,
+    });
     expect(result.outcome).toBe("promoted");
     expect(result.exitCode).toBe(0);
     const updates = updatesOf(log, result.releaseId!);
-    expect(updates.map((u) => (u.figures as any).transition)).toEqual(["deploy", "setWeight", "setWeight", "promote", "scaleDown"]);
+    expect(updates.map((u) => (u.figures as any).transition)).toEqual([
+      "deploy",
+      "setWeight",
+      "setWeight",
+      "promote",
+      "scaleDown",
+    ]);
     // Each canary step changed exactly the routing rule.
     for (const u of updates.filter((u) => (u.figures as any).transition === "setWeight")) {
       expect((u.figures as any).changes).toEqual(expect.objectContaining({ update: 1 }));
       expect((u.figures as any).changes.create ?? 0).toBe(0);
     }
     expect(events.filter((e) => e.type === "weights").every((e) => (e as any).verified)).toBe(true);
-    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({ blue: 0, green: 100 });
+    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({
+      blue: 0,
+      green: 100,
+    });
     const s = await status(base());
     expect(s.outputs!.stableSlot).toBe("green");
     expect(s.outputs!.releases.green.image).toBe(digest("2"));
@@ -98,15 +128,31 @@ describe("pipeline on the real engine", () => {
 
   it("a bad release rolls back with exactly one update that touches one resource", async () => {
     fastPlan(project, "local", ANALYSED);
-    const result = await release({ ...base(), image: digest("3"), version: "1.2.0", metrics: scripted(0.2) });
+    const result = await release({
+      ...base(),
+      image: digest("3"),
+      version: "1.2.0",
+      metrics: scripted(0.2),
+    });
     expect(result.outcome).toBe("rolledBack");
     expect(result.exitCode).toBe(3);
     const updates = updatesOf(log, result.releaseId!);
-    expect(updates.map((u) => (u.figures as any).transition)).toEqual(["deploy", "setWeight", "rollback"]);
+    expect(updates.map((u) => (u.figures as any).transition)).toEqual([
+      "deploy",
+      "setWeight",
+      "rollback",
+    ]);
     const rollbackUpdate = updates.at(-1)!;
-    expect(Object.entries((rollbackUpdate.figures as any).changes).filter(([k, v]) => k !== "same" && (v as number) > 0)).toEqual([["update", 1]]);
+    expect(
+      Object.entries((rollbackUpdate.figures as any).changes).filter(
+        ([k, v]) => k !== "same" && (v as number) > 0,
+      ),
+    ).toEqual([["update", 1]]);
     // Green became stable with the first release; the bad candidate went to blue and has no traffic again.
-    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({ blue: 0, green: 100 });
+    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({
+      blue: 0,
+      green: 100,
+    });
     const failed = log.forRelease(result.releaseId!).find((r) => r.event === "analysis.failed")!;
     expect(failed.verdict).toBe("fail");
     expect(failed.figures).toHaveProperty("metrics");
@@ -115,14 +161,20 @@ describe("pipeline on the real engine", () => {
 
   it("refuses bad input before any update: tag-only image, unknown stage, weights out of order", async () => {
     const before = await (await StageStack.open({ ...base() })).stack.exportStack();
-    const tagOnly = await release({ ...base(), image: "registry.local/checkout:1.3", version: "1.3.0" });
+    const tagOnly = await release({
+      ...base(),
+      image: "registry.local/checkout:1.3",
+      version: "1.3.0",
+    });
     expect(tagOnly.outcome).toBe("refused");
     expect(tagOnly.reason).toMatch(/--image.*not pinned by digest/);
     const unknown = await release({ ...base(), stage: "qa", image: digest("4"), version: "1.3.0" });
     expect(unknown.reason).toMatch(/--stage qa: no stack file.*stages in .*: local, prod, staging/);
     fastPlan(project, "local", [{ setWeight: 50 }, { setWeight: 20 }]);
     const outOfOrder = await release({ ...base(), image: digest("4"), version: "1.3.0" });
-    expect(outOfOrder.reason).toMatch(/slipway:canary.steps\[1\].setWeight: got 20; weights must rise step by step/);
+    expect(outOfOrder.reason).toMatch(
+      /slipway:canary.steps\[1\].setWeight: got 20; weights must rise step by step/,
+    );
     const after = await (await StageStack.open({ ...base() })).stack.exportStack();
     expect(after.deployment.resources).toEqual(before.deployment.resources);
   });
@@ -132,12 +184,22 @@ describe("pipeline on the real engine", () => {
     const paused = await release({ ...base(), image: digest("5"), version: "1.4.0" });
     expect(paused.outcome).toBe("paused");
     expect(paused.exitCode).toBe(4);
-    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({ blue: 30, green: 70 });
+    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({
+      blue: 30,
+      green: 70,
+    });
     const rb = await rollback({ ...base(), reason: "test mid-canary" });
     expect(rb.outcome).toBe("rolledBack");
     const updates = updatesOf(log, paused.releaseId!);
-    expect(updates.map((u) => (u.figures as any).transition ?? "manual")).toEqual(["deploy", "setWeight", "manual"]);
-    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({ blue: 0, green: 100 });
+    expect(updates.map((u) => (u.figures as any).transition ?? "manual")).toEqual([
+      "deploy",
+      "setWeight",
+      "manual",
+    ]);
+    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({
+      blue: 0,
+      green: 100,
+    });
   });
 
   it("rollback after promotion while the old slot runs flips back in one update", async () => {
@@ -164,7 +226,10 @@ describe("pipeline on the real engine", () => {
     s = await status(base());
     expect(s.outputs!.stableSlot).toBe("green");
     expect(s.outputs!.releases.green.image).toBe(digest("2"));
-    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({ blue: 0, green: 100 });
+    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({
+      blue: 0,
+      green: 100,
+    });
   });
 
   it("rollback later restores the previous known-good release into the idle slot, then flips", async () => {
@@ -180,13 +245,24 @@ describe("pipeline on the real engine", () => {
     expect(s.outputs!.stableSlot).toBe("green");
     expect(s.outputs!.releases.green.image).toBe(digest("2"));
     expect(s.outputs!.releases.green.replicas).toBe(2);
-    const last = log.forRelease(done.releaseId!).filter((r) => r.event === "update.succeeded").slice(-2);
+    const last = log
+      .forRelease(done.releaseId!)
+      .filter((r) => r.event === "update.succeeded")
+      .slice(-2);
     expect(last.map((r) => r.reason ?? "")).toHaveLength(2);
   });
 
   it("a stack update that fails mid-step leaves traffic on stable and a complete log", async () => {
-    fastPlan(project, "local", [{ setWeight: 10 }, { analysis: {} }, { setWeight: 60 }, { analysis: {} }]);
-    const manifestDir = () => readdirSync(project.renderDir("local")).map((d) => join(project.renderDir("local"), d)).find((d) => d.endsWith("manifest"))!;
+    fastPlan(project, "local", [
+      { setWeight: 10 },
+      { analysis: {} },
+      { setWeight: 60 },
+      { analysis: {} },
+    ]);
+    const manifestDir = () =>
+      readdirSync(project.renderDir("local"))
+        .map((d) => join(project.renderDir("local"), d))
+        .find((d) => d.endsWith("manifest"))!;
     let sabotaged: string | undefined;
     const report = (e: PipelineEvent) => {
       // Break the renderer's output directory right before the second weight change…
@@ -202,14 +278,21 @@ describe("pipeline on the real engine", () => {
         sabotaged = undefined;
       }
     };
-    const result = await release({ ...base(), image: digest("8"), version: "1.7.0", metrics: scripted(0.001), report });
+    const result = await release({
+      ...base(),
+      image: digest("8"),
+      version: "1.7.0",
+      metrics: scripted(0.001),
+      report,
+    });
     expect(result.outcome, result.reason).toBe("rolledBack");
     expect(result.reason).toMatch(/stack update failed/);
     const records = log.forRelease(result.releaseId!);
     expect(records.map((r) => r.event)).toContain("update.failed");
     expect(records.at(-1)!.event).toBe("release.rolledBack");
     const s = await status(base());
-    const onStable = s.outputs!.stableSlot === "blue" ? { blue: 100, green: 0 } : { blue: 0, green: 100 };
+    const onStable =
+      s.outputs!.stableSlot === "blue" ? { blue: 100, green: 0 } : { blue: 0, green: 100 };
     expect(s.outputs!.weights).toEqual(onStable);
     expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual(onStable);
     expect(s.release!.phase).toBe("rolledBack");
@@ -217,10 +300,20 @@ describe("pipeline on the real engine", () => {
 
   it("an unreachable metrics source never promotes: rollback after the consecutive-error limit", async () => {
     fastPlan(project, "local", [{ setWeight: 10 }, { analysis: {} }]);
-    project.editStack("local", (c) => (c["slipway:canary"].analysis = { count: 3, interval: 1, consecutiveErrorLimit: 1 }));
-    const result = await release({ ...base(), image: digest("9"), version: "1.8.0", prometheusUrl: "http://127.0.0.1:9" });
+    project.editStack(
+      "local",
+      (c) => (c["slipway:canary"].analysis = { count: 3, interval: 1, consecutiveErrorLimit: 1 }),
+    );
+    const result = await release({
+      ...base(),
+      image: digest("9"),
+      version: "1.8.0",
+      prometheusUrl: "http://127.0.0.1:9",
+    });
     expect(result.outcome).toBe("rolledBack");
-    const measured = log.forRelease(result.releaseId!).filter((r) => r.event === "analysis.measured");
+    const measured = log
+      .forRelease(result.releaseId!)
+      .filter((r) => r.event === "analysis.measured");
     expect(measured.length).toBe(2);
     expect(measured.every((m) => (m.figures as any).error)).toBe(true);
     const s = await status(base());
@@ -248,8 +341,24 @@ describe("pipeline on the real engine", () => {
     };
 
     it("a concurrent run is refused and changes nothing; a killed run resumes without repeating an update", async () => {
-      fastPlan(project, "local", [{ setWeight: 10 }, { pause: { duration: 600 } }, { setWeight: 40 }, { pause: { duration: 1 } }]);
-      child = startChild(["release", "--stage", "local", "--image", digest("a"), "--version", "2.0.0", "--json", "--log-dir", project.logDir]);
+      fastPlan(project, "local", [
+        { setWeight: 10 },
+        { pause: { duration: 600 } },
+        { setWeight: 40 },
+        { pause: { duration: 1 } },
+      ]);
+      child = startChild([
+        "release",
+        "--stage",
+        "local",
+        "--image",
+        digest("a"),
+        "--version",
+        "2.0.0",
+        "--json",
+        "--log-dir",
+        project.logDir,
+      ]);
       let out = "";
       child.stdout!.on("data", (d) => (out += d));
       await waitFor(() => out.includes('"type":"wait"'));
@@ -258,7 +367,9 @@ describe("pipeline on the real engine", () => {
       const second = await release({ ...base(), image: digest("b"), version: "2.0.1" });
       expect(second.outcome).toBe("refused");
       expect(second.reason).toMatch(/stage local is busy: release 2.0.0 by pid \d+/);
-      expect((await (await StageStack.open({ ...base() })).stack.exportStack()).deployment.resources).toEqual(before.deployment.resources);
+      expect(
+        (await (await StageStack.open({ ...base() })).stack.exportStack()).deployment.resources,
+      ).toEqual(before.deployment.resources);
 
       child.kill("SIGKILL");
       await new Promise((r) => child!.once("exit", r));
@@ -269,7 +380,12 @@ describe("pipeline on the real engine", () => {
       const id = s.release!.id;
       const updatesBefore = updatesOf(log, id).length;
 
-      fastPlan(project, "local", [{ setWeight: 10 }, { pause: { duration: 1 } }, { setWeight: 40 }, { pause: { duration: 1 } }]);
+      fastPlan(project, "local", [
+        { setWeight: 10 },
+        { pause: { duration: 1 } },
+        { setWeight: 40 },
+        { pause: { duration: 1 } },
+      ]);
       const resumed = await release({ ...base(), resume: true });
       expect(resumed.outcome).toBe("promoted");
       const transitions = updatesOf(log, id).map((u) => (u.figures as any).transition);
@@ -282,7 +398,11 @@ describe("pipeline on the real engine", () => {
   describe("promotion across stages", () => {
     beforeAll(() => {
       for (const stage of ["staging", "prod"]) project.editStack(stage, toKubernetesRender(stage));
-      project.editStack("prod", (c) => (c["slipway:promotion"] = { from: "staging", soakSeconds: 3600, requireApproval: true }));
+      project.editStack(
+        "prod",
+        (c) =>
+          (c["slipway:promotion"] = { from: "staging", soakSeconds: 3600, requireApproval: true }),
+      );
       for (const stage of ["staging", "prod"]) fastPlan(project, stage, [{ setWeight: 50 }]);
     });
     const at = (stage: string) => ({ ...base(), stage });
@@ -299,19 +419,27 @@ describe("pipeline on the real engine", () => {
       expect(wrong.reason).toMatch(/never completed a promoted release in staging/);
 
       const soaking = await promote({ ...base(), from: "staging", to: "prod" });
-      expect(soaking.reason).toMatch(/prod requires 3600s \(slipway:promotion.soakSeconds\), \d+s to go/);
+      expect(soaking.reason).toMatch(
+        /prod requires 3600s \(slipway:promotion.soakSeconds\), \d+s to go/,
+      );
       // An hour later (the clock is the pipeline's to inject).
       const later = () => Date.now() + 3601_000;
       const unapproved = await promote({ ...base(), from: "staging", to: "prod", now: later });
-      expect(unapproved.reason).toMatch(/prod requires approval.*slipway approve --stage prod --release r-/);
+      expect(unapproved.reason).toMatch(
+        /prod requires approval.*slipway approve --stage prod --release r-/,
+      );
 
-      expect(() => approve({ ...at("prod"), release: "r-unknown" })).toThrow(/unknown release r-unknown/);
+      expect(() => approve({ ...at("prod"), release: "r-unknown" })).toThrow(
+        /unknown release r-unknown/,
+      );
       approve({ ...at("prod"), release: staged.releaseId!, actor: "release-manager@example.com" });
       const promoted = await promote({ ...base(), from: "staging", to: "prod", now: later });
       expect(promoted.outcome).toBe("promoted");
       const prod = await status(at("prod"));
       expect(prod.outputs!.releases[prod.outputs!.stableSlot].image).toBe(digest("c"));
-      const prodStarted = ReleaseLog.forStage(project.logDir, "prod").forRelease(promoted.releaseId!)[0]!;
+      const prodStarted = ReleaseLog.forStage(project.logDir, "prod").forRelease(
+        promoted.releaseId!,
+      )[0]!;
       expect(prodStarted.artifact!.digest).toBe(`sha256:${"c".repeat(64)}`);
     });
   });

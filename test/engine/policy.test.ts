@@ -1,5 +1,13 @@
 import { CommandError, LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -63,20 +71,34 @@ async function previewWithPack(stack: Stack, policyPackConfigs?: string[]): Prom
   let ok = true;
   let output: string;
   try {
-    const result = await stack.preview({ policyPacks: [PACK], color: "never", ...(policyPackConfigs ? { policyPackConfigs } : {}) });
+    const result = await stack.preview({
+      policyPacks: [PACK],
+      color: "never",
+      ...(policyPackConfigs ? { policyPackConfigs } : {}),
+    });
     output = `${result.stdout}\n${result.stderr}`;
   } catch (err) {
     if (!(err instanceof CommandError)) throw err;
     ok = false;
     output = err.message;
   }
-  const findings = [...output.matchAll(/\[(mandatory|advisory)\]\s+([a-z0-9-]+)/g)].map((m) => `[${m[1]}] ${m[2]}`);
+  const findings = [...output.matchAll(/\[(mandatory|advisory)\]\s+([a-z0-9-]+)/g)].map(
+    (m) => `[${m[1]}] ${m[2]}`,
+  );
   return { ok, output, findings: [...new Set(findings)].sort() };
 }
 
 // --- the stage program ------------------------------------------------------------
 
-const STAGE_FILES = ["Pulumi.yaml", "Pulumi.local.yaml", "index.ts", "components", "src", "tsconfig.json", "package.json"];
+const STAGE_FILES = [
+  "Pulumi.yaml",
+  "Pulumi.local.yaml",
+  "index.ts",
+  "components",
+  "src",
+  "tsconfig.json",
+  "package.json",
+];
 
 /** The local stage, its stack file changed by `change` (raw YAML values, keys with the namespace). */
 async function localStage(change?: (config: Record<string, any>) => void): Promise<Stack> {
@@ -90,7 +112,8 @@ async function localStage(change?: (config: Record<string, any>) => void): Promi
   return stackIn(dir, "local");
 }
 
-const isoDay = (daysFromNow: number) => new Date(Date.now() + daysFromNow * 86_400_000).toISOString().slice(0, 10);
+const isoDay = (daysFromNow: number) =>
+  new Date(Date.now() + daysFromNow * 86_400_000).toISOString().slice(0, 10);
 
 describe("the slipway policy pack on the local stage", () => {
   it("passes: the preview succeeds with the pack loaded and no violation", async () => {
@@ -113,17 +136,25 @@ describe("the slipway policy pack on the local stage", () => {
 
   it("warns, without failing, about a flag that expires within 14 days", async () => {
     const expires = isoDay(7);
-    const outcome = await previewWithPack(await localStage((c) => (c["slipway:flags"]["new-checkout-flow"].expires = expires)));
+    const outcome = await previewWithPack(
+      await localStage((c) => (c["slipway:flags"]["new-checkout-flow"].expires = expires)),
+    );
     expect(outcome.ok, outcome.output).toBe(true);
     expect(outcome.findings).toEqual(["[advisory] feature-flags-expiring-soon"]);
-    expect(outcome.output).toContain(`flag "new-checkout-flow" (owner team-payments) expires on ${expires}`);
+    expect(outcome.output).toContain(
+      `flag "new-checkout-flow" (owner team-payments) expires on ${expires}`,
+    );
   });
 
   it("fails the preview when the candidate slot is larger than the stable one", async () => {
-    const outcome = await previewWithPack(await localStage((c) => (c["slipway:slots"].green.replicas = 5)));
+    const outcome = await previewWithPack(
+      await localStage((c) => (c["slipway:slots"].green.replicas = 5)),
+    );
     expect(outcome.ok).toBe(false);
     expect(outcome.findings).toEqual(["[mandatory] stable-slot-fully-scaled"]);
-    expect(outcome.output).toContain("stable slot blue (weight 100, the larger) runs 2 replica(s) while green (weight 0) runs 5");
+    expect(outcome.output).toContain(
+      "stable slot blue (weight 100, the larger) runs 2 replica(s) while green (weight 0) runs 5",
+    );
   });
 });
 
@@ -149,12 +180,32 @@ describe("the slipway policy pack on raw resources", () => {
   });
 
   it.each([
-    ["image-tag", "images-pinned-by-digest", 'container "checkout" image "registry.local/checkout:1.0.0" is not pinned by digest'],
-    ["slot-missing", "blue-green-slots-present", 'service "checkout": expected exactly one blue and one green Deployment; found blue ×1'],
-    ["weights", "routing-weights-total-100", "weights total 90 (checkout-blue: 60, checkout-green: 30); allowed: weights totalling 100"],
-    ["iam-wildcard", "iam-no-wildcards", 'statement "ReadPrices" allows wildcard action "dynamodb:*"'],
+    [
+      "image-tag",
+      "images-pinned-by-digest",
+      'container "checkout" image "registry.local/checkout:1.0.0" is not pinned by digest',
+    ],
+    [
+      "slot-missing",
+      "blue-green-slots-present",
+      'service "checkout": expected exactly one blue and one green Deployment; found blue ×1',
+    ],
+    [
+      "weights",
+      "routing-weights-total-100",
+      "weights total 90 (checkout-blue: 60, checkout-green: 30); allowed: weights totalling 100",
+    ],
+    [
+      "iam-wildcard",
+      "iam-no-wildcards",
+      'statement "ReadPrices" allows wildcard action "dynamodb:*"',
+    ],
     ["public-ingress", "no-public-ingress", "opens tcp port 22 to 0.0.0.0/0"],
-    ["ecr-mutable", "ecr-immutable-tags", 'ECR repository "checkout" has imageTagMutability "MUTABLE"'],
+    [
+      "ecr-mutable",
+      "ecr-immutable-tags",
+      'ECR repository "checkout" has imageTagMutability "MUTABLE"',
+    ],
   ])("%s fails the preview with %s", async (violation, policy, message) => {
     const outcome = await previewWithPack(await fixture(violation));
     expect(outcome.ok).toBe(false);

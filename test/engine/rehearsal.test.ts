@@ -34,7 +34,10 @@ const leftovers = () =>
         return undefined;
       }
     })
-    .filter((p): p is { pid: number; argv0: string } => !!p && /blobs\/sha256|prometheus|pulumi/.test(p.argv0));
+    .filter(
+      (p): p is { pid: number; argv0: string } =>
+        !!p && /blobs\/sha256|prometheus|pulumi/.test(p.argv0),
+    );
 
 describe(`engine: the local release rehearsal (${runtime})`, () => {
   let result: RehearsalResult;
@@ -44,7 +47,13 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
   beforeAll(async () => {
     rmSync(outDir, { recursive: true, force: true });
     started = Date.now();
-    result = await rehearse({ repo: REPO, runtimes: [runtime], profile: QUICK, outDir, report: (e) => events.push(e) });
+    result = await rehearse({
+      repo: REPO,
+      runtimes: [runtime],
+      profile: QUICK,
+      outDir,
+      report: (e) => events.push(e),
+    });
     // The summary a person would see, for the test log.
     console.log(formatSummary(result, REPO));
   });
@@ -60,10 +69,20 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
 
   it("the good release: one update per transition, both analyses passed on Prometheus data", () => {
     const good = result.releases[0]!.facts!;
-    expect(good.updates.map((u) => u.transition)).toEqual(["deploy", "setWeight", "setWeight", "promote", "scaleDown"]);
+    expect(good.updates.map((u) => u.transition)).toEqual([
+      "deploy",
+      "setWeight",
+      "setWeight",
+      "promote",
+      "scaleDown",
+    ]);
     for (const u of good.updates) {
       // Every transition is one in-place update: nothing created, replaced or deleted.
-      expect(Object.fromEntries(Object.entries(u.changes ?? {}).filter(([k, v]) => k !== "same" && v > 0))).toEqual({ update: 1 });
+      expect(
+        Object.fromEntries(
+          Object.entries(u.changes ?? {}).filter(([k, v]) => k !== "same" && v > 0),
+        ),
+      ).toEqual({ update: 1 });
     }
     expect(good.analyses.map((a) => a.verdict)).toEqual(["pass", "pass"]);
     for (const a of good.analyses) {
@@ -98,17 +117,24 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
     const goodShare = good.load!.green.sent / (good.load!.green.sent + good.load!.blue.sent);
     expect(goodShare).toBeGreaterThan(0.2);
     expect(goodShare).toBeLessThan(0.9);
-    for (const r of [good, bad]) for (const slot of ["blue", "green"] as const) expect(r.load![slot].failed).toBe(0);
+    for (const r of [good, bad])
+      for (const slot of ["blue", "green"] as const) expect(r.load![slot].failed).toBe(0);
     // Only the faulty candidate answered 5xx, at about its injected ratio.
-    expect(good.load!.blue.serverErrors + good.load!.green.serverErrors + bad.load!.green.serverErrors).toBe(0);
+    expect(
+      good.load!.blue.serverErrors + good.load!.green.serverErrors + bad.load!.green.serverErrors,
+    ).toBe(0);
     const ratio = bad.load!.blue.serverErrors / bad.load!.blue.sent;
     expect(ratio).toBeGreaterThan(0.05);
     expect(ratio).toBeLessThan(0.3);
   });
 
   it("the slots ran the images the Deployments pinned: restarted into the idle slot for the next release", () => {
-    const lines = events.filter((e): e is Extract<PipelineEvent, { type: "info" }> => e.type === "info").map((e) => e.message);
-    const slotLines = lines.filter((l) => / slot (blue|green): (started|stopped)/.test(l)).map((l) => l.replace(/^\[\w+\] /, "").replace(/ \(pid.*$/, ""));
+    const lines = events
+      .filter((e): e is Extract<PipelineEvent, { type: "info" }> => e.type === "info")
+      .map((e) => e.message);
+    const slotLines = lines
+      .filter((l) => / slot (blue|green): (started|stopped)/.test(l))
+      .map((l) => l.replace(/^\[\w+\] /, "").replace(/ \(pid.*$/, ""));
     expect(slotLines).toEqual([
       "slot blue: started 1.0.0",
       "slot green: started 1.1.0",
@@ -125,13 +151,17 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
       const md = readFileSync(r.reportFile!, "utf8");
       const svg = readFileSync(r.chartFile!, "utf8");
       expect(md).toContain(`# Release ${r.result.releaseId}`);
-      expect(md).toContain(`![traffic share, error ratio and p99 latency per slot over the release](${r.result.releaseId}.svg)`);
+      expect(md).toContain(
+        `![traffic share, error ratio and p99 latency per slot over the release](${r.result.releaseId}.svg)`,
+      );
       expect(md).toContain(r.expected === "promoted" ? "**promoted**" : "**rolled back**");
       expect(svg.startsWith("<svg")).toBe(true);
       expect(svg.trim().endsWith("</svg>")).toBe(true);
       // Curves from Prometheus for both slots, and the verdict badges.
       expect((svg.match(/<path d="M/g) ?? []).length).toBeGreaterThanOrEqual(6);
-      expect(svg).toContain(r.expected === "promoted" ? "✓ analysis 2: pass" : "✗ analysis 1: fail");
+      expect(svg).toContain(
+        r.expected === "promoted" ? "✓ analysis 2: pass" : "✗ analysis 1: fail",
+      );
     }
     // The release log the reports came from is the pipeline's own.
     const log = ReleaseLog.forStage(join(outDir, runtime, "releases"), "local");
@@ -155,11 +185,14 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
       report: (e) => {
         if (e.type === "info") seen.push(e.message);
         // Abort once traffic flows, while the engine deploys the candidate.
-        if (e.type === "update" && e.phase === "started" && e.message.includes("deploy")) setTimeout(() => controller.abort(), 1000);
+        if (e.type === "update" && e.phase === "started" && e.message.includes("deploy"))
+          setTimeout(() => controller.abort(), 1000);
       },
     });
     // A second rehearsal in the same directory is refused while this one runs.
-    await expect(rehearse({ repo: REPO, runtimes: [runtime], profile: QUICK, outDir })).rejects.toThrow(/another rehearsal is running/);
+    await expect(
+      rehearse({ repo: REPO, runtimes: [runtime], profile: QUICK, outDir }),
+    ).rejects.toThrow(/another rehearsal is running/);
     await expect(run).rejects.toBeInstanceOf(RehearsalAborted);
     expect(seen.some((l) => l.includes("slot blue: started 1.0.0"))).toBe(true);
     expect(leftovers()).toEqual([]);

@@ -8,7 +8,8 @@ import { scratchProject, toKubernetesRender, type ScratchProject } from "./suppo
 /** The real engine: CLI, Node.js language host and Kubernetes provider in render mode, file backend. */
 
 /** Changes in a preview, without the unchanged ones. */
-const changes = (summary: Record<string, number>) => Object.fromEntries(Object.entries(summary).filter(([k, v]) => k !== "same" && v > 0));
+const changes = (summary: Record<string, number>) =>
+  Object.fromEntries(Object.entries(summary).filter(([k, v]) => k !== "same" && v > 0));
 
 describe("engine: the local stage", () => {
   let project: ScratchProject;
@@ -16,7 +17,12 @@ describe("engine: the local stage", () => {
 
   beforeAll(async () => {
     project = scratchProject();
-    stack = await StageStack.open({ stage: "local", projectDir: project.dir, backendUrl: project.backendUrl, env: project.env });
+    stack = await StageStack.open({
+      stage: "local",
+      projectDir: project.dir,
+      backendUrl: project.backendUrl,
+      env: project.env,
+    });
   });
   afterAll(() => project?.cleanup());
 
@@ -27,8 +33,12 @@ describe("engine: the local stage", () => {
     expect(up.changes.create).toBe(preview.create);
     const docs = renderedManifests(project.renderDir("local"));
     const deployments = docs.filter((d) => d.kind === "Deployment");
-    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(["checkout-blue", "checkout-green"]);
-    for (const d of deployments) expect(d.spec.template.spec.containers[0].image).toMatch(/@sha256:[a-f0-9]{64}$/);
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual([
+      "checkout-blue",
+      "checkout-green",
+    ]);
+    for (const d of deployments)
+      expect(d.spec.template.spec.containers[0].image).toMatch(/@sha256:[a-f0-9]{64}$/);
     const route = docs.find((d) => d.kind === "HTTPRoute");
     expect(route.apiVersion).toBe("gateway.networking.k8s.io/v1");
     expect(route.spec.rules.at(-1).backendRefs.map((b: any) => [b.name, b.weight])).toEqual([
@@ -47,7 +57,10 @@ describe("engine: the local stage", () => {
       expect(changes(preview)).toEqual({ update: 1 });
       const up = await stack.up(`canary ${weight}`);
       expect(changes(up.changes)).toEqual({ update: 1 });
-      expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({ blue: 100 - weight, green: weight });
+      expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({
+        blue: 100 - weight,
+        green: weight,
+      });
     }
   });
 
@@ -64,7 +77,10 @@ describe("engine: the local stage", () => {
     // The route flips; the green Deployment grows to full size in place.
     expect(changes(preview)).toEqual({ update: 2 });
     await stack.up("promote green");
-    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({ blue: 0, green: 100 });
+    expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({
+      blue: 0,
+      green: 100,
+    });
   });
 
   it("an app team reads the stage through a real StackReference and gets typed values", async () => {
@@ -87,8 +103,12 @@ describe("engine: the local stage", () => {
     const before = await stack.stack.exportStack();
     const outputsBefore = await stack.outputs();
     project.editStack("local", (c) => (c["slipway:traffic"].canaryWeight = 150));
-    await expect(stack.preview()).rejects.toThrow(/slipway:traffic.canaryWeight: got 150; allowed: an integer from 0 to 100/);
-    await expect(stack.up("must not happen")).rejects.toThrow(/slipway:traffic.canaryWeight: got 150/);
+    await expect(stack.preview()).rejects.toThrow(
+      /slipway:traffic.canaryWeight: got 150; allowed: an integer from 0 to 100/,
+    );
+    await expect(stack.up("must not happen")).rejects.toThrow(
+      /slipway:traffic.canaryWeight: got 150/,
+    );
     const after = await stack.stack.exportStack();
     expect(after.deployment.resources).toEqual(before.deployment.resources);
     expect(await stack.outputs()).toEqual(outputsBefore);
@@ -106,7 +126,12 @@ describe("engine: staging and prod on Kubernetes (render mode)", () => {
   it("preview with identical resource type sets", async () => {
     const typesOf = async (stage: string) => {
       project.editStack(stage, toKubernetesRender(stage));
-      const stack = await StageStack.open({ stage, projectDir: project.dir, backendUrl: project.backendUrl, env: project.env });
+      const stack = await StageStack.open({
+        stage,
+        projectDir: project.dir,
+        backendUrl: project.backendUrl,
+        env: project.env,
+      });
       const types = new Map<string, number>();
       await stack.stack.preview({
         color: "never",

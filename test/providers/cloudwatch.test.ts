@@ -13,10 +13,17 @@
  * is p99, which real CloudWatch serves), and the p99 path is asserted to
  * surface moto's failure as a ProviderError rather than as data.
  */
-import { CloudWatchClient, PutMetricDataCommand, type MetricDatum } from "@aws-sdk/client-cloudwatch";
+import {
+  CloudWatchClient,
+  PutMetricDataCommand,
+  type MetricDatum,
+} from "@aws-sdk/client-cloudwatch";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attachObservations, judge } from "../../src/analysis/judge";
-import { createCloudWatchProvider, type CloudWatchProviderOptions } from "../../src/analysis/providers/cloudwatch";
+import {
+  createCloudWatchProvider,
+  type CloudWatchProviderOptions,
+} from "../../src/analysis/providers/cloudwatch";
 import { ProviderError } from "../../src/analysis/providers/errors";
 import type { AnalysisWindow } from "../../src/analysis/run";
 import { analysisSpecSchema } from "../../src/analysis/spec";
@@ -67,7 +74,14 @@ function minuteOfMetrics(t: TargetGroupTraffic, minute: number, at: Date): Metri
       Unit: "Seconds",
     },
   ];
-  if (errors > 0) data.push({ MetricName: "HTTPCode_Target_5XX_Count", Dimensions: dims, Timestamp: at, Value: errors, Unit: "Count" });
+  if (errors > 0)
+    data.push({
+      MetricName: "HTTPCode_Target_5XX_Count",
+      Dimensions: dims,
+      Timestamp: at,
+      Value: errors,
+      Unit: "Count",
+    });
   return data;
 }
 
@@ -98,7 +112,12 @@ beforeAll(async () => {
   moto = startProcess(command, ["-H", "127.0.0.1", "-p", String(port)]);
   await waitFor("moto_server", async () => (await fetch(`${endpoint}/moto-api/`)).ok, 60_000, moto);
 
-  const client = new CloudWatchClient({ region: "us-east-1", endpoint, credentials, maxAttempts: 1 });
+  const client = new CloudWatchClient({
+    region: "us-east-1",
+    endpoint,
+    credentials,
+    maxAttempts: 1,
+  });
   const start = new Date(Math.floor(Date.now() / 60_000) * 60_000 - MINUTES * 60_000);
   const traffic: TargetGroupTraffic[] = [
     { targetGroup: groups.blue, requestsPerMinute: 3000, errorRate: 0.01, latencyScale: 1 },
@@ -108,7 +127,10 @@ beforeAll(async () => {
   for (let minute = 0; minute < MINUTES; minute++) {
     const at = new Date(start.getTime() + minute * 60_000 + 5_000);
     await client.send(
-      new PutMetricDataCommand({ Namespace: "AWS/ApplicationELB", MetricData: traffic.flatMap((t) => minuteOfMetrics(t, minute, at)) }),
+      new PutMetricDataCommand({
+        Namespace: "AWS/ApplicationELB",
+        MetricData: traffic.flatMap((t) => minuteOfMetrics(t, minute, at)),
+      }),
     );
   }
   client.destroy();
@@ -135,9 +157,15 @@ describe("CloudWatch provider (moto emulator)", () => {
   });
 
   it("passes a healthy candidate and fails a bad one", async () => {
-    const good = judge(attachObservations(spec.metrics, await provider(groups.goodGreen)(window)), { alpha: spec.alpha, minSamples: spec.minSamples });
+    const good = judge(attachObservations(spec.metrics, await provider(groups.goodGreen)(window)), {
+      alpha: spec.alpha,
+      minSamples: spec.minSamples,
+    });
     expect(good.verdict, good.reasons.join("\n")).toBe("pass");
-    const bad = judge(attachObservations(spec.metrics, await provider(groups.badGreen)(window)), { alpha: spec.alpha, minSamples: spec.minSamples });
+    const bad = judge(attachObservations(spec.metrics, await provider(groups.badGreen)(window)), {
+      alpha: spec.alpha,
+      minSamples: spec.minSamples,
+    });
     expect(bad.verdict).toBe("fail");
     expect(bad.metrics.map((m) => [m.name, m.verdict])).toEqual([
       ["errors", "fail"],
@@ -146,14 +174,20 @@ describe("CloudWatch provider (moto emulator)", () => {
   });
 
   it("a target group without datapoints is an empty-result ProviderError", async () => {
-    const err = await provider("targetgroup/nothing-here/0000000000000000")(window).catch((e: unknown) => e);
+    const err = await provider("targetgroup/nothing-here/0000000000000000")(window).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ProviderError);
     expect(err).toMatchObject({ provider: "cloudwatch", kind: "empty" });
-    expect((err as Error).message).toMatch(/no RequestCount datapoints for target group targetgroup\/nothing-here/);
+    expect((err as Error).message).toMatch(
+      /no RequestCount datapoints for target group targetgroup\/nothing-here/,
+    );
   });
 
   it("p99 (the default latencyStat) is not implemented by moto: its HTTP 500 becomes a ProviderError, never data", async () => {
-    const err = await provider(groups.goodGreen, { latencyStat: undefined })(window).catch((e: unknown) => e);
+    const err = await provider(groups.goodGreen, { latencyStat: undefined })(window).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ProviderError);
     expect(err).toMatchObject({ kind: "http" });
     expect((err as Error).message).toMatch(/HTTP 500/);
@@ -161,7 +195,9 @@ describe("CloudWatch provider (moto emulator)", () => {
 
   it("an unreachable endpoint is a ProviderError", async () => {
     const closed = await freePort();
-    const err = await provider(groups.goodGreen, { endpoint: `http://127.0.0.1:${closed}` })(window).catch((e: unknown) => e);
+    const err = await provider(groups.goodGreen, { endpoint: `http://127.0.0.1:${closed}` })(
+      window,
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect(err).toMatchObject({ kind: "unreachable" });
     expect((err as Error).message).toMatch(/ECONNREFUSED/);

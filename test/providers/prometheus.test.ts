@@ -78,24 +78,36 @@ function startExporter(traffic: SlotTraffic[]): { server: Server; tick: NodeJS.T
       return;
     }
     const lines = ["# TYPE http_requests_total counter"];
-    const labels = (s: Series) => `service="${s.t.service}",slot="${s.t.slot}",version="${s.t.version}"`;
+    const labels = (s: Series) =>
+      `service="${s.t.service}",slot="${s.t.slot}",version="${s.t.version}"`;
     for (const s of series) {
       lines.push(`http_requests_total{${labels(s)},code="200"} ${s.ok}`);
       lines.push(`http_requests_total{${labels(s)},code="500"} ${s.errors}`);
     }
     lines.push("# TYPE http_request_duration_seconds histogram");
     for (const s of series) {
-      BUCKETS.forEach((le, b) => lines.push(`http_request_duration_seconds_bucket{${labels(s)},le="${le}"} ${s.buckets[b]}`));
+      BUCKETS.forEach((le, b) =>
+        lines.push(`http_request_duration_seconds_bucket{${labels(s)},le="${le}"} ${s.buckets[b]}`),
+      );
       lines.push(`http_request_duration_seconds_bucket{${labels(s)},le="+Inf"} ${s.count}`);
       lines.push(`http_request_duration_seconds_sum{${labels(s)}} ${s.sum}`);
       lines.push(`http_request_duration_seconds_count{${labels(s)}} ${s.count}`);
     }
-    res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(`${lines.join("\n")}\n`);
+    res
+      .writeHead(200, { "content-type": "text/plain; version=0.0.4" })
+      .end(`${lines.join("\n")}\n`);
   });
   return { server, tick };
 }
 
-const stable = (service: string): SlotTraffic => ({ service, slot: "blue", version: "1.0.0", rps: 200, errorRate: 0.01, medianSeconds: 0.08 });
+const stable = (service: string): SlotTraffic => ({
+  service,
+  slot: "blue",
+  version: "1.0.0",
+  rps: 200,
+  errorRate: 0.01,
+  medianSeconds: 0.08,
+});
 
 let exporter: { server: Server; tick: NodeJS.Timeout } | undefined;
 let prometheus: Started | undefined;
@@ -113,16 +125,41 @@ const spec = analysisSpecSchema.parse({
   ],
 });
 
-const provider = (service: string, extra: Partial<Parameters<typeof createPrometheusProvider>[0]> = {}) =>
-  createPrometheusProvider({ url, service, stableSlot: "blue", candidateSlot: "green", metrics: spec.metrics, stepSeconds: 2, ...extra });
+const provider = (
+  service: string,
+  extra: Partial<Parameters<typeof createPrometheusProvider>[0]> = {},
+) =>
+  createPrometheusProvider({
+    url,
+    service,
+    stableSlot: "blue",
+    candidateSlot: "green",
+    metrics: spec.metrics,
+    stepSeconds: 2,
+    ...extra,
+  });
 
 beforeAll(async () => {
   const binary = requireCommand("/usr/bin/prometheus", "Debian package prometheus");
   exporter = startExporter([
     stable("good"),
-    { service: "good", slot: "green", version: "1.1.0", rps: 50, errorRate: 0.01, medianSeconds: 0.08 },
+    {
+      service: "good",
+      slot: "green",
+      version: "1.1.0",
+      rps: 50,
+      errorRate: 0.01,
+      medianSeconds: 0.08,
+    },
     stable("bad"),
-    { service: "bad", slot: "green", version: "1.1.0", rps: 50, errorRate: 0.06, medianSeconds: 0.13 },
+    {
+      service: "bad",
+      slot: "green",
+      version: "1.1.0",
+      rps: 50,
+      errorRate: 0.06,
+      medianSeconds: 0.13,
+    },
   ]);
   const exporterPort = await freePort();
   await new Promise<void>((resolve) => exporter!.server.listen(exporterPort, "127.0.0.1", resolve));
@@ -153,7 +190,9 @@ beforeAll(async () => {
   await waitFor(
     "first scrape",
     async () => {
-      const r = (await (await fetch(`${url}/api/v1/query?query=up`)).json()) as { data: { result: { value: [number, string] }[] } };
+      const r = (await (await fetch(`${url}/api/v1/query?query=up`)).json()) as {
+        data: { result: { value: [number, string] }[] };
+      };
       return r.data.result[0]?.value[1] === "1";
     },
     30_000,
@@ -177,7 +216,10 @@ afterAll(async () => {
 describe("Prometheus provider (real server)", () => {
   it("reads ratio counts and per-step latency samples for stable (baseline) and candidate (canary)", async () => {
     const data = await provider("good")(window);
-    const errors = data.errors as { baseline: { bad: number; total: number }; canary: { bad: number; total: number } };
+    const errors = data.errors as {
+      baseline: { bad: number; total: number };
+      canary: { bad: number; total: number };
+    };
     expect(errors.baseline.total).toBeGreaterThan(3000);
     expect(errors.canary.total).toBeGreaterThan(700);
     expect(errors.canary.total).toBeLessThan(errors.baseline.total / 2);
@@ -192,12 +234,18 @@ describe("Prometheus provider (real server)", () => {
   });
 
   it("passes a healthy candidate", async () => {
-    const result = judge(attachObservations(spec.metrics, await provider("good")(window)), { alpha: spec.alpha, minSamples: spec.minSamples });
+    const result = judge(attachObservations(spec.metrics, await provider("good")(window)), {
+      alpha: spec.alpha,
+      minSamples: spec.minSamples,
+    });
     expect(result.verdict, result.reasons.join("\n")).toBe("pass");
   });
 
   it("fails a candidate that errs more and is slower", async () => {
-    const result = judge(attachObservations(spec.metrics, await provider("bad")(window)), { alpha: spec.alpha, minSamples: spec.minSamples });
+    const result = judge(attachObservations(spec.metrics, await provider("bad")(window)), {
+      alpha: spec.alpha,
+      minSamples: spec.minSamples,
+    });
     expect(result.verdict).toBe("fail");
     const byName = Object.fromEntries(result.metrics.map((m) => [m.name, m]));
     expect(byName.errors.verdict).toBe("fail");
@@ -221,12 +269,22 @@ describe("Prometheus provider (real server)", () => {
     const err = await provider("no-such-service")(window).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect(err).toMatchObject({ kind: "empty", provider: "prometheus" });
-    expect((err as Error).message).toMatch(/no data for sum\(increase\(http_requests_total\{service="no-such-service"/);
+    expect((err as Error).message).toMatch(
+      /no data for sum\(increase\(http_requests_total\{service="no-such-service"/,
+    );
   });
 
   it("a bad query is an HTTP ProviderError naming the query", async () => {
     const broken = provider("good", {
-      metrics: [{ name: "errors", type: "ratio", direction: "increase", critical: false, prometheus: { bad: "sum(rate(", total: "up" } }],
+      metrics: [
+        {
+          name: "errors",
+          type: "ratio",
+          direction: "increase",
+          critical: false,
+          prometheus: { bad: "sum(rate(", total: "up" },
+        },
+      ],
     });
     const err = await broken(window).catch((e: unknown) => e);
     expect(err).toMatchObject({ kind: "http" });
@@ -235,7 +293,12 @@ describe("Prometheus provider (real server)", () => {
 
   it("an unreachable server is a ProviderError; the run fails after consecutiveErrorLimit", async () => {
     const closedPort = await freePort();
-    const down = createPrometheusProvider({ url: `http://127.0.0.1:${closedPort}`, service: "good", stableSlot: "blue", candidateSlot: "green" });
+    const down = createPrometheusProvider({
+      url: `http://127.0.0.1:${closedPort}`,
+      service: "good",
+      stableSlot: "blue",
+      candidateSlot: "green",
+    });
     const err = await down(window).catch((e: unknown) => e);
     expect(err).toMatchObject({ kind: "unreachable" });
     expect((err as Error).message).toMatch(/is unreachable \(ECONNREFUSED\)/);

@@ -11,7 +11,9 @@ export { freePort };
 export function requireCommand(name: string, hint: string): string {
   const full = which(name);
   if (full) return full;
-  throw new Error(`${name} is not installed; run \`bash scripts/install-test-servers.sh\` (${hint})`);
+  throw new Error(
+    `${name} is not installed; run \`bash scripts/install-test-servers.sh\` (${hint})`,
+  );
 }
 
 export type Started = Child;
@@ -22,6 +24,11 @@ export function startProcess(command: string, args: string[]): Started {
 }
 
 /** Polls `probe` until it resolves true, or throws with the server's output after `timeoutMs`. */
-export function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number, started?: Started): Promise<void> {
+export function waitFor(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  started?: Started,
+): Promise<void> {
   return waitUntil(what, probe, timeoutMs, started);
 }

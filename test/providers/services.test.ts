@@ -79,13 +79,15 @@ async function startService(runtime: Runtime, env: Record<string, string> = {}):
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`${runtime} service exited (${child.exitCode}):\n${output}`);
+    if (child.exitCode !== null)
+      throw new Error(`${runtime} service exited (${child.exitCode}):\n${output}`);
     try {
       if ((await fetch(`${url}/healthz`)).ok) break;
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`${runtime} service did not answer /healthz in 10 s:\n${output}`);
+    if (Date.now() > deadline)
+      throw new Error(`${runtime} service did not answer /healthz in 10 s:\n${output}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return { url, child, output: () => output, exit };
@@ -113,7 +115,8 @@ function parseMetrics(text: string): Sample[] {
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
     if (!m) throw new Error(`unparsable metrics line: ${line}`);
     const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+      labels[l[1]] = l[2];
     samples.push({ name: m[1], labels, value: Number(m[3]) });
   }
   return samples;
@@ -127,12 +130,19 @@ async function metrics(svc: Service): Promise<Sample[]> {
 }
 
 /** The one sample with exactly these labels (undefined when absent). */
-function sample(samples: Sample[], name: string, labels: Record<string, string>): number | undefined {
+function sample(
+  samples: Sample[],
+  name: string,
+  labels: Record<string, string>,
+): number | undefined {
   const want = Object.entries(labels).sort();
   const found = samples.filter(
-    (s) => s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === JSON.stringify(want),
+    (s) =>
+      s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === JSON.stringify(want),
   );
-  expect(found.length, `${name}${JSON.stringify(labels)} appears at most once`).toBeLessThanOrEqual(1);
+  expect(found.length, `${name}${JSON.stringify(labels)} appears at most once`).toBeLessThanOrEqual(
+    1,
+  );
   return found[0]?.value;
 }
 
@@ -162,10 +172,19 @@ describe.each(RUNTIMES)("%s reference service", (runtime) => {
     const svc = await startService(runtime);
     try {
       expect(await getJson(`${svc.url}/healthz`)).toEqual({ status: 200, body: { status: "ok" } });
-      expect(await getJson(`${svc.url}/readyz`)).toEqual({ status: 200, body: { status: "ready" } });
+      expect(await getJson(`${svc.url}/readyz`)).toEqual({
+        status: 200,
+        body: { status: "ready" },
+      });
       expect(await getJson(`${svc.url}/version`)).toEqual({
         status: 200,
-        body: { service: `demo-${runtime}`, version: "1.4.2", slot: "green", runtime, revision: "0123abc" },
+        body: {
+          service: `demo-${runtime}`,
+          version: "1.4.2",
+          slot: "green",
+          runtime,
+          revision: "0123abc",
+        },
       });
       expect((await fetch(`${svc.url}/no-such-path`)).status).toBe(404);
     } finally {
@@ -200,17 +219,30 @@ describe.each(RUNTIMES)("%s reference service", (runtime) => {
       expect(sample(after, "http_requests_total", { ...labels(), code: "500" })).toBe(0);
       expect(sample(after, "http_request_duration_seconds_count", labels())).toBe(7);
       const buckets = after.filter((s) => s.name === "http_request_duration_seconds_bucket");
-      expect(buckets.map((b) => b.labels.le)).toEqual(
-        ["0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf"],
-      );
-      expect(sample(after, "http_request_duration_seconds_bucket", { ...labels(), le: "+Inf" })).toBe(7);
+      expect(buckets.map((b) => b.labels.le)).toEqual([
+        "0.001",
+        "0.0025",
+        "0.005",
+        "0.01",
+        "0.025",
+        "0.05",
+        "0.1",
+        "0.25",
+        "0.5",
+        "1",
+        "2.5",
+        "+Inf",
+      ]);
+      expect(
+        sample(after, "http_request_duration_seconds_bucket", { ...labels(), le: "+Inf" }),
+      ).toBe(7);
       expect(sample(after, "http_request_duration_seconds_sum", labels())).toBeLessThan(1);
     } finally {
       expect(await stop(svc)).toEqual({ code: 0, signal: null });
     }
   });
 
-  it("FAULT_ERROR_RATIO=1 answers every /work with 500, counted as code=\"500\"", async () => {
+  it('FAULT_ERROR_RATIO=1 answers every /work with 500, counted as code="500"', async () => {
     const svc = await startService(runtime, { FAULT_ERROR_RATIO: "1" });
     try {
       for (let i = 0; i < 4; i++) {
@@ -232,7 +264,8 @@ describe.each(RUNTIMES)("%s reference service", (runtime) => {
     const slow = await startService(runtime, { FAULT_LATENCY_MS: "120" });
     try {
       for (const svc of [fast, slow]) {
-        for (let i = 0; i < 3; i++) expect((await getJson(`${svc.url}/work?iterations=10`)).status).toBe(200);
+        for (let i = 0; i < 3; i++)
+          expect((await getJson(`${svc.url}/work?iterations=10`)).status).toBe(200);
       }
       const fastSum = sample(await metrics(fast), "http_request_duration_seconds_sum", labels())!;
       const slowMetrics = await metrics(slow);
@@ -241,8 +274,12 @@ describe.each(RUNTIMES)("%s reference service", (runtime) => {
       expect(slowSum).toBeGreaterThanOrEqual(3 * 0.12);
       expect(slowSum).toBeGreaterThan(fastSum + 0.3);
       // All three land above the 100 ms bucket.
-      expect(sample(slowMetrics, "http_request_duration_seconds_bucket", { ...labels(), le: "0.1" })).toBe(0);
-      expect(sample(slowMetrics, "http_request_duration_seconds_bucket", { ...labels(), le: "2.5" })).toBe(3);
+      expect(
+        sample(slowMetrics, "http_request_duration_seconds_bucket", { ...labels(), le: "0.1" }),
+      ).toBe(0);
+      expect(
+        sample(slowMetrics, "http_request_duration_seconds_bucket", { ...labels(), le: "2.5" }),
+      ).toBe(3);
     } finally {
       expect(await stop(fast)).toEqual({ code: 0, signal: null });
       expect(await stop(slow)).toEqual({ code: 0, signal: null });
@@ -272,7 +309,10 @@ describe.each(RUNTIMES)("%s reference service", (runtime) => {
   });
 
   it("names a bad flag the same way", () => {
-    const r = spawnSync(binaries.get(runtime)!, ["--slot", "teal"], { encoding: "utf8", timeout: 10_000 });
+    const r = spawnSync(binaries.get(runtime)!, ["--slot", "teal"], {
+      encoding: "utf8",
+      timeout: 10_000,
+    });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('invalid --slot="teal"');
   });
@@ -281,7 +321,10 @@ describe.each(RUNTIMES)("%s reference service", (runtime) => {
     // Timeline: request in flight at 0 (takes 2.5 s), SIGTERM at ~0.2 s, drain delay
     // until ~1.7 s, then the server waits for the in-flight request. Generous margins
     // so a loaded CI machine does not race the delay.
-    const svc = await startService(runtime, { FAULT_LATENCY_MS: "2500", SHUTDOWN_DELAY_MS: "1500" });
+    const svc = await startService(runtime, {
+      FAULT_LATENCY_MS: "2500",
+      SHUTDOWN_DELAY_MS: "1500",
+    });
     const inFlight = fetch(`${svc.url}/work?iterations=10`);
     await new Promise((r) => setTimeout(r, 200));
     svc.child.kill("SIGTERM");
@@ -317,7 +360,9 @@ describe.each(RUNTIMES)("%s reference service", (runtime) => {
         expect(svc.output()).toMatch(/"tokio_worker_threads":3\b/);
         const tasks = readdirSync(`/proc/${svc.child.pid}/task`);
         const workers = tasks.filter(
-          (t) => readFileSync(join(`/proc/${svc.child.pid}/task`, t, "comm"), "utf8").trim() === "slipway-worker",
+          (t) =>
+            readFileSync(join(`/proc/${svc.child.pid}/task`, t, "comm"), "utf8").trim() ===
+            "slipway-worker",
         );
         expect(workers).toHaveLength(3);
       } finally {

@@ -46,9 +46,13 @@ const METRICS = {
   latency: "TargetResponseTime",
 } as const;
 
-export function createCloudWatchProvider(options: CloudWatchProviderOptions): (window: AnalysisWindow) => Promise<MetricInputs> {
+export function createCloudWatchProvider(
+  options: CloudWatchProviderOptions,
+): (window: AnalysisWindow) => Promise<MetricInputs> {
   if (options.stableSlot === options.candidateSlot) {
-    throw new Error(`createCloudWatchProvider: stableSlot and candidateSlot are both "${options.stableSlot}"; they must differ`);
+    throw new Error(
+      `createCloudWatchProvider: stableSlot and candidateSlot are both "${options.stableSlot}"; they must differ`,
+    );
   }
   const client =
     options.client ??
@@ -61,7 +65,10 @@ export function createCloudWatchProvider(options: CloudWatchProviderOptions): (w
   const namespace = options.namespace ?? "AWS/ApplicationELB";
   const period = options.periodSeconds ?? 60;
   const latencyStat = options.latencyStat ?? "p99";
-  const names = { errors: options.metricNames?.errors ?? "errors", latency: options.metricNames?.latency ?? "latency" };
+  const names = {
+    errors: options.metricNames?.errors ?? "errors",
+    latency: options.metricNames?.latency ?? "latency",
+  };
 
   const query = (id: string, metricName: string, slot: Slot, stat: string): MetricDataQuery => ({
     Id: id,
@@ -80,7 +87,10 @@ export function createCloudWatchProvider(options: CloudWatchProviderOptions): (w
     },
   });
 
-  async function getMetricData(queries: MetricDataQuery[], window: AnalysisWindow): Promise<Map<string, MetricDataResult>> {
+  async function getMetricData(
+    queries: MetricDataQuery[],
+    window: AnalysisWindow,
+  ): Promise<Map<string, MetricDataResult>> {
     const results = new Map<string, MetricDataResult>();
     let nextToken: string | undefined;
     do {
@@ -100,7 +110,11 @@ export function createCloudWatchProvider(options: CloudWatchProviderOptions): (w
       }
       for (const r of page.MetricDataResults ?? []) {
         if (r.StatusCode && r.StatusCode !== "Complete" && r.StatusCode !== "PartialData") {
-          throw new ProviderError("cloudwatch", "http", `GetMetricData ${r.Id}: status ${r.StatusCode} ${(page.Messages ?? []).map((m) => m.Value).join("; ")}`);
+          throw new ProviderError(
+            "cloudwatch",
+            "http",
+            `GetMetricData ${r.Id}: status ${r.StatusCode} ${(page.Messages ?? []).map((m) => m.Value).join("; ")}`,
+          );
         }
         const seen = results.get(r.Id!);
         if (seen) {
@@ -123,7 +137,10 @@ export function createCloudWatchProvider(options: CloudWatchProviderOptions): (w
       query(`latency_${slot}`, METRICS.latency, slot, latencyStat),
     ]);
     const results = await getMetricData(queries, window);
-    const values = (id: string) => (results.get(id)?.Values ?? []).filter((v): v is number => typeof v === "number" && Number.isFinite(v));
+    const values = (id: string) =>
+      (results.get(id)?.Values ?? []).filter(
+        (v): v is number => typeof v === "number" && Number.isFinite(v),
+      );
 
     const counts = (slot: Slot) => {
       const requests = values(`requests_${slot}`);
@@ -152,19 +169,41 @@ export function createCloudWatchProvider(options: CloudWatchProviderOptions): (w
     };
 
     return {
-      [names.errors]: { baseline: counts(options.stableSlot), canary: counts(options.candidateSlot) },
-      [names.latency]: { baseline: latency(options.stableSlot), canary: latency(options.candidateSlot) },
+      [names.errors]: {
+        baseline: counts(options.stableSlot),
+        canary: counts(options.candidateSlot),
+      },
+      [names.latency]: {
+        baseline: latency(options.stableSlot),
+        canary: latency(options.candidateSlot),
+      },
     };
   };
 }
 
 function toProviderError(err: unknown, endpoint: string | undefined): ProviderError {
-  const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number }; cause?: { code?: string } };
+  const e = err as {
+    name?: string;
+    message?: string;
+    code?: string;
+    $metadata?: { httpStatusCode?: number };
+    cause?: { code?: string };
+  };
   const status = e.$metadata?.httpStatusCode;
   const where = endpoint ?? "CloudWatch";
   if (status !== undefined) {
-    return new ProviderError("cloudwatch", "http", `${where} answered HTTP ${status}: ${e.name ?? "error"}: ${e.message ?? ""}`.trim(), { cause: err });
+    return new ProviderError(
+      "cloudwatch",
+      "http",
+      `${where} answered HTTP ${status}: ${e.name ?? "error"}: ${e.message ?? ""}`.trim(),
+      { cause: err },
+    );
   }
   const code = e.code ?? e.cause?.code ?? e.name;
-  return new ProviderError("cloudwatch", "unreachable", `${where} is unreachable (${code}: ${e.message ?? String(err)})`, { cause: err });
+  return new ProviderError(
+    "cloudwatch",
+    "unreachable",
+    `${where} is unreachable (${code}: ${e.message ?? String(err)})`,
+    { cause: err },
+  );
 }

@@ -16,7 +16,8 @@ export type Slot = "blue" | "green";
  * and the histogram `http_request_duration_seconds{service,slot,version}`.
  */
 export const PROMETHEUS_TEMPLATES = {
-  errorsBad: 'sum(increase(http_requests_total{service="$service",slot="$slot",code=~"5.."}[$window]))',
+  errorsBad:
+    'sum(increase(http_requests_total{service="$service",slot="$slot",code=~"5.."}[$window]))',
   errorsTotal: 'sum(increase(http_requests_total{service="$service",slot="$slot"}[$window]))',
   /**
    * Mean latency of each step. Steps do not overlap (the rate window is the
@@ -67,16 +68,25 @@ interface PromMatrixSample {
 
 export function renderTemplate(template: string, vars: Record<string, string>): string {
   return template.replace(/\$([A-Za-z_][A-Za-z0-9_]*)/g, (whole, name: string) => {
-    if (!(name in vars)) throw new ProviderError("prometheus", "invalid", `template placeholder $${name} has no value in: ${template}`);
+    if (!(name in vars))
+      throw new ProviderError(
+        "prometheus",
+        "invalid",
+        `template placeholder $${name} has no value in: ${template}`,
+      );
     return vars[name];
   });
 }
 
 const promDuration = (seconds: number) => `${Math.max(1, Math.round(seconds))}s`;
 
-export function createPrometheusProvider(options: PrometheusProviderOptions): (window: AnalysisWindow) => Promise<MetricInputs> {
+export function createPrometheusProvider(
+  options: PrometheusProviderOptions,
+): (window: AnalysisWindow) => Promise<MetricInputs> {
   if (options.stableSlot === options.candidateSlot) {
-    throw new Error(`createPrometheusProvider: stableSlot and candidateSlot are both "${options.stableSlot}"; they must differ`);
+    throw new Error(
+      `createPrometheusProvider: stableSlot and candidateSlot are both "${options.stableSlot}"; they must differ`,
+    );
   }
   const base = options.url.replace(/\/+$/, "");
   const step = options.stepSeconds ?? 30;
@@ -96,7 +106,9 @@ export function createPrometheusProvider(options: PrometheusProviderOptions): (w
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       const detail = cause?.code ?? cause?.message ?? (err as Error).message;
-      throw new ProviderError("prometheus", "unreachable", `${url} is unreachable (${detail})`, { cause: err });
+      throw new ProviderError("prometheus", "unreachable", `${url} is unreachable (${detail})`, {
+        cause: err,
+      });
     }
     const text = await response.text();
     let body: { status?: string; error?: string; errorType?: string; data?: unknown } | undefined;
@@ -107,7 +119,11 @@ export function createPrometheusProvider(options: PrometheusProviderOptions): (w
     }
     if (!response.ok || body?.status !== "success") {
       const why = body?.error ? `${body.errorType ?? "error"}: ${body.error}` : text.slice(0, 200);
-      throw new ProviderError("prometheus", "http", `${url} answered HTTP ${response.status} for ${params.query}: ${why}`);
+      throw new ProviderError(
+        "prometheus",
+        "http",
+        `${url} answered HTTP ${response.status} for ${params.query}: ${why}`,
+      );
     }
     return body.data;
   }
@@ -118,7 +134,11 @@ export function createPrometheusProvider(options: PrometheusProviderOptions): (w
       result: PromVectorSample[];
     };
     if (data.resultType !== "vector") {
-      throw new ProviderError("prometheus", "invalid", `expected an instant vector from ${query}, got ${data.resultType}`);
+      throw new ProviderError(
+        "prometheus",
+        "invalid",
+        `expected an instant vector from ${query}, got ${data.resultType}`,
+      );
     }
     const values = data.result.map((s) => Number(s.value[1])).filter((v) => Number.isFinite(v));
     if (values.length === 0) throw new ProviderError("prometheus", "empty", `no data for ${query}`);
@@ -130,15 +150,25 @@ export function createPrometheusProvider(options: PrometheusProviderOptions): (w
     const start = window.start.getTime() / 1000 + step;
     const end = window.end.getTime() / 1000;
     if (end < start) return [];
-    const data = (await api("/api/v1/query_range", { query, start: String(start), end: String(end), step: String(step) })) as {
+    const data = (await api("/api/v1/query_range", {
+      query,
+      start: String(start),
+      end: String(end),
+      step: String(step),
+    })) as {
       resultType: string;
       result: PromMatrixSample[];
     };
     if (data.resultType !== "matrix") {
-      throw new ProviderError("prometheus", "invalid", `expected a range vector from ${query}, got ${data.resultType}`);
+      throw new ProviderError(
+        "prometheus",
+        "invalid",
+        `expected a range vector from ${query}, got ${data.resultType}`,
+      );
     }
     const values: number[] = [];
-    for (const series of data.result) for (const [, v] of series.values) if (Number.isFinite(Number(v))) values.push(Number(v));
+    for (const series of data.result)
+      for (const [, v] of series.values) if (Number.isFinite(Number(v))) values.push(Number(v));
     if (values.length === 0) throw new ProviderError("prometheus", "empty", `no data for ${query}`);
     return values;
   }
@@ -159,7 +189,11 @@ export function createPrometheusProvider(options: PrometheusProviderOptions): (w
         const queries = metric.prometheus ?? DEFAULT_QUERIES[metric.name];
         if (metric.type === "ratio") {
           if (!queries?.bad || !queries.total) {
-            throw new ProviderError("prometheus", "invalid", `metric ${metric.name} (ratio) needs prometheus.bad and prometheus.total queries`);
+            throw new ProviderError(
+              "prometheus",
+              "invalid",
+              `metric ${metric.name} (ratio) needs prometheus.bad and prometheus.total queries`,
+            );
           }
           const counts = async (slot: Slot) => {
             const vars = varsFor(slot);
@@ -171,11 +205,18 @@ export function createPrometheusProvider(options: PrometheusProviderOptions): (w
             const t = Math.max(0, Math.round(total));
             return { bad: Math.min(t, Math.max(0, Math.round(bad))), total: t };
           };
-          const [baseline, canary] = await Promise.all([counts(options.stableSlot), counts(options.candidateSlot)]);
+          const [baseline, canary] = await Promise.all([
+            counts(options.stableSlot),
+            counts(options.candidateSlot),
+          ]);
           out[metric.name] = { baseline, canary };
         } else {
           if (!queries?.samples) {
-            throw new ProviderError("prometheus", "invalid", `metric ${metric.name} (samples) needs a prometheus.samples query`);
+            throw new ProviderError(
+              "prometheus",
+              "invalid",
+              `metric ${metric.name} (samples) needs a prometheus.samples query`,
+            );
           }
           const [baseline, canary] = await Promise.all([
             range(renderTemplate(queries.samples, varsFor(options.stableSlot)), window),

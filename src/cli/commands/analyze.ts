@@ -4,7 +4,12 @@ import { InputError, parseAnalysisInput, toJudgeArguments } from "../../analysis
 import { judge, type JudgeResult, type MetricVerdict, type Verdict } from "../../analysis/judge";
 
 /** Exit codes of `slipway analyze` (see ExitCode in ../main.ts). */
-export const AnalyzeExit: Record<Verdict | "badInput", number> = { pass: 0, fail: 3, inconclusive: 5, badInput: 2 };
+export const AnalyzeExit: Record<Verdict | "badInput", number> = {
+  pass: 0,
+  fail: 3,
+  inconclusive: 5,
+  badInput: 2,
+};
 
 export function register(program: Command): void {
   program
@@ -12,22 +17,26 @@ export function register(program: Command): void {
     .description("Judge a canary offline: compare candidate with stable metrics from a JSON file")
     .requiredOption("--input <file>", "analysis input (schemas/analysis-input.schema.json)")
     .option("--json", "print one JSON object instead of text")
-    .addHelpText(
-      "after",
-      "\nExit codes: 0 pass, 3 fail, 5 inconclusive, 2 bad input.",
-    )
+    .addHelpText("after", "\nExit codes: 0 pass, 3 fail, 5 inconclusive, 2 bad input.")
     .action((opts: { input: string; json?: boolean }) => {
       process.exitCode = analyze(opts.input, Boolean(opts.json));
     });
 }
 
 /** Runs the judge on a file, writes the report, returns the exit code. */
-export function analyze(file: string, json: boolean, out = process.stdout, err = process.stderr): number {
+export function analyze(
+  file: string,
+  json: boolean,
+  out = process.stdout,
+  err = process.stderr,
+): number {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (e) {
-    err.write(`slipway analyze: --input ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}\n`);
+    err.write(
+      `slipway analyze: --input ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}\n`,
+    );
     return AnalyzeExit.badInput;
   }
   let args: ReturnType<typeof toJudgeArguments>;
@@ -60,14 +69,21 @@ function toJson(result: JudgeResult) {
 }
 
 function renderText(result: JudgeResult): string {
-  const rows = result.metrics.map((m) => [m.verdict.toUpperCase(), m.name + (m.critical ? " (critical)" : ""), m.type, stats(m)]);
+  const rows = result.metrics.map((m) => [
+    m.verdict.toUpperCase(),
+    m.name + (m.critical ? " (critical)" : ""),
+    m.type,
+    stats(m),
+  ]);
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
   const lines = [`verdict: ${result.verdict}`];
   for (const reason of result.reasons) lines.push(`  ${reason}`);
   lines.push("");
   result.metrics.forEach((m, i) => {
     const row = rows[i];
-    lines.push(`${row[0].padEnd(widths[0])}  ${row[1].padEnd(widths[1])}  ${row[2].padEnd(widths[2])}  ${row[3]}`.trimEnd());
+    lines.push(
+      `${row[0].padEnd(widths[0])}  ${row[1].padEnd(widths[1])}  ${row[2].padEnd(widths[2])}  ${row[3]}`.trimEnd(),
+    );
     lines.push(`${" ".repeat(widths[0])}  ${m.reason}`);
   });
   return `${lines.join("\n")}\n`;
@@ -77,8 +93,14 @@ function stats(m: MetricVerdict): string {
   const parts: string[] = [];
   if (m.canary) parts.push(`canary n=${m.canary.n}`);
   if (m.baseline) parts.push(`baseline n=${m.baseline.n}`);
-  if (m.p !== undefined) parts.push(`p=${m.pAdjusted !== undefined && m.pAdjusted !== m.p ? `${fmt(m.p)} (adj ${fmt(m.pAdjusted)})` : fmt(m.p)}`);
-  if (m.relativeEffect !== undefined) parts.push(`effect=${Number.isFinite(m.relativeEffect) ? `${(m.relativeEffect * 100).toFixed(1)}%` : "∞"}`);
+  if (m.p !== undefined)
+    parts.push(
+      `p=${m.pAdjusted !== undefined && m.pAdjusted !== m.p ? `${fmt(m.p)} (adj ${fmt(m.pAdjusted)})` : fmt(m.p)}`,
+    );
+  if (m.relativeEffect !== undefined)
+    parts.push(
+      `effect=${Number.isFinite(m.relativeEffect) ? `${(m.relativeEffect * 100).toFixed(1)}%` : "∞"}`,
+    );
   return parts.join("  ");
 }
 

@@ -10,16 +10,27 @@ import { makeReporter } from "../reporter";
 export function register(program: Command): void {
   program
     .command("rehearse")
-    .description("rehearse two releases on the local stage with real processes, traffic and Prometheus: a good one (promoted) and a bad one (rolled back)")
+    .description(
+      "rehearse two releases on the local stage with real processes, traffic and Prometheus: a good one (promoted) and a bad one (rolled back)",
+    )
     .option("--runtime <runtime>", "go, rust, or both (one after the other)", "both")
     .option("--profile <name>", `timings: ${Object.keys(PROFILES).join(" or ")}`, "demo")
     .option("--repo <dir>", "the Slipway checkout (default: the one this command runs from)")
     .option("--json", "JSON Lines events instead of human output")
     .action(async (o: { runtime: string; profile: string; repo?: string; json?: boolean }) => {
-      const runtimes: Runtime[] | undefined = o.runtime === "both" ? ["go", "rust"] : o.runtime === "go" || o.runtime === "rust" ? [o.runtime] : undefined;
-      if (!runtimes) throw new Error(`--runtime: got ${JSON.stringify(o.runtime)}; allowed: go, rust or both`);
+      const runtimes: Runtime[] | undefined =
+        o.runtime === "both"
+          ? ["go", "rust"]
+          : o.runtime === "go" || o.runtime === "rust"
+            ? [o.runtime]
+            : undefined;
+      if (!runtimes)
+        throw new Error(`--runtime: got ${JSON.stringify(o.runtime)}; allowed: go, rust or both`);
       const profile = PROFILES[o.profile];
-      if (!profile) throw new Error(`--profile: got ${JSON.stringify(o.profile)}; allowed: ${Object.keys(PROFILES).join(", ")}`);
+      if (!profile)
+        throw new Error(
+          `--profile: got ${JSON.stringify(o.profile)}; allowed: ${Object.keys(PROFILES).join(", ")}`,
+        );
       const repo = o.repo ?? join(__dirname, "..", "..", "..");
 
       const controller = new AbortController();
@@ -27,14 +38,22 @@ export function register(program: Command): void {
       const onSignal = (signal: NodeJS.Signals) => {
         interrupts++;
         if (interrupts > 1) process.exit(130);
-        process.stderr.write(`\nslipway rehearse: ${signal}, stopping everything it started (again to quit at once)…\n`);
+        process.stderr.write(
+          `\nslipway rehearse: ${signal}, stopping everything it started (again to quit at once)…\n`,
+        );
         controller.abort();
       };
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
       const report = makeReporter(!!o.json);
       try {
-        const result = await rehearse({ repo, runtimes, profile, report, signal: controller.signal });
+        const result = await rehearse({
+          repo,
+          runtimes,
+          profile,
+          report,
+          signal: controller.signal,
+        });
         if (o.json) {
           process.stdout.write(
             JSON.stringify({

@@ -1,6 +1,14 @@
 import type { Command } from "commander";
 import { EXIT, release } from "../../pipeline/release";
-import { approve, ApprovalError, history, promote, rollback, status, summarize } from "../../pipeline/operations";
+import {
+  approve,
+  ApprovalError,
+  history,
+  promote,
+  rollback,
+  status,
+  summarize,
+} from "../../pipeline/operations";
 import { describeStep, planSteps } from "../../pipeline/plan";
 import { readStageConfig } from "../../pipeline/stack";
 import { resolveContext } from "../../pipeline/context";
@@ -17,15 +25,24 @@ interface Common {
 const common = (cmd: Command) =>
   cmd
     .option("--project-dir <dir>", "directory with Pulumi.yaml (default: nearest one up from here)")
-    .option("--backend <url>", "Pulumi backend URL (default: $PULUMI_BACKEND_URL, else file://<project>/.slipway/state)")
+    .option(
+      "--backend <url>",
+      "Pulumi backend URL (default: $PULUMI_BACKEND_URL, else file://<project>/.slipway/state)",
+    )
     .option("--log-dir <dir>", "release log directory (default: next to a file backend's state)")
     .option("--json", "JSON Lines events instead of human output");
 
-const ctxArgs = (o: Common) => ({ stage: o.stage, projectDir: o.projectDir, backendUrl: o.backend, logDir: o.logDir });
+const ctxArgs = (o: Common) => ({
+  stage: o.stage,
+  projectDir: o.projectDir,
+  backendUrl: o.backend,
+  logDir: o.logDir,
+});
 
 function parseStep(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--step: got ${JSON.stringify(value)}; allowed: a step number from 1`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`--step: got ${JSON.stringify(value)}; allowed: a step number from 1`);
   return n;
 }
 
@@ -33,50 +50,106 @@ export function register(program: Command): void {
   common(
     program
       .command("release")
-      .description("release an artifact into a stage: deploy to the idle slot, step traffic, analyse, promote or roll back")
+      .description(
+        "release an artifact into a stage: deploy to the idle slot, step traffic, analyse, promote or roll back",
+      )
       .requiredOption("--stage <stage>", "the stage (stack) to release into")
       .option("--image <ref>", "the artifact, pinned by digest: repo@sha256:<64 hex>")
       .option("--version <label>", "the release's version label")
       .option("--revision <sha>", "source revision of the artifact")
-      .option("--attestation <file>", "DSSE envelope (in-toto SLSA provenance) signed for the image digest")
-      .option("--resume", "continue (or finish) the release in progress, from where the stack says it stands")
+      .option(
+        "--attestation <file>",
+        "DSSE envelope (in-toto SLSA provenance) signed for the image digest",
+      )
+      .option(
+        "--resume",
+        "continue (or finish) the release in progress, from where the stack says it stands",
+      )
       .option("--smoke-url <url>", "base URL for the smoke check through the tester header route")
-      .option("--prometheus-url <url>", "Prometheus for the analysis (default: slipway:kubernetes.prometheusUrl)"),
-  ).action(async (o: Common & { image?: string; version?: string; revision?: string; attestation?: string; resume?: boolean; smokeUrl?: string; prometheusUrl?: string }) => {
-    const result = await release({ ...ctxArgs(o), ...o, report: makeReporter(!!o.json) });
-    process.exitCode = result.exitCode;
-  });
+      .option(
+        "--prometheus-url <url>",
+        "Prometheus for the analysis (default: slipway:kubernetes.prometheusUrl)",
+      ),
+  ).action(
+    async (
+      o: Common & {
+        image?: string;
+        version?: string;
+        revision?: string;
+        attestation?: string;
+        resume?: boolean;
+        smokeUrl?: string;
+        prometheusUrl?: string;
+      },
+    ) => {
+      const result = await release({ ...ctxArgs(o), ...o, report: makeReporter(!!o.json) });
+      process.exitCode = result.exitCode;
+    },
+  );
 
   common(
     program
       .command("promote")
-      .description("promote the artifact that passed one stage into the next (same digest), after soak, approval and freeze gates")
+      .description(
+        "promote the artifact that passed one stage into the next (same digest), after soak, approval and freeze gates",
+      )
       .requiredOption("--from <stage>", "source stage, where the release ended promoted")
       .requiredOption("--to <stage>", "target stage")
-      .option("--image <ref>", "which promoted artifact (default: the source's latest completed release)")
-      .option("--attestation <file>", "DSSE envelope for the artifact, verified against the target stage's key")
+      .option(
+        "--image <ref>",
+        "which promoted artifact (default: the source's latest completed release)",
+      )
+      .option(
+        "--attestation <file>",
+        "DSSE envelope for the artifact, verified against the target stage's key",
+      )
       .option("--smoke-url <url>", "base URL for the smoke check")
       .option("--prometheus-url <url>", "Prometheus for the analysis"),
-  ).action(async (o: Omit<Common, "stage"> & { from: string; to: string; image?: string; attestation?: string; smokeUrl?: string; prometheusUrl?: string }) => {
-    const result = await promote({ ...o, projectDir: o.projectDir, backendUrl: o.backend, logDir: o.logDir, report: makeReporter(!!o.json) });
-    process.exitCode = result.exitCode;
-  });
+  ).action(
+    async (
+      o: Omit<Common, "stage"> & {
+        from: string;
+        to: string;
+        image?: string;
+        attestation?: string;
+        smokeUrl?: string;
+        prometheusUrl?: string;
+      },
+    ) => {
+      const result = await promote({
+        ...o,
+        projectDir: o.projectDir,
+        backendUrl: o.backend,
+        logDir: o.logDir,
+        report: makeReporter(!!o.json),
+      });
+      process.exitCode = result.exitCode;
+    },
+  );
 
   common(
     program
       .command("rollback")
-      .description("back to known-good from any point: weight 0 mid-canary, flip back after promotion, or restore the previous release")
+      .description(
+        "back to known-good from any point: weight 0 mid-canary, flip back after promotion, or restore the previous release",
+      )
       .requiredOption("--stage <stage>", "the stage")
       .option("--reason <text>", "why (goes to the release log)"),
   ).action(async (o: Common & { reason?: string }) => {
-    const result = await rollback({ ...ctxArgs(o), reason: o.reason, report: makeReporter(!!o.json) });
+    const result = await rollback({
+      ...ctxArgs(o),
+      reason: o.reason,
+      report: makeReporter(!!o.json),
+    });
     process.exitCode = result.outcome === "rolledBack" ? 0 : result.exitCode;
   });
 
   common(
     program
       .command("approve")
-      .description("record an approval: a paused step of a release, or promoting a release into this stage")
+      .description(
+        "record an approval: a paused step of a release, or promoting a release into this stage",
+      )
       .requiredOption("--stage <stage>", "the stage the approval is for")
       .requiredOption("--release <id>", "release id (see `slipway history`)")
       .option("--step <n>", "step number (default: any step of the release)", parseStep)
@@ -84,7 +157,11 @@ export function register(program: Command): void {
   ).action((o: Common & { release: string; step?: number; reason?: string }) => {
     try {
       const record = approve({ ...ctxArgs(o), release: o.release, step: o.step, reason: o.reason });
-      process.stdout.write(o.json ? JSON.stringify(record) + "\n" : `approved ${o.release} for ${o.stage} by ${record.actor} at ${record.at}\n`);
+      process.stdout.write(
+        o.json
+          ? JSON.stringify(record) + "\n"
+          : `approved ${o.release} for ${o.stage} by ${record.actor} at ${record.at}\n`,
+      );
     } catch (err) {
       if (!(err instanceof ApprovalError)) throw err;
       process.stderr.write(`slipway approve: ${err.message}\n`);
@@ -92,32 +169,44 @@ export function register(program: Command): void {
     }
   });
 
-  common(program.command("status").description("where the stage and its release stand").requiredOption("--stage <stage>", "the stage")).action(
-    async (o: Common) => {
-      const s = await status(ctxArgs(o));
-      if (o.json) {
-        process.stdout.write(JSON.stringify(s) + "\n");
-        return;
-      }
-      const lines = [`stage ${s.stage}: ${s.deployed ? "deployed" : "never deployed"}`];
-      if (s.outputs) {
-        const o2 = s.outputs;
-        lines.push(`  stable ${o2.stableSlot} ${o2.releases[o2.stableSlot].version}, candidate ${o2.candidateSlot} ${o2.releases[o2.candidateSlot].version}`);
-        lines.push(`  weights blue ${o2.weights.blue}% / green ${o2.weights.green}%   routing ${o2.routing.kind} ${o2.routing.id}`);
-      }
-      if (s.release) {
-        const plan = planSteps(readStageConfig(resolveContext(ctxArgs(o)).projectDir, o.stage).canary);
-        const next = plan[s.release.position];
-        lines.push(
-          `  release ${s.release.id} ${s.release.artifact.version}: ${s.release.phase}${s.release.active ? `, step ${s.release.position}/${s.release.steps}${next ? ` (next: ${describeStep(next)})` : ""}` : ""}`,
-        );
-        if (s.release.waitingFor) lines.push(`  waiting: ${s.release.waitingFor}`);
-        if (s.release.reason) lines.push(`  reason: ${s.release.reason}`);
-      }
-      for (const f of s.flags) lines.push(`  flag ${f.name}: ${f.enabled ? "on" : "off"}, owner ${f.owner}, expires ${f.expires}${f.health === "ok" ? "" : ` (${f.health.toUpperCase()})`}`);
-      process.stdout.write(lines.join("\n") + "\n");
-    },
-  );
+  common(
+    program
+      .command("status")
+      .description("where the stage and its release stand")
+      .requiredOption("--stage <stage>", "the stage"),
+  ).action(async (o: Common) => {
+    const s = await status(ctxArgs(o));
+    if (o.json) {
+      process.stdout.write(JSON.stringify(s) + "\n");
+      return;
+    }
+    const lines = [`stage ${s.stage}: ${s.deployed ? "deployed" : "never deployed"}`];
+    if (s.outputs) {
+      const o2 = s.outputs;
+      lines.push(
+        `  stable ${o2.stableSlot} ${o2.releases[o2.stableSlot].version}, candidate ${o2.candidateSlot} ${o2.releases[o2.candidateSlot].version}`,
+      );
+      lines.push(
+        `  weights blue ${o2.weights.blue}% / green ${o2.weights.green}%   routing ${o2.routing.kind} ${o2.routing.id}`,
+      );
+    }
+    if (s.release) {
+      const plan = planSteps(
+        readStageConfig(resolveContext(ctxArgs(o)).projectDir, o.stage).canary,
+      );
+      const next = plan[s.release.position];
+      lines.push(
+        `  release ${s.release.id} ${s.release.artifact.version}: ${s.release.phase}${s.release.active ? `, step ${s.release.position}/${s.release.steps}${next ? ` (next: ${describeStep(next)})` : ""}` : ""}`,
+      );
+      if (s.release.waitingFor) lines.push(`  waiting: ${s.release.waitingFor}`);
+      if (s.release.reason) lines.push(`  reason: ${s.release.reason}`);
+    }
+    for (const f of s.flags)
+      lines.push(
+        `  flag ${f.name}: ${f.enabled ? "on" : "off"}, owner ${f.owner}, expires ${f.expires}${f.health === "ok" ? "" : ` (${f.health.toUpperCase()})`}`,
+      );
+    process.stdout.write(lines.join("\n") + "\n");
+  });
 
   common(
     program
@@ -133,13 +222,17 @@ export function register(program: Command): void {
     }
     if (!o.release) {
       for (const s of summarize(records)) {
-        process.stdout.write(`${s.startedAt}  ${s.releaseId}  ${s.artifact?.version ?? "?"}  ${s.outcome ?? "in progress"}\n`);
+        process.stdout.write(
+          `${s.startedAt}  ${s.releaseId}  ${s.artifact?.version ?? "?"}  ${s.outcome ?? "in progress"}\n`,
+        );
       }
       return;
     }
     for (const r of records) {
       const w = r.weights ? ` [blue ${r.weights.blue}/green ${r.weights.green}]` : "";
-      process.stdout.write(`${r.at}  #${r.seq} ${r.event}${r.step ? ` step ${r.step.index + 1} (${r.step.description})` : ""}${w}${r.verdict ? ` ${r.verdict}` : ""}${r.reason ? ` — ${r.reason}` : ""}  (${r.actor})\n`);
+      process.stdout.write(
+        `${r.at}  #${r.seq} ${r.event}${r.step ? ` step ${r.step.index + 1} (${r.step.description})` : ""}${w}${r.verdict ? ` ${r.verdict}` : ""}${r.reason ? ` — ${r.reason}` : ""}  (${r.actor})\n`,
+      );
     }
   });
 }

@@ -9,7 +9,14 @@ import {
   ProvenanceInputError,
   signArtifact,
 } from "../../governance/attestation";
-import { generateSigningKeyPair, KeyError, keyIdOf, parsePrivateKey, SIGNING_ALGORITHMS, type KeyAlgorithm } from "../../governance/keys";
+import {
+  generateSigningKeyPair,
+  KeyError,
+  keyIdOf,
+  parsePrivateKey,
+  SIGNING_ALGORITHMS,
+  type KeyAlgorithm,
+} from "../../governance/keys";
 import { ExitCode } from "../main";
 import { readInput, registerVerify, UsageError } from "./verify";
 
@@ -39,9 +46,17 @@ interface SignOptions {
 function registerSign(program: Command): void {
   program
     .command("sign")
-    .description("Write a signed SLSA provenance attestation (DSSE envelope) for an image pinned by digest")
-    .requiredOption("--image <ref>", "the image, pinned by digest: repo@sha256:<hex> or repo:tag@sha256:<hex>")
-    .requiredOption("--key <file>", `the PEM private key (ECDSA P-256 or Ed25519; if encrypted, passphrase in ${PASSPHRASE_ENV})`)
+    .description(
+      "Write a signed SLSA provenance attestation (DSSE envelope) for an image pinned by digest",
+    )
+    .requiredOption(
+      "--image <ref>",
+      "the image, pinned by digest: repo@sha256:<hex> or repo:tag@sha256:<hex>",
+    )
+    .requiredOption(
+      "--key <file>",
+      `the PEM private key (ECDSA P-256 or Ed25519; if encrypted, passphrase in ${PASSPHRASE_ENV})`,
+    )
     .requiredOption("--revision <sha>", "the full commit id the image was built from")
     .requiredOption("--builder <uri>", "a URI naming what built the image, e.g. the CI workflow")
     .option("--version <label>", "the release's version label")
@@ -78,10 +93,14 @@ function runSign(opts: SignOptions): void {
   try {
     writeFileSync(opts.out, text);
   } catch (err) {
-    throw new UsageError(`--out ${opts.out}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(
+      `--out ${opts.out}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   const keyId = keyIdOf(parsePrivateKey(privateKeyPem, passphrase));
-  process.stderr.write(`slipway sign: wrote the attestation for ${opts.image} to ${opts.out} (key ${keyId})\n`);
+  process.stderr.write(
+    `slipway sign: wrote the attestation for ${opts.image} to ${opts.out} (key ${keyId})\n`,
+  );
 }
 
 const ALGORITHM_NAMES: Record<KeyAlgorithm, string> = {
@@ -103,7 +122,11 @@ function registerKeygen(program: Command): void {
     .description("Create a signing key pair (PEM) for teams that do not sign with Sigstore")
     .requiredOption("--out <dir>", "directory for <name>.key (private, mode 0600) and <name>.pub")
     .option("--name <name>", "file name stem", "slipway")
-    .addOption(new Option("--algorithm <algorithm>", "key type").choices([...SIGNING_ALGORITHMS]).default("ecdsa-p256"))
+    .addOption(
+      new Option("--algorithm <algorithm>", "key type")
+        .choices([...SIGNING_ALGORITHMS])
+        .default("ecdsa-p256"),
+    )
     .option("--force", "overwrite existing key files")
     .action((opts: KeygenOptions) => {
       process.exitCode = usageErrors("keygen", () => runKeygen(opts));
@@ -111,11 +134,13 @@ function registerKeygen(program: Command): void {
 }
 
 function runKeygen(opts: KeygenOptions): void {
-  if (!/^[\w.-]+$/.test(opts.name)) throw new UsageError(`--name ${JSON.stringify(opts.name)}: allowed: letters, digits, _ . -`);
+  if (!/^[\w.-]+$/.test(opts.name))
+    throw new UsageError(`--name ${JSON.stringify(opts.name)}: allowed: letters, digits, _ . -`);
   const privatePath = join(opts.out, `${opts.name}.key`);
   const publicPath = join(opts.out, `${opts.name}.pub`);
   for (const path of [privatePath, publicPath]) {
-    if (existsSync(path) && !opts.force) throw new UsageError(`${path} already exists; pass --force to replace it`);
+    if (existsSync(path) && !opts.force)
+      throw new UsageError(`${path} already exists; pass --force to replace it`);
   }
   const passphrase = process.env[PASSPHRASE_ENV] || undefined;
   const pair = generateSigningKeyPair(opts.algorithm, passphrase);
@@ -136,7 +161,12 @@ function usageErrors(command: string, run: () => void): number {
     run();
     return ExitCode.ok;
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ImageRefError || err instanceof ProvenanceInputError || err instanceof KeyError) {
+    if (
+      err instanceof UsageError ||
+      err instanceof ImageRefError ||
+      err instanceof ProvenanceInputError ||
+      err instanceof KeyError
+    ) {
       process.stderr.write(`slipway ${command}: ${err.message}\n`);
       return ExitCode.usage;
     }

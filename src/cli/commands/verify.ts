@@ -1,6 +1,10 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { ArtifactVerificationError, verifyArtifact, type VerifiedArtifact } from "../../governance/attestation";
+import {
+  ArtifactVerificationError,
+  verifyArtifact,
+  type VerifiedArtifact,
+} from "../../governance/attestation";
 import { KeyError } from "../../governance/keys";
 import { ExitCode } from "../main";
 
@@ -32,9 +36,18 @@ export function registerVerify(program: Command): void {
     .description(
       "Check that an image's attestation is signed by a trusted key and states SLSA provenance for exactly its digest",
     )
-    .requiredOption("--image <ref>", "the image to deploy, pinned by digest: repo@sha256:<hex> or repo:tag@sha256:<hex>")
-    .requiredOption("--envelope <file>", "the DSSE envelope (JSON) written by `slipway sign` or `cosign attest`; - for stdin")
-    .requiredOption("--public-key <file>", "the trusted PEM public key(s); several blocks are accepted during a key rotation")
+    .requiredOption(
+      "--image <ref>",
+      "the image to deploy, pinned by digest: repo@sha256:<hex> or repo:tag@sha256:<hex>",
+    )
+    .requiredOption(
+      "--envelope <file>",
+      "the DSSE envelope (JSON) written by `slipway sign` or `cosign attest`; - for stdin",
+    )
+    .requiredOption(
+      "--public-key <file>",
+      "the trusted PEM public key(s); several blocks are accepted during a key rotation",
+    )
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -50,7 +63,12 @@ function runVerify(opts: VerifyOptions): number {
   try {
     const publicKeyPem = readInput(opts.publicKey, "--public-key");
     const envelope = readInput(opts.envelope, "--envelope");
-    const verified = verifyArtifact({ image: opts.image, imageKey: "--image", envelope, publicKeyPem });
+    const verified = verifyArtifact({
+      image: opts.image,
+      imageKey: "--image",
+      envelope,
+      publicKeyPem,
+    });
     if (opts.json) out(verified);
     else process.stdout.write(describe(verified));
     return ExitCode.ok;
@@ -77,7 +95,12 @@ function describe(v: VerifiedArtifact): string {
     ["source", p.sourceUri],
     ["builder", p.builder],
     ["build run", p.invocationId],
-    ["built", p.buildStartedOn || p.buildFinishedOn ? `${p.buildStartedOn ?? "?"} → ${p.buildFinishedOn ?? "?"}` : undefined],
+    [
+      "built",
+      p.buildStartedOn || p.buildFinishedOn
+        ? `${p.buildStartedOn ?? "?"} → ${p.buildFinishedOn ?? "?"}`
+        : undefined,
+    ],
     ["version", p.version],
     ["provenance", v.predicateType],
   ];

@@ -1,4 +1,12 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseDocument, stringify } from "yaml";
@@ -28,7 +36,19 @@ export interface ScratchProject {
   cleanup(): void;
 }
 
-const COPY = ["Pulumi.yaml", "Pulumi.local.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml", "index.ts", "tsconfig.json", "package.json", "components", "src", "policy", "examples"];
+const COPY = [
+  "Pulumi.yaml",
+  "Pulumi.local.yaml",
+  "Pulumi.staging.yaml",
+  "Pulumi.prod.yaml",
+  "index.ts",
+  "tsconfig.json",
+  "package.json",
+  "components",
+  "src",
+  "policy",
+  "examples",
+];
 
 export function scratchProject(name = "slipway"): ScratchProject {
   const root = mkdtempSync(join(tmpdir(), `${name}-engine-`));
@@ -36,7 +56,10 @@ export function scratchProject(name = "slipway"): ScratchProject {
   mkdirSync(dir);
   for (const entry of COPY) {
     try {
-      cpSync(join(REPO, entry), join(dir, entry), { recursive: true, filter: (src) => !src.includes("node_modules") });
+      cpSync(join(REPO, entry), join(dir, entry), {
+        recursive: true,
+        filter: (src) => !src.includes("node_modules"),
+      });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
@@ -66,7 +89,8 @@ export function scratchProject(name = "slipway"): ScratchProject {
     logDir,
     env,
     editStack,
-    readStack: (stage) => (parseDocument(readFileSync(stackFile(stage), "utf8")).toJSON() as any).config,
+    readStack: (stage) =>
+      (parseDocument(readFileSync(stackFile(stage), "utf8")).toJSON() as any).config,
     addStage(stage, from, change) {
       cpSync(stackFile(from), stackFile(stage));
       editStack(stage, (config) => {
@@ -86,8 +110,15 @@ export function scratchProject(name = "slipway"): ScratchProject {
 export function toKubernetesRender(stage: string) {
   return (config: Record<string, any>) => {
     config["slipway:platform"] = "kubernetes";
-    config["slipway:kubernetes"] = { ...(config["slipway:kubernetes"] ?? {}), renderYamlToDirectory: `.slipway/rendered/${stage}`, createNamespace: true };
-    config["slipway:traffic"] = { ...config["slipway:traffic"], headerRoute: { secretGenerator: "builtin" } };
+    config["slipway:kubernetes"] = {
+      ...(config["slipway:kubernetes"] ?? {}),
+      renderYamlToDirectory: `.slipway/rendered/${stage}`,
+      createNamespace: true,
+    };
+    config["slipway:traffic"] = {
+      ...config["slipway:traffic"],
+      headerRoute: { secretGenerator: "builtin" },
+    };
     // The example keys have no private half here; engine tests sign with keys they make.
     config["slipway:artifacts"] = { requireSignature: false };
   };

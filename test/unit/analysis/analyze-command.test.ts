@@ -52,7 +52,11 @@ describe("slipway analyze", () => {
     expect(out.metrics[0]).toMatchObject({ name: "errors", verdict: "fail" });
     expect(out.metrics[0].p).toBeCloseTo(0.0017555, 6); // Fisher's exact, one-sided
     // two latency values each is below minSamples 200
-    expect(out.metrics[1]).toMatchObject({ name: "latency_ms", verdict: "inconclusive", critical: true });
+    expect(out.metrics[1]).toMatchObject({
+      name: "latency_ms",
+      verdict: "inconclusive",
+      critical: true,
+    });
   });
 
   it("fails a latency regression with a human-readable table", async () => {
@@ -66,7 +70,9 @@ describe("slipway analyze", () => {
     expect(await analyze("--input", fixture("inconclusive.json"), "--json")).toBe(5);
     const out = JSON.parse(stdout);
     expect(out.verdict).toBe("inconclusive");
-    expect(out.metrics[0].reason).toBe("too little data: canary has 120 requests, needs at least 200");
+    expect(out.metrics[0].reason).toBe(
+      "too little data: canary has 120 requests, needs at least 200",
+    );
   });
 
   it.each([

@@ -1,7 +1,11 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { analysisInputJsonSchema, InputError, parseAnalysisInput } from "../../../src/analysis/input";
+import {
+  analysisInputJsonSchema,
+  InputError,
+  parseAnalysisInput,
+} from "../../../src/analysis/input";
 import { analysisSpecSchema, parseAnalysisSpec } from "../../../src/analysis/spec";
 
 const root = join(__dirname, "../../..");
@@ -23,12 +27,24 @@ describe("analysis input file", () => {
     const input = parseAnalysisInput(fixture("example.json"));
     expect(input.minSamples).toBe(200);
     expect(input.alpha).toBe(0.05);
-    expect(input.metrics[0]).toMatchObject({ name: "errors", type: "ratio", critical: false, threshold: { max: 0.05 } });
-    expect(input.metrics[1]).toMatchObject({ name: "latency_ms", type: "samples", critical: true, tolerance: 0.1 });
+    expect(input.metrics[0]).toMatchObject({
+      name: "errors",
+      type: "ratio",
+      critical: false,
+      threshold: { max: 0.05 },
+    });
+    expect(input.metrics[1]).toMatchObject({
+      name: "latency_ms",
+      type: "samples",
+      critical: true,
+      tolerance: 0.1,
+    });
   });
 
   it("names the field when bad > total", () => {
-    expect(problems(fixture("bad-count.json"))).toEqual(["metrics[0].canary.bad: 600 is greater than total 500"]);
+    expect(problems(fixture("bad-count.json"))).toEqual([
+      "metrics[0].canary.bad: 600 is greater than total 500",
+    ]);
   });
 
   it("names the field of a negative count", () => {
@@ -74,7 +90,12 @@ describe("analysis input file", () => {
     const lines = problems(
       JSON.stringify({
         metrics: [
-          { name: "a", type: "ratio", canary: { bad: 1, total: 10 }, threshold: { min: 0.5, max: 0.1 } },
+          {
+            name: "a",
+            type: "ratio",
+            canary: { bad: 1, total: 10 },
+            threshold: { min: 0.5, max: 0.1 },
+          },
           { name: "a", type: "ratio", canary: { bad: 1, total: 10 }, threshold: {} },
         ],
       }),
@@ -91,7 +112,8 @@ describe("analysis input file", () => {
 describe("JSON Schema", () => {
   it("schemas/analysis-input.schema.json is generated from the zod schema (UPDATE_SCHEMAS=1 rewrites it)", () => {
     const generated = analysisInputJsonSchema();
-    if (process.env.UPDATE_SCHEMAS === "1") writeFileSync(schemaPath, `${JSON.stringify(generated, null, 2)}\n`);
+    if (process.env.UPDATE_SCHEMAS === "1")
+      writeFileSync(schemaPath, `${JSON.stringify(generated, null, 2)}\n`);
     expect(JSON.parse(readFileSync(schemaPath, "utf8"))).toEqual(generated);
   });
 
@@ -99,8 +121,13 @@ describe("JSON Schema", () => {
     const schema = JSON.parse(readFileSync(schemaPath, "utf8"));
     expect(schema.required).toEqual(["metrics"]);
     const variants = schema.properties.metrics.items.oneOf;
-    expect(variants.map((v: { properties: { type: { const: string } } }) => v.properties.type.const)).toEqual(["ratio", "samples"]);
-    expect(variants[0].properties.canary.properties.bad).toMatchObject({ type: "integer", minimum: 0 });
+    expect(
+      variants.map((v: { properties: { type: { const: string } } }) => v.properties.type.const),
+    ).toEqual(["ratio", "samples"]);
+    expect(variants[0].properties.canary.properties.bad).toMatchObject({
+      type: "integer",
+      minimum: 0,
+    });
   });
 });
 

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { attachObservations, judge, type JudgeMetric } from "../../../src/analysis/judge";
 
-const ratio = (name: string, baseline: [number, number] | undefined, canary: [number, number] | undefined, extra: Partial<JudgeMetric> = {}): JudgeMetric =>
+const ratio = (
+  name: string,
+  baseline: [number, number] | undefined,
+  canary: [number, number] | undefined,
+  extra: Partial<JudgeMetric> = {},
+): JudgeMetric =>
   ({
     name,
     type: "ratio",
@@ -10,12 +15,19 @@ const ratio = (name: string, baseline: [number, number] | undefined, canary: [nu
     ...extra,
   }) as JudgeMetric;
 
-const samples = (name: string, baseline: number[] | undefined, canary: number[] | undefined, extra: Partial<JudgeMetric> = {}): JudgeMetric =>
-  ({ name, type: "samples", baseline, canary, ...extra }) as JudgeMetric;
+const samples = (
+  name: string,
+  baseline: number[] | undefined,
+  canary: number[] | undefined,
+  extra: Partial<JudgeMetric> = {},
+): JudgeMetric => ({ name, type: "samples", baseline, canary, ...extra }) as JudgeMetric;
 
 /** Deterministic pseudo-latencies: a smooth spread around `centre`. */
 const latencies = (n: number, centre: number, seed = 1) =>
-  Array.from({ length: n }, (_, i) => centre * (1 + 0.2 * Math.sin((i + 1) * 12.9898 * seed) * Math.cos(i * 78.233)));
+  Array.from(
+    { length: n },
+    (_, i) => centre * (1 + 0.2 * Math.sin((i + 1) * 12.9898 * seed) * Math.cos(i * 78.233)),
+  );
 
 describe("ratio metrics", () => {
   it("fails a significant increase beyond tolerance", () => {
@@ -38,7 +50,9 @@ describe("ratio metrics", () => {
 
   it("passes a significant change that stays within tolerance", () => {
     // 1.00% → 1.05% on a huge sample: significant, but only +5% relative.
-    const r = judge([ratio("errors", [100_000, 10_000_000], [52_500, 5_000_000], { tolerance: 0.1 })]);
+    const r = judge([
+      ratio("errors", [100_000, 10_000_000], [52_500, 5_000_000], { tolerance: 0.1 }),
+    ]);
     expect(r.metrics[0].p).toBeLessThan(0.05);
     expect(r.verdict).toBe("pass");
     expect(r.metrics[0].reason).toMatch(/within tolerance/);
@@ -63,12 +77,17 @@ describe("ratio metrics", () => {
   it("is inconclusive below minSamples, on either side", () => {
     const few = judge([ratio("errors", [50, 10000], [9, 150])], { minSamples: 200 });
     expect(few.verdict).toBe("inconclusive");
-    expect(few.metrics[0].reason).toBe("too little data: canary has 150 requests, needs at least 200");
+    expect(few.metrics[0].reason).toBe(
+      "too little data: canary has 150 requests, needs at least 200",
+    );
     const fewBase = judge([ratio("errors", [0, 50], [0, 500])], { minSamples: 200 });
     expect(fewBase.verdict).toBe("inconclusive");
     expect(fewBase.metrics[0].reason).toMatch(/baseline has 50 requests/);
     // per-metric override
-    expect(judge([ratio("errors", [50, 10000], [10, 2000], { minSamples: 1000 })], { minSamples: 2500 }).verdict).toBe("pass");
+    expect(
+      judge([ratio("errors", [50, 10000], [10, 2000], { minSamples: 1000 })], { minSamples: 2500 })
+        .verdict,
+    ).toBe("pass");
   });
 
   it("a pass must rule out the margin: too little evidence is inconclusive", () => {
@@ -76,16 +95,26 @@ describe("ratio metrics", () => {
     const thin = judge([ratio("errors", [50, 10000], [1, 300])], { minSamples: 200 });
     expect(thin.verdict).toBe("inconclusive");
     expect(thin.metrics[0].worstCase).toBeGreaterThan(1);
-    expect(thin.metrics[0].reason).toMatch(/cannot yet rule out a change of \+\d+\.\d% \(margin \+100\.0%\); more data needed/);
+    expect(thin.metrics[0].reason).toMatch(
+      /cannot yet rule out a change of \+\d+\.\d% \(margin \+100\.0%\); more data needed/,
+    );
     // A wider margin accepts the same data.
-    expect(judge([ratio("errors", [50, 10000], [1, 300], { margin: 5 })], { minSamples: 200 }).verdict).toBe("pass");
+    expect(
+      judge([ratio("errors", [50, 10000], [1, 300], { margin: 5 })], { minSamples: 200 }).verdict,
+    ).toBe("pass");
     // So does an absolute tolerance the worst case stays within.
-    expect(judge([ratio("errors", [50, 10000], [1, 300], { absoluteTolerance: 0.02 })], { minSamples: 200 }).verdict).toBe("pass");
+    expect(
+      judge([ratio("errors", [50, 10000], [1, 300], { absoluteTolerance: 0.02 })], {
+        minSamples: 200,
+      }).verdict,
+    ).toBe("pass");
   });
 
   it("no data is inconclusive, never a pass", () => {
     expect(judge([ratio("errors", [50, 10000], undefined)]).verdict).toBe("inconclusive");
-    expect(judge([ratio("errors", [50, 10000], [0, 0])]).metrics[0].reason).toBe("no canary data (0 requests)");
+    expect(judge([ratio("errors", [50, 10000], [0, 0])]).metrics[0].reason).toBe(
+      "no canary data (0 requests)",
+    );
     expect(judge([ratio("errors", undefined, [0, 1000])]).verdict).toBe("inconclusive");
     expect(judge([]).verdict).toBe("inconclusive");
   });
@@ -105,9 +134,20 @@ describe("ratio metrics", () => {
   });
 
   it("threshold-only metric (no baseline) passes within bounds and fails beyond", () => {
-    expect(judge([ratio("errors", undefined, [1, 1000], { threshold: { max: 0.01 } })]).verdict).toBe("pass");
-    expect(judge([ratio("errors", undefined, [50, 1000], { threshold: { max: 0.01 } })]).verdict).toBe("fail");
-    expect(judge([ratio("success", undefined, [900, 1000], { threshold: { min: 0.99 }, direction: "decrease" })]).verdict).toBe("fail");
+    expect(
+      judge([ratio("errors", undefined, [1, 1000], { threshold: { max: 0.01 } })]).verdict,
+    ).toBe("pass");
+    expect(
+      judge([ratio("errors", undefined, [50, 1000], { threshold: { max: 0.01 } })]).verdict,
+    ).toBe("fail");
+    expect(
+      judge([
+        ratio("success", undefined, [900, 1000], {
+          threshold: { min: 0.99 },
+          direction: "decrease",
+        }),
+      ]).verdict,
+    ).toBe("fail");
   });
 });
 
@@ -139,20 +179,31 @@ describe("samples metrics", () => {
   it("direction decides which shift is bad", () => {
     const faster = latencies(200, 70, 2);
     expect(judge([samples("latency", base, faster)]).verdict).toBe("pass");
-    expect(judge([samples("throughput", base, faster, { direction: "decrease" })]).verdict).toBe("fail");
+    expect(judge([samples("throughput", base, faster, { direction: "decrease" })]).verdict).toBe(
+      "fail",
+    );
     expect(judge([samples("latency", base, faster, { direction: "either" })]).verdict).toBe("fail");
   });
 
   it("threshold on a quantile of the canary", () => {
-    const r = judge([samples("latency", base, latencies(200, 100, 2), { threshold: { max: 110, quantile: 0.99 } })]);
+    const r = judge([
+      samples("latency", base, latencies(200, 100, 2), { threshold: { max: 110, quantile: 0.99 } }),
+    ]);
     expect(r.verdict).toBe("fail");
     expect(r.metrics[0].reason).toMatch(/canary p99 .* above max 110/);
-    expect(judge([samples("latency", base, latencies(200, 100, 2), { threshold: { max: 200 } })]).verdict).toBe("pass");
+    expect(
+      judge([samples("latency", base, latencies(200, 100, 2), { threshold: { max: 200 } })])
+        .verdict,
+    ).toBe("pass");
   });
 
   it("too few values or none is inconclusive", () => {
-    expect(judge([samples("latency", [12.1, 13.4], [12.9, 14.0])], { minSamples: 200 }).verdict).toBe("inconclusive");
-    expect(judge([samples("latency", base, [])]).metrics[0].reason).toBe("no canary data (0 values)");
+    expect(
+      judge([samples("latency", [12.1, 13.4], [12.9, 14.0])], { minSamples: 200 }).verdict,
+    ).toBe("inconclusive");
+    expect(judge([samples("latency", base, [])]).metrics[0].reason).toBe(
+      "no canary data (0 values)",
+    );
     expect(judge([samples("latency", [], base)]).verdict).toBe("inconclusive");
   });
 });
@@ -195,24 +246,40 @@ describe("combining metrics", () => {
   });
 
   it("attachObservations leaves metrics the provider did not return without data", () => {
-    const m = attachObservations([{ name: "errors", type: "ratio" }, { name: "latency", type: "samples" }], {
-      errors: { baseline: { bad: 1, total: 1000 }, canary: { bad: 1, total: 1000 } },
-    });
+    const m = attachObservations(
+      [
+        { name: "errors", type: "ratio" },
+        { name: "latency", type: "samples" },
+      ],
+      {
+        errors: { baseline: { bad: 1, total: 1000 }, canary: { bad: 1, total: 1000 } },
+      },
+    );
     expect(judge(m).verdict).toBe("inconclusive");
   });
 });
 
 describe("error-free services", () => {
   const ratioMetric = (baseline: [number, number], canary: [number, number]): JudgeMetric =>
-    ({ name: "errors", type: "ratio", direction: "increase", baseline: { bad: baseline[0], total: baseline[1] }, canary: { bad: canary[0], total: canary[1] } }) as JudgeMetric;
+    ({
+      name: "errors",
+      type: "ratio",
+      direction: "increase",
+      baseline: { bad: baseline[0], total: baseline[1] },
+      canary: { bad: canary[0], total: canary[1] },
+    }) as JudgeMetric;
 
   it("pass once the traffic rules out a 0.1-point increase, and stay inconclusive before", () => {
     // With no errors anywhere a relative margin cannot be ruled out at any traffic; the absolute floor can.
     expect(judge([ratioMetric([0, 20_000], [0, 5_000])], { minSamples: 100 }).verdict).toBe("pass");
-    expect(judge([ratioMetric([0, 1_440], [0, 360])], { minSamples: 100 }).verdict).toBe("inconclusive");
+    expect(judge([ratioMetric([0, 1_440], [0, 360])], { minSamples: 100 }).verdict).toBe(
+      "inconclusive",
+    );
   });
 
   it("still fail a candidate that starts erroring", () => {
-    expect(judge([ratioMetric([0, 20_000], [60, 5_000])], { minSamples: 100 }).verdict).toBe("fail");
+    expect(judge([ratioMetric([0, 20_000], [60, 5_000])], { minSamples: 100 }).verdict).toBe(
+      "fail",
+    );
   });
 });

@@ -62,7 +62,9 @@ describe("proportions", () => {
   });
 
   it("swapping the samples negates z and swaps the one-sided p-values", () => {
-    const counts = fc.integer({ min: 1, max: 100000 }).chain((n) => fc.tuple(fc.integer({ min: 0, max: n }), fc.constant(n)));
+    const counts = fc
+      .integer({ min: 1, max: 100000 })
+      .chain((n) => fc.tuple(fc.integer({ min: 0, max: n }), fc.constant(n)));
     fc.assert(
       fc.property(counts, counts, ([x1, n1], [x2, n2]) => {
         const a = twoProportionZTest(x1, n1, x2, n2, "greater");
@@ -87,7 +89,9 @@ describe("proportions", () => {
   });
 
   it("Fisher's one-sided p-values cover the observed table from both sides", () => {
-    const counts = fc.integer({ min: 1, max: 3000 }).chain((n) => fc.tuple(fc.integer({ min: 0, max: n }), fc.constant(n)));
+    const counts = fc
+      .integer({ min: 1, max: 3000 })
+      .chain((n) => fc.tuple(fc.integer({ min: 0, max: n }), fc.constant(n)));
     fc.assert(
       fc.property(counts, counts, ([x1, n1], [x2, n2]) => {
         const g = fisherExactTest(x1, n1, x2, n2, "greater").p;
@@ -126,7 +130,9 @@ describe("proportions", () => {
     const param = fc.integer({ min: 1, max: 300 });
     fc.assert(
       fc.property(param, param, param, param, (a1, b1, a2, b2) => {
-        expect(betaProbabilityGreater(a1, b1, a2, b2) + betaProbabilityGreater(a2, b2, a1, b1)).toBeCloseTo(1, 6);
+        expect(
+          betaProbabilityGreater(a1, b1, a2, b2) + betaProbabilityGreater(a2, b2, a1, b1),
+        ).toBeCloseTo(1, 6);
       }),
       { numRuns: 60 },
     );
@@ -153,13 +159,14 @@ describe("Mann-Whitney U", () => {
 
   it("matches SciPy's exact method without ties", () => {
     const a = [
-      0.345584, 0.821618, 0.330437, -1.303157, 0.905356, 0.446375, -0.536953, 0.581118, 0.364572, 0.294132, 0.028422,
-      0.546713, -0.736454, -0.16291, -0.482119, 0.598846, 0.039722, -0.292457, -0.781908, -0.257192,
+      0.345584, 0.821618, 0.330437, -1.303157, 0.905356, 0.446375, -0.536953, 0.581118, 0.364572,
+      0.294132, 0.028422, 0.546713, -0.736454, -0.16291, -0.482119, 0.598846, 0.039722, -0.292457,
+      -0.781908, -0.257192,
     ];
     const b = [
-      0.808142, 0.524397, 2.094064, 1.806724, -1.911162, -1.089013, 0.625228, 0.37781, 1.013643, 1.017322, 2.917839,
-      -0.312021, 0.422395, 2.842772, 1.446703, 1.463063, 0.285994, -0.848075, 0.967465, 0.909014, -0.427352, 0.116773,
-      0.727956, -0.144752, 0.70173,
+      0.808142, 0.524397, 2.094064, 1.806724, -1.911162, -1.089013, 0.625228, 0.37781, 1.013643,
+      1.017322, 2.917839, -0.312021, 0.422395, 2.842772, 1.446703, 1.463063, 0.285994, -0.848075,
+      0.967465, 0.909014, -0.427352, 0.116773, 0.727956, -0.144752, 0.70173,
     ];
     const r = mannWhitneyU(a, b, "greater");
     expect(r.method).toBe("exact");
@@ -278,13 +285,23 @@ describe("Hodges-Lehmann", () => {
 
   it("is equivariant: shifting the canary by c shifts the estimate by c; swapping negates it", () => {
     fc.assert(
-      fc.property(sample(1, 30), sample(1, 30), fc.integer({ min: -1000, max: 1000 }), (a, b, c) => {
-        const base = hodgesLehmann(a, b);
-        expect(hodgesLehmann(a, b.map((v) => v + c)).estimate).toBeCloseTo(base.estimate + c, 6);
-        expect(hodgesLehmann(b, a).estimate).toBeCloseTo(-base.estimate, 6);
-        expect(base.lower).toBeLessThanOrEqual(base.estimate);
-        expect(base.upper).toBeGreaterThanOrEqual(base.estimate);
-      }),
+      fc.property(
+        sample(1, 30),
+        sample(1, 30),
+        fc.integer({ min: -1000, max: 1000 }),
+        (a, b, c) => {
+          const base = hodgesLehmann(a, b);
+          expect(
+            hodgesLehmann(
+              a,
+              b.map((v) => v + c),
+            ).estimate,
+          ).toBeCloseTo(base.estimate + c, 6);
+          expect(hodgesLehmann(b, a).estimate).toBeCloseTo(-base.estimate, 6);
+          expect(base.lower).toBeLessThanOrEqual(base.estimate);
+          expect(base.upper).toBeGreaterThanOrEqual(base.estimate);
+        },
+      ),
     );
   });
 
@@ -304,7 +321,9 @@ describe("group-sequential boundaries", () => {
   it("match published O'Brien-Fleming-type (Lan-DeMets) boundaries", () => {
     // gsDesign::gsDesign(k = 5, test.type = 1, alpha = 0.025, sfu = sfLDOF)$upper$bound
     const z = groupSequentialBoundaries(5, 0.025);
-    [4.8769, 3.357, 2.6803, 2.2898, 2.031].forEach((expected, i) => expect(z[i]).toBeCloseTo(expected, 3));
+    [4.8769, 3.357, 2.6803, 2.2898, 2.031].forEach((expected, i) =>
+      expect(z[i]).toBeCloseTo(expected, 3),
+    );
     expect(groupSequentialBoundaries(1, 0.01)[0]).toBeCloseTo(2.3263478740408408, 10);
   });
 

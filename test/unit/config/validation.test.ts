@@ -23,45 +23,147 @@ describe("config validation", () => {
 
   // Each bad input names the key, the value and what is allowed.
   const cases: [string, (raw: any) => void, string, RegExp][] = [
-    ["a tag-only image", (r) => (r.slots.green.image = "repo:1.2"), "slipway:slots.green.image", /got "repo:1.2".*pinned by digest.*repo@sha256:<64 lowercase hex>/],
-    ["a weight of 150", (r) => (r.traffic.canaryWeight = 150), "slipway:traffic.canaryWeight", /got 150.*integer from 0 to 100/],
-    ["a weight of -1", (r) => (r.traffic.canaryWeight = -1), "slipway:traffic.canaryWeight", /got -1.*integer from 0 to 100/],
-    ["a weight of \"ten\"", (r) => (r.traffic.canaryWeight = "ten"), "slipway:traffic.canaryWeight", /got "ten".*integer from 0 to 100/],
-    ["a fractional weight", (r) => (r.traffic.canaryWeight = 12.5), "slipway:traffic.canaryWeight", /got 12.5.*integer from 0 to 100/],
-    ["an unknown platform", (r) => (r.platform = "gcp"), "slipway:platform", /got "gcp".*"kubernetes" or "aws"/],
-    ["stable: purple", (r) => (r.traffic.stable = "purple"), "slipway:traffic.stable", /got "purple".*"blue" or "green"/],
-    ["a missing port", (r) => delete r.service.port, "slipway:service.port", /missing.*port number from 1 to 65535/],
+    [
+      "a tag-only image",
+      (r) => (r.slots.green.image = "repo:1.2"),
+      "slipway:slots.green.image",
+      /got "repo:1.2".*pinned by digest.*repo@sha256:<64 lowercase hex>/,
+    ],
+    [
+      "a weight of 150",
+      (r) => (r.traffic.canaryWeight = 150),
+      "slipway:traffic.canaryWeight",
+      /got 150.*integer from 0 to 100/,
+    ],
+    [
+      "a weight of -1",
+      (r) => (r.traffic.canaryWeight = -1),
+      "slipway:traffic.canaryWeight",
+      /got -1.*integer from 0 to 100/,
+    ],
+    [
+      'a weight of "ten"',
+      (r) => (r.traffic.canaryWeight = "ten"),
+      "slipway:traffic.canaryWeight",
+      /got "ten".*integer from 0 to 100/,
+    ],
+    [
+      "a fractional weight",
+      (r) => (r.traffic.canaryWeight = 12.5),
+      "slipway:traffic.canaryWeight",
+      /got 12.5.*integer from 0 to 100/,
+    ],
+    [
+      "an unknown platform",
+      (r) => (r.platform = "gcp"),
+      "slipway:platform",
+      /got "gcp".*"kubernetes" or "aws"/,
+    ],
+    [
+      "stable: purple",
+      (r) => (r.traffic.stable = "purple"),
+      "slipway:traffic.stable",
+      /got "purple".*"blue" or "green"/,
+    ],
+    [
+      "a missing port",
+      (r) => delete r.service.port,
+      "slipway:service.port",
+      /missing.*port number from 1 to 65535/,
+    ],
     [
       "a wildcard action",
       (r) => (r.service.permissions = [{ actions: ["s3:*"], resources: ["arn:aws:s3:::b/*"] }]),
       "slipway:service.permissions[0].actions[0]",
       /got "s3:\*".*wildcards/,
     ],
-    ["a bare * action", (r) => (r.service.permissions = [{ actions: ["*"], resources: ["arn:aws:s3:::b"] }]), "slipway:service.permissions[0].actions[0]", /got "\*"/],
-    ["a bare * resource", (r) => (r.service.permissions = [{ actions: ["s3:GetObject"], resources: ["*"] }]), "slipway:service.permissions[0].resources[0]", /bare "\*" resource/],
-    ["zero replicas on the stable slot", (r) => (r.slots.blue.replicas = 0), "slipway:slots.blue.replicas", /got 0.*stable slot must run at full size/],
-    ["an unknown runtime", (r) => (r.service.runtime = "java"), "slipway:service.runtime", /got "java".*"go" or "rust"/],
-    ["an unknown key", (r) => (r.traffic.weight = 5), "slipway:traffic.weight", /not a known setting/],
-    ["an unknown top-level key", (r) => (r.colour = "blue"), "slipway:colour", /allowed keys: platform, service/],
-    ["weights out of order", (r) => (r.canary.steps = [{ setWeight: 50 }, { setWeight: 20 }]), "slipway:canary.steps[1].setWeight", /must rise.*20 follows 50/],
-    ["a weight step out of range", (r) => (r.canary.steps = [{ setWeight: 120 }]), "slipway:canary.steps[0].setWeight", /got 120.*weight from 1 to 100/],
-    ["a bad pause duration", (r) => (r.canary.steps = [{ pause: { duration: "5 minutes" } }]), "slipway:canary.steps[0].pause.duration", /got "5 minutes".*"30s", "5m"/],
-    ["a flag without owner", (r) => delete r.flags["new-checkout-flow"].owner, "slipway:flags.new-checkout-flow.owner", /missing.*owning team/],
-    ["a bad flag expiry", (r) => (r.flags["new-checkout-flow"].expires = "next year"), "slipway:flags.new-checkout-flow.expires", /YYYY-MM-DD/],
+    [
+      "a bare * action",
+      (r) => (r.service.permissions = [{ actions: ["*"], resources: ["arn:aws:s3:::b"] }]),
+      "slipway:service.permissions[0].actions[0]",
+      /got "\*"/,
+    ],
+    [
+      "a bare * resource",
+      (r) => (r.service.permissions = [{ actions: ["s3:GetObject"], resources: ["*"] }]),
+      "slipway:service.permissions[0].resources[0]",
+      /bare "\*" resource/,
+    ],
+    [
+      "zero replicas on the stable slot",
+      (r) => (r.slots.blue.replicas = 0),
+      "slipway:slots.blue.replicas",
+      /got 0.*stable slot must run at full size/,
+    ],
+    [
+      "an unknown runtime",
+      (r) => (r.service.runtime = "java"),
+      "slipway:service.runtime",
+      /got "java".*"go" or "rust"/,
+    ],
+    [
+      "an unknown key",
+      (r) => (r.traffic.weight = 5),
+      "slipway:traffic.weight",
+      /not a known setting/,
+    ],
+    [
+      "an unknown top-level key",
+      (r) => (r.colour = "blue"),
+      "slipway:colour",
+      /allowed keys: platform, service/,
+    ],
+    [
+      "weights out of order",
+      (r) => (r.canary.steps = [{ setWeight: 50 }, { setWeight: 20 }]),
+      "slipway:canary.steps[1].setWeight",
+      /must rise.*20 follows 50/,
+    ],
+    [
+      "a weight step out of range",
+      (r) => (r.canary.steps = [{ setWeight: 120 }]),
+      "slipway:canary.steps[0].setWeight",
+      /got 120.*weight from 1 to 100/,
+    ],
+    [
+      "a bad pause duration",
+      (r) => (r.canary.steps = [{ pause: { duration: "5 minutes" } }]),
+      "slipway:canary.steps[0].pause.duration",
+      /got "5 minutes".*"30s", "5m"/,
+    ],
+    [
+      "a flag without owner",
+      (r) => delete r.flags["new-checkout-flow"].owner,
+      "slipway:flags.new-checkout-flow.owner",
+      /missing.*owning team/,
+    ],
+    [
+      "a bad flag expiry",
+      (r) => (r.flags["new-checkout-flow"].expires = "next year"),
+      "slipway:flags.new-checkout-flow.expires",
+      /YYYY-MM-DD/,
+    ],
   ];
 
-  it.each(cases)("rejects %s, naming the key, the value and what is allowed", (_label, change, key, pattern) => {
-    const { message, problems } = problemsFor(change);
-    expect(problems.map((p) => p.key)).toContain(key);
-    const line = message.split("\n").find((l) => l.includes(`${key}:`));
-    expect(line, message).toMatch(pattern);
-  });
+  it.each(cases)(
+    "rejects %s, naming the key, the value and what is allowed",
+    (_label, change, key, pattern) => {
+      const { message, problems } = problemsFor(change);
+      expect(problems.map((p) => p.key)).toContain(key);
+      const line = message.split("\n").find((l) => l.includes(`${key}:`));
+      expect(line, message).toMatch(pattern);
+    },
+  );
 
   it("on AWS, requires the aws block and checks Fargate sizes", () => {
     const noAws = problemsFor((r) => delete r.aws, "staging");
-    expect(noAws.message).toMatch(/slipway:aws: missing; is required when slipway:platform is "aws"/);
+    expect(noAws.message).toMatch(
+      /slipway:aws: missing; is required when slipway:platform is "aws"/,
+    );
     const badSize = problemsFor((r) => (r.service.memoryMiB = 300), "staging");
-    expect(badSize.message).toMatch(/slipway:service.memoryMiB: got 300; with 0.5 vCPU, Fargate allows 1024 to 4096 MiB/);
+    expect(badSize.message).toMatch(
+      /slipway:service.memoryMiB: got 300; with 0.5 vCPU, Fargate allows 1024 to 4096 MiB/,
+    );
   });
 
   it("reports every problem at once", () => {

@@ -14,7 +14,9 @@ describe("outputs contract v1", () => {
 
   it("refuses another schema version with a message that says what to do", () => {
     expect(() => parseStageOutputs({ schemaVersion: 2 })).toThrow(StageContractError);
-    expect(() => parseStageOutputs({ schemaVersion: 2 }, "stack acme/slipway/prod")).toThrow(/schemaVersion 2; this reader understands 1/);
+    expect(() => parseStageOutputs({ schemaVersion: 2 }, "stack acme/slipway/prod")).toThrow(
+      /schemaVersion 2; this reader understands 1/,
+    );
   });
 
   it("readStage gives typed values through a StackReference", async () => {
@@ -24,7 +26,14 @@ describe("outputs contract v1", () => {
       {
         newResource(args) {
           if (args.type === "pulumi:pulumi:StackReference") {
-            return { id: args.inputs.name, state: { name: args.inputs.name, outputs: published, secretOutputNames: ["testerHeader"] } };
+            return {
+              id: args.inputs.name,
+              state: {
+                name: args.inputs.name,
+                outputs: published,
+                secretOutputNames: ["testerHeader"],
+              },
+            };
           }
           return { id: `${args.name}-id`, state: args.inputs };
         },

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { formatImageRef, ImageRefError, isPinnedImageRef, parseImageRef, shortDigest } from "../../../src/governance/artifact";
+import {
+  formatImageRef,
+  ImageRefError,
+  isPinnedImageRef,
+  parseImageRef,
+  shortDigest,
+} from "../../../src/governance/artifact";
 
 const HEX = "0123456789abcdef".repeat(4);
 const KEY = "slipway:slots.green.image";
@@ -16,15 +22,30 @@ function refusal(value: unknown): ImageRefError {
 
 describe("parseImageRef", () => {
   it.each([
-    [`ghcr.io/acme/payments@sha256:${HEX}`, { repository: "ghcr.io/acme/payments", digest: `sha256:${HEX}` }],
-    [`ghcr.io/acme/payments:1.4.2@sha256:${HEX}`, { repository: "ghcr.io/acme/payments", tag: "1.4.2", digest: `sha256:${HEX}` }],
-    [`localhost:5000/payments:v2@sha256:${HEX}`, { repository: "localhost:5000/payments", tag: "v2", digest: `sha256:${HEX}` }],
+    [
+      `ghcr.io/acme/payments@sha256:${HEX}`,
+      { repository: "ghcr.io/acme/payments", digest: `sha256:${HEX}` },
+    ],
+    [
+      `ghcr.io/acme/payments:1.4.2@sha256:${HEX}`,
+      { repository: "ghcr.io/acme/payments", tag: "1.4.2", digest: `sha256:${HEX}` },
+    ],
+    [
+      `localhost:5000/payments:v2@sha256:${HEX}`,
+      { repository: "localhost:5000/payments", tag: "v2", digest: `sha256:${HEX}` },
+    ],
     [`payments@sha256:${HEX}`, { repository: "payments", digest: `sha256:${HEX}` }],
     [
       `123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/pay-ments_api@sha256:${HEX}`,
-      { repository: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/pay-ments_api", digest: `sha256:${HEX}` },
+      {
+        repository: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/pay-ments_api",
+        digest: `sha256:${HEX}`,
+      },
     ],
-    [`[::1]:5000/payments@sha256:${HEX}`, { repository: "[::1]:5000/payments", digest: `sha256:${HEX}` }],
+    [
+      `[::1]:5000/payments@sha256:${HEX}`,
+      { repository: "[::1]:5000/payments", digest: `sha256:${HEX}` },
+    ],
   ])("accepts %s", (value, expected) => {
     expect(parseImageRef(value, KEY)).toEqual(expected);
     expect(formatImageRef(parseImageRef(value, KEY))).toBe(value);

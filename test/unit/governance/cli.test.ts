@@ -31,7 +31,10 @@ function spawned(args: string[]): Promise<Run> {
         cwd: root,
         encoding: "utf8",
         // The shebang in .bin/tsx finds `node` on PATH: make it this Node (22).
-        env: { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH}` },
+        env: {
+          ...process.env,
+          PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH}`,
+        },
         timeout: 100_000,
       },
       (error, stdout, stderr) => {
@@ -50,8 +53,12 @@ async function slipway(args: string[], env: Record<string, string> = {}): Promis
     into.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
     return true;
   };
-  const out = vi.spyOn(process.stdout, "write").mockImplementation(capture(stdout) as typeof process.stdout.write);
-  const err = vi.spyOn(process.stderr, "write").mockImplementation(capture(stderr) as typeof process.stderr.write);
+  const out = vi
+    .spyOn(process.stdout, "write")
+    .mockImplementation(capture(stdout) as typeof process.stdout.write);
+  const err = vi
+    .spyOn(process.stderr, "write")
+    .mockImplementation(capture(stderr) as typeof process.stderr.write);
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
   try {
@@ -81,11 +88,32 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function signTo(out: string, image = IMAGE, key = join(keys, "slipway.key"), run = slipway): Promise<Run> {
+function signTo(
+  out: string,
+  image = IMAGE,
+  key = join(keys, "slipway.key"),
+  run = slipway,
+): Promise<Run> {
   return run([
-    "sign", "--image", image, "--key", key, "--revision", REVISION, "--builder", BUILDER,
-    "--version", "1.4.2", "--source", "git+https://github.com/acme/payments",
-    "--started-on", "2026-03-01T12:00:00Z", "--finished-on", "2026-03-01T12:04:30Z", "--out", out,
+    "sign",
+    "--image",
+    image,
+    "--key",
+    key,
+    "--revision",
+    REVISION,
+    "--builder",
+    BUILDER,
+    "--version",
+    "1.4.2",
+    "--source",
+    "git+https://github.com/acme/payments",
+    "--started-on",
+    "2026-03-01T12:00:00Z",
+    "--finished-on",
+    "2026-03-01T12:04:30Z",
+    "--out",
+    out,
   ]);
 }
 
@@ -104,17 +132,49 @@ describe("slipway keygen", { timeout: SPAWN_TIMEOUT }, () => {
 
   it("writes an encrypted Ed25519 key when a passphrase is set, and sign reads it", async () => {
     const env = { SLIPWAY_KEY_PASSPHRASE: "correct horse" };
-    const run = await slipway(["keygen", "--out", keys, "--name", "team", "--algorithm", "ed25519"], env);
+    const run = await slipway(
+      ["keygen", "--out", keys, "--name", "team", "--algorithm", "ed25519"],
+      env,
+    );
     expect(run.status).toBe(0);
-    expect(run.stdout).toMatch(/^wrote an Ed25519 key pair \(SHA256:[A-Za-z0-9+/]{43}\), private key encrypted/);
+    expect(run.stdout).toMatch(
+      /^wrote an Ed25519 key pair \(SHA256:[A-Za-z0-9+/]{43}\), private key encrypted/,
+    );
     expect(readFileSync(join(keys, "team.key"), "utf8")).toMatch(/ENCRYPTED PRIVATE KEY/);
 
     const out = join(dir, "team.json");
-    expect((await signTo(out, IMAGE, join(keys, "team.key"))).stderr).toMatch(/is encrypted; set SLIPWAY_KEY_PASSPHRASE/);
-    const signed = await slipway(["sign", "--image", IMAGE, "--key", join(keys, "team.key"), "--revision", REVISION, "--builder", BUILDER], env);
+    expect((await signTo(out, IMAGE, join(keys, "team.key"))).stderr).toMatch(
+      /is encrypted; set SLIPWAY_KEY_PASSPHRASE/,
+    );
+    const signed = await slipway(
+      [
+        "sign",
+        "--image",
+        IMAGE,
+        "--key",
+        join(keys, "team.key"),
+        "--revision",
+        REVISION,
+        "--builder",
+        BUILDER,
+      ],
+      env,
+    );
     expect(signed.status).toBe(0);
     writeFileSync(out, signed.stdout);
-    expect((await slipway(["verify", "--image", IMAGE, "--envelope", out, "--public-key", join(keys, "team.pub")])).status).toBe(0);
+    expect(
+      (
+        await slipway([
+          "verify",
+          "--image",
+          IMAGE,
+          "--envelope",
+          out,
+          "--public-key",
+          join(keys, "team.pub"),
+        ])
+      ).status,
+    ).toBe(0);
   });
 });
 
@@ -125,7 +185,9 @@ describe("slipway sign and verify", { timeout: SPAWN_TIMEOUT }, () => {
     envelope = join(dir, "attestation.json");
     const run = await signTo(envelope, IMAGE, join(keys, "slipway.key"), spawned);
     expect(run.status).toBe(0);
-    expect(run.stderr).toMatch(/^slipway sign: wrote the attestation for .* to .*attestation\.json \(key SHA256:/);
+    expect(run.stderr).toMatch(
+      /^slipway sign: wrote the attestation for .* to .*attestation\.json \(key SHA256:/,
+    );
   }, SPAWN_TIMEOUT);
 
   it("sign writes a DSSE envelope", async () => {
@@ -135,23 +197,52 @@ describe("slipway sign and verify", { timeout: SPAWN_TIMEOUT }, () => {
   });
 
   it("sign prints to standard output without --out", async () => {
-    const run = await slipway(["sign", "--image", IMAGE, "--key", join(keys, "slipway.key"), "--revision", REVISION, "--builder", BUILDER]);
+    const run = await slipway([
+      "sign",
+      "--image",
+      IMAGE,
+      "--key",
+      join(keys, "slipway.key"),
+      "--revision",
+      REVISION,
+      "--builder",
+      BUILDER,
+    ]);
     expect(run.status).toBe(0);
     expect(JSON.parse(run.stdout).signatures).toHaveLength(1);
   });
 
   it("verify prints the provenance and exits 0", async () => {
-    const run = await spawned(["verify", "--image", IMAGE, "--envelope", envelope, "--public-key", join(keys, "slipway.pub")]);
+    const run = await spawned([
+      "verify",
+      "--image",
+      IMAGE,
+      "--envelope",
+      envelope,
+      "--public-key",
+      join(keys, "slipway.pub"),
+    ]);
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(new RegExp(`^verified ${IMAGE.replace(/[.]/g, "\\.")}\n`));
     expect(run.stdout).toContain(`  source revision  ${REVISION}\n`);
     expect(run.stdout).toContain(`  builder          ${BUILDER}\n`);
-    expect(run.stdout).toContain("  built            2026-03-01T12:00:00.000Z → 2026-03-01T12:04:30.000Z\n");
+    expect(run.stdout).toContain(
+      "  built            2026-03-01T12:00:00.000Z → 2026-03-01T12:04:30.000Z\n",
+    );
     expect(run.stdout).toContain("  version          1.4.2\n");
   });
 
   it("verify --json prints the result for machines", async () => {
-    const run = await slipway(["verify", "--image", IMAGE, "--envelope", envelope, "--public-key", join(keys, "slipway.pub"), "--json"]);
+    const run = await slipway([
+      "verify",
+      "--image",
+      IMAGE,
+      "--envelope",
+      envelope,
+      "--public-key",
+      join(keys, "slipway.pub"),
+      "--json",
+    ]);
     expect(run.status).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({
       ok: true,
@@ -161,7 +252,16 @@ describe("slipway sign and verify", { timeout: SPAWN_TIMEOUT }, () => {
   });
 
   it("verify refuses (exit 6) an image the attestation was not signed for", async () => {
-    const run = await spawned(["verify", "--image", OTHER_IMAGE, "--envelope", envelope, "--public-key", join(keys, "slipway.pub"), "--json"]);
+    const run = await spawned([
+      "verify",
+      "--image",
+      OTHER_IMAGE,
+      "--envelope",
+      envelope,
+      "--public-key",
+      join(keys, "slipway.pub"),
+      "--json",
+    ]);
     expect(run.status).toBe(6);
     expect(JSON.parse(run.stdout)).toEqual({
       ok: false,
@@ -173,35 +273,136 @@ describe("slipway sign and verify", { timeout: SPAWN_TIMEOUT }, () => {
   it("verify refuses (exit 6) a signature by another key", async () => {
     const other = join(dir, "other");
     expect((await slipway(["keygen", "--out", other])).status).toBe(0);
-    const run = await slipway(["verify", "--image", IMAGE, "--envelope", envelope, "--public-key", join(other, "slipway.pub")]);
+    const run = await slipway([
+      "verify",
+      "--image",
+      IMAGE,
+      "--envelope",
+      envelope,
+      "--public-key",
+      join(other, "slipway.pub"),
+    ]);
     expect(run.status).toBe(6);
-    expect(run.stderr).toMatch(/^slipway verify: refused: the attestation for .* does not verify with the trusted public key/);
+    expect(run.stderr).toMatch(
+      /^slipway verify: refused: the attestation for .* does not verify with the trusted public key/,
+    );
   });
 
   it("verify refuses (exit 6) a tag-only image", async () => {
-    const run = await slipway(["verify", "--image", "ghcr.io/acme/payments:1.4.2", "--envelope", envelope, "--public-key", join(keys, "slipway.pub")]);
+    const run = await slipway([
+      "verify",
+      "--image",
+      "ghcr.io/acme/payments:1.4.2",
+      "--envelope",
+      envelope,
+      "--public-key",
+      join(keys, "slipway.pub"),
+    ]);
     expect(run.status).toBe(6);
-    expect(run.stderr).toMatch(/refused: --image: "ghcr\.io\/acme\/payments:1\.4\.2" is not pinned by digest/);
+    expect(run.stderr).toMatch(
+      /refused: --image: "ghcr\.io\/acme\/payments:1\.4\.2" is not pinned by digest/,
+    );
   });
 
   it("verify refuses (exit 6) an empty attestation file as unsigned", async () => {
     const empty = join(dir, "empty.json");
     writeFileSync(empty, "");
-    const run = await slipway(["verify", "--image", IMAGE, "--envelope", empty, "--public-key", join(keys, "slipway.pub")]);
+    const run = await slipway([
+      "verify",
+      "--image",
+      IMAGE,
+      "--envelope",
+      empty,
+      "--public-key",
+      join(keys, "slipway.pub"),
+    ]);
     expect(run.status).toBe(6);
     expect(run.stderr).toMatch(/is unsigned: no attestation was supplied/);
   });
 
   it.each([
-    [["verify", "--image", IMAGE, "--envelope", "missing.json", "--public-key", "KEYS/slipway.pub"], /--envelope missing\.json: no such file/],
-    [["verify", "--image", IMAGE, "--envelope", "ENVELOPE", "--public-key", "KEYS/slipway.key"], /the trusted public key is a private key/],
-    [["verify", "--image", IMAGE, "--envelope", "ENVELOPE"], /required option '--public-key <file>' not specified/],
-    [["sign", "--image", IMAGE, "--key", "KEYS/slipway.key", "--revision", "HEAD", "--builder", BUILDER], /--revision: "HEAD" is not a full commit id/],
-    [["sign", "--image", "ghcr.io/acme/payments:1.4.2", "--key", "KEYS/slipway.key", "--revision", REVISION, "--builder", BUILDER], /--image: .* is not pinned by digest/],
-    [["sign", "--image", IMAGE, "--key", "KEYS/slipway.pub", "--revision", REVISION, "--builder", BUILDER], /the private key is a public key/],
-    [["sign", "--image", IMAGE, "--key", "KEYS/slipway.key", "--revision", REVISION, "--builder", BUILDER, "--out", "KEYS/no/such/dir/a.json"], /--out .*a\.json: ENOENT/],
+    [
+      [
+        "verify",
+        "--image",
+        IMAGE,
+        "--envelope",
+        "missing.json",
+        "--public-key",
+        "KEYS/slipway.pub",
+      ],
+      /--envelope missing\.json: no such file/,
+    ],
+    [
+      ["verify", "--image", IMAGE, "--envelope", "ENVELOPE", "--public-key", "KEYS/slipway.key"],
+      /the trusted public key is a private key/,
+    ],
+    [
+      ["verify", "--image", IMAGE, "--envelope", "ENVELOPE"],
+      /required option '--public-key <file>' not specified/,
+    ],
+    [
+      [
+        "sign",
+        "--image",
+        IMAGE,
+        "--key",
+        "KEYS/slipway.key",
+        "--revision",
+        "HEAD",
+        "--builder",
+        BUILDER,
+      ],
+      /--revision: "HEAD" is not a full commit id/,
+    ],
+    [
+      [
+        "sign",
+        "--image",
+        "ghcr.io/acme/payments:1.4.2",
+        "--key",
+        "KEYS/slipway.key",
+        "--revision",
+        REVISION,
+        "--builder",
+        BUILDER,
+      ],
+      /--image: .* is not pinned by digest/,
+    ],
+    [
+      [
+        "sign",
+        "--image",
+        IMAGE,
+        "--key",
+        "KEYS/slipway.pub",
+        "--revision",
+        REVISION,
+        "--builder",
+        BUILDER,
+      ],
+      /the private key is a public key/,
+    ],
+    [
+      [
+        "sign",
+        "--image",
+        IMAGE,
+        "--key",
+        "KEYS/slipway.key",
+        "--revision",
+        REVISION,
+        "--builder",
+        BUILDER,
+        "--out",
+        "KEYS/no/such/dir/a.json",
+      ],
+      /--out .*a\.json: ENOENT/,
+    ],
   ])("bad usage exits 2: %j", async (args, message) => {
-    const run = await slipway(args.map((a) => a.replace("KEYS", keys).replace("ENVELOPE", envelope)));
+    const run = await slipway(
+      args.map((a) => a.replace("KEYS", keys).replace("ENVELOPE", envelope)),
+    );
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(message);
   });

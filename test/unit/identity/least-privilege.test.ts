@@ -25,11 +25,13 @@ async function decide(
     } as any,
     {},
   );
-  if (response.resultType === "error") throw new Error(`simulation of ${action} on ${resource}: ${JSON.stringify(response.errors)}`);
+  if (response.resultType === "error")
+    throw new Error(`simulation of ${action} on ${resource}: ${JSON.stringify(response.errors)}`);
   return (response as any).overallResult;
 }
 
-const policyOf = (r: Rendered, name: string): PolicyDocument => JSON.parse(r.byName(name).inputs.policy);
+const policyOf = (r: Rendered, name: string): PolicyDocument =>
+  JSON.parse(r.byName(name).inputs.policy);
 
 describe("least privilege on AWS (IAM simulation of the generated policies)", () => {
   let staging: Rendered;
@@ -45,18 +47,32 @@ describe("least privilege on AWS (IAM simulation of the generated policies)", ()
 
   it("the deployer may modify this stage's rules, and not another rule", async () => {
     expect(await decide(deployer, "elasticloadbalancing:ModifyRule", ruleArn)).toBe("Allowed");
-    expect(await decide(deployer, "elasticloadbalancing:ModifyRule", staging.outputs.routing.headerRouteId!)).toBe("Allowed");
-    expect(await decide(deployer, "elasticloadbalancing:ModifyRule", otherRule)).toBe("ImplicitlyDenied");
-    expect(await decide(deployer, "elasticloadbalancing:DeleteRule", ruleArn)).toBe("ImplicitlyDenied");
+    expect(
+      await decide(
+        deployer,
+        "elasticloadbalancing:ModifyRule",
+        staging.outputs.routing.headerRouteId!,
+      ),
+    ).toBe("Allowed");
+    expect(await decide(deployer, "elasticloadbalancing:ModifyRule", otherRule)).toBe(
+      "ImplicitlyDenied",
+    );
+    expect(await decide(deployer, "elasticloadbalancing:DeleteRule", ruleArn)).toBe(
+      "ImplicitlyDenied",
+    );
   });
 
   it("the deployer may update these services only", async () => {
     const blue = staging.byName("checkout-aws-blue-service");
     const own = `arn:aws:ecs:eu-west-1:${ACCOUNT}:service/platform/${blue.inputs.name}`;
     expect(await decide(deployer, "ecs:UpdateService", own)).toBe("Allowed");
-    expect(await decide(deployer, "ecs:UpdateService", `arn:aws:ecs:eu-west-1:${ACCOUNT}:service/platform/payments-blue`)).toBe(
-      "ImplicitlyDenied",
-    );
+    expect(
+      await decide(
+        deployer,
+        "ecs:UpdateService",
+        `arn:aws:ecs:eu-west-1:${ACCOUNT}:service/platform/payments-blue`,
+      ),
+    ).toBe("ImplicitlyDenied");
     expect(await decide(deployer, "ecs:DeleteService", own)).toBe("ImplicitlyDenied");
   });
 
@@ -65,11 +81,17 @@ describe("least privilege on AWS (IAM simulation of the generated policies)", ()
     const toEcs = { "iam:PassedToService": "ecs-tasks.amazonaws.com" };
     expect(await decide(deployer, "iam:PassRole", roles.services.blue, toEcs)).toBe("Allowed");
     expect(await decide(deployer, "iam:PassRole", roles.execution!, toEcs)).toBe("Allowed");
-    expect(await decide(deployer, "iam:PassRole", roles.services.blue, { "iam:PassedToService": "lambda.amazonaws.com" })).toBe(
+    expect(
+      await decide(deployer, "iam:PassRole", roles.services.blue, {
+        "iam:PassedToService": "lambda.amazonaws.com",
+      }),
+    ).toBe("ImplicitlyDenied");
+    expect(
+      await decide(deployer, "iam:PassRole", `arn:aws:iam::${ACCOUNT}:role/admin`, toEcs),
+    ).toBe("ImplicitlyDenied");
+    expect(await decide(deployer, "iam:CreateRole", `arn:aws:iam::${ACCOUNT}:role/new-role`)).toBe(
       "ImplicitlyDenied",
     );
-    expect(await decide(deployer, "iam:PassRole", `arn:aws:iam::${ACCOUNT}:role/admin`, toEcs)).toBe("ImplicitlyDenied");
-    expect(await decide(deployer, "iam:CreateRole", `arn:aws:iam::${ACCOUNT}:role/new-role`)).toBe("ImplicitlyDenied");
     expect(await decide(deployer, "iam:PutRolePolicy", roles.deployer)).toBe("ImplicitlyDenied");
   });
 
@@ -83,9 +105,13 @@ describe("least privilege on AWS (IAM simulation of the generated policies)", ()
     expect(await decide(task, "dynamodb:GetItem", table)).toBe("Allowed");
     expect(await decide(task, "dynamodb:Query", table)).toBe("Allowed");
     expect(await decide(task, "dynamodb:PutItem", table)).toBe("ImplicitlyDenied");
-    expect(await decide(task, "dynamodb:GetItem", `arn:aws:dynamodb:eu-west-1:111111111111:table/prices-prod`)).toBe(
-      "ImplicitlyDenied",
-    );
+    expect(
+      await decide(
+        task,
+        "dynamodb:GetItem",
+        `arn:aws:dynamodb:eu-west-1:111111111111:table/prices-prod`,
+      ),
+    ).toBe("ImplicitlyDenied");
     const declared = task.Statement.flatMap((s) => s.Action).sort();
     expect(declared).toEqual(["dynamodb:GetItem", "dynamodb:Query"]);
   });
@@ -94,23 +120,36 @@ describe("least privilege on AWS (IAM simulation of the generated policies)", ()
     const exec = policyOf(staging, "checkout-aws-identities-execution-policy");
     const repo = "arn:aws:ecr:eu-west-1:111111111111:repository/checkout";
     expect(await decide(exec, "ecr:BatchGetImage", repo)).toBe("Allowed");
-    expect(await decide(exec, "ecr:BatchGetImage", "arn:aws:ecr:eu-west-1:111111111111:repository/other")).toBe("ImplicitlyDenied");
+    expect(
+      await decide(
+        exec,
+        "ecr:BatchGetImage",
+        "arn:aws:ecr:eu-west-1:111111111111:repository/other",
+      ),
+    ).toBe("ImplicitlyDenied");
     expect(await decide(exec, "ecr:PutImage", repo)).toBe("ImplicitlyDenied");
     const stream = `arn:aws:logs:eu-west-1:${ACCOUNT}:log-group:/slipway/staging/checkout:log-stream:blue/checkout/abc`;
     expect(await decide(exec, "logs:PutLogEvents", stream)).toBe("Allowed");
     expect(
-      await decide(exec, "logs:PutLogEvents", `arn:aws:logs:eu-west-1:${ACCOUNT}:log-group:/other:log-stream:x`),
+      await decide(
+        exec,
+        "logs:PutLogEvents",
+        `arn:aws:logs:eu-west-1:${ACCOUNT}:log-group:/other:log-stream:x`,
+      ),
     ).toBe("ImplicitlyDenied");
   });
 
   it("no statement anywhere has a wildcard action; '*' resources only for actions AWS cannot scope", () => {
-    const policies = staging.ofType("aws:iam/rolePolicy:RolePolicy").map((p) => JSON.parse(p.inputs.policy) as PolicyDocument);
+    const policies = staging
+      .ofType("aws:iam/rolePolicy:RolePolicy")
+      .map((p) => JSON.parse(p.inputs.policy) as PolicyDocument);
     expect(policies.length).toBe(3);
     for (const policy of policies) {
       for (const statement of policy.Statement) {
         for (const action of statement.Action) expect(action).not.toMatch(/[*?]/);
         if (statement.Resource.includes("*")) {
-          for (const action of statement.Action) expect(UNSCOPABLE_ACTIONS as readonly string[]).toContain(action);
+          for (const action of statement.Action)
+            expect(UNSCOPABLE_ACTIONS as readonly string[]).toContain(action);
         }
         expect(statement.Resource.length).toBeGreaterThan(0);
       }
@@ -129,21 +168,29 @@ describe("least privilege on Kubernetes", () => {
       expect(rule.verbs).not.toContain("create");
       expect(rule.verbs).not.toContain("delete");
     }
-    expect(role.inputs.rules[0]).toMatchObject({ resources: ["httproutes"], resourceNames: ["checkout"] });
+    expect(role.inputs.rules[0]).toMatchObject({
+      resources: ["httproutes"],
+      resourceNames: ["checkout"],
+    });
     expect(role.inputs.rules[1].resourceNames).toEqual(["checkout-blue", "checkout-green"]);
-    for (const sa of local.ofType("kubernetes:core/v1:ServiceAccount")) expect(sa.inputs.automountServiceAccountToken).toBe(false);
+    for (const sa of local.ofType("kubernetes:core/v1:ServiceAccount"))
+      expect(sa.inputs.automountServiceAccountToken).toBe(false);
     for (const d of local.ofType("kubernetes:apps/v1:Deployment")) {
       expect(d.inputs.spec.template.spec.automountServiceAccountToken).toBe(false);
     }
     const binding = local.ofType("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")[0]!;
-    expect(binding.inputs.subjects).toEqual([{ kind: "ServiceAccount", name: "slipway-deployer", namespace: "slipway-system" }]);
+    expect(binding.inputs.subjects).toEqual([
+      { kind: "ServiceAccount", name: "slipway-deployer", namespace: "slipway-system" },
+    ]);
   });
 
   it("ingress is denied by default and allowed from the gateway and monitoring namespaces to the service port", async () => {
     const local = await renderStage(stageConfigOf("local"));
     const [allow, deny] = local.ofType("kubernetes:networking.k8s.io/v1:NetworkPolicy");
     expect(deny!.inputs.spec).toEqual({ podSelector: {}, policyTypes: ["Ingress"] });
-    const from = allow!.inputs.spec.ingress[0].from.map((f: any) => f.namespaceSelector.matchLabels["kubernetes.io/metadata.name"]);
+    const from = allow!.inputs.spec.ingress[0].from.map(
+      (f: any) => f.namespaceSelector.matchLabels["kubernetes.io/metadata.name"],
+    );
     expect(from).toEqual(["gateway-system", "monitoring"]);
     expect(allow!.inputs.spec.ingress[0].ports).toEqual([{ protocol: "TCP", port: 8080 }]);
   });

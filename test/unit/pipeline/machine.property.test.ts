@@ -1,7 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { ReleaseRecord } from "../../../src/config/schema";
-import { replicasOf, runMachine, type Effects, type StageState, type Transition } from "../../../src/pipeline/machine";
+import {
+  replicasOf,
+  runMachine,
+  type Effects,
+  type StageState,
+  type Transition,
+} from "../../../src/pipeline/machine";
 import type { PlanStep } from "../../../src/pipeline/plan";
 
 const FULL = 3;
@@ -19,12 +25,22 @@ function initialState(): StageState {
     startedAt: new Date(0).toISOString(),
     updatedAt: new Date(0).toISOString(),
   };
-  return { stable: "blue", canaryWeight: 0, slots: { blue: { image: image("a"), version: "1.0.0" }, green: { image: image("a"), version: "1.0.0", replicas: 0 } }, release };
+  return {
+    stable: "blue",
+    canaryWeight: 0,
+    slots: {
+      blue: { image: image("a"), version: "1.0.0" },
+      green: { image: image("a"), version: "1.0.0", replicas: 0 },
+    },
+    release,
+  };
 }
 
 const stepArb: fc.Arbitrary<PlanStep> = fc.oneof(
   fc.integer({ min: 1, max: 100 }).map((weight) => ({ kind: "setWeight" as const, weight })),
-  fc.integer({ min: 0, max: 60 }).map((seconds) => ({ kind: "pause" as const, seconds, untilApproved: false })),
+  fc
+    .integer({ min: 0, max: 60 })
+    .map((seconds) => ({ kind: "pause" as const, seconds, untilApproved: false })),
   fc.constant({ kind: "pause" as const, untilApproved: true }),
   fc.constant({ kind: "analysis" as const }),
 );
@@ -40,7 +56,9 @@ const planArb = fc.array(stepArb, { maxLength: 10 }).map((steps) => {
   });
 });
 
-const verdictArb = fc.constantFrom("pass", "fail", "inconclusive") as fc.Arbitrary<"pass" | "fail" | "inconclusive">;
+const verdictArb = fc.constantFrom("pass", "fail", "inconclusive") as fc.Arbitrary<
+  "pass" | "fail" | "inconclusive"
+>;
 
 describe("release state machine (property)", () => {
   it("never promotes after a failed analysis, leaves no traffic on a rolled-back candidate, keeps stable at full size", async () => {
@@ -60,7 +78,8 @@ describe("release state machine (property)", () => {
           const fx: Effects = {
             async apply(t) {
               // Fail an update where the sequence says so (never the rollback itself, tested elsewhere).
-              if (t.kind !== "rollback" && updateFailures[updates++]) throw new Error("injected update failure");
+              if (t.kind !== "rollback" && updateFailures[updates++])
+                throw new Error("injected update failure");
               applied.push(t);
             },
             async verify() {},
@@ -82,7 +101,15 @@ describe("release state machine (property)", () => {
             now: () => clock,
           };
           const result = await runMachine(
-            { state, plan, fullReplicas: FULL, smokeCheck: true, scaleDownDelaySeconds: 30, progressDeadlineSeconds: 10_000, inconclusiveRetries: 1 },
+            {
+              state,
+              plan,
+              fullReplicas: FULL,
+              smokeCheck: true,
+              scaleDownDelaySeconds: 30,
+              progressDeadlineSeconds: 10_000,
+              inconclusiveRetries: 1,
+            },
             fx,
           );
           state = result.state;
@@ -103,11 +130,14 @@ describe("release state machine (property)", () => {
             expect(state.stable).toBe("green");
             expect(state.canaryWeight).toBe(0);
             // The old slot is scaled down unless that last update failed (traffic is already right).
-            if (applied.at(-1)!.kind === "scaleDown") expect(replicasOf(state, "blue", FULL)).toBe(0);
+            if (applied.at(-1)!.kind === "scaleDown")
+              expect(replicasOf(state, "blue", FULL)).toBe(0);
             else expect(result.reason).toMatch(/injected update failure/);
           }
           // Rollback never walks back through the steps: no setWeight after the last step's weight goes down.
-          const weights = applied.filter((t) => t.kind === "setWeight").map((t) => (t as { weight: number }).weight);
+          const weights = applied
+            .filter((t) => t.kind === "setWeight")
+            .map((t) => (t as { weight: number }).weight);
           expect([...weights].sort((a, b) => a - b)).toEqual(weights);
           // The stable slot was at full size after every transition.
           let replay = initialState();
@@ -147,7 +177,15 @@ describe("release state machine (property)", () => {
       now: () => 0,
     };
     const result = await runMachine(
-      { state, plan, fullReplicas: FULL, smokeCheck: true, scaleDownDelaySeconds: 0, progressDeadlineSeconds: 60, inconclusiveRetries: 0 },
+      {
+        state,
+        plan,
+        fullReplicas: FULL,
+        smokeCheck: true,
+        scaleDownDelaySeconds: 0,
+        progressDeadlineSeconds: 60,
+        inconclusiveRetries: 0,
+      },
       fx,
     );
     expect(result.outcome).toBe("promoted");

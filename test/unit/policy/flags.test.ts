@@ -4,17 +4,27 @@ import type { FlagConfig } from "../../../src/config/schema";
 import { expiringFlagWarnings, flagsOf, flagViolations, TYPES } from "../../../src/policy/rules";
 import { NOW, resource } from "./support";
 
-const configMap = (flags: Record<string, FlagConfig>) => resource(TYPES.configMap, { data: { "flags.flagd.json": flagdDocument(flags) } });
+const configMap = (flags: Record<string, FlagConfig>) =>
+  resource(TYPES.configMap, { data: { "flags.flagd.json": flagdDocument(flags) } });
 const appConfig = (flags: Record<string, FlagConfig>) =>
-  resource(TYPES.appConfigVersion, { contentType: "application/json", content: appConfigDocument(flags) });
-const flag = (expires: string, owner = "team-payments"): FlagConfig => ({ enabled: true, owner, expires });
+  resource(TYPES.appConfigVersion, {
+    contentType: "application/json",
+    content: appConfigDocument(flags),
+  });
+const flag = (expires: string, owner = "team-payments"): FlagConfig => ({
+  enabled: true,
+  owner,
+  expires,
+});
 
 describe.each([
   ["the flagd ConfigMap (Kubernetes)", configMap],
   ["the AppConfig document (AWS)", appConfig],
 ])("feature flags in %s", (_where, carrier) => {
   it("carry owner and expiry where the policy reads them", () => {
-    expect(flagsOf(carrier({ a: flag("2026-06-30") }))).toEqual({ flags: [{ name: "a", owner: "team-payments", expires: "2026-06-30" }] });
+    expect(flagsOf(carrier({ a: flag("2026-06-30") }))).toEqual({
+      flags: [{ name: "a", owner: "team-payments", expires: "2026-06-30" }],
+    });
   });
 
   it("pass when owned and not expiring soon", () => {
@@ -48,7 +58,10 @@ describe.each([
   });
 
   it("fail without an owner or with an invalid expiry", () => {
-    const r = carrier({ orphan: flag("2026-06-30", ""), bogus: { enabled: false, owner: "x", expires: "2026-02-30" } });
+    const r = carrier({
+      orphan: flag("2026-06-30", ""),
+      bogus: { enabled: false, owner: "x", expires: "2026-02-30" },
+    });
     expect(flagViolations(r, NOW).map((v) => v.message)).toEqual([
       'flag "bogus" has an invalid expiry date "2026-02-30"; allowed: a date, YYYY-MM-DD (slipway:flags.bogus.expires)',
       'flag "orphan" has no owner; allowed: the owning team or person (slipway:flags.orphan.owner)',
@@ -58,21 +71,38 @@ describe.each([
 
 describe("flag documents written by hand", () => {
   it("fail when a flagd flag has no metadata", () => {
-    const doc = JSON.stringify({ flags: { bare: { state: "ENABLED", variants: { on: true }, defaultVariant: "on" } } });
-    expect(flagViolations(resource(TYPES.configMap, { data: { "flags.flagd.json": doc } }), NOW).map((v) => v.message)).toEqual([
+    const doc = JSON.stringify({
+      flags: { bare: { state: "ENABLED", variants: { on: true }, defaultVariant: "on" } },
+    });
+    expect(
+      flagViolations(resource(TYPES.configMap, { data: { "flags.flagd.json": doc } }), NOW).map(
+        (v) => v.message,
+      ),
+    ).toEqual([
       'flag "bare" has no owner; allowed: the owning team or person (slipway:flags.bare.owner)',
       'flag "bare" has no expiry date; allowed: a date, YYYY-MM-DD (slipway:flags.bare.expires)',
     ]);
   });
 
   it("fail when an AppConfig flag has no owner attribute or deprecation date", () => {
-    const doc = JSON.stringify({ version: "1", flags: { bare: { name: "bare" } }, values: { bare: { enabled: true } } });
+    const doc = JSON.stringify({
+      version: "1",
+      flags: { bare: { name: "bare" } },
+      values: { bare: { enabled: true } },
+    });
     expect(flagViolations(resource(TYPES.appConfigVersion, { content: doc }), NOW)).toHaveLength(2);
   });
 
   it("ignore other ConfigMaps and non-flag AppConfig content, and report a flagd document that is not JSON", () => {
-    expect(flagViolations(resource(TYPES.configMap, { data: { "app.properties": "x=1" } }), NOW)).toEqual([]);
-    expect(flagViolations(resource(TYPES.appConfigVersion, { content: "plain: yaml" }), NOW)).toEqual([]);
-    expect(flagViolations(resource(TYPES.configMap, { data: { "flags.flagd.json": "{" } }), NOW)[0]!.message).toContain("not valid JSON");
+    expect(
+      flagViolations(resource(TYPES.configMap, { data: { "app.properties": "x=1" } }), NOW),
+    ).toEqual([]);
+    expect(
+      flagViolations(resource(TYPES.appConfigVersion, { content: "plain: yaml" }), NOW),
+    ).toEqual([]);
+    expect(
+      flagViolations(resource(TYPES.configMap, { data: { "flags.flagd.json": "{" } }), NOW)[0]!
+        .message,
+    ).toContain("not valid JSON");
   });
 });

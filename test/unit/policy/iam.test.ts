@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { deployerPolicy, executionPolicy, taskPolicy, UNSCOPABLE_ACTIONS } from "../../../src/iam/policies";
+import {
+  deployerPolicy,
+  executionPolicy,
+  taskPolicy,
+  UNSCOPABLE_ACTIONS,
+} from "../../../src/iam/policies";
 import { iamViolations, isUnscopedResource, TYPES } from "../../../src/policy/rules";
 import { resource } from "./support";
 
@@ -11,9 +16,23 @@ describe("iam-no-wildcards", () => {
   it("passes the documents Slipway generates", () => {
     const arn = "arn:aws:iam::111111111111:role/x";
     for (const document of [
-      executionPolicy({ repositoryArn: "arn:aws:ecr:eu-west-1:111111111111:repository/checkout", logGroupArn: "arn:aws:logs:eu-west-1:111111111111:log-group:/slipway/x" }),
-      taskPolicy([{ actions: ["dynamodb:GetItem"], resources: ["arn:aws:dynamodb:eu-west-1:111111111111:table/prices"] }])!,
-      deployerPolicy({ ruleArns: [arn], serviceArns: [arn], passRoleArns: [arn], alarmArns: [arn], appConfigArns: [arn] }),
+      executionPolicy({
+        repositoryArn: "arn:aws:ecr:eu-west-1:111111111111:repository/checkout",
+        logGroupArn: "arn:aws:logs:eu-west-1:111111111111:log-group:/slipway/x",
+      }),
+      taskPolicy([
+        {
+          actions: ["dynamodb:GetItem"],
+          resources: ["arn:aws:dynamodb:eu-west-1:111111111111:table/prices"],
+        },
+      ])!,
+      deployerPolicy({
+        ruleArns: [arn],
+        serviceArns: [arn],
+        passRoleArns: [arn],
+        alarmArns: [arn],
+        appConfigArns: [arn],
+      }),
     ]) {
       expect(iamViolations(rolePolicy(JSON.stringify(document)))).toEqual([]);
       // The engine may also hand the document over as an object.
@@ -21,21 +40,39 @@ describe("iam-no-wildcards", () => {
     }
   });
 
-  it.each([["*"], ["s3:*"], ["s3:Get*"], ["ec2:Describe?nstances"]])("fails the wildcard action %s", (action) => {
-    const [message] = messages(doc({ Sid: "Broad", Effect: "Allow", Action: [action], Resource: ["arn:aws:s3:::bucket"] }));
-    expect(message).toContain('statement "Broad" allows wildcard action');
-    expect(message).toContain(JSON.stringify(action));
-    expect(message).toContain("allowed: exact actions");
-  });
+  it.each([["*"], ["s3:*"], ["s3:Get*"], ["ec2:Describe?nstances"]])(
+    "fails the wildcard action %s",
+    (action) => {
+      const [message] = messages(
+        doc({ Sid: "Broad", Effect: "Allow", Action: [action], Resource: ["arn:aws:s3:::bucket"] }),
+      );
+      expect(message).toContain('statement "Broad" allows wildcard action');
+      expect(message).toContain(JSON.stringify(action));
+      expect(message).toContain("allowed: exact actions");
+    },
+  );
 
   it("fails a single-string Action with a wildcard and a NotAction allow", () => {
-    expect(messages(doc({ Effect: "Allow", Action: "iam:*", Resource: "arn:aws:iam::1:role/x" }))[0]).toContain('"iam:*"');
-    expect(messages(doc({ Effect: "Allow", NotAction: ["iam:*"], Resource: "*" }))[0]).toContain("NotAction");
+    expect(
+      messages(doc({ Effect: "Allow", Action: "iam:*", Resource: "arn:aws:iam::1:role/x" }))[0],
+    ).toContain('"iam:*"');
+    expect(messages(doc({ Effect: "Allow", NotAction: ["iam:*"], Resource: "*" }))[0]).toContain(
+      "NotAction",
+    );
   });
 
   it('allows Resource "*" only for the actions AWS cannot scope', () => {
-    expect(messages(doc({ Effect: "Allow", Action: [...UNSCOPABLE_ACTIONS], Resource: "*" }))).toEqual([]);
-    const [message] = messages(doc({ Sid: "Mixed", Effect: "Allow", Action: ["ecr:GetAuthorizationToken", "dynamodb:GetItem"], Resource: ["*"] }));
+    expect(
+      messages(doc({ Effect: "Allow", Action: [...UNSCOPABLE_ACTIONS], Resource: "*" })),
+    ).toEqual([]);
+    const [message] = messages(
+      doc({
+        Sid: "Mixed",
+        Effect: "Allow",
+        Action: ["ecr:GetAuthorizationToken", "dynamodb:GetItem"],
+        Resource: ["*"],
+      }),
+    );
     expect(message).toContain('grants Resource "*" to dynamodb:GetItem');
     expect(message).not.toContain("to ecr:GetAuthorizationToken,");
     expect(message).toContain("ecr:GetAuthorizationToken"); // listed among what may use "*"
@@ -44,9 +81,17 @@ describe("iam-no-wildcards", () => {
   it("treats an ARN that names every resource of a kind as a wildcard, but not a scoped pattern", () => {
     expect(isUnscopedResource("arn:aws:s3:::*")).toBe(true);
     expect(isUnscopedResource("arn:aws:*:eu-west-1:1:thing")).toBe(true);
-    expect(isUnscopedResource("arn:aws:logs:eu-west-1:1:log-group:/slipway/x:log-stream:*")).toBe(false);
-    expect(messages(doc({ Effect: "Allow", Action: "s3:GetObject", Resource: "arn:aws:s3:::*" }))).toHaveLength(1);
-    expect(messages(doc({ Effect: "Allow", Action: "s3:GetObject", NotResource: "arn:aws:s3:::secret/*" }))[0]).toContain("NotResource");
+    expect(isUnscopedResource("arn:aws:logs:eu-west-1:1:log-group:/slipway/x:log-stream:*")).toBe(
+      false,
+    );
+    expect(
+      messages(doc({ Effect: "Allow", Action: "s3:GetObject", Resource: "arn:aws:s3:::*" })),
+    ).toHaveLength(1);
+    expect(
+      messages(
+        doc({ Effect: "Allow", Action: "s3:GetObject", NotResource: "arn:aws:s3:::secret/*" }),
+      )[0],
+    ).toContain("NotResource");
   });
 
   it("lets Deny statements be broad", () => {
@@ -60,12 +105,17 @@ describe("iam-no-wildcards", () => {
     const role = resource(TYPES.role, {
       assumeRolePolicy: "{}",
       inlinePolicies: [
-        { name: "ok", policy: doc({ Effect: "Allow", Action: "s3:GetObject", Resource: "arn:aws:s3:::b/k" }) },
+        {
+          name: "ok",
+          policy: doc({ Effect: "Allow", Action: "s3:GetObject", Resource: "arn:aws:s3:::b/k" }),
+        },
         { name: "admin", policy: bad },
       ],
     });
     const found = iamViolations(role).map((v) => v.message);
-    expect(found).toEqual([expect.stringMatching(/^inline policy "admin" statement #0 allows wildcard action "\*"/)]);
+    expect(found).toEqual([
+      expect.stringMatching(/^inline policy "admin" statement #0 allows wildcard action "\*"/),
+    ]);
     expect(messages("{not json")[0]).toContain("is not valid JSON");
     expect(iamViolations(resource(TYPES.role, { assumeRolePolicy: "{}" }))).toEqual([]);
     expect(iamViolations(resource("aws:s3/bucket:Bucket", { policy: bad }))).toEqual([]);

@@ -4,11 +4,17 @@ import { renderStage, stageConfigOf, variant } from "../support/harness";
 
 describe("runtime profiles", () => {
   it("Go gets GOMAXPROCS from the CPU limit and GOMEMLIMIT at 90% of memory", () => {
-    expect(runtimeProfile({ runtime: "go", cpu: 2, memoryMiB: 1024 }).env).toEqual({ GOMAXPROCS: "2", GOMEMLIMIT: "921MiB" });
+    expect(runtimeProfile({ runtime: "go", cpu: 2, memoryMiB: 1024 }).env).toEqual({
+      GOMAXPROCS: "2",
+      GOMEMLIMIT: "921MiB",
+    });
     expect(runtimeProfile({ runtime: "go", cpu: 0.5, memoryMiB: 256 }).env.GOMAXPROCS).toBe("1");
   });
   it("Rust gets TOKIO_WORKER_THREADS from the CPU limit and backtraces", () => {
-    expect(runtimeProfile({ runtime: "rust", cpu: 4, memoryMiB: 512 }).env).toEqual({ TOKIO_WORKER_THREADS: "4", RUST_BACKTRACE: "1" });
+    expect(runtimeProfile({ runtime: "rust", cpu: 4, memoryMiB: 512 }).env).toEqual({
+      TOKIO_WORKER_THREADS: "4",
+      RUST_BACKTRACE: "1",
+    });
     expect(coreCount(0.25)).toBe(1);
     expect(coreCount(1.9)).toBe(1);
   });
@@ -28,14 +34,25 @@ describe("Kubernetes slots", () => {
     expect(container.readinessProbe.httpGet.path).toBe("/readyz");
     expect(container.livenessProbe.httpGet.path).toBe("/healthz");
     const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
-    expect(env).toMatchObject({ GOMAXPROCS: "1", GOMEMLIMIT: "230MiB", SLOT: "blue", VERSION: "1.0.0", PORT: "8080", LOG_FORMAT: "json" });
-    expect(blue.spec.selector.matchLabels).toEqual({ "app.kubernetes.io/name": "checkout", "slipway.dev/slot": "blue" });
+    expect(env).toMatchObject({
+      GOMAXPROCS: "1",
+      GOMEMLIMIT: "230MiB",
+      SLOT: "blue",
+      VERSION: "1.0.0",
+      PORT: "8080",
+      LOG_FORMAT: "json",
+    });
+    expect(blue.spec.selector.matchLabels).toEqual({
+      "app.kubernetes.io/name": "checkout",
+      "slipway.dev/slot": "blue",
+    });
     expect(blue.spec.strategy.rollingUpdate.maxUnavailable).toBe(0);
   });
 
   it("a Rust service gets the Rust profile", async () => {
     const rust = await renderStage(variant("local", (raw) => (raw.service.runtime = "rust")));
-    const env = rust.byName("checkout-k8s-blue-deployment").inputs.spec.template.spec.containers[0].env;
+    const env = rust.byName("checkout-k8s-blue-deployment").inputs.spec.template.spec.containers[0]
+      .env;
     const names = env.map((e: any) => e.name);
     expect(names).toContain("TOKIO_WORKER_THREADS");
     expect(names).not.toContain("GOMAXPROCS");
@@ -80,7 +97,11 @@ describe("AWS slots", () => {
       "checkout-staging-green-p99-latency",
     ]);
     const p99 = alarms.find((a) => a.inputs.name === "checkout-staging-blue-p99-latency")!.inputs;
-    expect(p99).toMatchObject({ extendedStatistic: "p99", threshold: 0.3, metricName: "TargetResponseTime" });
+    expect(p99).toMatchObject({
+      extendedStatistic: "p99",
+      threshold: 0.3,
+      metricName: "TargetResponseTime",
+    });
     expect(p99.dimensions.LoadBalancer).toBe("app/platform-staging/0123456789abcdef");
     const ratio = alarms.find((a) => a.inputs.name === "checkout-staging-blue-5xx-ratio")!.inputs;
     expect(ratio.threshold).toBe(0.02);
@@ -89,8 +110,12 @@ describe("AWS slots", () => {
 
   it("flags become an AppConfig feature-flag profile", async () => {
     const staging = await renderStage(stageConfigOf("staging"));
-    expect(staging.ofType("aws:appconfig/configurationProfile:ConfigurationProfile")[0]!.inputs.type).toBe("AWS.AppConfig.FeatureFlags");
-    let content = staging.ofType("aws:appconfig/hostedConfigurationVersion:HostedConfigurationVersion")[0]!.inputs.content;
+    expect(
+      staging.ofType("aws:appconfig/configurationProfile:ConfigurationProfile")[0]!.inputs.type,
+    ).toBe("AWS.AppConfig.FeatureFlags");
+    let content = staging.ofType(
+      "aws:appconfig/hostedConfigurationVersion:HostedConfigurationVersion",
+    )[0]!.inputs.content;
     // The provider marks `content` sensitive, so the mock sees it wrapped as a secret.
     if (typeof content === "object") content = content.value;
     content = JSON.parse(content);

@@ -5,8 +5,12 @@ import { renderStage, variant, type Rendered } from "../support/harness";
 
 /** Logical names of the resources whose inputs differ between two renders of a stage. */
 function changed(a: Rendered, b: Rendered): string[] {
-  expect(b.resources.map((r) => `${r.type}::${r.name}`)).toEqual(a.resources.map((r) => `${r.type}::${r.name}`));
-  return a.resources.filter((r, i) => !isDeepStrictEqual(r.inputs, b.resources[i]!.inputs)).map((r) => r.name);
+  expect(b.resources.map((r) => `${r.type}::${r.name}`)).toEqual(
+    a.resources.map((r) => `${r.type}::${r.name}`),
+  );
+  return a.resources
+    .filter((r, i) => !isDeepStrictEqual(r.inputs, b.resources[i]!.inputs))
+    .map((r) => r.name);
 }
 
 const withWeight = (stage: string, weight: number, stable = "blue") =>
@@ -20,7 +24,10 @@ const withWeight = (stage: string, weight: number, stable = "blue") =>
     }
   });
 
-const ROUTES = { local: "checkout-k8s-route-httproute", staging: "checkout-aws-route-weighted" } as const;
+const ROUTES = {
+  local: "checkout-k8s-route-httproute",
+  staging: "checkout-aws-route-weighted",
+} as const;
 
 function routeWeights(stage: keyof typeof ROUTES, r: Rendered): { blue: number; green: number } {
   const inputs = r.byName(ROUTES[stage]).inputs;
@@ -30,7 +37,8 @@ function routeWeights(stage: keyof typeof ROUTES, r: Rendered): { blue: number; 
     return { blue: byName["checkout-blue"], green: byName["checkout-green"] };
   }
   const groups = inputs.actions[0].forward.targetGroups;
-  const weightOf = (slot: string) => groups.find((g: any) => g.arn.includes(`targetgroup/${slot}-`)).weight;
+  const weightOf = (slot: string) =>
+    groups.find((g: any) => g.arn.includes(`targetgroup/${slot}-`)).weight;
   return { blue: weightOf("blue"), green: weightOf("green") };
 }
 
@@ -46,15 +54,19 @@ describe.each(["local", "staging"] as const)("canary step on %s", (stage) => {
 
   it("any two weights differ in the routing rule alone (property)", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 100 }), async (w1, w2) => {
-        fc.pre(w1 !== w2);
-        const a = await renderStage(withWeight(stage, w1));
-        const b = await renderStage(withWeight(stage, w2));
-        expect(changed(a, b)).toEqual([ROUTES[stage]]);
-        const weights = routeWeights(stage, b);
-        expect(weights.blue + weights.green).toBe(100);
-        expect(weights.green).toBe(w2);
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 100 }),
+        fc.integer({ min: 0, max: 100 }),
+        async (w1, w2) => {
+          fc.pre(w1 !== w2);
+          const a = await renderStage(withWeight(stage, w1));
+          const b = await renderStage(withWeight(stage, w2));
+          expect(changed(a, b)).toEqual([ROUTES[stage]]);
+          const weights = routeWeights(stage, b);
+          expect(weights.blue + weights.green).toBe(100);
+          expect(weights.green).toBe(w2);
+        },
+      ),
       { numRuns: 4 },
     );
   });
@@ -87,7 +99,11 @@ describe("tester header route", () => {
     const r = await renderStage(withWeight("local", 0));
     const rules = r.byName("checkout-k8s-route-httproute").inputs.spec.rules;
     expect(rules).toHaveLength(2);
-    expect(rules[0].matches[0].headers[0]).toEqual({ type: "Exact", name: "x-slipway-canary", value: r.testerHeader.value });
+    expect(rules[0].matches[0].headers[0]).toEqual({
+      type: "Exact",
+      name: "x-slipway-canary",
+      value: r.testerHeader.value,
+    });
     expect(rules[0].backendRefs.map((b: any) => b.name)).toEqual(["checkout-green"]);
     expect(r.testerHeader.value).toMatch(/^[A-Za-z0-9]{32,}$/);
 

@@ -12,7 +12,9 @@ export const ROOT = join(__dirname, "..", "..", "..");
 
 /** The raw `slipway:*` values of a stack file, keys without the namespace. */
 export function stackConfig(stage: string): Record<string, unknown> {
-  const doc = parse(readFileSync(join(ROOT, `Pulumi.${stage}.yaml`), "utf8")) as { config: Record<string, unknown> };
+  const doc = parse(readFileSync(join(ROOT, `Pulumi.${stage}.yaml`), "utf8")) as {
+    config: Record<string, unknown>;
+  };
   const raw: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(doc.config)) {
     if (key.startsWith("slipway:")) raw[key.slice("slipway:".length)] = value;
@@ -49,7 +51,11 @@ export interface Rendered {
 
 const keyOf = (r: pulumi.Resource) => `${(r as any).__pulumiType}::${(r as any).__name}`;
 
-async function collectDependencies(value: unknown, into: Set<string>, seen = new Set<unknown>()): Promise<void> {
+async function collectDependencies(
+  value: unknown,
+  into: Set<string>,
+  seen = new Set<unknown>(),
+): Promise<void> {
   if (value === null || typeof value !== "object" || seen.has(value)) return;
   seen.add(value);
   if (pulumi.Output.isInstance(value)) {
@@ -96,20 +102,29 @@ function mockArn(type: string, name: string, inputs: Record<string, any>): strin
   }
 }
 
-function mockState(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, any> } {
+function mockState(args: pulumi.runtime.MockResourceArgs): {
+  id: string;
+  state: Record<string, any>;
+} {
   const state: Record<string, any> = { ...args.inputs };
   let id = `${args.name}-id`;
   if (args.type.startsWith("aws:")) {
     state.arn = mockArn(args.type, args.name, args.inputs);
-    if (state.name === undefined && args.inputs.namePrefix !== undefined) state.name = `${args.inputs.namePrefix}${hex(args.name).slice(0, 6)}`;
-    if (args.type === "aws:lb/targetGroup:TargetGroup") state.arnSuffix = state.arn.slice(state.arn.indexOf("targetgroup/"));
+    if (state.name === undefined && args.inputs.namePrefix !== undefined)
+      state.name = `${args.inputs.namePrefix}${hex(args.name).slice(0, 6)}`;
+    if (args.type === "aws:lb/targetGroup:TargetGroup")
+      state.arnSuffix = state.arn.slice(state.arn.indexOf("targetgroup/"));
     if (args.type === "aws:ecs/service:Service") id = state.arn;
     if (args.type === "aws:iam/role:Role") id = state.name;
-    if (args.type === "aws:appconfig/configurationProfile:ConfigurationProfile") state.configurationProfileId = `cp-${args.name}`;
-    if (args.type === "aws:appconfig/environment:Environment") state.environmentId = `env-${args.name}`;
-    if (args.type === "aws:appconfig/hostedConfigurationVersion:HostedConfigurationVersion") state.versionNumber = 1;
+    if (args.type === "aws:appconfig/configurationProfile:ConfigurationProfile")
+      state.configurationProfileId = `cp-${args.name}`;
+    if (args.type === "aws:appconfig/environment:Environment")
+      state.environmentId = `env-${args.name}`;
+    if (args.type === "aws:appconfig/hostedConfigurationVersion:HostedConfigurationVersion")
+      state.versionNumber = 1;
   }
-  if (args.type === "random:index/randomPassword:RandomPassword") state.result = "m0ck5ecretva1ue0000000000000000000";
+  if (args.type === "random:index/randomPassword:RandomPassword")
+    state.result = "m0ck5ecretva1ue0000000000000000000";
   if (args.type.startsWith("pulumi-nodejs:")) state.value = "m0ck5ecretva1ue0000000000000000000";
   return { id, state };
 }
@@ -127,7 +142,14 @@ export async function renderStage(config: StageConfig): Promise<Rendered> {
         const key = `${args.type}::${args.name}`;
         const entry = recorded.get(key);
         if (entry) entry.inputs = args.inputs;
-        else recorded.set(key, { type: args.type, name: args.name, custom: !!args.custom, inputs: args.inputs, dependsOn: [] });
+        else
+          recorded.set(key, {
+            type: args.type,
+            name: args.name,
+            custom: !!args.custom,
+            inputs: args.inputs,
+            dependsOn: [],
+          });
         return mockState(args);
       },
       call(args) {
@@ -164,20 +186,31 @@ export async function renderStage(config: StageConfig): Promise<Rendered> {
     return undefined;
   };
 
-  const stage = new ServiceStage(config.service.name, { config }, { transformations: [transformation] });
-  const outputs = (await promiseOf(pulumi.all(stage.outputs as Record<string, pulumi.Output<unknown>>))) as unknown as StageOutputs;
+  const stage = new ServiceStage(
+    config.service.name,
+    { config },
+    { transformations: [transformation] },
+  );
+  const outputs = (await promiseOf(
+    pulumi.all(stage.outputs as Record<string, pulumi.Output<unknown>>),
+  )) as unknown as StageOutputs;
   const testerHeader = await promiseOf(stage.testerHeader);
   await Promise.all(pending);
   // Drain the mock monitor before the next test replaces it.
   await pulumi.runtime.disconnect();
-  const resources = [...recorded.values()].sort((a, b) => `${a.type}${a.name}`.localeCompare(`${b.type}${b.name}`));
+  const resources = [...recorded.values()].sort((a, b) =>
+    `${a.type}${a.name}`.localeCompare(`${b.type}${b.name}`),
+  );
   return {
     resources,
     outputs,
     testerHeader,
     byName(name) {
       const r = resources.find((x) => x.name === name);
-      if (!r) throw new Error(`no resource named ${name}; have ${resources.map((x) => x.name).join(", ")}`);
+      if (!r)
+        throw new Error(
+          `no resource named ${name}; have ${resources.map((x) => x.name).join(", ")}`,
+        );
       return r;
     },
     ofType(type) {
