@@ -1,0 +1,4 @@
+export * from "./spec";
+export * from "./secrets";
+export * from "./http";
+export * from "./run";

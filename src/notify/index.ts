@@ -1,0 +1,4 @@
+export * from "./spec";
+export * from "./events";
+export * from "./format";
+export * from "./notifier";
