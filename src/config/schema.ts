@@ -7,6 +7,11 @@ import { analysisSpecSchema, parseDurationSeconds } from "../analysis/spec";
  * The stack config contract: every `slipway:*` key, its shape and its defaults.
  * Pure (no Pulumi, no I/O) so the program, the pipeline and the tests validate
  * config the same way, before anything is declared or updated.
+ *
+ * Each default is declared once, on its field. An omitted block uses
+ * `.prefault({})`: zod parses `{}` through the block's schema, so the fields'
+ * own defaults fill it (`.default({...})` would return its value unparsed and
+ * need a second copy of every default).
  */
 
 export const SLOTS = ["blue", "green"] as const;
@@ -139,7 +144,7 @@ export const trafficSchema = z
           .default("random"),
       })
       .strict()
-      .default({ enabled: true, name: "x-slipway-canary", secretGenerator: "random" }),
+      .prefault({}),
   })
   .strict();
 export type TrafficConfig = z.infer<typeof trafficSchema>;
@@ -193,7 +198,7 @@ export const canarySchema = z
     preset: z.enum(PRESETS, { error: `allowed: ${PRESETS.join(", ")}` }).optional(),
     steps: z.array(stepSchema).optional(),
     /** How each analysis step judges the candidate (src/analysis/spec.ts). */
-    analysis: analysisSpecSchema.default(analysisSpecSchema.parse({})),
+    analysis: analysisSpecSchema.prefault({}),
     scaleDownDelaySeconds: intIn(0, 7 * 24 * 3600).default(600),
     progressDeadlineSeconds: intIn(30, 24 * 3600).default(1800),
     smokeCheck: z
@@ -281,7 +286,7 @@ export const awsSchema = z
         evaluationPeriods: intIn(1, 60).default(3),
       })
       .strict()
-      .default({ errorRatio: 0.01, p99LatencySeconds: 0.3, evaluationPeriods: 3 }),
+      .prefault({}),
     /** The pipeline's identity (e.g. a CI OIDC role) that may assume the deployer role. */
     deployerPrincipalArn: arn("the principal allowed to assume the deployer role"),
   })
@@ -306,7 +311,7 @@ export const kubernetesSchema = z
         sectionName: z.string().regex(dns1123Label).optional(),
       })
       .strict()
-      .default({ name: "slipway-gateway", namespace: "gateway-system" }),
+      .prefault({}),
     hostnames: z.array(z.string().min(1)).default([]),
     /** The in-cluster identity of the pipeline, bound to the deployer Role. */
     deployerServiceAccount: z
@@ -426,28 +431,13 @@ export const stageConfigSchema = z
     service: serviceSchema,
     slots: slotsSchema,
     traffic: trafficSchema,
-    canary: canarySchema.default({
-      analysis: analysisSpecSchema.parse({}),
-      scaleDownDelaySeconds: 600,
-      progressDeadlineSeconds: 1800,
-    }),
+    canary: canarySchema.prefault({}),
     // The project default is `{}`; on the kubernetes platform an empty aws block means "not used".
     aws: z.preprocess((v) => (isEmptyObject(v) ? undefined : v), awsSchema.optional()),
-    kubernetes: kubernetesSchema.default({
-      createNamespace: true,
-      gateway: { name: "slipway-gateway", namespace: "gateway-system" },
-      hostnames: [],
-      deployerServiceAccount: { name: "slipway-deployer", namespace: "slipway-system" },
-      monitoringNamespace: "monitoring",
-      prometheusStepSeconds: 30,
-    }),
+    kubernetes: kubernetesSchema.prefault({}),
     flags: flagsSchema.default({}),
-    promotion: promotionSchema.default({
-      soakSeconds: 0,
-      requireApproval: false,
-      freezeWindows: [],
-    }),
-    artifacts: artifactPolicySchema.default({ requireSignature: true }),
+    promotion: promotionSchema.prefault({}),
+    artifacts: artifactPolicySchema.prefault({}),
     // The project default is `{}`: no release yet.
     release: z.preprocess(
       (v) => (isEmptyObject(v) ? undefined : v),
