@@ -1,18 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { registerCommands } from "./commands";
-
-/** Exit codes are part of the command's contract (README, "Exit codes"). */
-export const ExitCode = {
-  ok: 0,
-  promoted: 0,
-  error: 1,
-  usage: 2,
-  rolledBack: 3,
-  paused: 4,
-  inconclusive: 5,
-  refused: 6,
-} as const;
+import { ExitCode } from "./exitCodes";
 
 export function buildProgram(): Command {
   const program = new Command("slipway")

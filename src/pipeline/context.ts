@@ -10,6 +10,7 @@ import {
 import { hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { PipelineBusyError, type LeaseHolder } from "./errors";
 
 /**
  * Where a pipeline finds its project, backend, release log and lock. The local
@@ -66,8 +67,6 @@ export function resolveContext(options: ContextOptions): PipelineContext {
   return { projectDir, backendUrl, logDir, env };
 }
 
-export class PipelineBusyError extends Error {}
-
 /**
  * One pipeline per stage at a time. The engine's own stack lock covers a single
  * update; this lease covers a whole release (pauses and analyses included).
@@ -98,13 +97,10 @@ export class StageLease {
           unlinkSync(path);
           continue;
         }
-        throw new PipelineBusyError(
-          `stage ${stage} is busy: ${holder ? `${holder.what} by pid ${holder.pid} on ${holder.host} since ${holder.since}` : `lock ${path}`}. ` +
-            "Nothing was changed. Wait for it, or see `slipway status`.",
-        );
+        throw new PipelineBusyError(stage, path, holder);
       }
     }
-    throw new PipelineBusyError(`stage ${stage} is busy (lock ${path})`);
+    throw new PipelineBusyError(stage, path, readHolder(path));
   }
 
   release(): void {
@@ -116,9 +112,7 @@ export class StageLease {
   }
 }
 
-function readHolder(
-  path: string,
-): { pid: number; host: string; what: string; since: string } | undefined {
+function readHolder(path: string): LeaseHolder | undefined {
   try {
     return JSON.parse(readFileSync(path, "utf8"));
   } catch {

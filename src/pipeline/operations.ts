@@ -1,12 +1,15 @@
 import { otherSlot, SETTLED_PHASES, type ReleaseRecord, type StageConfig } from "../config/schema";
 import { flagHealth } from "../config/flags";
+import { pipelineExitCode } from "../cli/exitCodes";
 import type { StageOutputs } from "../contract/outputs";
 import { parseImageRef } from "../governance/artifact";
 import { resolveContext, StageLease } from "./context";
+import { UnknownReleaseError, UnknownStageError } from "./errors";
 import { ReleaseLog, type LogRecord } from "./log";
 import { weightsOf, type StageState } from "./machine";
 import {
-  EXIT,
+  finish,
+  refuse,
   release,
   stateFromOutputs,
   type ReleaseOptions,
@@ -27,11 +30,6 @@ interface StageArgs {
   logDir?: string;
   report?: Reporter;
   env?: Record<string, string>;
-}
-
-function refused(report: Reporter, reason: string): ReleaseReport {
-  report({ type: "outcome", outcome: "refused", reason });
-  return { outcome: "refused", exitCode: EXIT.refused, reason };
 }
 
 async function applyState(
@@ -87,14 +85,14 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
   try {
     config = readStageConfig(ctx.projectDir, args.stage);
   } catch (err) {
-    return refused(report, (err as Error).message);
+    return refuse(report, (err as Error).message);
   }
   const log = ReleaseLog.forStage(ctx.logDir, args.stage);
   let lease: StageLease;
   try {
     lease = StageLease.acquire(ctx.logDir, args.stage, "rollback");
   } catch (err) {
-    return refused(report, (err as Error).message);
+    return refuse(report, (err as Error).message);
   }
   try {
     const stack = await StageStack.open({
@@ -104,8 +102,7 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
       env: { ...ctx.env, ...args.env },
     });
     const outputs = await stack.outputs();
-    if (!outputs?.release)
-      return refused(report, `stage ${args.stage} has no release to roll back`);
+    if (!outputs?.release) return refuse(report, `stage ${args.stage} has no release to roll back`);
     const rec = outputs.release;
     const now = new Date().toISOString();
     const state = stateFromOutputs(outputs, config);
@@ -124,7 +121,12 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
         releaseId: rec.id,
         reason: `${reason} (${how})`,
       });
-      return { outcome: "rolledBack", exitCode: EXIT.rolledBack, releaseId: rec.id, reason };
+      return {
+        outcome: "rolledBack",
+        exitCode: pipelineExitCode("rolledBack"),
+        releaseId: rec.id,
+        reason,
+      };
     };
     const settledRecord = (r: ReleaseRecord): ReleaseRecord => ({
       ...r,
@@ -173,7 +175,7 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
     }
 
     if (rec.phase === "rolledBack")
-      return refused(
+      return refuse(
         report,
         `release ${rec.id} is already rolled back; traffic is on ${outputs.stableSlot}`,
       );
@@ -221,8 +223,7 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
     );
     return done(`restored ${knownGood.version} into ${idle} and flipped, two updates`);
   } catch (err) {
-    report({ type: "outcome", outcome: "failed", reason: (err as Error).message });
-    return { outcome: "error", exitCode: EXIT.error, reason: (err as Error).message };
+    return finish(report, "error", { reason: (err as Error).message });
   } finally {
     lease.release();
   }
@@ -282,16 +283,15 @@ export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
   const ctx = resolveContext({ ...args, stage: args.to });
   const stages = listStages(ctx.projectDir);
   for (const s of [args.from, args.to])
-    if (!stages.includes(s))
-      return refused(report, `unknown stage ${s}; stages: ${stages.join(", ")}`);
+    if (!stages.includes(s)) return refuse(report, new UnknownStageError(s, stages).message);
   let target: StageConfig;
   try {
     target = readStageConfig(ctx.projectDir, args.to);
   } catch (err) {
-    return refused(report, (err as Error).message);
+    return refuse(report, (err as Error).message);
   }
   if (target.promotion.from && target.promotion.from !== args.from) {
-    return refused(
+    return refuse(
       report,
       `stage ${args.to} takes promotions from ${target.promotion.from} (slipway:promotion.from), not from ${args.from}`,
     );
@@ -304,7 +304,7 @@ export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
     ? completed.find((s) => s.artifact!.image === args.image)
     : completed[0];
   if (!candidate) {
-    return refused(
+    return refuse(
       report,
       args.image
         ? `${args.image} never completed a promoted release in ${args.from}; only artifacts that passed ${args.from} may go to ${args.to}`
@@ -321,7 +321,7 @@ export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
       event: "promotion.gated",
       reason,
     });
-    return refused(report, reason);
+    return refuse(report, reason);
   };
   if (soakLeft > 0) {
     return gate(
@@ -371,15 +371,13 @@ export function approve(args: {
 }): LogRecord {
   const ctx = resolveContext(args);
   const stages = listStages(ctx.projectDir);
-  if (!stages.includes(args.stage))
-    throw new ApprovalError(`unknown stage ${args.stage}; stages: ${stages.join(", ")}`);
+  if (!stages.includes(args.stage)) throw new UnknownStageError(args.stage, stages);
   const known = stages.some((s) =>
     ReleaseLog.forStage(ctx.logDir, s)
       .readAll()
       .some((r) => r.releaseId === args.release),
   );
-  if (!known)
-    throw new ApprovalError(`unknown release ${args.release}: no stage's release log mentions it`);
+  if (!known) throw new UnknownReleaseError(args.release);
   return ReleaseLog.forStage(ctx.logDir, args.stage).append({
     stage: args.stage,
     releaseId: args.release,
@@ -391,8 +389,6 @@ export function approve(args: {
     ...(args.actor ? { actor: args.actor } : {}),
   });
 }
-
-export class ApprovalError extends Error {}
 
 export interface StageStatus {
   stage: string;
@@ -448,8 +444,7 @@ export function history(args: {
 }): LogRecord[] {
   const ctx = resolveContext(args);
   const stages = listStages(ctx.projectDir);
-  if (!stages.includes(args.stage))
-    throw new ApprovalError(`unknown stage ${args.stage}; stages: ${stages.join(", ")}`);
+  if (!stages.includes(args.stage)) throw new UnknownStageError(args.stage, stages);
   const log = ReleaseLog.forStage(ctx.logDir, args.stage);
   return args.release ? log.forRelease(args.release) : log.readAll();
 }

@@ -10,6 +10,7 @@ import {
   type Slot,
   type StageConfig,
 } from "../config/schema";
+import { pipelineExitCode, type PipelineOutcome } from "../cli/exitCodes";
 import type { StageOutputs } from "../contract/outputs";
 import { parseImageRef, ImageRefError } from "../governance/artifact";
 import { checkArtifact } from "../governance/artifactPolicy";
@@ -27,16 +28,6 @@ import {
 import { describeStep, planSteps, type PlanStep } from "./plan";
 import { readStageConfig, StageStack, stateOf } from "./stack";
 import { resolveContext, StageLease, type PipelineContext } from "./context";
-
-/** Exit codes of `release`, `promote` and `rollback` (README, "Exit codes"). */
-export const EXIT = {
-  promoted: 0,
-  error: 1,
-  usage: 2,
-  rolledBack: 3,
-  paused: 4,
-  refused: 6,
-} as const;
 
 export type PipelineEvent =
   | { type: "info"; message: string }
@@ -87,13 +78,12 @@ export interface ReleaseOptions {
 }
 
 export interface ReleaseReport {
-  outcome: Outcome | "refused" | "error";
+  outcome: PipelineOutcome;
+  /** `pipelineExitCode(outcome)`: what `release` and `promote` exit with. */
   exitCode: number;
   releaseId?: string;
   reason?: string;
 }
-
-export class RefusedError extends Error {}
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -123,10 +113,20 @@ export function stateFromOutputs(outputs: StageOutputs, config: StageConfig): St
   };
 }
 
-function refuse(report: Reporter, reason: string): ReleaseReport {
-  report({ type: "outcome", outcome: "refused", reason });
-  return { outcome: "refused", exitCode: EXIT.refused, reason };
+/** The one way a pipeline command ends: reported, and stamped with its exit code. */
+export function finish(
+  report: Reporter,
+  outcome: PipelineOutcome,
+  fields: { releaseId?: string; reason?: string } = {},
+): ReleaseReport {
+  // An error that is not a verdict is reported as a failed release.
+  report({ type: "outcome", outcome: outcome === "error" ? "failed" : outcome, ...fields });
+  return { outcome, exitCode: pipelineExitCode(outcome), ...fields };
 }
+
+/** Refused before any change (exit code 6). */
+export const refuse = (report: Reporter, reason: string): ReleaseReport =>
+  finish(report, "refused", { reason });
 
 /**
  * `slipway release`: validates everything first, then walks the release through
@@ -319,8 +319,7 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
       ctx,
     });
   } catch (err) {
-    report({ type: "outcome", outcome: "failed", reason: (err as Error).message });
-    return { outcome: "error", exitCode: EXIT.error, reason: (err as Error).message };
+    return finish(report, "error", { reason: (err as Error).message });
   } finally {
     lease.release();
   }
@@ -530,14 +529,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
           ? "release.paused"
           : "release.failed";
   log.append({ ...base(), event, weights: weightsOf(result.state), reason: result.reason });
-  report({ type: "outcome", outcome: result.outcome, releaseId, reason: result.reason });
-  const exitCode = {
-    promoted: EXIT.promoted,
-    rolledBack: EXIT.rolledBack,
-    paused: EXIT.paused,
-    failed: EXIT.error,
-  }[result.outcome];
-  return { outcome: result.outcome, exitCode, releaseId, reason: result.reason };
+  return finish(report, result.outcome, { releaseId, reason: result.reason });
 }
 
 function metricsFetcher(

@@ -6,6 +6,7 @@ import { parseStageConfig } from "../config/load";
 import type { StageConfig } from "../config/schema";
 import { parseStageOutputs, type StageOutputs } from "../contract/outputs";
 import type { Weights } from "../traffic/weights";
+import { StackLockedError } from "./errors";
 import type { StageState } from "./machine";
 
 /**
@@ -28,8 +29,6 @@ export interface UpdateResult {
   changes: Record<string, number>;
   durationMs: number;
 }
-
-export class StackLockedError extends Error {}
 
 export const ENGINE_ENV = {
   PULUMI_SKIP_UPDATE_CHECK: "true",
@@ -121,10 +120,6 @@ export class StageStack {
 
   get stage(): string {
     return this.options.stage;
-  }
-
-  config(): StageConfig {
-    return readStageConfig(this.options.projectDir, this.options.stage);
   }
 
   writeState(state: StageState): void {

@@ -12,7 +12,8 @@ import {
   type Reporter,
 } from "../pipeline/release";
 import { planSteps } from "../pipeline/plan";
-import { PipelineBusyError, StageLease } from "../pipeline/context";
+import { StageLease } from "../pipeline/context";
+import { PipelineBusyError } from "../pipeline/errors";
 import { type ClusterEvent, LocalCluster } from "./cluster";
 import { LoadGenerator, type SlotLoad } from "./load";
 import { descendants, freePort, PidFile } from "./processes";
@@ -86,7 +87,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
   } catch (err) {
     if (err instanceof PipelineBusyError)
       throw new Error(
-        `another rehearsal is running in ${outDir}; wait for it or stop it (${err.message.split(": ")[1]?.split(". ")[0] ?? "see its lock file"})`,
+        `another rehearsal is running in ${outDir}; wait for it or stop it (${err.heldBy})`,
       );
     throw err;
   }

@@ -13,5 +13,3 @@ export function weightsFor(stable: Slot, canaryWeight: number): Weights {
   const candidate = otherSlot(stable);
   return { [stable]: 100 - canaryWeight, [candidate]: canaryWeight } as unknown as Weights;
 }
-
-export const candidateOf = otherSlot;

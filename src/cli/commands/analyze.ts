@@ -1,15 +1,8 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { InputError, parseAnalysisInput, toJudgeArguments } from "../../analysis/input";
-import { judge, type JudgeResult, type MetricVerdict, type Verdict } from "../../analysis/judge";
-
-/** Exit codes of `slipway analyze` (see ExitCode in ../main.ts). */
-export const AnalyzeExit: Record<Verdict | "badInput", number> = {
-  pass: 0,
-  fail: 3,
-  inconclusive: 5,
-  badInput: 2,
-};
+import { judge, type JudgeResult, type MetricVerdict } from "../../analysis/judge";
+import { analyzeExitCode, ExitCode } from "../exitCodes";
 
 export function register(program: Command): void {
   program
@@ -17,7 +10,10 @@ export function register(program: Command): void {
     .description("Judge a canary offline: compare candidate with stable metrics from a JSON file")
     .requiredOption("--input <file>", "analysis input (schemas/analysis-input.schema.json)")
     .option("--json", "print one JSON object instead of text")
-    .addHelpText("after", "\nExit codes: 0 pass, 3 fail, 5 inconclusive, 2 bad input.")
+    .addHelpText(
+      "after",
+      `\nExit codes: ${ExitCode.ok} pass, ${ExitCode.rolledBack} fail, ${ExitCode.inconclusive} inconclusive, ${ExitCode.usage} bad input.`,
+    )
     .action((opts: { input: string; json?: boolean }) => {
       process.exitCode = analyze(opts.input, Boolean(opts.json));
     });
@@ -37,7 +33,7 @@ export function analyze(
     err.write(
       `slipway analyze: --input ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}\n`,
     );
-    return AnalyzeExit.badInput;
+    return analyzeExitCode("badInput");
   }
   let args: ReturnType<typeof toJudgeArguments>;
   try {
@@ -45,11 +41,11 @@ export function analyze(
   } catch (e) {
     if (!(e instanceof InputError)) throw e;
     for (const problem of e.problems) err.write(`slipway analyze: ${file}: ${problem}\n`);
-    return AnalyzeExit.badInput;
+    return analyzeExitCode("badInput");
   }
   const result = judge(args.metrics, args.options);
   out.write(json ? `${JSON.stringify(toJson(result))}\n` : renderText(result));
-  return AnalyzeExit[result.verdict];
+  return analyzeExitCode(result.verdict);
 }
 
 /** JSON has no Infinity: an unbounded relative change (baseline at 0) is written as null. */

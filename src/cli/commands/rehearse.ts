@@ -4,6 +4,7 @@ import type { Runtime } from "../../config/schema";
 import { PROFILES } from "../../rehearsal/profile";
 import { RehearsalAborted, rehearse } from "../../rehearsal/rehearse";
 import { formatSummary } from "../../rehearsal/summary";
+import { ExitCode } from "../exitCodes";
 import { makeReporter } from "../reporter";
 
 /** `slipway rehearse` (`npm start`): the local release rehearsal, docs/rehearsal.md. */
@@ -37,7 +38,7 @@ export function register(program: Command): void {
       let interrupts = 0;
       const onSignal = (signal: NodeJS.Signals) => {
         interrupts++;
-        if (interrupts > 1) process.exit(130);
+        if (interrupts > 1) process.exit(ExitCode.interrupted);
         process.stderr.write(
           `\nslipway rehearse: ${signal}, stopping everything it started (again to quit at once)…\n`,
         );
@@ -79,11 +80,11 @@ export function register(program: Command): void {
         } else {
           process.stdout.write(formatSummary(result) + "\n");
         }
-        process.exitCode = result.ok ? 0 : 1;
+        process.exitCode = result.ok ? ExitCode.ok : ExitCode.error;
       } catch (err) {
         if (err instanceof RehearsalAborted) {
           process.stderr.write("slipway rehearse: interrupted; everything it started is stopped\n");
-          process.exitCode = 130;
+          process.exitCode = ExitCode.interrupted;
           return;
         }
         throw err;

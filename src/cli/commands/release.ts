@@ -1,17 +1,11 @@
 import type { Command } from "commander";
-import { EXIT, release } from "../../pipeline/release";
-import {
-  approve,
-  ApprovalError,
-  history,
-  promote,
-  rollback,
-  status,
-  summarize,
-} from "../../pipeline/operations";
+import { release } from "../../pipeline/release";
+import { RefusedError } from "../../pipeline/errors";
+import { approve, history, promote, rollback, status, summarize } from "../../pipeline/operations";
 import { describeStep, planSteps } from "../../pipeline/plan";
 import { readStageConfig } from "../../pipeline/stack";
 import { resolveContext } from "../../pipeline/context";
+import { ExitCode, rollbackExitCode } from "../exitCodes";
 import { makeReporter } from "../reporter";
 
 interface Common {
@@ -141,7 +135,7 @@ export function register(program: Command): void {
       reason: o.reason,
       report: makeReporter(!!o.json),
     });
-    process.exitCode = result.outcome === "rolledBack" ? 0 : result.exitCode;
+    process.exitCode = rollbackExitCode(result.outcome);
   });
 
   common(
@@ -163,9 +157,9 @@ export function register(program: Command): void {
           : `approved ${o.release} for ${o.stage} by ${record.actor} at ${record.at}\n`,
       );
     } catch (err) {
-      if (!(err instanceof ApprovalError)) throw err;
+      if (!(err instanceof RefusedError)) throw err;
       process.stderr.write(`slipway approve: ${err.message}\n`);
-      process.exitCode = EXIT.refused;
+      process.exitCode = ExitCode.refused;
     }
   });
 
@@ -215,7 +209,15 @@ export function register(program: Command): void {
       .requiredOption("--stage <stage>", "the stage")
       .option("--release <id>", "one release only"),
   ).action((o: Common & { release?: string }) => {
-    const records = history({ ...ctxArgs(o), release: o.release });
+    let records: ReturnType<typeof history>;
+    try {
+      records = history({ ...ctxArgs(o), release: o.release });
+    } catch (err) {
+      if (!(err instanceof RefusedError)) throw err;
+      process.stderr.write(`slipway history: ${err.message}\n`);
+      process.exitCode = ExitCode.refused;
+      return;
+    }
     if (o.json) {
       for (const r of records) process.stdout.write(JSON.stringify(r) + "\n");
       return;

@@ -17,7 +17,7 @@ import {
   SIGNING_ALGORITHMS,
   type KeyAlgorithm,
 } from "../../governance/keys";
-import { ExitCode } from "../main";
+import { ExitCode } from "../exitCodes";
 import { readInput, registerVerify, UsageError } from "./verify";
 
 /** Encrypted private keys (keygen and sign) take their passphrase from here, never from argv. */

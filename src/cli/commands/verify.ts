@@ -6,7 +6,7 @@ import {
   type VerifiedArtifact,
 } from "../../governance/attestation";
 import { KeyError } from "../../governance/keys";
-import { ExitCode } from "../main";
+import { ExitCode } from "../exitCodes";
 
 interface VerifyOptions {
   image: string;
