@@ -15,6 +15,7 @@ export const CONFIG_KEYS = [
   "flags",
   "promotion",
   "artifacts",
+  "notifications",
   "release",
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];

@@ -2,6 +2,9 @@ import { z } from "zod";
 import { IMAGE_REF_ALLOWED, ImageRefError, parseImageRef } from "../governance/artifact";
 import { artifactPolicySchema } from "../governance/artifactPolicy";
 import { analysisSpecSchema, parseDurationSeconds } from "../analysis/spec";
+import { hooksSchema, stepNumberProblems } from "../hooks/spec";
+import { notificationsSchema } from "../notify/spec";
+import { PRESET_PLANS } from "../pipeline/plan";
 
 /**
  * The stack config contract: every `slipway:*` key, its shape and its defaults.
@@ -205,9 +208,21 @@ export const canarySchema = z
       .object({ path: urlPath.default("/healthz"), requests: intIn(1, 1000).default(5) })
       .strict()
       .optional(),
+    /** HTTP calls at points of a release (src/hooks/spec.ts). */
+    hooks: hooksSchema.default([]),
   })
   .strict()
   .superRefine((canary, ctx) => {
+    const planLength = (canary.steps ?? PRESET_PLANS[canary.preset ?? "Canary10Percent5Minutes"])
+      .length;
+    for (const { index, step } of stepNumberProblems(canary.hooks, planLength)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["hooks", index, "steps"],
+        input: step,
+        message: `step ${step} is not in the plan, which has ${planLength} step${planLength === 1 ? "" : "s"}; allowed: step numbers from 1 to ${planLength}, or "all"`,
+      });
+    }
     if (canary.preset && canary.steps) {
       ctx.addIssue({
         code: "custom",
@@ -438,6 +453,7 @@ export const stageConfigSchema = z
     flags: flagsSchema.default({}),
     promotion: promotionSchema.prefault({}),
     artifacts: artifactPolicySchema.prefault({}),
+    notifications: notificationsSchema.prefault({}),
     // The project default is `{}`: no release yet.
     release: z.preprocess(
       (v) => (isEmptyObject(v) ? undefined : v),

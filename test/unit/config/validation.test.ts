@@ -114,6 +114,71 @@ describe("config validation", () => {
       /allowed keys: platform, service/,
     ],
     [
+      "a hook at an unknown point",
+      (r) => (r.canary.hooks = [{ name: "a", at: "whenever", url: "https://ci.example.com/" }]),
+      "slipway:canary.hooks[0].at",
+      /got "whenever".*allowed: preRollout, afterDeploy, beforeStep, afterStep, confirmPromotion, postRollout, onRollback/,
+    ],
+    [
+      "the tester header's secret to a plain-HTTP host",
+      (r) =>
+        (r.canary.hooks = [
+          { name: "a", at: "afterDeploy", url: "http://ci.example.com/t", sendTesterHeader: true },
+        ]),
+      "slipway:canary.hooks[0].url",
+      /got "http:\/\/ci.example.com\/t".*allowed: an https:\/\/ URL or a loopback one/,
+    ],
+    [
+      "a hook for a step beyond the plan",
+      (r) =>
+        (r.canary.hooks = [
+          { name: "a", at: "afterStep", url: "https://ci.example.com/", steps: [9] },
+        ]),
+      "slipway:canary.hooks[0].steps",
+      /got \[9\].*not in the plan, which has 6 steps; allowed: step numbers from 1 to 6/,
+    ],
+    [
+      "a blocking policy after the outcome",
+      (r) =>
+        (r.canary.hooks = [
+          { name: "a", at: "postRollout", url: "https://ci.example.com/", failurePolicy: "pause" },
+        ]),
+      "slipway:canary.hooks[0].failurePolicy",
+      /got "pause".*allowed: "ignore"/,
+    ],
+    [
+      "a header that is neither a literal nor fromEnv",
+      (r) =>
+        (r.canary.hooks = [
+          {
+            name: "a",
+            at: "preRollout",
+            url: "https://ci.example.com/",
+            headers: { X: { env: "T" } },
+          },
+        ]),
+      "slipway:canary.hooks[0].headers.X",
+      /allowed: a string, or \{fromEnv/,
+    ],
+    [
+      "an unknown notification format",
+      (r) =>
+        (r.notifications = {
+          webhooks: [{ name: "chat", url: "https://h.example.com/", format: "teams" }],
+        }),
+      "slipway:notifications.webhooks[0].format",
+      /got "teams".*allowed: "generic" or "slack"/,
+    ],
+    [
+      "an unknown notification event",
+      (r) =>
+        (r.notifications = {
+          webhooks: [{ name: "chat", url: "https://h.example.com/", events: ["deployed"] }],
+        }),
+      "slipway:notifications.webhooks[0].events[0]",
+      /got "deployed".*allowed: started, stepDone, analysis, paused, promoted, rolledBack, failed, drift/,
+    ],
+    [
       "weights out of order",
       (r) => (r.canary.steps = [{ setWeight: 50 }, { setWeight: 20 }]),
       "slipway:canary.steps[1].setWeight",
