@@ -5,7 +5,8 @@ import type { StageOutputs } from "../contract/outputs";
 import { parseImageRef } from "../governance/artifact";
 import { resolveContext, StageLease } from "./context";
 import { UnknownReleaseError, UnknownStageError } from "./errors";
-import { ReleaseLog, type LogRecord } from "./log";
+import { LogBrokenError, ReleaseLog, type LogProblem, type LogRecord } from "./log";
+import { passedReleaseOf } from "./promotionEvidence";
 import { weightsOf, type StageState } from "./machine";
 import {
   finish,
@@ -88,6 +89,12 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
     return refuse(report, (err as Error).message);
   }
   const log = ReleaseLog.forStage(ctx.logDir, args.stage);
+  try {
+    log.assertVerified();
+  } catch (err) {
+    if (err instanceof LogBrokenError) return refuse(report, err.message);
+    throw err;
+  }
   let lease: StageLease;
   try {
     lease = StageLease.acquire(ctx.logDir, args.stage, "rollback");
@@ -296,26 +303,45 @@ export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
       `stage ${args.to} takes promotions from ${target.promotion.from} (slipway:promotion.from), not from ${args.from}`,
     );
   }
+  // The source's log must verify and its stack must agree with it (promotionEvidence.ts).
   const sourceLog = ReleaseLog.forStage(ctx.logDir, args.from);
-  const completed = summarize(sourceLog.readAll()).filter(
-    (s) => s.outcome === "completed" && s.artifact,
-  );
-  const candidate = args.image
-    ? completed.find((s) => s.artifact!.image === args.image)
-    : completed[0];
-  if (!candidate) {
-    return refuse(
-      report,
-      args.image
-        ? `${args.image} never completed a promoted release in ${args.from}; only artifacts that passed ${args.from} may go to ${args.to}`
-        : `stage ${args.from} has no completed release to promote`,
-    );
+  const targetLog = ReleaseLog.forStage(ctx.logDir, args.to);
+  let sourceRecords: LogRecord[];
+  let targetRecords: LogRecord[];
+  try {
+    sourceRecords = sourceLog.readAll();
+    targetRecords = targetLog.readAll();
+  } catch (err) {
+    if (err instanceof LogBrokenError) return refuse(report, err.message);
+    throw err;
   }
-  const promotedAt = Date.parse(candidate.promotedAt ?? candidate.endedAt!);
+  const sourceCtx = resolveContext({ ...args, stage: args.from });
+  let sourceOutputs: StageOutputs | undefined;
+  try {
+    const source = await StageStack.open({
+      stage: args.from,
+      projectDir: ctx.projectDir,
+      backendUrl: ctx.backendUrl,
+      env: { ...sourceCtx.env, ...args.env },
+    });
+    sourceOutputs = await source.outputs();
+  } catch (err) {
+    return refuse(report, `cannot read stage ${args.from}'s stack: ${(err as Error).message}`);
+  }
+  const evidence = passedReleaseOf({
+    from: args.from,
+    to: args.to,
+    records: sourceRecords,
+    outputs: sourceOutputs,
+    image: args.image,
+  });
+  if (!evidence.ok) return refuse(report, evidence.reason);
+  const candidate = evidence.passed;
+  const promotedAt = Date.parse(candidate.promotedAt);
   const now = (args.now ?? Date.now)();
   const soakLeft = promotedAt / 1000 + target.promotion.soakSeconds - now / 1000;
   const gate = (reason: string) => {
-    sourceLog.append({
+    targetLog.append({
       stage: args.to,
       releaseId: candidate.releaseId,
       event: "promotion.gated",
@@ -325,14 +351,13 @@ export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
   };
   if (soakLeft > 0) {
     return gate(
-      `${candidate.artifact!.version} has soaked ${Math.floor((now - promotedAt) / 1000)}s in ${args.from}; ${args.to} requires ${target.promotion.soakSeconds}s (slipway:promotion.soakSeconds), ${Math.ceil(soakLeft)}s to go`,
+      `${candidate.artifact.version} has soaked ${Math.floor((now - promotedAt) / 1000)}s in ${args.from}; ${args.to} requires ${target.promotion.soakSeconds}s (slipway:promotion.soakSeconds), ${Math.ceil(soakLeft)}s to go`,
     );
   }
   if (target.promotion.requireApproval) {
-    const targetLog = ReleaseLog.forStage(ctx.logDir, args.to);
-    const approved = targetLog
-      .readAll()
-      .some((r) => r.event === "approval.recorded" && r.releaseId === candidate.releaseId);
+    const approved = targetRecords.some(
+      (r) => r.event === "approval.recorded" && r.releaseId === candidate.releaseId,
+    );
     if (!approved) {
       return gate(
         `${args.to} requires approval (slipway:promotion.requireApproval); run: slipway approve --stage ${args.to} --release ${candidate.releaseId}`,
@@ -343,7 +368,7 @@ export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
     if (now >= Date.parse(w.start) && now < Date.parse(w.end))
       return gate(`${args.to} is frozen until ${w.end}: ${w.reason}`);
   }
-  const art = candidate.artifact!;
+  const art = candidate.artifact;
   parseImageRef(art.image, "artifact");
   report({
     type: "info",
@@ -397,6 +422,8 @@ export interface StageStatus {
   release?: ReleaseRecord & { active: boolean; waitingFor?: string };
   flags: { name: string; enabled: boolean; owner: string; expires: string; health: string }[];
   lastEvents: LogRecord[];
+  /** Lines of the release log that do not verify (empty when it does). */
+  logProblems: LogProblem[];
 }
 
 export async function status(args: StageArgs): Promise<StageStatus> {
@@ -411,7 +438,9 @@ export async function status(args: StageArgs): Promise<StageStatus> {
   });
   const outputs = await stack.outputs();
   const rec = outputs?.release;
-  const records = rec ? log.forRelease(rec.id) : [];
+  // Status reports a broken log rather than failing: it is what someone looks at to recover.
+  const reading = log.verify();
+  const records = rec ? reading.records.filter((r) => r.releaseId === rec.id) : [];
   const lastAwait = [...records]
     .reverse()
     .find((r) => r.event === "approval.awaited" || r.event === "release.paused");
@@ -431,20 +460,32 @@ export async function status(args: StageArgs): Promise<StageStatus> {
       ...f,
       health: flagHealth(f, new Date()),
     })),
-    lastEvents: log.readAll().slice(-10),
+    lastEvents: reading.records.slice(-10),
+    logProblems: reading.problems,
   };
 }
 
+/**
+ * The release log of a stage as it verifies: the valid records (of one release,
+ * if asked) and every line that is not a valid chained record.
+ */
 export function history(args: {
   stage: string;
   release?: string;
   projectDir?: string;
   backendUrl?: string;
   logDir?: string;
-}): LogRecord[] {
+}): { path: string; records: LogRecord[]; problems: LogProblem[] } {
   const ctx = resolveContext(args);
   const stages = listStages(ctx.projectDir);
   if (!stages.includes(args.stage)) throw new UnknownStageError(args.stage, stages);
   const log = ReleaseLog.forStage(ctx.logDir, args.stage);
-  return args.release ? log.forRelease(args.release) : log.readAll();
+  const reading = log.verify();
+  return {
+    path: log.path,
+    records: args.release
+      ? reading.records.filter((r) => r.releaseId === args.release)
+      : reading.records,
+    problems: reading.problems,
+  };
 }

@@ -14,7 +14,7 @@ import { pipelineExitCode, type PipelineOutcome } from "../cli/exitCodes";
 import type { StageOutputs } from "../contract/outputs";
 import { parseImageRef, ImageRefError } from "../governance/artifact";
 import { checkArtifact } from "../governance/artifactPolicy";
-import { ReleaseLog, type LogRecord } from "./log";
+import { LogBrokenError, ReleaseLog, type LogRecord } from "./log";
 import {
   nextState,
   runMachine,
@@ -167,6 +167,12 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
   }
 
   const log = ReleaseLog.forStage(ctx.logDir, options.stage);
+  try {
+    log.assertVerified();
+  } catch (err) {
+    if (err instanceof LogBrokenError) return refuse(report, err.message);
+    throw err;
+  }
   let lease: StageLease;
   try {
     lease = StageLease.acquire(

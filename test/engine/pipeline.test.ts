@@ -410,13 +410,13 @@ describe("pipeline on the real engine", () => {
     it("carries the same digest to prod after soak and approval, and refuses what never passed staging", async () => {
       const neverPassed = await promote({ ...base(), from: "staging", to: "prod" });
       expect(neverPassed.outcome).toBe("refused");
-      expect(neverPassed.reason).toMatch(/stage staging has no completed release/);
+      expect(neverPassed.reason).toMatch(/stage staging has never been deployed/);
 
       const staged = await release({ ...at("staging"), image: digest("c"), version: "3.0.0" });
       expect(staged.outcome).toBe("promoted");
 
       const wrong = await promote({ ...base(), from: "staging", to: "prod", image: digest("d") });
-      expect(wrong.reason).toMatch(/never completed a promoted release in staging/);
+      expect(wrong.reason).toMatch(/is not the stable release of staging/);
 
       const soaking = await promote({ ...base(), from: "staging", to: "prod" });
       expect(soaking.reason).toMatch(

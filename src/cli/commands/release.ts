@@ -7,6 +7,7 @@ import { readStageConfig } from "../../pipeline/stack";
 import { resolveContext } from "../../pipeline/context";
 import { ExitCode, rollbackExitCode } from "../exitCodes";
 import { makeReporter } from "../reporter";
+import { brokenLogMessage } from "../../pipeline/log";
 
 interface Common {
   stage: string;
@@ -195,6 +196,10 @@ export function register(program: Command): void {
       if (s.release.waitingFor) lines.push(`  waiting: ${s.release.waitingFor}`);
       if (s.release.reason) lines.push(`  reason: ${s.release.reason}`);
     }
+    if (s.logProblems.length > 0)
+      lines.push(
+        `  release log: does not verify (${s.logProblems.length} bad line(s), first line ${s.logProblems[0]!.line}: ${s.logProblems[0]!.problem}); see slipway history --stage ${s.stage}`,
+      );
     for (const f of s.flags)
       lines.push(
         `  flag ${f.name}: ${f.enabled ? "on" : "off"}, owner ${f.owner}, expires ${f.expires}${f.health === "ok" ? "" : ` (${f.health.toUpperCase()})`}`,
@@ -209,14 +214,20 @@ export function register(program: Command): void {
       .requiredOption("--stage <stage>", "the stage")
       .option("--release <id>", "one release only"),
   ).action((o: Common & { release?: string }) => {
-    let records: ReturnType<typeof history>;
+    let view: ReturnType<typeof history>;
     try {
-      records = history({ ...ctxArgs(o), release: o.release });
+      view = history({ ...ctxArgs(o), release: o.release });
     } catch (err) {
       if (!(err instanceof RefusedError)) throw err;
       process.stderr.write(`slipway history: ${err.message}\n`);
       process.exitCode = ExitCode.refused;
       return;
+    }
+    const { path, records, problems } = view;
+    if (problems.length > 0) {
+      // The valid records are still shown: they are what someone recovering needs to read.
+      process.stderr.write(`slipway history: ${brokenLogMessage(path, o.stage, problems)}\n`);
+      process.exitCode = ExitCode.refused;
     }
     if (o.json) {
       for (const r of records) process.stdout.write(JSON.stringify(r) + "\n");
