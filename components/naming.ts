@@ -9,6 +9,14 @@ export const routeName = (service: string) => service;
 export const flagsName = (service: string) => `${service}-flags`;
 export const defaultNamespace = (service: string, stage: string) => `${service}-${stage}`;
 
+/** AWS tags; `slot` marks the slot a target group, task or alarm serves (the read-back uses it). */
+export const AWS_TAGS = {
+  service: "slipway:service",
+  stage: "slipway:stage",
+  slot: "slipway:slot",
+  managedBy: "managed-by",
+} as const;
+
 export const LABELS = {
   name: "app.kubernetes.io/name",
   partOf: "app.kubernetes.io/part-of",

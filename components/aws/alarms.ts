@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { SLOTS, type AwsConfig, type Slot } from "../../src/config/schema";
+import { AWS_TAGS } from "../naming";
 
 export interface AwsHealthAlarmsArgs {
   serviceName: string;
@@ -61,7 +62,7 @@ export class AwsHealthAlarms extends pulumi.ComponentResource {
                 returnData: true,
               },
             ],
-            tags: { ...args.tags, "slipway:slot": slot },
+            tags: { ...args.tags, [AWS_TAGS.slot]: slot },
           },
           { parent: this },
         ),
@@ -78,7 +79,7 @@ export class AwsHealthAlarms extends pulumi.ComponentResource {
             period: 60,
             extendedStatistic: "p99",
             treatMissingData: "notBreaching",
-            tags: { ...args.tags, "slipway:slot": slot },
+            tags: { ...args.tags, [AWS_TAGS.slot]: slot },
           },
           { parent: this },
         ),

@@ -2,6 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { SLOTS, type AwsConfig, type ServiceConfig, type Slot } from "../../src/config/schema";
 import type { Weights } from "../../src/traffic/weights";
+import { AWS_TAGS } from "../naming";
 
 export interface AwsWeightedRouteArgs {
   service: ServiceConfig;
@@ -48,7 +49,7 @@ export class AwsWeightedRoute extends pulumi.ComponentResource {
             healthyThreshold: 2,
             unhealthyThreshold: 3,
           },
-          tags: { ...args.tags, "slipway:slot": slot },
+          tags: { ...args.tags, [AWS_TAGS.slot]: slot },
         },
         { parent: this },
       );

@@ -2,7 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { AwsConfig, ServiceConfig, Slot, SlotRelease } from "../../src/config/schema";
 import { containerEnv } from "../../src/runtime/profiles";
-import { slotResourceName } from "../naming";
+import { slotResourceName, AWS_TAGS } from "../naming";
 
 export interface AwsSlotArgs {
   stage: string;
@@ -35,7 +35,7 @@ export class AwsSlot extends pulumi.ComponentResource {
     super("slipway:aws:Slot", name, {}, opts);
     const { service, release, slot } = args;
     const family = slotResourceName(service.name, slot);
-    const tags = { ...args.tags, "slipway:slot": slot };
+    const tags = { ...args.tags, [AWS_TAGS.slot]: slot };
 
     this.taskDefinition = new aws.ecs.TaskDefinition(
       `${name}-task`,

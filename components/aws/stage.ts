@@ -2,6 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { SLOTS, otherSlot, type Slot, type StageConfig } from "../../src/config/schema";
 import { weightsFor } from "../../src/traffic/weights";
+import { AWS_TAGS } from "../naming";
 import type { PlatformStage } from "../platform";
 import { AwsHealthAlarms } from "./alarms";
 import { AwsDeployerRole } from "./deployer";
@@ -40,9 +41,9 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
     const awsCfg = cfg.aws!;
     const service = cfg.service;
     const tags = {
-      "slipway:service": service.name,
-      "slipway:stage": cfg.stage,
-      "managed-by": "slipway",
+      [AWS_TAGS.service]: service.name,
+      [AWS_TAGS.stage]: cfg.stage,
+      [AWS_TAGS.managedBy]: "slipway",
     };
 
     this.provider = new aws.Provider(

@@ -66,3 +66,15 @@ export class UnknownReleaseError extends RefusedError {
     super(`unknown release ${releaseId}: no stage's release log mentions it`);
   }
 }
+
+/** The weights read-back cannot find the routing resource (or a slot's share in it). */
+export class RoutingNotFoundError extends Error {
+  override name = "RoutingNotFoundError";
+  constructor(
+    /** `outputs.routing.id`: HTTPRoute `namespace/name`, or the listener rule's ARN. */
+    readonly routingId: string,
+    readonly detail: string,
+  ) {
+    super(`routing ${routingId}: ${detail}`);
+  }
+}

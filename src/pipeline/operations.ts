@@ -17,7 +17,8 @@ import {
   type ReleaseReport,
   type Reporter,
 } from "./release";
-import { listStages, readStageConfig, StageStack } from "./stack";
+import { StageStack } from "./stack";
+import { listStages, readStageConfig } from "./stackFile";
 
 /**
  * The other pipeline commands: rollback, promote across stages, approve,

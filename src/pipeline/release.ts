@@ -26,7 +26,9 @@ import {
   type Transition,
 } from "./machine";
 import { describeStep, planSteps, type PlanStep } from "./plan";
-import { readStageConfig, StageStack, stateOf } from "./stack";
+import { weightsReadBackFor, type WeightsReadBack } from "./readBack";
+import { StageStack } from "./stack";
+import { readStageConfig } from "./stackFile";
 import { resolveContext, StageLease, type PipelineContext } from "./context";
 
 export type PipelineEvent =
@@ -69,6 +71,8 @@ export interface ReleaseOptions {
   smokeUrl?: string;
   prometheusUrl?: string;
   metrics?: MetricsSource;
+  /** Reads back the weights in force after each update; default: `weightsReadBackFor(config, stack)`. */
+  weightsReadBack?: WeightsReadBack;
   report?: Reporter;
   /** Test hooks: a clock and a sleep. */
   now?: () => number;
@@ -313,6 +317,8 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
 
     return await drive({
       stack,
+      outputs,
+      readBack: options.weightsReadBack ?? weightsReadBackFor(config, stack),
       state,
       config,
       plan,
@@ -333,6 +339,9 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
 
 interface DriveArgs {
   stack: StageStack;
+  /** The stage's outputs before the release; the routing id in them never changes with a step. */
+  outputs: StageOutputs;
+  readBack: WeightsReadBack;
   state: StageState;
   config: StageConfig;
   plan: PlanStep[];
@@ -403,7 +412,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
       }
     },
     async verify(expected) {
-      const actual = await stack.weightsInForce(config);
+      const actual = await a.readBack.read(a.outputs);
       const ok = actual.blue === expected.blue && actual.green === expected.green;
       log.append({
         ...base(),

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import type { Slot } from "../config/schema";
-import { renderedManifests, renderedRouteWeights } from "../pipeline/stack";
+import { renderedManifests, renderedRouteWeights } from "../pipeline/readBack";
 import type { Weights } from "../traffic/weights";
 import { type Child, httpOk, type PidFile, startChild, waitUntil } from "./processes";
 import type { LocalRegistry } from "./registry";

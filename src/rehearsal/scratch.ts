@@ -10,7 +10,7 @@ import {
 import { join } from "node:path";
 import { parseDocument, stringify } from "yaml";
 import type { Runtime } from "../config/schema";
-import { YAML_WRITE } from "../pipeline/stack";
+import { YAML_WRITE } from "../pipeline/stackFile";
 
 /**
  * The rehearsal's own copy of the program: the repository's program, stack

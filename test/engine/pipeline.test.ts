@@ -6,7 +6,8 @@ import type { MetricInputs } from "../../src/analysis/run";
 import { ReleaseLog } from "../../src/pipeline/log";
 import { approve, promote, rollback, status } from "../../src/pipeline/operations";
 import { release, type MetricsSource, type PipelineEvent } from "../../src/pipeline/release";
-import { renderedRouteWeights, StageStack } from "../../src/pipeline/stack";
+import { renderedRouteWeights } from "../../src/pipeline/readBack";
+import { StageStack } from "../../src/pipeline/stack";
 import { REPO, scratchProject, toKubernetesRender, type ScratchProject } from "./support/project";
 
 /**

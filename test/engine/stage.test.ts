@@ -2,7 +2,8 @@ import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renderedManifests, renderedRouteWeights, StageStack } from "../../src/pipeline/stack";
+import { renderedManifests, renderedRouteWeights } from "../../src/pipeline/readBack";
+import { StageStack } from "../../src/pipeline/stack";
 import { scratchProject, toKubernetesRender, type ScratchProject } from "./support/project";
 
 /** The real engine: CLI, Node.js language host and Kubernetes provider in render mode, file backend. */

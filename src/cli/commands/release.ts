@@ -3,7 +3,7 @@ import { release } from "../../pipeline/release";
 import { RefusedError } from "../../pipeline/errors";
 import { approve, history, promote, rollback, status, summarize } from "../../pipeline/operations";
 import { describeStep, planSteps } from "../../pipeline/plan";
-import { readStageConfig } from "../../pipeline/stack";
+import { readStageConfig } from "../../pipeline/stackFile";
 import { resolveContext } from "../../pipeline/context";
 import { ExitCode, rollbackExitCode } from "../exitCodes";
 import { makeReporter } from "../reporter";

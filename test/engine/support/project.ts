@@ -10,7 +10,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseDocument, stringify } from "yaml";
-import { YAML_WRITE } from "../../../src/pipeline/stack";
+import { YAML_WRITE } from "../../../src/pipeline/stackFile";
 
 /**
  * A scratch copy of the Slipway project for engine tests: the real program,

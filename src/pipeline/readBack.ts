@@ -1,0 +1,183 @@
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parse } from "yaml";
+import { AWS_TAGS, routeName, slotResourceName } from "../../components/naming";
+import { SLOTS, type Slot, type StageConfig } from "../config/schema";
+import type { StageOutputs } from "../contract/outputs";
+import type { Weights } from "../traffic/weights";
+import { RoutingNotFoundError } from "./errors";
+import type { StageStack, StateResource } from "./stack";
+
+/**
+ * Read-back of the weights in force: what the routing resource the stack says
+ * it created (`outputs.routing.id`) actually carries, so that a step is only
+ * done when the route says so. An implementation locates the route by that id
+ * and throws RoutingNotFoundError when it cannot find it or a slot's share in
+ * it; it never returns undefined weights.
+ */
+export interface WeightsReadBack {
+  read(outputs: StageOutputs): Promise<Weights>;
+}
+
+/** The one place that picks the read-back for a stage (tests and other platforms inject theirs). */
+export function weightsReadBackFor(config: StageConfig, stack: StageStack): WeightsReadBack {
+  if (config.platform === "kubernetes" && config.kubernetes.renderYamlToDirectory)
+    return new RenderedRouteReadBack(
+      resolve(stack.options.projectDir, config.kubernetes.renderYamlToDirectory),
+    );
+  return new RefreshedStateReadBack(stack);
+}
+
+/** Render mode: the HTTPRoute manifest the provider wrote is what a cluster would apply. */
+export class RenderedRouteReadBack implements WeightsReadBack {
+  constructor(readonly dir: string) {}
+
+  async read(outputs: StageOutputs): Promise<Weights> {
+    const { namespace, name } = httpRouteRef(outputs);
+    const route = renderedManifests(this.dir).find(
+      (m) =>
+        m?.kind === "HTTPRoute" &&
+        m?.metadata?.name === name &&
+        m?.metadata?.namespace === namespace,
+    );
+    if (!route)
+      throw new RoutingNotFoundError(outputs.routing.id, `no rendered HTTPRoute in ${this.dir}`);
+    return weightsOfHttpRoute(route.spec, outputs.service.name, outputs.routing.id);
+  }
+}
+
+/**
+ * Everywhere else: a refresh of only the routing resource reads it back from
+ * the cloud into the state, then the state says what is in force.
+ */
+export class RefreshedStateReadBack implements WeightsReadBack {
+  constructor(readonly stack: StageStack) {}
+
+  async read(outputs: StageOutputs): Promise<Weights> {
+    const find = (resources: StateResource[]) =>
+      resources.find((r) =>
+        outputs.routing.kind === "HTTPRoute"
+          ? r.type === HTTP_ROUTE_TYPE &&
+            `${r.outputs?.metadata?.namespace}/${r.outputs?.metadata?.name}` === outputs.routing.id
+          : r.type === LISTENER_RULE_TYPE && r.outputs?.arn === outputs.routing.id,
+      );
+    const route = find(await this.stack.resources());
+    if (!route)
+      throw new RoutingNotFoundError(
+        outputs.routing.id,
+        `no ${outputs.routing.kind} with that id in the state of stack ${this.stack.stage}`,
+      );
+    const refreshed = find(
+      await this.stack.refresh([route.urn], `verify weights of ${this.stack.stage}`),
+    );
+    if (!refreshed)
+      throw new RoutingNotFoundError(
+        outputs.routing.id,
+        `the refresh of stack ${this.stack.stage} found it deleted`,
+      );
+    if (outputs.routing.kind === "HTTPRoute")
+      return weightsOfHttpRoute(refreshed.outputs?.spec, outputs.service.name, outputs.routing.id);
+    return weightsOfListenerRule(
+      refreshed.outputs,
+      targetGroupSlots(await this.stack.resources()),
+      outputs.routing.id,
+    );
+  }
+}
+
+/** Engine type tokens of the resources the read-back looks at. */
+const HTTP_ROUTE_TYPE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute";
+const LISTENER_RULE_TYPE = "aws:lb/listenerRule:ListenerRule";
+const TARGET_GROUP_TYPE = "aws:lb/targetGroup:TargetGroup";
+
+/** `routing.id` of an HTTPRoute is `namespace/name`. */
+function httpRouteRef(outputs: StageOutputs): { namespace: string; name: string } {
+  const [namespace, name, ...rest] = outputs.routing.id.split("/");
+  if (outputs.routing.kind !== "HTTPRoute" || !namespace || !name || rest.length > 0)
+    throw new RoutingNotFoundError(outputs.routing.id, "not an HTTPRoute id (namespace/name)");
+  return { namespace, name };
+}
+
+/** The weighted rule is the last one (the tester rule, when present, comes first). */
+function weightsOfHttpRoute(spec: any, service: string, routingId: string): Weights {
+  const rule = spec?.rules?.[spec.rules.length - 1];
+  const share = (slot: Slot) => {
+    const weight = rule?.backendRefs?.find(
+      (b: any) => b.name === slotResourceName(service, slot),
+    )?.weight;
+    if (typeof weight !== "number")
+      throw new RoutingNotFoundError(
+        routingId,
+        `its weighted rule has no backend ${slotResourceName(service, slot)} with a weight`,
+      );
+    return weight;
+  };
+  return { blue: share("blue"), green: share("green") };
+}
+
+/** Which slot each target group serves, by the slot tag the stack gave it. */
+function targetGroupSlots(resources: StateResource[]): Map<string, Slot> {
+  const slots = new Map<string, Slot>();
+  for (const r of resources) {
+    const slot = r.outputs?.tags?.[AWS_TAGS.slot];
+    const arn = r.outputs?.arn;
+    if (r.type === TARGET_GROUP_TYPE && arn && (SLOTS as readonly string[]).includes(slot))
+      slots.set(arn, slot as Slot);
+  }
+  return slots;
+}
+
+function weightsOfListenerRule(
+  rule: any,
+  slotOfTargetGroup: Map<string, Slot>,
+  routingId: string,
+): Weights {
+  const groups: { arn?: string; weight?: number }[] =
+    rule?.actions?.find((a: any) => a?.type === "forward")?.forward?.targetGroups ?? [];
+  const weights: Partial<Weights> = {};
+  for (const g of groups) {
+    const slot = g.arn ? slotOfTargetGroup.get(g.arn) : undefined;
+    if (slot && typeof g.weight === "number") weights[slot] = g.weight;
+  }
+  for (const slot of SLOTS)
+    if (weights[slot] === undefined)
+      throw new RoutingNotFoundError(
+        routingId,
+        `its forward action has no weighted target group tagged ${AWS_TAGS.slot}=${slot}`,
+      );
+  return weights as Weights;
+}
+
+/** Every manifest the Kubernetes provider rendered under `dir` (render mode), parsed. */
+export function renderedManifests(dir: string): any[] {
+  if (!existsSync(dir)) throw new Error(`no rendered manifests in ${dir}`);
+  const out: any[] = [];
+  const walk = (d: string) => {
+    for (const f of readdirSync(d).sort()) {
+      const p = join(d, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (/\.ya?ml$/.test(f)) {
+        for (const text of readFileSync(p, "utf8").split(/^---$/m))
+          if (text.trim()) out.push(parse(text));
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/**
+ * The weights of the rendered HTTPRoute of `service`, found by its name: for
+ * readers without the stack's outputs (the rehearsal's traffic, the tests).
+ */
+export function renderedRouteWeights(dir: string, service: string): Weights {
+  const route = renderedManifests(dir).find(
+    (m) => m?.kind === "HTTPRoute" && m?.metadata?.name === routeName(service),
+  );
+  if (!route)
+    throw new RoutingNotFoundError(
+      routeName(service),
+      `no rendered HTTPRoute named ${routeName(service)} in ${dir}`,
+    );
+  return weightsOfHttpRoute(route.spec, service, routeName(service));
+}

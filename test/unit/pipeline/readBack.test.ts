@@ -1,0 +1,161 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import type { StageOutputs } from "../../../src/contract/outputs";
+import { RoutingNotFoundError } from "../../../src/pipeline/errors";
+import {
+  RefreshedStateReadBack,
+  RenderedRouteReadBack,
+  weightsReadBackFor,
+} from "../../../src/pipeline/readBack";
+import type { StageStack, StateResource } from "../../../src/pipeline/stack";
+import { stageConfigOf } from "../support/harness";
+
+const RULE_ARN =
+  "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/platform/0123/4567/89ab";
+const tgArn = (prefix: string) =>
+  `arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/${prefix}/0123`;
+
+function outputsFor(kind: "HTTPRoute" | "ListenerRule", id: string): StageOutputs {
+  return { service: { name: "checkout" }, routing: { kind, id } } as unknown as StageOutputs;
+}
+
+function httpRoute(namespace: string, name: string, weights: { blue: number; green: number }) {
+  return {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: { name, namespace },
+    spec: {
+      rules: [
+        { matches: [{ headers: [{ name: "x" }] }], backendRefs: [{ name: "checkout-green" }] },
+        {
+          backendRefs: [
+            { name: "checkout-blue", weight: weights.blue },
+            { name: "checkout-green", weight: weights.green },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+describe("rendered HTTPRoute read-back", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "slipway-readback-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("reads the route that outputs.routing.id names (namespace/name), not another one", async () => {
+    writeFileSync(
+      join(dir, "routes.yaml"),
+      [
+        stringify(httpRoute("other-ns", "checkout", { blue: 0, green: 100 })),
+        stringify(httpRoute("checkout-local", "checkout", { blue: 90, green: 10 })),
+      ].join("---\n"),
+    );
+    const readBack = new RenderedRouteReadBack(dir);
+    expect(await readBack.read(outputsFor("HTTPRoute", "checkout-local/checkout"))).toEqual({
+      blue: 90,
+      green: 10,
+    });
+  });
+
+  it("a missing route or slot backend is a RoutingNotFoundError, never undefined weights", async () => {
+    const route = httpRoute("checkout-local", "checkout", { blue: 100, green: 0 });
+    delete (route.spec.rules[1]!.backendRefs[1] as { weight?: number }).weight;
+    writeFileSync(join(dir, "route.yaml"), stringify(route));
+    const readBack = new RenderedRouteReadBack(dir);
+    await expect(readBack.read(outputsFor("HTTPRoute", "elsewhere/checkout"))).rejects.toThrow(
+      RoutingNotFoundError,
+    );
+    await expect(
+      readBack.read(outputsFor("HTTPRoute", "checkout-local/checkout")),
+    ).rejects.toMatchObject({
+      name: "RoutingNotFoundError",
+      routingId: "checkout-local/checkout",
+      message: /no backend checkout-green with a weight/,
+    });
+  });
+});
+
+/** An exported AWS deployment: the AWS provider cannot run here, so its state is written out. */
+function awsState(groups: Record<string, string | undefined>, weights: number[]): StateResource[] {
+  const arns = Object.keys(groups);
+  return [
+    ...arns.map((arn, i) => ({
+      urn: `urn:pulumi:staging::slipway::aws:lb/targetGroup:TargetGroup::tg${i}`,
+      type: "aws:lb/targetGroup:TargetGroup",
+      outputs: { arn, tags: groups[arn] ? { "slipway:slot": groups[arn] } : {} },
+    })),
+    {
+      urn: "urn:pulumi:staging::slipway::aws:lb/listenerRule:ListenerRule::checkout-route-weighted",
+      type: "aws:lb/listenerRule:ListenerRule",
+      outputs: {
+        arn: RULE_ARN,
+        actions: [
+          {
+            type: "forward",
+            forward: { targetGroups: arns.map((arn, i) => ({ arn, weight: weights[i] })) },
+          },
+        ],
+      },
+    },
+  ];
+}
+
+function stackWith(resources: StateResource[]) {
+  const refreshed: string[][] = [];
+  const stack = {
+    stage: "staging",
+    resources: async () => resources,
+    refresh: async (urns: string[]) => {
+      refreshed.push(urns);
+      return resources;
+    },
+  } as unknown as StageStack;
+  return { stack, refreshed };
+}
+
+describe("refreshed listener rule read-back", () => {
+  it("refreshes only the rule named by routing.id and maps target groups by their slot tag", async () => {
+    // Physical names say nothing about the slot: namePrefix may be anything.
+    const { stack, refreshed } = stackWith(
+      awsState({ [tgArn("tg-a1b2")]: "green", [tgArn("tg-c3d4")]: "blue" }, [25, 75]),
+    );
+    const weights = await new RefreshedStateReadBack(stack).read(
+      outputsFor("ListenerRule", RULE_ARN),
+    );
+    expect(weights).toEqual({ blue: 75, green: 25 });
+    expect(refreshed).toEqual([
+      ["urn:pulumi:staging::slipway::aws:lb/listenerRule:ListenerRule::checkout-route-weighted"],
+    ]);
+  });
+
+  it("an unknown rule ARN or an untagged target group is a RoutingNotFoundError", async () => {
+    const { stack } = stackWith(
+      awsState({ [tgArn("blue-x")]: "blue", [tgArn("green-x")]: undefined }, [100, 0]),
+    );
+    const readBack = new RefreshedStateReadBack(stack);
+    await expect(readBack.read(outputsFor("ListenerRule", `${RULE_ARN}0`))).rejects.toThrow(
+      RoutingNotFoundError,
+    );
+    await expect(readBack.read(outputsFor("ListenerRule", RULE_ARN))).rejects.toThrow(
+      /no weighted target group tagged slipway:slot=green/,
+    );
+  });
+});
+
+describe("weightsReadBackFor", () => {
+  it("render mode reads the rendered files; a cloud stage refreshes its state", () => {
+    const stack = { options: { projectDir: "/project" } } as unknown as StageStack;
+    const local = weightsReadBackFor(stageConfigOf("local"), stack);
+    expect(local).toBeInstanceOf(RenderedRouteReadBack);
+    expect((local as RenderedRouteReadBack).dir.startsWith("/project/")).toBe(true);
+    expect(weightsReadBackFor(stageConfigOf("staging"), stack)).toBeInstanceOf(
+      RefreshedStateReadBack,
+    );
+  });
+});
