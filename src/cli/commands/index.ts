@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { register as registerAnalyze } from "./analyze";
 import { register as registerArtifactIntegrity } from "./sign";
 import { register as registerPipeline } from "./release";
+import { register as registerPlan } from "./plan";
 import { register as registerRehearse } from "./rehearse";
 
 /**
@@ -14,6 +15,7 @@ const registrations: Register[] = [
   registerAnalyze, // analyze
   registerArtifactIntegrity, // keygen, sign, verify
   registerPipeline, // release, promote, rollback, approve, status, history
+  registerPlan, // plan
   registerRehearse, // rehearse (npm start)
 ];
 

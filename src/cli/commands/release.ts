@@ -8,6 +8,7 @@ import { resolveContext } from "../../pipeline/context";
 import { ExitCode, rollbackExitCode } from "../exitCodes";
 import { makeReporter } from "../reporter";
 import { brokenLogMessage } from "../../pipeline/log";
+import { planCheck } from "./plan";
 
 interface Common {
   stage: string;
@@ -64,7 +65,12 @@ export function register(program: Command): void {
       .option(
         "--prometheus-url <url>",
         "Prometheus for the analysis (default: slipway:kubernetes.prometheusUrl)",
-      ),
+      )
+      .option(
+        "--plan-check",
+        "run `slipway plan` first and start only if every invariant holds (default on where slipway:promotion.requireApproval is true)",
+      )
+      .option("--no-plan-check", "skip the plan check"),
   ).action(
     async (
       o: Common & {
@@ -75,8 +81,21 @@ export function register(program: Command): void {
         resume?: boolean;
         smokeUrl?: string;
         prometheusUrl?: string;
+        planCheck?: boolean;
       },
     ) => {
+      const refusedByPlan = await planCheck({
+        ...ctxArgs(o),
+        image: o.resume ? undefined : o.image,
+        version: o.version,
+        revision: o.revision,
+        flag: o.planCheck,
+        print: (text) => (o.json ? process.stderr : process.stdout).write(text + "\n"),
+      });
+      if (refusedByPlan) {
+        process.exitCode = refusedByPlan.exitCode;
+        return;
+      }
       const result = await release({ ...ctxArgs(o), ...o, report: makeReporter(!!o.json) });
       process.exitCode = result.exitCode;
     },

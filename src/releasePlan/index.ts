@@ -1,0 +1,4 @@
+export * from "./transitions";
+export * from "./invariants";
+export * from "./changes";
+export * from "./preview";

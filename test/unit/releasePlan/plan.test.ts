@@ -1,0 +1,195 @@
+import { describe, expect, it } from "vitest";
+import type { ReleaseRecord } from "../../../src/config/schema";
+import type { StageState } from "../../../src/pipeline/machine";
+import { planSteps } from "../../../src/pipeline/plan";
+import {
+  changesAgainstState,
+  changesBetween,
+  checkInvariants,
+  diffPaths,
+  planTransitions,
+  snapshotOf,
+  summarize,
+  timeBudget,
+  type TransitionPreview,
+} from "../../../src/releasePlan";
+
+const img = (c: string) => `registry.local/checkout@sha256:${c.repeat(64)}`;
+const start: StageState = {
+  stable: "blue",
+  canaryWeight: 0,
+  slots: {
+    blue: { image: img("1"), version: "1.0.0" },
+    green: { image: img("1"), version: "1.0.0", replicas: 0 },
+  },
+};
+const record: ReleaseRecord = {
+  id: "r-20261201-100000-ab12",
+  phase: "deploying",
+  candidateSlot: "green",
+  artifact: { image: img("2"), version: "1.1.0" },
+  previous: { slot: "blue", image: img("1"), version: "1.0.0" },
+  position: 0,
+  steps: 4,
+  startedAt: "2026-12-01T10:00:00Z",
+  updatedAt: "2026-12-01T10:00:00Z",
+};
+const plan = planSteps({
+  steps: [
+    { setWeight: 10 },
+    { pause: { duration: "30s" } },
+    { analysis: { count: 2, interval: "1m" } },
+    { setWeight: 50 },
+    { pause: {} },
+  ],
+});
+
+describe("the release plan's transitions", () => {
+  it("lists deploy, each setWeight, promote, scale down, and the rollback from each point, with weights", () => {
+    const t = planTransitions(start, record, plan, 2, "2026-12-01T10:00:00Z");
+    expect(
+      t.map((x) => `${x.label} <- ${x.from ?? "stage"} ${x.weights.blue}/${x.weights.green}`),
+    ).toEqual([
+      "deploy <- stage 100/0",
+      "rollback after deploy <- deploy 100/0",
+      "step 1 setWeight 10 <- deploy 90/10",
+      "rollback after step 1 setWeight 10 <- step 1 setWeight 10 100/0",
+      "step 4 setWeight 50 <- step 1 setWeight 10 50/50",
+      "rollback after step 4 setWeight 50 <- step 4 setWeight 50 100/0",
+      "promote <- step 4 setWeight 50 0/100",
+      "rollback after promote <- promote 100/0",
+      "scale down <- promote 0/100",
+    ]);
+    expect(t[0]!.state.slots.green).toEqual({ image: img("2"), version: "1.1.0", replicas: 2 });
+    expect(t.at(-1)!.state.slots.blue.replicas).toBe(0);
+    // The flip back keeps the candidate running at full size.
+    expect(t[7]!.state.stable).toBe("blue");
+    expect(t[7]!.state.slots.green.replicas).toBeUndefined();
+  });
+
+  it("adds up the time budget against the progress deadline", () => {
+    expect(timeBudget(plan, { count: 5, interval: 60 }, 600, 100)).toEqual({
+      pauseSeconds: 30,
+      approvalPauses: 1,
+      analysisSeconds: 120,
+      scaleDownDelaySeconds: 600,
+      canarySeconds: 150,
+      progressDeadlineSeconds: 100,
+      fitsDeadline: false,
+    });
+  });
+});
+
+describe("changes and invariants", () => {
+  const route =
+    "urn:pulumi:local::slipway::slipway:stage:ServiceStage$kubernetes:gateway.networking.k8s.io/v1:HTTPRoute::checkout";
+  const dep = "urn:pulumi:local::slipway::kubernetes:apps/v1:Deployment::checkout-green";
+  const step = (urn: string, op: string, inputs: any, extra: any = {}) => ({
+    urn,
+    op,
+    type:
+      urn === dep
+        ? "kubernetes:apps/v1:Deployment"
+        : "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute",
+    new: { inputs },
+    ...extra,
+  });
+  const routeAt = (w: number) => ({
+    spec: { rules: [{ backendRefs: [{ weight: 100 - w }, { weight: w }] }] },
+  });
+  const depWith = (labels: any) => ({ metadata: { labels }, spec: { replicas: 2 } });
+
+  it("diffs JSON leaves by path", () => {
+    expect(diffPaths({ a: [1, { b: 2 }], c: 1 }, { a: [1, { b: 3 }], d: 1 })).toEqual([
+      "a[1].b",
+      "c",
+      "d",
+    ]);
+  });
+
+  it("takes the deploy from the engine, later transitions from the inputs planned before them", () => {
+    const deploy = snapshotOf([
+      step(dep, "update", depWith({ slot: "green" }), {
+        detailedDiff: { "spec.template.spec.containers[0].image": {} },
+      }),
+      step(route, "same", routeAt(0)),
+      {
+        urn: "urn:pulumi:local::slipway::pulumi:pulumi:Stack::slipway-local",
+        op: "same",
+        type: "pulumi:pulumi:Stack",
+      },
+    ]);
+    expect(changesAgainstState(deploy).map((c) => `${c.op} ${c.name} ${c.paths}`)).toEqual([
+      "update checkout-green spec.template.spec.containers[0].image",
+    ]);
+    const sw = snapshotOf([
+      step(dep, "update", depWith({ slot: "green" })),
+      step(route, "update", routeAt(10)),
+    ]);
+    expect(changesBetween(deploy, sw).map((c) => `${c.op} ${c.name} ${c.paths}`)).toEqual([
+      "update checkout spec.rules[0].backendRefs[0].weight,spec.rules[0].backendRefs[1].weight",
+    ]);
+  });
+
+  it("names the invariant a weight-dependent Deployment label breaks", () => {
+    const at = (w: number) =>
+      snapshotOf([
+        step(dep, "update", depWith({ weight: String(w) })),
+        step(route, "update", routeAt(w)),
+      ]);
+    const planned = planTransitions(
+      start,
+      record,
+      planSteps({ steps: [{ setWeight: 10 }] }),
+      2,
+      "t",
+    );
+    const previews: TransitionPreview[] = planned.map((t, i) => {
+      const changes =
+        i === 0
+          ? changesAgainstState(at(0))
+          : changesBetween(at(planned[i - 1]!.weights.green), at(t.weights.green));
+      return {
+        label: t.label,
+        kind: t.kind,
+        weights: t.weights,
+        changes,
+        summary: summarize(changes),
+      };
+    });
+    const violations = checkInvariants(previews, planned);
+    expect(violations.map((v) => `${v.invariant} @ ${v.transition}`)).toContain(
+      "canary-step-changes-only-routing @ step 1 setWeight 10",
+    );
+    expect(
+      violations.find((v) => v.invariant === "canary-step-changes-only-routing")!.detail,
+    ).toMatch(/update kubernetes:apps\/v1:Deployment checkout-green \(metadata\.labels\.weight\)/);
+  });
+
+  it("refuses a replace, a delete, and a create after the deploy", () => {
+    const planned = planTransitions(start, record, [], 2, "t");
+    const previews: TransitionPreview[] = planned.map((t) => ({
+      label: t.label,
+      kind: t.kind,
+      weights: t.weights,
+      changes:
+        t.kind === "promote"
+          ? [
+              {
+                op: "replace",
+                type: "kubernetes:apps/v1:Deployment",
+                name: "checkout-green",
+                urn: dep,
+                paths: ["metadata.name"],
+              },
+              { op: "create", type: "kubernetes:core/v1:Service", name: "x", urn: "u", paths: [] },
+            ]
+          : [],
+      summary: {},
+    }));
+    expect(checkInvariants(previews, planned).map((v) => v.invariant)).toEqual([
+      "slots-never-replaced",
+      "creates-only-on-deploy",
+    ]);
+  });
+});
