@@ -8,7 +8,9 @@ import { parseImageRef } from "../governance/artifact";
 import { resolveContext, StageLease } from "../pipeline/context";
 import { planSteps } from "../pipeline/plan";
 import { newReleaseId, stateFromOutputs } from "../pipeline/release";
-import { readStageConfig, StageStack, stateOf, writeStageState } from "../pipeline/stack";
+import type { StageState } from "../pipeline/machine";
+import { StageStack } from "../pipeline/stack";
+import { readStageConfig } from "../pipeline/stackFile";
 import {
   changesAgainstState,
   changesBetween,
@@ -107,7 +109,14 @@ export async function previewPlan(options: PlanOptions): Promise<PlanReport> {
       return refused(
         `stage ${options.stage} has release ${outputs.release.id} in progress (${outputs.release.phase}); a plan is for the next release`,
       );
-    const state = outputs ? stateFromOutputs(outputs, config) : stateOf(config);
+    // A stage never deployed: its stack file is what the first deploy starts from.
+    const state: StageState = outputs
+      ? stateFromOutputs(outputs, config)
+      : {
+          stable: config.traffic.stable,
+          canaryWeight: config.traffic.canaryWeight,
+          slots: config.slots,
+        };
     if (state.slots[state.stable].image === options.image)
       return refused(`${options.image} is already the stable release of ${options.stage}`);
     const now = new Date().toISOString();
@@ -136,7 +145,7 @@ export async function previewPlan(options: PlanOptions): Promise<PlanReport> {
     const snapshots = new Map<string, PreviewSnapshot>();
     const transitions: PlanReport["transitions"] = [];
     for (const t of planned) {
-      writeStageState(ctx.projectDir, options.stage, t.state);
+      stack.writeState(t.state);
       const steps: StepMetadataLike[] = [];
       const t0 = Date.now();
       await stack.stack.preview({

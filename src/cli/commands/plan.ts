@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { resolveContext } from "../../pipeline/context";
-import { readStageConfig } from "../../pipeline/stack";
+import { readStageConfig } from "../../pipeline/stackFile";
 import { formatPlan, previewPlan, type PlanOptions, type PlanReport } from "../../releasePlan";
 import { ExitCode } from "../exitCodes";
 
