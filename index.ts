@@ -53,5 +53,6 @@ export const routing = serviceStage.outputs.routing;
 export const roles = serviceStage.outputs.roles;
 export const health = serviceStage.outputs.health;
 export const flags = serviceStage.outputs.flags;
+export const aws = serviceStage.outputs.aws;
 export const release = serviceStage.outputs.release;
 export const testerHeader = serviceStage.testerHeader;

@@ -1,5 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { Slot } from "../src/config/schema";
+import type { AwsStageOutputs } from "../src/contract/outputs";
 
 /** What a platform back end gives the stage for its outputs contract. */
 export interface PlatformStage {
@@ -10,4 +11,6 @@ export interface PlatformStage {
   readonly executionIdentity?: pulumi.Output<string>;
   readonly endpoint: pulumi.Output<string>;
   readonly health: Record<Slot, Record<string, pulumi.Input<string>>>;
+  /** What the pipeline reads on AWS (the `aws` output); Kubernetes has none. */
+  readonly aws?: pulumi.Output<AwsStageOutputs>;
 }

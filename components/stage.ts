@@ -91,6 +91,7 @@ export class ServiceStage extends pulumi.ComponentResource {
         blue,
         green,
       })),
+      aws: p.aws ?? o(undefined),
       release: o(cfg.release),
       flags: o(
         Object.fromEntries(

@@ -1,10 +1,11 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { SLOTS, otherSlot, type Slot, type StageConfig } from "../../src/config/schema";
+import type { AwsStageOutputs } from "../../src/contract/outputs";
 import { weightsFor } from "../../src/traffic/weights";
 import { AWS_TAGS } from "../naming";
 import type { PlatformStage } from "../platform";
-import { AwsHealthAlarms } from "./alarms";
+import { AwsHealthAlarms, loadBalancerArnSuffix } from "./alarms";
 import { AwsDeployerRole } from "./deployer";
 import { AwsFlags } from "./flags";
 import { AwsServiceIdentities } from "./identities";
@@ -34,6 +35,7 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
   readonly executionIdentity: pulumi.Output<string>;
   readonly endpoint: pulumi.Output<string>;
   readonly health: Record<Slot, Record<string, pulumi.Output<string>>>;
+  readonly aws: pulumi.Output<AwsStageOutputs>;
 
   constructor(name: string, args: AwsStageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("slipway:aws:Stage", name, {}, opts);
@@ -214,6 +216,30 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
         p99Latency: this.alarms.alarms.green.p99Latency.name,
       },
     };
+    const groups = this.route.targetGroups;
+    const alarmNames = (slot: Slot) => [
+      this.alarms.alarms[slot].errorRatio.name,
+      this.alarms.alarms[slot].p99Latency.name,
+    ];
+    this.aws = pulumi
+      .all([
+        this.route.rule.arn,
+        groups.blue.arn,
+        groups.blue.arnSuffix,
+        groups.green.arn,
+        groups.green.arnSuffix,
+        pulumi.all(alarmNames("blue")),
+        pulumi.all(alarmNames("green")),
+      ])
+      .apply(([ruleArn, blueArn, blueDim, greenArn, greenDim, blueAlarms, greenAlarms]) => ({
+        loadBalancerDimension: loadBalancerArnSuffix(awsCfg.loadBalancerArn),
+        listenerRuleArn: ruleArn,
+        targetGroups: {
+          blue: { arn: blueArn, dimension: blueDim },
+          green: { arn: greenArn, dimension: greenDim },
+        },
+        alarms: { blue: blueAlarms, green: greenAlarms },
+      }));
     this.registerOutputs({ routingId: this.routingId });
   }
 }

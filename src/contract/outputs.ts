@@ -10,6 +10,28 @@ import { PLATFORMS, releaseRecordSchema, RUNTIMES, SLOTS } from "../config/schem
 export const SCHEMA_VERSION = 1 as const;
 
 const slot = z.enum(SLOTS);
+const targetGroup = z.object({
+  arn: z.string(),
+  /** The TargetGroup dimension of its CloudWatch metrics: `targetgroup/<name>/<id>`. */
+  dimension: z.string(),
+});
+
+/**
+ * What the pipeline reads and calls on an AWS stage, straight from what the
+ * stack created: the weighted rule (read back with DescribeRules), the target
+ * groups its weights point at (matched by ARN), the metric dimensions of the
+ * analysis and the alarms consulted while a release runs.
+ */
+export const awsStageOutputsSchema = z.object({
+  /** The LoadBalancer dimension of the ALB's metrics: `app/<name>/<id>`. */
+  loadBalancerDimension: z.string(),
+  listenerRuleArn: z.string(),
+  targetGroups: z.object({ blue: targetGroup, green: targetGroup }),
+  /** CloudWatch alarm names per slot. */
+  alarms: z.object({ blue: z.array(z.string()), green: z.array(z.string()) }),
+});
+export type AwsStageOutputs = z.infer<typeof awsStageOutputsSchema>;
+
 const release = z.object({
   image: z.string(),
   version: z.string(),
@@ -49,6 +71,8 @@ export const stageOutputsSchema = z.object({
     z.string(),
     z.object({ enabled: z.boolean(), owner: z.string(), expires: z.string() }),
   ),
+  /** AWS stages only (added in schemaVersion 1; absent from stacks deployed before it). */
+  aws: awsStageOutputsSchema.optional(),
   /** The release in progress or last finished, as the pipeline recorded it (absent before the first release). */
   release: releaseRecordSchema.optional(),
 });

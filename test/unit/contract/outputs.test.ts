@@ -12,6 +12,33 @@ describe("outputs contract v1", () => {
     }
   });
 
+  it("an AWS stage names what the pipeline reads: rule, target groups and their dimensions, alarms per slot", async () => {
+    const r = await renderStage(stageConfigOf("staging"));
+    const aws = parseStageOutputs(r.outputs as any).aws!;
+    const rule = r.byName("checkout-aws-route-weighted");
+    expect(aws.listenerRuleArn).toBe(r.outputs.routing.id);
+    expect(aws.listenerRuleArn).toMatch(/:listener-rule\/app\//);
+    // The weighted rule forwards to exactly the target groups the outputs name, by ARN.
+    const forwarded = rule.inputs.actions[0].forward.targetGroups.map((g: any) => g.arn);
+    expect(forwarded).toEqual([aws.targetGroups.blue.arn, aws.targetGroups.green.arn]);
+    for (const slot of ["blue", "green"] as const) {
+      const group = aws.targetGroups[slot];
+      expect(group.dimension).toMatch(/^targetgroup\/[^/]+\/[0-9a-f]+$/);
+      expect(group.arn.endsWith(`:${group.dimension}`)).toBe(true);
+      const alarms = r
+        .ofType("aws:cloudwatch/metricAlarm:MetricAlarm")
+        .filter((a) => a.inputs.tags["slipway:slot"] === slot);
+      expect(aws.alarms[slot].sort()).toEqual(alarms.map((a) => a.inputs.name).sort());
+      expect(aws.alarms[slot]).toHaveLength(2);
+    }
+    expect(aws.loadBalancerDimension).toBe("app/platform-staging/0123456789abcdef");
+  });
+
+  it("a Kubernetes stage has no aws output", async () => {
+    const r = await renderStage(stageConfigOf("local"));
+    expect(parseStageOutputs(r.outputs as any).aws).toBeUndefined();
+  });
+
   it("refuses another schema version with a message that says what to do", () => {
     expect(() => parseStageOutputs({ schemaVersion: 2 })).toThrow(StageContractError);
     expect(() => parseStageOutputs({ schemaVersion: 2 }, "stack acme/slipway/prod")).toThrow(
