@@ -299,6 +299,22 @@ export const awsSchema = z
         errorRatio: z.number().min(0).max(1).default(0.01),
         p99LatencySeconds: z.number().positive().default(0.3),
         evaluationPeriods: intIn(1, 60).default(3),
+        /** While a release runs, a candidate alarm in ALARM fails the step and rolls back. */
+        rollbackOnAlarm: z.boolean({ error: "allowed: true or false" }).default(true),
+      })
+      .strict()
+      .prefault({}),
+    /** How the release analysis reads the ALB's CloudWatch metrics. */
+    analysis: z
+      .object({
+        /** TargetResponseTime statistic per minute: a percentile (p99, p95, p99.9) or Average. */
+        latencyStatistic: z
+          .string()
+          .regex(/^(p\d{1,2}(\.\d+)?|Average|Minimum|Maximum)$/, {
+            error:
+              'allowed: a percentile such as "p99" or "p99.9", or "Average", "Minimum", "Maximum"',
+          })
+          .default("p99"),
       })
       .strict()
       .prefault({}),

@@ -1,0 +1,5 @@
+export * from "./client";
+export * from "./loadBalancerWeights";
+export * from "./alarms";
+export * from "./analysis";
+export * from "./releaseSetup";
