@@ -358,6 +358,12 @@ export const kubernetesSchema = z
   .strict();
 export type KubernetesConfig = z.infer<typeof kubernetesSchema>;
 
+/** 2026-02-29 and 2026-13-45 match YYYY-MM-DD but name no day of the calendar. */
+export function isCalendarDate(value: string): boolean {
+  const t = Date.parse(`${value}T00:00:00Z`);
+  return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === value;
+}
+
 export const flagSchema = z
   .object({
     enabled: z.boolean({ error: "allowed: true or false" }),
@@ -370,7 +376,8 @@ export const flagSchema = z
           : v,
       z
         .string({ error: "allowed: a date, YYYY-MM-DD" })
-        .regex(/^\d{4}-\d{2}-\d{2}$/, { error: "allowed: a date, YYYY-MM-DD" }),
+        .regex(/^\d{4}-\d{2}-\d{2}$/, { error: "allowed: a date, YYYY-MM-DD" })
+        .refine(isCalendarDate, { error: "is not a real date; allowed: a date, YYYY-MM-DD" }),
     ),
     description: z.string().optional(),
   })

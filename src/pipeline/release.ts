@@ -14,6 +14,7 @@ import { pipelineExitCode, type PipelineOutcome } from "../cli/exitCodes";
 import type { StageOutputs } from "../contract/outputs";
 import { parseImageRef, ImageRefError } from "../governance/artifact";
 import { checkArtifact } from "../governance/artifactPolicy";
+import { releasePolicyFindings } from "../policy/releaseCheck";
 import { LogBrokenError, ReleaseLog, type LogRecord } from "./log";
 import {
   nextState,
@@ -169,6 +170,35 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
   } catch (err) {
     return refuse(report, (err as Error).message);
   }
+  // Artifact integrity and the policy pack's rules: refused before the lease and any update.
+  let verdict: ReturnType<typeof checkArtifact> | undefined;
+  if (!options.resume) {
+    const policy = releasePolicyFindings(
+      config,
+      options.image!,
+      [0, ...plan.flatMap((p) => (p.kind === "setWeight" ? [p.weight] : []))],
+      new Date(now()),
+    );
+    for (const f of policy.advisory)
+      report({ type: "info", message: `policy ${f.policy} (advisory): ${f.message}` });
+    if (policy.mandatory.length > 0)
+      return refuse(
+        report,
+        `policy refused, nothing deployed: ${policy.mandatory.map((f) => `${f.policy}: ${f.message}`).join("; ")}`,
+      );
+    try {
+      verdict = checkArtifact({
+        image: options.image!,
+        imageKey: "--image",
+        envelope: options.attestation
+          ? JSON.parse(readFileSync(options.attestation, "utf8"))
+          : undefined,
+        policy: config.artifacts,
+      });
+    } catch (err) {
+      return refuse(report, `artifact refused, nothing deployed: ${(err as Error).message}`);
+    }
+  }
 
   const log = ReleaseLog.forStage(ctx.logDir, options.stage);
   try {
@@ -197,6 +227,15 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
     });
     let outputs = await stack.outputs();
     if (!outputs) {
+      // A never-deployed stage: every check that can refuse runs before the bootstrap update.
+      if (options.resume)
+        return refuse(
+          report,
+          `nothing to resume on stage ${options.stage}: it has never been deployed`,
+        );
+      const configured = config.slots[config.traffic.stable];
+      if (configured.image === options.image)
+        return refuse(report, `${options.image} is already the stable release of ${options.stage}`);
       report({
         type: "info",
         message: `stage ${options.stage} has never been deployed; deploying it as configured first`,
@@ -247,20 +286,6 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
       const stable = outputs.releases[outputs.stableSlot];
       if (stable.image === options.image)
         return refuse(report, `${options.image} is already the stable release of ${options.stage}`);
-      // Artifact integrity: refuse before anything is deployed.
-      let verdict: ReturnType<typeof checkArtifact>;
-      try {
-        verdict = checkArtifact({
-          image: options.image!,
-          imageKey: "--image",
-          envelope: options.attestation
-            ? JSON.parse(readFileSync(options.attestation, "utf8"))
-            : undefined,
-          policy: config.artifacts,
-        });
-      } catch (err) {
-        return refuse(report, `artifact refused, nothing deployed: ${(err as Error).message}`);
-      }
       state = stateFromOutputs(outputs, config);
       const at = new Date(now());
       const record: ReleaseRecord = {
@@ -303,11 +328,11 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
         releaseId: record.id,
         event: "artifact.verified",
         artifact: { image: record.artifact.image, digest, version: record.artifact.version },
-        verdict: verdict.status === "verified" ? "pass" : undefined,
+        verdict: verdict!.status === "verified" ? "pass" : undefined,
         figures:
-          verdict.status === "verified"
-            ? { provenance: verdict.verified.provenance }
-            : { note: verdict.note },
+          verdict!.status === "verified"
+            ? { provenance: verdict!.verified.provenance }
+            : { note: verdict!.note },
       });
       report({
         type: "info",
