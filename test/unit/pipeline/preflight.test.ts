@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { parseDocument } from "yaml";
 import { describe, expect, it } from "vitest";
 import { release } from "../../../src/pipeline/release";
-import { YAML_WRITE } from "../../../src/pipeline/stack";
+import { YAML_WRITE } from "../../../src/pipeline/stackFile";
 import { ROOT } from "../support/harness";
 
 /**
