@@ -5,6 +5,20 @@
  * AWS_ENDPOINT_URL (an emulator or a VPC endpoint), read from the given
  * environment so that a test or a caller can pass its own.
  */
+/**
+ * Every AWS API call the pipeline itself makes (the stack updates are the
+ * engine's). The deployer role allows these (src/iam/policies.ts) and the IAM
+ * simulation test proves it, on the resources the stack's outputs name:
+ *   DescribeRules  — the weighted rule; supports no resource-level permission (Resource "*")
+ *   GetMetricData  — classic metrics support no resource-level permission (Resource "*")
+ *   DescribeAlarms — scoped to the stage's alarm ARNs (resource type `alarm`)
+ */
+export const PIPELINE_AWS_ACTIONS = [
+  "elasticloadbalancing:DescribeRules",
+  "cloudwatch:GetMetricData",
+  "cloudwatch:DescribeAlarms",
+] as const;
+
 export interface AwsClientSettings {
   region: string;
   /** Absent: the service's public endpoint for the region. */

@@ -19,7 +19,13 @@ export interface PolicyDocument {
   Statement: PolicyStatement[];
 }
 
-/** Actions that support no resource-level permission, so `Resource: "*"` is the narrowest AWS allows. */
+/**
+ * Actions that support no resource-level permission, so `Resource: "*"` is the
+ * narrowest AWS allows (Service Authorization Reference: no resource types for
+ * elasticloadbalancing Describe*; cloudwatch:GetMetricData names only OTLP
+ * datasets, not classic metrics). cloudwatch:DescribeAlarms is not here: it is
+ * scoped to the stage's alarm ARNs.
+ */
 export const UNSCOPABLE_ACTIONS = [
   "ecr:GetAuthorizationToken",
   "ecs:RegisterTaskDefinition",

@@ -1,5 +1,6 @@
 import { runSimulation } from "@cloud-copilot/iam-simulate";
 import { beforeAll, describe, expect, it } from "vitest";
+import { PIPELINE_AWS_ACTIONS } from "../../../src/aws";
 import { UNSCOPABLE_ACTIONS, type PolicyDocument } from "../../../src/iam/policies";
 import { renderStage, stageConfigOf, type Rendered } from "../support/harness";
 
@@ -97,6 +98,56 @@ describe("least privilege on AWS (IAM simulation of the generated policies)", ()
 
   it("the deployer may read metrics", async () => {
     expect(await decide(deployer, "cloudwatch:GetMetricData", "*")).toBe("Allowed");
+  });
+
+  it("the pipeline's own AWS calls are allowed on what the outputs name, and nothing near them", async () => {
+    const aws = staging.outputs.aws!;
+    const alarmArn = (name: string) => `arn:aws:cloudwatch:eu-west-1:${ACCOUNT}:alarm:${name}`;
+    // What an AWS release calls (src/aws): read the rule, read the metrics, read the alarms.
+    expect(await decide(deployer, "elasticloadbalancing:DescribeRules", "*")).toBe("Allowed");
+    expect(await decide(deployer, "cloudwatch:GetMetricData", "*")).toBe("Allowed");
+    for (const slot of ["blue", "green"] as const) {
+      expect(aws.alarms[slot]).toHaveLength(2);
+      for (const name of aws.alarms[slot])
+        expect(await decide(deployer, "cloudwatch:DescribeAlarms", alarmArn(name))).toBe("Allowed");
+    }
+    // DescribeAlarms is scoped: another service's alarms stay unreadable.
+    expect(
+      await decide(deployer, "cloudwatch:DescribeAlarms", alarmArn("payments-prod-5xx-ratio")),
+    ).toBe("ImplicitlyDenied");
+    // Reading is all: no silencing, editing or faking of alarms, metrics or routing.
+    const own = alarmArn(aws.alarms.green[0]!);
+    for (const [action, resource] of [
+      ["cloudwatch:SetAlarmState", own],
+      ["cloudwatch:PutMetricAlarm", own],
+      ["cloudwatch:DeleteAlarms", own],
+      ["cloudwatch:DisableAlarmActions", own],
+      ["cloudwatch:PutMetricData", "*"],
+      ["elasticloadbalancing:CreateRule", stageConfigOf("staging").aws!.listenerArn],
+      ["elasticloadbalancing:DeleteRule", aws.listenerRuleArn],
+      ["elasticloadbalancing:ModifyTargetGroup", aws.targetGroups.green.arn],
+      ["elasticloadbalancing:RegisterTargets", aws.targetGroups.green.arn],
+    ] as const)
+      expect(await decide(deployer, action, resource), action).toBe("ImplicitlyDenied");
+  });
+
+  it("the deployer's CloudWatch and load balancer actions are exactly the pipeline's and pulumi up's", () => {
+    const actions = new Set(deployer.Statement.flatMap((s) => s.Action));
+    for (const action of PIPELINE_AWS_ACTIONS) expect(actions).toContain(action);
+    const near = [...actions].filter((a) => /^(cloudwatch|elasticloadbalancing):/.test(a)).sort();
+    expect(near).toEqual([
+      "cloudwatch:DescribeAlarms",
+      "cloudwatch:GetMetricData",
+      "elasticloadbalancing:DescribeListeners",
+      "elasticloadbalancing:DescribeRules",
+      "elasticloadbalancing:DescribeTargetGroups",
+      "elasticloadbalancing:DescribeTargetHealth",
+      "elasticloadbalancing:ModifyRule",
+    ]);
+    // Only the two actions AWS cannot scope go to "*"; DescribeAlarms names alarm ARNs.
+    const alarms = deployer.Statement.find((s) => s.Action.includes("cloudwatch:DescribeAlarms"))!;
+    expect(alarms.Resource).not.toContain("*");
+    expect(alarms.Resource).toHaveLength(4);
   });
 
   it("the task role allows exactly the declared actions on the declared resources", async () => {
