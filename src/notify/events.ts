@@ -89,7 +89,7 @@ export function eventFromRecord(record: LogRecord, ctx: EventContext): NotifyEve
 }
 
 function kindOf(record: LogRecord): NotifyKind | undefined {
-  switch (record.event as string) {
+  switch (record.event) {
     case "release.started":
       return "started";
     case "step.completed":

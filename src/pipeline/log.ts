@@ -56,10 +56,17 @@ export const LOG_EVENTS = [
   "release.rolledBack",
   "release.failed",
   "release.paused",
+  "release.refused",
   "release.resumed",
   "release.interrupted",
   "promotion.gated",
   "lock.cleared",
+  "step.completed",
+  "hook.called",
+  "hook.passed",
+  "hook.failed",
+  "notification.delivered",
+  "notification.failed",
 ] as const;
 
 export type LogEvent = (typeof LOG_EVENTS)[number];
@@ -264,11 +271,18 @@ function preview(line: string): string {
 }
 
 export class ReleaseLog {
+  private readonly listeners: ((record: LogRecord) => void)[] = [];
+
   constructor(
     readonly path: string,
     readonly stage: string,
   ) {
     mkdirSync(dirname(path), { recursive: true });
+  }
+
+  /** Called with every record this log appends, after it is on disk (notifications hear releases here). */
+  onAppend(listener: (record: LogRecord) => void): void {
+    this.listeners.push(listener);
   }
 
   static forStage(dir: string, stage: string): ReleaseLog {
@@ -304,6 +318,18 @@ export class ReleaseLog {
    * that does not verify is refused: chaining onto a broken log would bless it.
    */
   append(record: NewLogRecord): LogRecord {
+    const full = this.write(record);
+    for (const listener of this.listeners) {
+      try {
+        listener(full);
+      } catch {
+        // A listener's problem is not the log's.
+      }
+    }
+    return full;
+  }
+
+  private write(record: NewLogRecord): LogRecord {
     return withAppendLock(`${this.path}.append-lock`, () => {
       const fd = openSync(this.path, "a+");
       try {

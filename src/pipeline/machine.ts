@@ -1,3 +1,4 @@
+import type { HookPoint } from "../hooks/spec";
 import { otherSlot, type ReleaseRecord, type Slot, type SlotRelease } from "../config/schema";
 import { weightsFor, type Weights } from "../traffic/weights";
 import { describeStep, type PlanStep } from "./plan";
@@ -125,7 +126,12 @@ export function transitionMessage(t: Transition, record: ReleaseRecord, plan: Pl
   }
 }
 
-export type Outcome = "promoted" | "rolledBack" | "paused" | "failed";
+/** `refused`: a preRollout hook stopped the release before anything changed. */
+export type Outcome = "promoted" | "rolledBack" | "paused" | "failed" | "refused";
+
+/** What the hooks at a point decided (src/hooks): go on, roll back, or pause for a person. */
+export type CheckpointDecision =
+  { action: "continue" } | { action: "rollback" | "pause"; reason: string };
 
 export interface AnalysisResult {
   verdict: "pass" | "fail" | "inconclusive";
@@ -145,6 +151,14 @@ export interface Effects {
   approved(index: number): Promise<boolean>;
   note(event: string, detail: Record<string, unknown>): void;
   now(): number;
+  /**
+   * The release reached `point` (with the plan step index at step points):
+   * the adapter records it and runs the hooks there. Optional: no hooks, no checkpoints.
+   */
+  checkpoint?(
+    point: HookPoint,
+    at?: { index?: number; reason?: string },
+  ): Promise<CheckpointDecision>;
 }
 
 export interface MachineInput {
@@ -202,6 +216,12 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
         } catch (err) {
           fx.note("rollback.unverified", { reason: (err as Error).message });
         }
+        try {
+          // onRollback hooks observe; their failure is logged and changes nothing.
+          await checkpoint("onRollback", { reason });
+        } catch (err) {
+          fx.note("hook.error", { point: "onRollback", error: (err as Error).message });
+        }
         return { outcome: "rolledBack", state, reason };
       } catch (err) {
         lastError = err;
@@ -215,10 +235,38 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
     };
   };
 
+  const checkpoint = (point: HookPoint, at?: { index?: number; reason?: string }) =>
+    fx.checkpoint
+      ? fx.checkpoint(point, at)
+      : Promise.resolve<CheckpointDecision>({ action: "continue" });
+
+  /**
+   * A gate: a failing hook rolls back, or pauses until someone approves (a
+   * step's approval, or one for the whole release) or the hook passes when the
+   * release is resumed. Undefined: go on.
+   */
+  const gate = async (point: HookPoint, index?: number): Promise<MachineResult | undefined> => {
+    const decision = await checkpoint(point, index === undefined ? undefined : { index });
+    if (decision.action === "continue") return undefined;
+    if (decision.action === "rollback") return await rollback(decision.reason);
+    if (await fx.approved(index ?? -1)) {
+      fx.note("hook.approved", { point, reason: decision.reason });
+      return undefined;
+    }
+    return {
+      outcome: "paused",
+      state,
+      reason: `${decision.reason}; waiting for \`slipway approve\`, or a passing hook on --resume`,
+    };
+  };
+
   const deadline = Date.parse(record().startedAt) + input.progressDeadlineSeconds * 1000;
 
   try {
     if (record().phase === "deploying") {
+      const pre = await checkpoint("preRollout");
+      if (pre.action !== "continue")
+        return { outcome: "refused", state, reason: `${pre.reason}; nothing was deployed` };
       await apply({ kind: "deploy", release: record(), replicas: input.fullReplicas });
       await verify();
       if (input.smokeCheck) {
@@ -229,13 +277,28 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
     }
 
     if (record().phase === "canary") {
-      for (let index = record().position; index < input.plan.length; index++) {
+      // The checks that follow the last update: here, so that a resumed release runs them again
+      // (like pauses and analyses, hooks change nothing).
+      const position = record().position;
+      const after =
+        position === 0
+          ? await gate("afterDeploy")
+          : input.plan[position - 1]?.kind === "setWeight"
+            ? await gate("afterStep", position - 1)
+            : undefined;
+      if (after) return after;
+      for (let index = position; index < input.plan.length; index++) {
         if (fx.now() > deadline)
           return await rollback(`progress deadline of ${input.progressDeadlineSeconds}s passed`);
         const step = input.plan[index]!;
+        const before = await gate("beforeStep", index);
+        if (before) return before;
         if (step.kind === "setWeight") {
           await apply({ kind: "setWeight", weight: step.weight, position: index + 1 });
           await verify();
+          const done = await gate("afterStep", index);
+          if (done) return done;
+          continue;
         } else if (step.kind === "pause") {
           if (step.untilApproved) {
             if (!(await fx.approved(index)))
@@ -265,12 +328,18 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
             };
           }
         }
+        const done = await gate("afterStep", index);
+        if (done) return done;
       }
+      const confirmed = await gate("confirmPromotion");
+      if (confirmed) return confirmed;
       await apply({ kind: "promote", at: iso() });
       await verify();
     }
 
     if (record().phase === "promoted") {
+      // postRollout hooks observe the promotion (also again on a resume); a failure is only logged.
+      await checkpoint("postRollout");
       const promotedAt = Date.parse(record().promotedAt ?? iso());
       const waitSeconds = Math.max(
         0,

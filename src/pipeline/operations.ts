@@ -247,7 +247,7 @@ export interface ReleaseSummary {
   releaseId: string;
   artifact?: LogRecord["artifact"];
   startedAt: string;
-  outcome?: "completed" | "rolledBack" | "failed" | "paused";
+  outcome?: "completed" | "rolledBack" | "failed" | "paused" | "refused";
   promotedAt?: string;
   endedAt?: string;
 }
@@ -266,6 +266,7 @@ export function summarize(records: LogRecord[]): ReleaseSummary[] {
     if (r.event === "release.completed") [s.outcome, s.endedAt] = ["completed", r.at];
     if (r.event === "release.rolledBack") [s.outcome, s.endedAt] = ["rolledBack", r.at];
     if (r.event === "release.failed") [s.outcome, s.endedAt] = ["failed", r.at];
+    if (r.event === "release.refused") [s.outcome, s.endedAt] = ["refused", r.at];
     if (r.event === "release.paused") s.outcome = "paused";
   }
   return [...byId.values()].sort((a, b) => b.startedAt.localeCompare(a.startedAt));

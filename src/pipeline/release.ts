@@ -29,6 +29,9 @@ import {
 import { describeStep, planSteps, type PlanStep } from "./plan";
 import { weightsReadBackFor, type WeightsReadBack } from "./readBack";
 import { StageStack } from "./stack";
+import { MissingSecretError } from "../hooks";
+import type { Notifier } from "../notify";
+import { checkHookSecrets, checkpointEffect, startNotifier } from "./releaseHooks";
 import { readStageConfig } from "./stackFile";
 import { resolveContext, StageLease, type PipelineContext } from "./context";
 
@@ -207,6 +210,14 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
     if (err instanceof LogBrokenError) return refuse(report, err.message);
     throw err;
   }
+  // Tokens for hook and webhook headers come from the environment: all present, or refused now.
+  const hookEnv = hookEnvironment(options);
+  try {
+    checkHookSecrets(config, hookEnv);
+  } catch (err) {
+    if (err instanceof MissingSecretError) return refuse(report, err.message);
+    throw err;
+  }
   let lease: StageLease;
   try {
     lease = StageLease.acquire(
@@ -218,7 +229,9 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
     return refuse(report, (err as Error).message);
   }
 
+  let notifier: Notifier | undefined;
   try {
+    notifier = startNotifier(config, log, hookEnv);
     const stack = await StageStack.open({
       stage: options.stage,
       projectDir: ctx.projectDir,
@@ -358,9 +371,17 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
   } catch (err) {
     return finish(report, "error", { reason: (err as Error).message });
   } finally {
+    // Deliveries are bounded by their timeouts and retries; their failures are only recorded.
+    await notifier?.flush();
     lease.release();
   }
 }
+
+/** Where `{fromEnv}` header values come from: the process environment and the options' extra env. */
+const hookEnvironment = (options: ReleaseOptions): Record<string, string | undefined> => ({
+  ...process.env,
+  ...(options.env ?? {}),
+});
 
 interface DriveArgs {
   stack: StageStack;
@@ -537,7 +558,8 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
         log.append({
           ...base(),
           event: "approval.awaited",
-          step: { index, description: describeStep(plan[index]!) },
+          // index -1: a gate outside the steps (a hook's pause), approved for the whole release.
+          ...(plan[index] ? { step: { index, description: describeStep(plan[index]!) } } : {}),
         });
       return ok;
     },
@@ -545,6 +567,15 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
       report({ type: "info", message: `${event}: ${JSON.stringify(detail)}` });
     },
     now,
+    checkpoint: checkpointEffect({
+      config,
+      log,
+      env: hookEnvironment(a.options),
+      plan,
+      state: () => current,
+      endpoint: a.outputs.endpoint,
+      testerHeader: () => stack.testerHeader(),
+    }),
   };
 
   const result = await runMachine(
@@ -567,7 +598,9 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
         ? "release.rolledBack"
         : result.outcome === "paused"
           ? "release.paused"
-          : "release.failed";
+          : result.outcome === "refused"
+            ? "release.refused"
+            : "release.failed";
   log.append({ ...base(), event, weights: weightsOf(result.state), reason: result.reason });
   return finish(report, result.outcome, { releaseId, reason: result.reason });
 }
