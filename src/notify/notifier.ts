@@ -46,10 +46,7 @@ export class Notifier {
 
   constructor(private readonly options: NotifierOptions) {
     for (const r of options.history ?? []) {
-      if (
-        r.event === "notification.delivered" ||
-        r.event === "notification.failed"
-      ) {
+      if (r.event === "notification.delivered" || r.event === "notification.failed") {
         const f = (r.figures ?? {}) as { webhook?: string; eventId?: string };
         if (f.webhook && f.eventId) this.done.add(`${f.webhook} ${f.eventId}`);
       }
