@@ -193,3 +193,58 @@ describe("changes and invariants", () => {
     ]);
   });
 });
+
+describe("slipway plan's refusals and output", () => {
+  it("refuses a tag-only image before the engine starts (exit 6)", async () => {
+    const { previewPlan } = await import("../../../src/releasePlan");
+    const { ROOT } = await import("../support/harness");
+    const report = await previewPlan({
+      stage: "local",
+      projectDir: ROOT,
+      image: "registry.local/checkout:1.1",
+      version: "1.1.0",
+    });
+    expect(report.exitCode).toBe(6);
+    expect(report.refused).toMatch(/--image.*not pinned by digest/);
+  });
+
+  it("prints each transition's weights and changes, the budget, and the broken invariant", async () => {
+    const { formatPlan } = await import("../../../src/releasePlan");
+    const text = formatPlan({
+      stage: "local",
+      exitCode: 6,
+      artifact: { image: img("2"), version: "1.1.0", candidateSlot: "green" },
+      transitions: [
+        {
+          label: "step 1 setWeight 10",
+          kind: "setWeight",
+          weights: { blue: 90, green: 10 },
+          changes: [
+            {
+              op: "update",
+              type: "kubernetes:apps/v1:Deployment",
+              name: "x",
+              urn: "u",
+              paths: ["metadata.labels.w"],
+            },
+          ],
+          summary: { update: 1 },
+        },
+      ],
+      budget: timeBudget(plan, { count: 1, interval: 60 }, 600, 1800),
+      violations: [
+        {
+          invariant: "canary-step-changes-only-routing",
+          transition: "step 1 setWeight 10",
+          detail: "update kubernetes:apps/v1:Deployment x",
+        },
+      ],
+    });
+    expect(text).toContain("step 1 setWeight 10  blue  90 / green  10  update 1");
+    expect(text).toContain("      update kubernetes:apps/v1:Deployment x: metadata.labels.w");
+    expect(text).toMatch(/time budget: pauses 30s \+ 1 until approved, analyses 120s/);
+    expect(text).toContain(
+      "✗ invariant canary-step-changes-only-routing broken by step 1 setWeight 10",
+    );
+  });
+});
