@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerCommands } from "./commands";
 import { ExitCode } from "./exitCodes";
+import { RefusedError } from "../pipeline/errors";
 
 export function buildProgram(): Command {
   const program = new Command("slipway")
@@ -21,6 +22,11 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as { code?: string; exitCode?: number; message?: string };
     if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return ExitCode.ok;
     if (e.code?.startsWith("commander.")) return ExitCode.usage;
+    // A command that refuses by throwing (unknown stage, bad stage name) refused before any change.
+    if (err instanceof RefusedError) {
+      process.stderr.write(`slipway: ${err.message}\n`);
+      return ExitCode.refused;
+    }
     process.stderr.write(`slipway: ${e.message ?? String(err)}\n`);
     return ExitCode.error;
   }

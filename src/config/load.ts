@@ -44,8 +44,34 @@ export class ConfigError extends Error {
 
 function describeValue(value: unknown): string {
   if (value === undefined) return "missing";
-  const shown = JSON.stringify(value) ?? String(value);
+  if (typeof value === "number" && !Number.isFinite(value)) return `got ${yamlNumber(value)}`;
+  // JSON has no NaN or Infinity (it would print null): show them as YAML wrote them.
+  const shown =
+    JSON.stringify(value, (_k, v) =>
+      typeof v === "number" && !Number.isFinite(v) ? yamlNumber(v) : v,
+    ) ?? String(value);
   return `got ${shown.length > 80 ? shown.slice(0, 77) + "..." : shown}`;
+}
+
+const yamlNumber = (n: number) => (Number.isNaN(n) ? ".nan" : n > 0 ? ".inf" : "-.inf");
+
+/** Longer config strings are refused: a stack file is not a place for payloads (and a 10 MB env var breaks pods). */
+export const MAX_CONFIG_STRING_BYTES = 64 * 1024;
+
+function oversizedStrings(value: unknown, path: PropertyKey[], out: ConfigProblem[]): void {
+  if (typeof value === "string") {
+    const bytes = Buffer.byteLength(value, "utf8");
+    if (bytes > MAX_CONFIG_STRING_BYTES)
+      out.push({
+        key: keyOf(path),
+        value: `${value.slice(0, 20)}…`,
+        message: `is a string of ${bytes} bytes; allowed: at most ${MAX_CONFIG_STRING_BYTES} bytes`,
+      });
+    return;
+  }
+  if (value === null || typeof value !== "object") return;
+  for (const [k, v] of Object.entries(value))
+    oversizedStrings(v, [...path, Array.isArray(value) ? Number(k) : k], out);
 }
 
 function keyOf(path: readonly PropertyKey[]): string {
@@ -95,6 +121,7 @@ export function parseStageConfig(raw: Record<string, unknown>, stage: string): S
     value: raw[k],
     message: `is not a known setting; allowed keys: ${CONFIG_KEYS.join(", ")}`,
   }));
+  for (const [k, v] of Object.entries(raw)) oversizedStrings(v, [k], problems);
   if (!result.success) problems.push(...problemsOf(result.error, raw));
   if (problems.length > 0) throw new ConfigError(stage, problems);
   return { ...result.data!, stage };

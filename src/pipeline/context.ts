@@ -4,13 +4,14 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PipelineBusyError, type LeaseHolder } from "./errors";
+import { PipelineBusyError, RefusedError, type LeaseHolder } from "./errors";
 
 /**
  * Where a pipeline finds its project, backend, release log and lock. The local
@@ -42,7 +43,28 @@ export function findProjectDir(start = process.cwd()): string {
   }
 }
 
+/**
+ * Stage names become file names (`Pulumi.<stage>.yaml`, `<stage>.jsonl`, `<stage>.lock`)
+ * and stack names: a DNS-label-like name keeps every path inside the project.
+ */
+export const STAGE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export class BadStageNameError extends RefusedError {
+  override name = "BadStageNameError";
+  constructor(readonly stage: string) {
+    super(
+      `--stage ${JSON.stringify(stage.length > 80 ? `${stage.slice(0, 80)}…` : stage)}: not a stage name; allowed: 1 to 63 lowercase letters, digits and "-", starting and ending with a letter or digit`,
+    );
+  }
+}
+
+export function checkStageName(stage: string): string {
+  if (typeof stage !== "string" || !STAGE_NAME.test(stage)) throw new BadStageNameError(stage);
+  return stage;
+}
+
 export function resolveContext(options: ContextOptions): PipelineContext {
+  checkStageName(options.stage);
   const projectDir = resolve(options.projectDir ?? findProjectDir());
   const backendUrl =
     options.backendUrl ??
@@ -97,6 +119,10 @@ export class StageLease {
           unlinkSync(path);
           continue;
         }
+        // A lease is written in one call right after it is created: one that still names no
+        // holder after a moment was cut short (disk full, crash) or edited, and names no one to wait for.
+        if (!holder && leaseAgeMs(path) > CORRUPT_LEASE_AFTER_MS)
+          throw new LeaseCorruptError(stage, path, safeText(path));
         throw new PipelineBusyError(stage, path, holder);
       }
     }
@@ -112,11 +138,50 @@ export class StageLease {
   }
 }
 
-function readHolder(path: string): LeaseHolder | undefined {
+const CORRUPT_LEASE_AFTER_MS = 5_000;
+
+/** The stage's lease file holds no holder (pid, host, what, since): nothing can say whether it is stale. */
+export class LeaseCorruptError extends PipelineBusyError {
+  override name = "LeaseCorruptError";
+  constructor(stage: string, lockFile: string, content: string) {
+    super(stage, lockFile, undefined);
+    this.message =
+      `stage ${stage}'s lease ${lockFile} is corrupted (${JSON.stringify(content.slice(0, 60))}), so it names no holder to wait for. ` +
+      `Nothing was changed. If no slipway command is running on stage ${stage} (check with ps), remove it: rm ${lockFile}`;
+  }
+}
+
+/** The holder a lease file names, or undefined when it is unreadable or not a lease. */
+export function readHolder(path: string): LeaseHolder | undefined {
   try {
-    return JSON.parse(readFileSync(path, "utf8"));
+    const h = JSON.parse(readFileSync(path, "utf8"));
+    const ok =
+      h !== null &&
+      typeof h === "object" &&
+      Number.isSafeInteger(h.pid) &&
+      h.pid > 0 &&
+      typeof h.host === "string" &&
+      typeof h.what === "string" &&
+      typeof h.since === "string";
+    return ok ? (h as LeaseHolder) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+function leaseAgeMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function safeText(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    return `unreadable: ${(err as NodeJS.ErrnoException).code}`;
   }
 }
 

@@ -3,8 +3,8 @@ import { flagHealth } from "../config/flags";
 import { pipelineExitCode } from "../cli/exitCodes";
 import type { StageOutputs } from "../contract/outputs";
 import { parseImageRef } from "../governance/artifact";
-import { resolveContext, StageLease } from "./context";
-import { UnknownReleaseError, UnknownStageError } from "./errors";
+import { checkStageName, resolveContext, StageLease, type PipelineContext } from "./context";
+import { RefusedError, UnknownReleaseError, UnknownStageError } from "./errors";
 import { LogBrokenError, ReleaseLog, type LogProblem, type LogRecord } from "./log";
 import { passedReleaseOf } from "./promotionEvidence";
 import { weightsOf, type StageState } from "./machine";
@@ -82,7 +82,13 @@ async function applyState(
  */
 export async function rollback(args: StageArgs & { reason?: string }): Promise<ReleaseReport> {
   const report = args.report ?? (() => {});
-  const ctx = resolveContext(args);
+  let ctx: PipelineContext;
+  try {
+    ctx = resolveContext(args);
+  } catch (err) {
+    if (err instanceof RefusedError) return refuse(report, err.message);
+    throw err;
+  }
   let config: StageConfig;
   try {
     config = readStageConfig(ctx.projectDir, args.stage);
@@ -289,7 +295,14 @@ export interface PromoteArgs extends Omit<
  */
 export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
   const report = args.report ?? (() => {});
-  const ctx = resolveContext({ ...args, stage: args.to });
+  let ctx: PipelineContext;
+  try {
+    checkStageName(args.from);
+    ctx = resolveContext({ ...args, stage: args.to });
+  } catch (err) {
+    if (err instanceof RefusedError) return refuse(report, err.message);
+    throw err;
+  }
   const stages = listStages(ctx.projectDir);
   for (const s of [args.from, args.to])
     if (!stages.includes(s)) return refuse(report, new UnknownStageError(s, stages).message);
@@ -430,6 +443,8 @@ export interface StageStatus {
 
 export async function status(args: StageArgs): Promise<StageStatus> {
   const ctx = resolveContext(args);
+  const stages = listStages(ctx.projectDir);
+  if (!stages.includes(args.stage)) throw new UnknownStageError(args.stage, stages);
   const config = readStageConfig(ctx.projectDir, args.stage);
   const log = ReleaseLog.forStage(ctx.logDir, args.stage);
   const stack = await StageStack.open({

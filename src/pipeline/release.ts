@@ -34,6 +34,7 @@ import type { Notifier } from "../notify";
 import { checkHookSecrets, checkpointEffect, startNotifier } from "./releaseHooks";
 import { readStageConfig } from "./stackFile";
 import { resolveContext, StageLease, type PipelineContext } from "./context";
+import { RefusedError } from "./errors";
 
 export type PipelineEvent =
   | { type: "info"; message: string }
@@ -145,7 +146,13 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
   const report: Reporter = options.report ?? (() => {});
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? defaultSleep;
-  const ctx = resolveContext(options);
+  let ctx: PipelineContext;
+  try {
+    ctx = resolveContext(options);
+  } catch (err) {
+    if (err instanceof RefusedError) return refuse(report, err.message);
+    throw err;
+  }
 
   // Everything that can be refused is refused before the lease and any update.
   let config: StageConfig;

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { parse, parseDocument } from "yaml";
 import { parseStageConfig } from "../config/load";
 import type { StageConfig } from "../config/schema";
+import { RefusedError } from "./errors";
 import type { StageState } from "./machine";
 
 /**
@@ -13,7 +14,7 @@ import type { StageState } from "./machine";
 
 /** Project defaults (Pulumi.yaml `config:` defaults) overlaid by the stack file, as the engine does it. */
 export function readRawStackConfig(projectDir: string, stage: string): Record<string, unknown> {
-  const project = parse(readFileSync(join(projectDir, "Pulumi.yaml"), "utf8")) as {
+  const project = parseYamlFile(join(projectDir, "Pulumi.yaml")) as {
     config?: Record<string, any>;
   };
   const stackFile = join(projectDir, `Pulumi.${stage}.yaml`);
@@ -22,7 +23,7 @@ export function readRawStackConfig(projectDir: string, stage: string): Record<st
       `--stage ${stage}: no stack file ${stackFile}; stages in ${projectDir}: ${listStages(projectDir).join(", ") || "none"}`,
     );
   }
-  const stack = (parse(readFileSync(stackFile, "utf8")) ?? {}) as {
+  const stack = (parseYamlFile(stackFile) ?? {}) as {
     config?: Record<string, unknown>;
   };
   const raw: Record<string, unknown> = {};
@@ -34,6 +35,28 @@ export function readRawStackConfig(projectDir: string, stage: string): Record<st
     if (key.startsWith("slipway:")) raw[key.slice(8)] = value;
   }
   return raw;
+}
+
+/** A project or stack file that is not YAML: the message names the file and where it breaks. */
+export class StackFileError extends RefusedError {
+  override name = "StackFileError";
+}
+
+function parseYamlFile(file: string): unknown {
+  const text = readFileSync(file, "utf8");
+  let value: unknown;
+  try {
+    value = parse(text);
+  } catch (err) {
+    throw new StackFileError(
+      `${file}: not valid YAML: ${(err as Error).message.split("\n")[0]}. Nothing was changed.`,
+    );
+  }
+  if (value !== null && value !== undefined && (typeof value !== "object" || Array.isArray(value)))
+    throw new StackFileError(
+      `${file}: not a YAML mapping (got ${JSON.stringify(value)?.slice(0, 40)})`,
+    );
+  return value;
 }
 
 export function listStages(projectDir: string): string[] {

@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 import { release } from "../../pipeline/release";
 import { RefusedError } from "../../pipeline/errors";
 import { approve, history, promote, rollback, status, summarize } from "../../pipeline/operations";
@@ -35,10 +35,11 @@ const ctxArgs = (o: Common) => ({
   logDir: o.logDir,
 });
 
+/** Commander reports an InvalidArgumentError as a usage error (exit 2). */
 function parseStep(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new Error(`--step: got ${JSON.stringify(value)}; allowed: a step number from 1`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1)
+    throw new InvalidArgumentError(`got ${JSON.stringify(value)}; allowed: a step number from 1`);
   return n;
 }
 
@@ -84,6 +85,19 @@ export function register(program: Command): void {
         planCheck?: boolean;
       },
     ) => {
+      // Missing flags are usage errors (exit 2), before anything is read.
+      const missing = o.resume
+        ? []
+        : [!o.image && "--image <repo@sha256:...>", !o.version && "--version <label>"].filter(
+            Boolean,
+          );
+      if (missing.length > 0) {
+        process.stderr.write(
+          `slipway release: ${missing.join(" and ")} required (or --resume to continue the release in progress)\n`,
+        );
+        process.exitCode = ExitCode.usage;
+        return;
+      }
       const refusedByPlan = await planCheck({
         ...ctxArgs(o),
         image: o.resume ? undefined : o.image,

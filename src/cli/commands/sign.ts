@@ -1,4 +1,13 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { Option, type Command } from "commander";
 import { ImageRefError, parseImageRef } from "../../governance/artifact";
@@ -139,20 +148,60 @@ function runKeygen(opts: KeygenOptions): void {
   const privatePath = join(opts.out, `${opts.name}.key`);
   const publicPath = join(opts.out, `${opts.name}.pub`);
   for (const path of [privatePath, publicPath]) {
-    if (existsSync(path) && !opts.force)
+    const existing = lstatIfAny(path);
+    if (existing?.isSymbolicLink())
+      throw new UsageError(
+        `${path} is a symbolic link; refusing to write a key through it (--force replaces files, never link targets): remove the link or choose another --out`,
+      );
+    if (existing && !existing.isFile())
+      throw new UsageError(`${path} exists and is not a regular file; choose another --out`);
+    if (existing && !opts.force)
       throw new UsageError(`${path} already exists; pass --force to replace it`);
   }
   const passphrase = process.env[PASSPHRASE_ENV] || undefined;
   const pair = generateSigningKeyPair(opts.algorithm, passphrase);
   mkdirSync(opts.out, { recursive: true });
-  writeFileSync(privatePath, pair.privateKeyPem, { mode: 0o600 });
-  chmodSync(privatePath, 0o600); // `mode` applies only when the file is created; --force may reuse one.
-  writeFileSync(publicPath, pair.publicKeyPem, { mode: 0o644 });
+  writeKeyFile(privatePath, pair.privateKeyPem, 0o600);
+  writeKeyFile(publicPath, pair.publicKeyPem, 0o644);
   process.stdout.write(
     `wrote an ${ALGORITHM_NAMES[pair.algorithm]} key pair (${pair.keyId})${passphrase ? `, private key encrypted with ${PASSPHRASE_ENV}` : ""}\n` +
       `  private key  ${privatePath}  keep it secret; sign with: slipway sign --key ${privatePath} ...\n` +
       `  public key   ${publicPath}  trust it in slipway:artifacts.publicKey, or: slipway verify --public-key ${publicPath} ...\n`,
   );
+}
+
+function lstatIfAny(path: string) {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+/**
+ * O_NOFOLLOW: a link planted between the check above and this open fails with
+ * ELOOP instead of sending a private key wherever it points.
+ */
+function writeKeyFile(path: string, text: string, mode: number): void {
+  let fd: number;
+  try {
+    fd = openSync(
+      path,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+      mode,
+    );
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ELOOP")
+      throw new UsageError(`${path} is a symbolic link; refusing to write a key through it`);
+    throw err;
+  }
+  try {
+    fchmodSync(fd, mode); // the mode of open() applies only when the file is created; --force reuses one.
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Bad flags, files and keys exit 2 with one line naming the flag; anything else is a bug. */

@@ -1,5 +1,13 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -122,6 +130,20 @@ describe("slipway keygen", { timeout: SPAWN_TIMEOUT }, () => {
     expect(readFileSync(join(keys, "slipway.key"), "utf8")).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     expect(readFileSync(join(keys, "slipway.pub"), "utf8")).toMatch(/^-----BEGIN PUBLIC KEY-----/);
     expect(statSync(join(keys, "slipway.key")).mode & 0o777).toBe(0o600);
+  });
+
+  it("refuses to write a key through a symbolic link, even with --force (issue 12)", async () => {
+    const out = join(dir, "linked");
+    mkdirSync(out);
+    const target = join(dir, "elsewhere.txt");
+    writeFileSync(target, "not a key\n");
+    symlinkSync(target, join(out, "slipway.key"));
+    const run = await slipway(["keygen", "--out", out, "--force"]);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(
+      /slipway\.key is a symbolic link; refusing to write a key through it/,
+    );
+    expect(readFileSync(target, "utf8")).toBe("not a key\n");
   });
 
   it("does not overwrite a key without --force", async () => {
