@@ -4,8 +4,9 @@ import { weightsFor, type Weights } from "../traffic/weights";
 import { describeStep, type PlanStep } from "./plan";
 
 /**
- * The release state machine. Every transition that changes the stage is one
- * stack update (`Effects.apply`); everything else (pauses, analysis, checks)
+ * The release state machine, the one authority for transitions: it computes
+ * each next state (`nextState`) and hands it to `Effects.apply`, which lands
+ * it with one stack update; everything else (pauses, analysis, checks)
  * changes nothing. Pure apart from the effects, so the invariants can be
  * checked over random plans and verdict sequences.
  *
@@ -13,6 +14,10 @@ import { describeStep, type PlanStep } from "./plan";
  *   [setWeight | pause | analysis]* → promote (flip stable, weight 0) →
  *   scale down the old slot after the delay
  *   any failure → rollback (candidate weight 0, one update)
+ *
+ * `slipway rollback` (runRollback) uses the same transitions: rollback
+ * mid-canary; flipBack after promotion while the old slot runs; restore the
+ * known-good release into the idle slot, then flipBack, once it is gone.
  */
 
 /** The part of stack config the pipeline writes. */
@@ -29,7 +34,10 @@ export type Transition =
   | { kind: "promote"; at: string }
   | { kind: "rollback"; reason: string }
   | { kind: "scaleDown"; slot: Slot }
-  | { kind: "restore"; slot: Slot; release: SlotRelease };
+  /** Known-good back into an idle slot at full size, no traffic yet (rollback after scale-down). */
+  | { kind: "restore"; slot: Slot; release: SlotRelease }
+  /** All traffic to `slot`, which becomes stable; the release ends rolled back. */
+  | { kind: "flipBack"; slot: Slot; reason: string };
 
 /** What one transition does to the stage's config. Pure. */
 export function nextState(
@@ -92,6 +100,14 @@ export function nextState(
         canaryWeight: 0,
         slots: { ...state.slots, [t.slot]: { ...t.release, replicas: fullReplicas } },
       };
+    case "flipBack":
+      return {
+        ...state,
+        stable: t.slot,
+        canaryWeight: 0,
+        slots: { ...state.slots, [t.slot]: withoutReplicas(state.slots[t.slot]) },
+        release: release && { ...release, phase: "rolledBack", reason: t.reason },
+      };
   }
 }
 
@@ -122,7 +138,9 @@ export function transitionMessage(t: Transition, record: ReleaseRecord, plan: Pl
     case "scaleDown":
       return `${who}: scale down ${t.slot} after promotion`;
     case "restore":
-      return `${who}: restore ${t.release.version} into ${t.slot}`;
+      return `${who}: roll back, restore ${t.release.version} into ${t.slot}`;
+    case "flipBack":
+      return `${who}: roll back, flip stable to ${t.slot} (${t.reason})`;
   }
 }
 
@@ -140,8 +158,11 @@ export interface AnalysisResult {
 }
 
 export interface Effects {
-  /** One stack update that applies the transition; resolves when the update succeeded. */
-  apply(t: Transition, message: string): Promise<void>;
+  /**
+   * One stack update that lands `next`, the state the machine computed for
+   * transition `t`; resolves when the update succeeded.
+   */
+  apply(next: StageState, t: Transition, message: string): Promise<void>;
   /** Reads the weights actually in force and throws if they differ from `expected`. */
   verify(expected: Weights): Promise<void>;
   smoke(): Promise<{ ok: boolean; detail: string }>;
@@ -192,7 +213,7 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
   const apply = async (t: Transition) => {
     const message = transitionMessage(t, record(), input.plan);
     const next = nextState(state, t, input.fullReplicas, iso());
-    await fx.apply(t, message);
+    await fx.apply(next, t, message);
     state = next;
   };
 
@@ -361,4 +382,66 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
     }
     return await rollback(reason);
   }
+}
+
+/**
+ * The transitions that take the stage back to known-good from where `state`
+ * stands, in as few updates as that point allows: mid-canary, the candidate's
+ * weight to 0; after promotion while the old slot still runs the previous
+ * release, flip back to it; later, restore that release into the idle slot,
+ * then flip to it. Pure; `state.release` is the release being rolled back.
+ */
+export function rollbackTransitions(
+  state: StageState,
+  fullReplicas: number,
+  reason: string,
+): Transition[] {
+  const rec = state.release;
+  if (!rec) throw new Error("rollbackTransitions: the state records no release");
+  if (rec.phase === "deploying" || rec.phase === "canary" || rec.phase === "paused")
+    return [{ kind: "rollback", reason }];
+  const previous = rec.previous.slot;
+  const oldStillRuns =
+    rec.phase === "promoted" &&
+    state.slots[previous].image === rec.previous.image &&
+    replicasOf(state, previous, fullReplicas) > 0;
+  if (oldStillRuns) return [{ kind: "flipBack", slot: previous, reason }];
+  const idle = otherSlot(state.stable);
+  return [
+    {
+      kind: "restore",
+      slot: idle,
+      release: {
+        image: rec.previous.image,
+        version: rec.previous.version,
+        ...(rec.previous.revision ? { revision: rec.previous.revision } : {}),
+      },
+    },
+    { kind: "flipBack", slot: idle, reason },
+  ];
+}
+
+export interface RollbackInput {
+  state: StageState;
+  fullReplicas: number;
+  reason: string;
+}
+
+/**
+ * `slipway rollback`: applies `rollbackTransitions` one update each, through the
+ * same effects as a release. Throws what a failed update throws; the returned
+ * state is what the last update landed.
+ */
+export async function runRollback(
+  input: RollbackInput,
+  fx: Pick<Effects, "apply" | "now">,
+): Promise<{ state: StageState; transitions: Transition[] }> {
+  let state = input.state;
+  const transitions = rollbackTransitions(state, input.fullReplicas, input.reason);
+  for (const t of transitions) {
+    const next = nextState(state, t, input.fullReplicas, new Date(fx.now()).toISOString());
+    await fx.apply(next, t, transitionMessage(t, state.release!, []));
+    state = next;
+  }
+  return { state, transitions };
 }

@@ -1,4 +1,4 @@
-import { otherSlot, SETTLED_PHASES, type ReleaseRecord, type StageConfig } from "../config/schema";
+import { SETTLED_PHASES, type ReleaseRecord, type StageConfig } from "../config/schema";
 import { flagHealth } from "../config/flags";
 import { pipelineExitCode } from "../cli/exitCodes";
 import type { StageOutputs } from "../contract/outputs";
@@ -7,7 +7,7 @@ import { checkStageName, resolveContext, StageLease, type PipelineContext } from
 import { RefusedError, UnknownReleaseError, UnknownStageError } from "./errors";
 import { LogBrokenError, ReleaseLog, type LogProblem, type LogRecord } from "./log";
 import { passedReleaseOf } from "./promotionEvidence";
-import { weightsOf, type StageState } from "./machine";
+import { runRollback, weightsOf, type Transition } from "./machine";
 import {
   finish,
   refuse,
@@ -19,6 +19,7 @@ import {
 } from "./release";
 import { StageStack } from "./stack";
 import { listStages, readStageConfig } from "./stackFile";
+import { applyUpdate } from "./update";
 
 /**
  * The other pipeline commands: rollback, promote across stages, approve,
@@ -32,46 +33,6 @@ interface StageArgs {
   logDir?: string;
   report?: Reporter;
   env?: Record<string, string>;
-}
-
-async function applyState(
-  stack: StageStack,
-  log: ReleaseLog,
-  report: Reporter,
-  releaseId: string,
-  from: StageState,
-  to: StageState,
-  message: string,
-): Promise<void> {
-  stack.writeState(to);
-  log.append({
-    stage: stack.stage,
-    releaseId,
-    event: "update.started",
-    weights: weightsOf(to),
-    reason: message,
-  });
-  report({ type: "update", phase: "started", message });
-  try {
-    const result = await stack.up(message);
-    log.append({
-      stage: stack.stage,
-      releaseId,
-      event: "update.succeeded",
-      weights: weightsOf(to),
-      figures: { changes: result.changes, durationMs: result.durationMs },
-    });
-    report({ type: "update", phase: "succeeded", message, ...result });
-  } catch (err) {
-    stack.writeState(from);
-    log.append({
-      stage: stack.stage,
-      releaseId,
-      event: "update.failed",
-      reason: (err as Error).message.slice(0, 2000),
-    });
-    throw err;
-  }
 }
 
 /**
@@ -118,124 +79,45 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
     const outputs = await stack.outputs();
     if (!outputs?.release) return refuse(report, `stage ${args.stage} has no release to roll back`);
     const rec = outputs.release;
-    const now = new Date().toISOString();
-    const state = stateFromOutputs(outputs, config);
-    const reason = args.reason ?? "manual rollback";
-    const done = (how: string): ReleaseReport => {
-      log.append({
-        stage: args.stage,
-        releaseId: rec.id,
-        event: "release.rolledBack",
-        reason: `${reason} (${how})`,
-        weights: outputs.weights,
-      });
-      report({
-        type: "outcome",
-        outcome: "rolledBack",
-        releaseId: rec.id,
-        reason: `${reason} (${how})`,
-      });
-      return {
-        outcome: "rolledBack",
-        exitCode: pipelineExitCode("rolledBack"),
-        releaseId: rec.id,
-        reason,
-      };
-    };
-    const settledRecord = (r: ReleaseRecord): ReleaseRecord => ({
-      ...r,
-      phase: "rolledBack",
-      reason,
-      updatedAt: now,
-    });
-
-    if (rec.phase === "deploying" || rec.phase === "canary" || rec.phase === "paused") {
-      const to: StageState = { ...state, canaryWeight: 0, release: settledRecord(rec) };
-      await applyState(
-        stack,
-        log,
-        report,
-        rec.id,
-        state,
-        to,
-        `release ${rec.id}: roll back, ${rec.candidateSlot} to weight 0 (${reason})`,
-      );
-      return done("candidate weight 0, one update");
-    }
-
-    const previousSlot = rec.previous.slot;
-    const oldStillRuns =
-      rec.phase === "promoted" &&
-      outputs.releases[previousSlot].image === rec.previous.image &&
-      outputs.releases[previousSlot].replicas > 0;
-    if (oldStillRuns) {
-      const to: StageState = {
-        ...state,
-        stable: previousSlot,
-        canaryWeight: 0,
-        slots: { ...state.slots, [previousSlot]: withoutReplicas(state.slots[previousSlot]) },
-        release: settledRecord(rec),
-      };
-      await applyState(
-        stack,
-        log,
-        report,
-        rec.id,
-        state,
-        to,
-        `release ${rec.id}: roll back, flip stable back to ${previousSlot} (${reason})`,
-      );
-      return done(`flipped back to ${previousSlot}, one update`);
-    }
-
     if (rec.phase === "rolledBack")
       return refuse(
         report,
         `release ${rec.id} is already rolled back; traffic is on ${outputs.stableSlot}`,
       );
-
-    // Later: the old slot is gone. Restore the previous known-good release into the idle slot, then flip.
-    // The release record names what was stable before it: the known-good artifact.
-    const knownGood = rec.previous;
-    const idle = otherSlot(outputs.stableSlot);
-    const restored: StageState = {
-      ...state,
-      canaryWeight: 0,
-      slots: {
-        ...state.slots,
-        [idle]: {
-          image: knownGood.image,
-          version: knownGood.version,
-          ...(knownGood.revision ? { revision: knownGood.revision } : {}),
-          replicas: config.service.replicas,
+    const reason = args.reason ?? "manual rollback";
+    // The machine decides the transitions and their states; each lands as one update.
+    let current = stateFromOutputs(outputs, config);
+    const updater = { stack, log, report, releaseId: rec.id };
+    const { state, transitions } = await runRollback(
+      { state: current, fullReplicas: config.service.replicas, reason },
+      {
+        async apply(next, t, message) {
+          await applyUpdate(updater, current, next, t, message);
+          current = next;
         },
+        now: Date.now,
       },
-    };
-    await applyState(
-      stack,
-      log,
-      report,
-      rec.id,
-      state,
-      restored,
-      `release ${rec.id}: roll back, restore ${knownGood.version} into ${idle}`,
     );
-    const flipped: StageState = {
-      ...restored,
-      stable: idle,
-      slots: { ...restored.slots, [idle]: withoutReplicas(restored.slots[idle]) },
-      release: settledRecord(rec),
+    const how = describeRollback(transitions);
+    log.append({
+      stage: args.stage,
+      releaseId: rec.id,
+      event: "release.rolledBack",
+      reason: `${reason} (${how})`,
+      weights: weightsOf(state),
+    });
+    report({
+      type: "outcome",
+      outcome: "rolledBack",
+      releaseId: rec.id,
+      reason: `${reason} (${how})`,
+    });
+    return {
+      outcome: "rolledBack",
+      exitCode: pipelineExitCode("rolledBack"),
+      releaseId: rec.id,
+      reason,
     };
-    await applyState(
-      stack,
-      log,
-      report,
-      rec.id,
-      restored,
-      flipped,
-      `release ${rec.id}: roll back, flip stable to ${idle} (${reason})`,
-    );
-    return done(`restored ${knownGood.version} into ${idle} and flipped, two updates`);
   } catch (err) {
     return finish(report, "error", { reason: (err as Error).message });
   } finally {
@@ -243,9 +125,14 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
   }
 }
 
-function withoutReplicas<T extends { replicas?: number }>(r: T): Omit<T, "replicas"> {
-  const { replicas: _r, ...rest } = r;
-  return rest;
+/** How many updates a rollback took, and what they did, for the log and the outcome. */
+function describeRollback(transitions: Transition[]): string {
+  const last = transitions.at(-1)!;
+  if (last.kind !== "flipBack") return "candidate weight 0, one update";
+  const restore = transitions.find((t) => t.kind === "restore");
+  return restore
+    ? `restored ${restore.release.version} into ${restore.slot} and flipped, two updates`
+    : `flipped back to ${last.slot}, one update`;
 }
 
 /** Releases of a stage, newest first, folded from the log. */
@@ -254,7 +141,10 @@ export interface ReleaseSummary {
   artifact?: LogRecord["artifact"];
   startedAt: string;
   outcome?: "completed" | "rolledBack" | "failed" | "paused" | "refused";
+  /** When the promote update landed (`release.promoted`). */
   promotedAt?: string;
+  /** When the old slot's scale-down landed (`release.scaledDown`). */
+  scaledDownAt?: string;
   endedAt?: string;
 }
 
@@ -267,8 +157,8 @@ export function summarize(records: LogRecord[]): ReleaseSummary[] {
       byId.set(r.releaseId, s);
     }
     if (r.artifact && !s.artifact) s.artifact = r.artifact;
-    if (r.event === "update.succeeded" && (r.figures as any)?.transition === "promote")
-      s.promotedAt = r.at;
+    if (r.event === "release.promoted") s.promotedAt = r.at;
+    if (r.event === "release.scaledDown") s.scaledDownAt = r.at;
     if (r.event === "release.completed") [s.outcome, s.endedAt] = ["completed", r.at];
     if (r.event === "release.rolledBack") [s.outcome, s.endedAt] = ["rolledBack", r.at];
     if (r.event === "release.failed") [s.outcome, s.endedAt] = ["failed", r.at];

@@ -17,7 +17,6 @@ import { checkArtifact } from "../governance/artifactPolicy";
 import { releasePolicyFindings } from "../policy/releaseCheck";
 import { LogBrokenError, ReleaseLog, type LogRecord } from "./log";
 import {
-  nextState,
   runMachine,
   weightsOf,
   type AnalysisResult,
@@ -33,6 +32,7 @@ import { MissingSecretError } from "../hooks";
 import type { Notifier } from "../notify";
 import { checkHookSecrets, checkpointEffect, startNotifier } from "./releaseHooks";
 import { readStageConfig } from "./stackFile";
+import { applyUpdate } from "./update";
 import { resolveContext, StageLease, type PipelineContext } from "./context";
 import { RefusedError } from "./errors";
 
@@ -418,51 +418,11 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
       ? { index: t.position - 1, description: describeStep(plan[t.position - 1]!) }
       : undefined;
 
+  const updater = { stack, log, report, releaseId };
   const effects: Effects = {
-    async apply(t, message) {
-      const next = nextState(current, t, config.service.replicas, new Date(now()).toISOString());
-      stack.writeState(next);
-      log.append({
-        ...base(),
-        event: "update.started",
-        step: stepOf(t),
-        weights: weightsOf(next),
-        reason: message,
-      });
-      report({ type: "update", phase: "started", message });
-      try {
-        const result = await stack.up(message);
-        current = next;
-        log.append({
-          ...base(),
-          event: "update.succeeded",
-          step: stepOf(t),
-          weights: weightsOf(next),
-          figures: { changes: result.changes, durationMs: result.durationMs, transition: t.kind },
-        });
-        report({
-          type: "update",
-          phase: "succeeded",
-          message,
-          changes: result.changes,
-          durationMs: result.durationMs,
-        });
-      } catch (err) {
-        // The stack file goes back to what the stack actually holds.
-        stack.writeState(current);
-        log.append({
-          ...base(),
-          event: "update.failed",
-          step: stepOf(t),
-          reason: (err as Error).message.slice(0, 2000),
-        });
-        report({
-          type: "update",
-          phase: "failed",
-          message: (err as Error).message.split("\n")[0]!,
-        });
-        throw err;
-      }
+    async apply(next, t, message) {
+      await applyUpdate(updater, current, next, t, message, stepOf(t));
+      current = next;
     },
     async verify(expected) {
       const actual = await a.readBack.read(a.outputs);

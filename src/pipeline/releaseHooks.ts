@@ -74,11 +74,10 @@ export function checkpointEffect(
     const record = state.release!;
     const planned = at.index === undefined ? undefined : a.plan[at.index];
     const step = planned ? { index: at.index!, description: describeStep(planned) } : undefined;
-    // The facts notifications announce, written where the machine establishes them.
+    // The facts notifications announce, written where the machine establishes them
+    // (release.promoted is written by applyUpdate when the promote update lands, once).
     if (point === "afterStep" && step)
       a.log.append({ ...base(), event: "step.completed", step, weights: weightsOf(state) });
-    if (point === "postRollout")
-      a.log.append({ ...base(), event: "release.promoted", weights: weightsOf(state) });
     if (!runner.has(point, at.index)) return { action: "continue" };
     if (header === null) header = await a.testerHeader();
     const decision = await runner.run(point, {

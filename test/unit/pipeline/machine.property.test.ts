@@ -2,8 +2,11 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { ReleaseRecord } from "../../../src/config/schema";
 import {
+  nextState,
   replicasOf,
+  rollbackTransitions,
   runMachine,
+  runRollback,
   type Effects,
   type StageState,
   type Transition,
@@ -73,14 +76,16 @@ describe("release state machine (property)", () => {
           let clock = 0;
           let state = initialState();
           const applied: Transition[] = [];
+          const handed: StageState[] = [];
           const seenVerdicts: string[] = [];
           let updates = 0;
           const fx: Effects = {
-            async apply(t) {
+            async apply(next, t) {
               // Fail an update where the sequence says so (never the rollback itself, tested elsewhere).
               if (t.kind !== "rollback" && updateFailures[updates++])
                 throw new Error("injected update failure");
               applied.push(t);
+              handed.push(next);
             },
             async verify() {},
             async smoke() {
@@ -140,13 +145,17 @@ describe("release state machine (property)", () => {
             .map((t) => (t as { weight: number }).weight);
           expect([...weights].sort((a, b) => a - b)).toEqual(weights);
           // The stable slot was at full size after every transition.
+          // The state each update landed is the one the machine computed for its transition.
           let replay = initialState();
-          const { nextState } = await import("../../../src/pipeline/machine");
-          for (const t of applied) {
+          applied.forEach((t, i) => {
             replay = nextState(replay, t, FULL, "t");
             const stableSize = replicasOf(replay, replay.stable, FULL);
             expect(stableSize).toBe(FULL);
-          }
+            expect({ ...handed[i]!, release: undefined }).toEqual({
+              ...replay,
+              release: undefined,
+            });
+          });
           expect(replay.stable).toBe(state.stable);
           expect(replay.canaryWeight).toBe(state.canaryWeight);
         },
@@ -167,7 +176,7 @@ describe("release state machine (property)", () => {
     state.canaryWeight = 10;
     const applied: Transition[] = [];
     const fx: Effects = {
-      apply: async (t) => void applied.push(t),
+      apply: async (_next, t) => void applied.push(t),
       verify: async () => {},
       smoke: async () => ({ ok: true, detail: "" }),
       analyse: async () => ({ verdict: "pass", reasons: [] }),
@@ -191,5 +200,105 @@ describe("release state machine (property)", () => {
     expect(result.outcome).toBe("promoted");
     expect(applied.map((t) => t.kind)).toEqual(["setWeight", "promote", "scaleDown"]);
     expect((applied[0] as { weight: number }).weight).toBe(50);
+  });
+
+  it("slipway rollback: back to known-good at full size, weight 0, in as few updates as the point allows", async () => {
+    const phaseArb = fc.constantFrom(
+      "deploying",
+      "canary",
+      "paused",
+      "promoted",
+      "completed",
+      "failed",
+    ) as fc.Arbitrary<"deploying" | "canary" | "paused" | "promoted" | "completed" | "failed">;
+    await fc.assert(
+      fc.asyncProperty(
+        phaseArb,
+        fc.integer({ min: 0, max: 100 }),
+        fc.constantFrom(0, 1, FULL),
+        fc.boolean(),
+        fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }),
+        async (phase, weight, oldReplicas, oldImageKept, failAt) => {
+          // Where the stage stands at `phase` of the release of 2.0.0 (green) over 1.0.0 (blue).
+          const start = initialState();
+          const rec = { ...start.release!, phase, position: 1, steps: 2 };
+          const candidate = { image: image("b"), version: "2.0.0" };
+          const promoted = phase === "promoted" || phase === "completed" || phase === "failed";
+          const state: StageState = promoted
+            ? {
+                stable: "green",
+                canaryWeight: 0,
+                slots: {
+                  green: candidate,
+                  blue: {
+                    ...(oldImageKept ? start.slots.blue : { image: image("c"), version: "0.9.0" }),
+                    replicas: phase === "completed" ? 0 : oldReplicas,
+                  },
+                },
+                release: { ...rec, promotedAt: new Date(0).toISOString() },
+              }
+            : {
+                stable: "blue",
+                canaryWeight: phase === "deploying" ? 0 : weight,
+                slots: { blue: start.slots.blue, green: { ...candidate, replicas: FULL } },
+                release: rec,
+              };
+
+          const applied: Transition[] = [];
+          const handed: StageState[] = [];
+          const run = runRollback(
+            { state, fullReplicas: FULL, reason: "manual" },
+            {
+              async apply(next, t) {
+                if (failAt === applied.length) throw new Error("injected update failure");
+                applied.push(t);
+                handed.push(next);
+              },
+              now: () => 0,
+            },
+          );
+          const planned = rollbackTransitions(state, FULL, "manual");
+
+          // As few updates as the point allows.
+          const oldStillRuns = phase === "promoted" && oldImageKept && oldReplicas > 0;
+          expect(planned.map((t) => t.kind)).toEqual(
+            !promoted ? ["rollback"] : oldStillRuns ? ["flipBack"] : ["restore", "flipBack"],
+          );
+
+          // Every state handed to an update is the machine's, and keeps the stable slot at full size;
+          // a slot being restored gets no traffic until the flip.
+          const check = () => {
+            let replay = state;
+            applied.forEach((t, i) => {
+              replay = nextState(replay, t, FULL, new Date(0).toISOString());
+              expect(handed[i]).toEqual(replay);
+              expect(replicasOf(replay, replay.stable, FULL)).toBe(FULL);
+              if (t.kind === "restore") expect(replay.canaryWeight).toBe(0);
+            });
+          };
+
+          if (failAt !== undefined && failAt < planned.length) {
+            await expect(run).rejects.toThrow(/injected update failure/);
+            expect(applied).toEqual(planned.slice(0, failAt));
+            check();
+            return;
+          }
+          const result = await run;
+          expect(applied).toEqual(planned);
+          expect(result.transitions).toEqual(planned);
+          check();
+          const end = result.state;
+          // Known-good takes all traffic, at full size; the release ends rolled back.
+          expect(end.canaryWeight).toBe(0);
+          expect(end.slots[end.stable].image).toBe(image("a"));
+          expect(replicasOf(end, end.stable, FULL)).toBe(FULL);
+          expect(end.release!.phase).toBe("rolledBack");
+          expect(end.release!.reason).toBe("manual");
+          // Mid-canary the stable slot never moves.
+          if (!promoted) expect(end.stable).toBe("blue");
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

@@ -60,16 +60,20 @@ describe("release log", () => {
       event: "update.succeeded",
       figures: { transition: "promote" },
     });
+    // What the pipeline writes once the promote update landed; the summary reads this, not figures.
+    log.append({ stage: "staging", releaseId: "r-1", event: "release.promoted" });
+    log.append({ stage: "staging", releaseId: "r-1", event: "release.scaledDown" });
     log.append({ stage: "staging", releaseId: "r-1", event: "release.completed" });
-    appendFileSync(log.path, '{"seq": 4, "event": "upd'); // a crash mid-write
+    appendFileSync(log.path, '{"seq": 6, "event": "upd'); // a crash mid-write
     const reopened = ReleaseLog.forStage(dir, "staging");
-    expect(reopened.readAll().map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(reopened.readAll().map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
     expect(
       reopened.append({ stage: "staging", releaseId: "r-2", event: "release.started" }).seq,
-    ).toBe(4);
+    ).toBe(6);
     const [r2, r1] = summarize(reopened.readAll());
     expect(r1!.outcome).toBe("completed");
     expect(r1!.promotedAt).toBeDefined();
+    expect(r1!.scaledDownAt).toBeDefined();
     expect(r2!.outcome).toBeUndefined();
   });
 });
