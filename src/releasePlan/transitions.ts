@@ -9,7 +9,7 @@ import { describeStep, type PlanStep } from "../pipeline/plan";
  * state machine's own `nextState`, so the plan previews exactly what a
  * release would write.
  */
-export type PlannedKind = Transition["kind"] | "flipBack";
+export type PlannedKind = Transition["kind"];
 
 export interface PlannedTransition {
   /** e.g. "deploy", "step 1 setWeight 10", "rollback after step 1". */
@@ -88,19 +88,16 @@ export function planTransitions(
     rollback: false,
   });
   // After promotion, while the old slot still runs, a rollback flips stable back (one update).
-  const back = record.previous.slot;
-  const { replicas: _replicas, ...previousRelease } = promoted.slots[back];
   add({
     label: "rollback after promote",
     kind: "flipBack",
     from: "promote",
-    state: {
-      ...promoted,
-      stable: back,
-      canaryWeight: 0,
-      slots: { ...promoted.slots, [back]: previousRelease },
-      release: promoted.release && { ...promoted.release, phase: "rolledBack", reason: "plan" },
-    },
+    state: nextState(
+      promoted,
+      { kind: "flipBack", slot: record.previous.slot, reason: "plan" },
+      fullReplicas,
+      now,
+    ),
     rollback: true,
   });
   add({
