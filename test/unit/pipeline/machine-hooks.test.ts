@@ -46,7 +46,7 @@ function harness(
 ) {
   const trail: string[] = [];
   const fx: Effects = {
-    async apply(t: Transition) {
+    async apply(_next, t: Transition) {
       trail.push(`apply ${t.kind}${t.kind === "setWeight" ? ` ${t.weight}` : ""}`);
     },
     async verify() {},
