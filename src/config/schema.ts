@@ -210,6 +210,15 @@ export const canarySchema = z
       .optional(),
     /** HTTP calls at points of a release (src/hooks/spec.ts). */
     hooks: hooksSchema.default([]),
+    /**
+     * Weights found in force that differ from the stack (changed outside the program):
+     * roll back to the known-good slot (one update), or pause the release for a person.
+     */
+    onDrift: z
+      .enum(["rollback", "pause"], { error: 'allowed: "rollback" or "pause"' })
+      .default("rollback"),
+    /** How often a long pause reads the weights back. */
+    driftCheckSeconds: intIn(1, 3600).default(15),
   })
   .strict()
   .superRefine((canary, ctx) => {

@@ -164,7 +164,7 @@ export interface Effects {
    */
   apply(next: StageState, t: Transition, message: string): Promise<void>;
   /** Reads the weights actually in force and throws if they differ from `expected`. */
-  verify(expected: Weights): Promise<void>;
+  verify(expected: Weights, when?: string): Promise<void>;
   smoke(): Promise<{ ok: boolean; detail: string }>;
   analyse(step: Extract<PlanStep, { kind: "analysis" }>, index: number): Promise<AnalysisResult>;
   sleep(seconds: number, label: string): Promise<void>;
@@ -191,6 +191,28 @@ export interface MachineInput {
   progressDeadlineSeconds: number;
   /** Analyses retried after an inconclusive verdict before the release pauses for a person. */
   inconclusiveRetries: number;
+  /** Weights drifted from the stack: roll back (default) or pause for a person. */
+  onDrift?: "rollback" | "pause";
+  /** A resumed release reads the weights back before it does anything else. */
+  resumed?: boolean;
+}
+
+/**
+ * The weights read back from the live route differ from what the stack applied:
+ * someone changed them outside the program. Thrown by `Effects.verify` (and by a
+ * watched pause); the machine answers it with the configured policy.
+ */
+export class WeightsDriftedError extends Error {
+  override name = "WeightsDriftedError";
+  constructor(
+    readonly expected: Weights,
+    readonly found: Weights,
+    readonly when: string,
+  ) {
+    super(
+      `weights drifted ${when}: expected blue ${expected.blue} / green ${expected.green}, found blue ${found.blue} / green ${found.green}`,
+    );
+  }
 }
 
 export interface MachineResult {
@@ -217,10 +239,14 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
     state = next;
   };
 
-  const verify = async () => {
+  // True while the weights in force were read back since the last wait (pause or analysis).
+  let fresh = false;
+  const verify = async (when = "after the update") => {
     try {
-      await fx.verify(weightsOf(state));
+      await fx.verify(weightsOf(state), when);
+      fresh = true;
     } catch (err) {
+      if (err instanceof WeightsDriftedError) throw err;
       throw new StepFailure(`weights in force differ from the stack: ${(err as Error).message}`);
     }
   };
@@ -284,6 +310,7 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
   const deadline = Date.parse(record().startedAt) + input.progressDeadlineSeconds * 1000;
 
   try {
+    if (input.resumed && record().phase !== "deploying") await verify("on resume");
     if (record().phase === "deploying") {
       const pre = await checkpoint("preRollout");
       if (pre.action !== "continue")
@@ -312,6 +339,8 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
         if (fx.now() > deadline)
           return await rollback(`progress deadline of ${input.progressDeadlineSeconds}s passed`);
         const step = input.plan[index]!;
+        // Drift made during the previous pause, analysis or gate is caught before traffic moves on.
+        if (!fresh) await verify(`before step ${index + 1}`);
         const before = await gate("beforeStep", index);
         if (before) return before;
         if (step.kind === "setWeight") {
@@ -326,9 +355,12 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
               return { outcome: "paused", state, reason: `step ${index + 1} waits for approval` };
           } else {
             await fx.sleep(step.seconds ?? 0, `step ${index + 1}: ${describeStep(step)}`);
+            fresh = false;
           }
         } else {
           let result = await fx.analyse(step, index);
+          // An analysis over a drifted window never counts: the split it measured is not the plan's.
+          await verify(`after the analysis of step ${index + 1}`);
           for (
             let retry = 0;
             result.verdict === "inconclusive" && retry < input.inconclusiveRetries;
@@ -336,6 +368,7 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
           ) {
             fx.note("analysis.retry", { index, reasons: result.reasons });
             result = await fx.analyse(step, index);
+            await verify(`after the analysis of step ${index + 1}`);
           }
           if (result.verdict === "fail")
             return await rollback(
@@ -374,8 +407,23 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
       return { outcome: "rolledBack", state, reason: record().reason };
     return { outcome: "failed", state, reason: `release is in phase ${record().phase}` };
   } catch (err) {
+    if (
+      err instanceof WeightsDriftedError &&
+      record().phase !== "promoted" &&
+      record().phase !== "completed"
+    ) {
+      if (input.onDrift === "pause")
+        return {
+          outcome: "paused",
+          state,
+          reason: `${err.message} (slipway:canary.onDrift pause): restore the weights and run slipway release --resume, or slipway rollback`,
+        };
+      return await rollback(err.message);
+    }
     const reason =
-      err instanceof StepFailure ? err.message : `stack update failed: ${(err as Error).message}`;
+      err instanceof StepFailure || err instanceof WeightsDriftedError
+        ? err.message
+        : `stack update failed: ${(err as Error).message}`;
     if (record().phase === "promoted" || record().phase === "completed") {
       // After promotion the candidate is stable; a failed scale-down leaves traffic where it belongs.
       return { outcome: "promoted", state, reason };

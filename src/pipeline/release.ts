@@ -24,9 +24,11 @@ import {
   type Outcome,
   type StageState,
   type Transition,
+  WeightsDriftedError,
 } from "./machine";
 import { describeStep, planSteps, type PlanStep } from "./plan";
 import { weightsReadBackFor, type WeightsReadBack } from "./readBack";
+import type { Weights } from "../traffic/weights";
 import { StageStack } from "./stack";
 import { MissingSecretError } from "../hooks";
 import type { Notifier } from "../notify";
@@ -419,26 +421,27 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
       : undefined;
 
   const updater = { stack, log, report, releaseId };
+
+  /** Reads the weights in force back from the live route; drift is logged and thrown. */
+  const watchWeights = async (expected: Weights, when: string): Promise<void> => {
+    const found = await a.readBack.read(a.outputs);
+    const ok = found.blue === expected.blue && found.green === expected.green;
+    log.append({
+      ...base(),
+      event: ok ? "weights.verified" : "weights.drifted",
+      weights: found,
+      figures: { expected, found, when },
+    });
+    report({ type: "weights", ...found, verified: ok });
+    if (!ok) throw new WeightsDriftedError(expected, found, when);
+  };
+
   const effects: Effects = {
     async apply(next, t, message) {
       await applyUpdate(updater, current, next, t, message, stepOf(t));
       current = next;
     },
-    async verify(expected) {
-      const actual = await a.readBack.read(a.outputs);
-      const ok = actual.blue === expected.blue && actual.green === expected.green;
-      log.append({
-        ...base(),
-        event: ok ? "weights.verified" : "weights.drifted",
-        weights: actual,
-        figures: { expected },
-      });
-      report({ type: "weights", ...actual, verified: ok });
-      if (!ok)
-        throw new Error(
-          `expected blue ${expected.blue} / green ${expected.green}, found blue ${actual.blue} / green ${actual.green}`,
-        );
-    },
+    verify: (expected, when = "after the update") => watchWeights(expected, when),
     async smoke() {
       if (!a.options.smokeUrl || !config.canary.smokeCheck)
         return { ok: true, detail: "no smoke check configured" };
@@ -513,9 +516,33 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
     },
     async sleep(seconds, label) {
       if (seconds <= 0) return;
-      log.append({ ...base(), event: "pause.started", reason: label, figures: { seconds } });
-      report({ type: "wait", label, seconds });
-      await a.sleep(seconds * 1000);
+      // A resumed release does not serve again a pause it already served, in full or in part.
+      const served = pauseServed(log.forRelease(releaseId), label, now());
+      if (served.done) return;
+      const left = served.leftSeconds ?? seconds;
+      if (left <= 0) {
+        log.append({ ...base(), event: "pause.ended", reason: label });
+        return;
+      }
+      log.append({
+        ...base(),
+        event: "pause.started",
+        reason: label,
+        figures: {
+          seconds,
+          ...(served.leftSeconds !== undefined ? { resumedWithSecondsLeft: left } : {}),
+        },
+      });
+      report({ type: "wait", label, seconds: left });
+      // During a canary a long pause reads the weights back every driftCheckSeconds.
+      const watching = current.release?.phase === "canary";
+      const chunk = watching ? config.canary.driftCheckSeconds : left;
+      const until = now() + left * 1000;
+      for (let remaining = left * 1000; remaining > 0; remaining = until - now()) {
+        await a.sleep(Math.min(remaining, chunk * 1000));
+        if (watching && until - now() > 0)
+          await watchWeights(weightsOf(current), `during ${label}`);
+      }
       log.append({ ...base(), event: "pause.ended", reason: label });
     },
     async approved(index) {
@@ -554,6 +581,8 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
       scaleDownDelaySeconds: config.canary.scaleDownDelaySeconds,
       progressDeadlineSeconds: config.canary.progressDeadlineSeconds,
       inconclusiveRetries: 1,
+      onDrift: config.canary.onDrift,
+      resumed: !!a.options.resume,
     },
     effects,
   );
@@ -597,4 +626,29 @@ function metricsFetcher(
     metrics: spec.metrics,
     stepSeconds: a.config.kubernetes.prometheusStepSeconds,
   });
+}
+
+/**
+ * How much of the pause `label` this release already served, from its log: a
+ * pause ended since the last update is done; one started and not ended has the
+ * rest of its time left. Pure.
+ */
+export function pauseServed(
+  records: LogRecord[],
+  label: string,
+  nowMs: number,
+): { done: boolean; leftSeconds?: number } {
+  let lastUpdate = -1;
+  records.forEach((r, i) => {
+    if (r.event === "update.succeeded") lastUpdate = i;
+  });
+  const since = records.slice(lastUpdate + 1).filter((r) => r.reason === label);
+  if (since.some((r) => r.event === "pause.ended")) return { done: true };
+  const started = since.find((r) => r.event === "pause.started");
+  const seconds = started?.figures?.seconds;
+  if (!started || typeof seconds !== "number") return { done: false };
+  return {
+    done: false,
+    leftSeconds: Math.max(0, Math.ceil((Date.parse(started.at) + seconds * 1000 - nowMs) / 1000)),
+  };
 }

@@ -1,0 +1,236 @@
+import { describe, expect, it } from "vitest";
+import type { ReleaseRecord } from "../../../src/config/schema";
+import {
+  runMachine,
+  weightsOf,
+  WeightsDriftedError,
+  type Effects,
+  type StageState,
+  type Transition,
+} from "../../../src/pipeline/machine";
+import type { PlanStep } from "../../../src/pipeline/plan";
+import { pauseServed } from "../../../src/pipeline/release";
+import type { LogRecord } from "../../../src/pipeline/log";
+import type { Weights } from "../../../src/traffic/weights";
+
+/**
+ * Issue 12, observation 2: drift during a pause or an analysis is caught before
+ * traffic moves on, answered by slipway:canary.onDrift, and an analysis over a
+ * drifted window never counts. A live route is simulated: the machine's updates
+ * write it, a "person" edits it between effects.
+ */
+const image = (c: string) => `registry.local/checkout@sha256:${c.repeat(64)}`;
+function start(): StageState {
+  const release: ReleaseRecord = {
+    id: "r-drift",
+    phase: "deploying",
+    candidateSlot: "green",
+    artifact: { image: image("b"), version: "2.0.0" },
+    previous: { slot: "blue", image: image("a"), version: "1.0.0" },
+    position: 0,
+    steps: 4,
+    startedAt: new Date(0).toISOString(),
+    updatedAt: new Date(0).toISOString(),
+  };
+  return {
+    stable: "blue",
+    canaryWeight: 0,
+    slots: {
+      blue: { image: image("a"), version: "1.0.0" },
+      green: { ...{ image: image("a"), version: "1.0.0" }, replicas: 0 },
+    },
+    release,
+  };
+}
+
+const PLAN: PlanStep[] = [
+  { kind: "setWeight", weight: 10 },
+  { kind: "pause", seconds: 60, untilApproved: false },
+  { kind: "analysis" },
+  { kind: "setWeight", weight: 50 },
+];
+
+function world(
+  driftAt: "pause" | "analysis" | "none",
+  options: { onDrift?: "rollback" | "pause" } = {},
+) {
+  let live: Weights = weightsOf(start());
+  const applied: Transition["kind"][] = [];
+  const checks: { when: string; found: Weights; ok: boolean }[] = [];
+  let analyses = 0;
+  const fx: Effects = {
+    async apply(next, t) {
+      live = weightsOf(next); // the update rewrites the route
+      applied.push(t.kind);
+    },
+    async verify(expected, when = "?") {
+      const ok = live.blue === expected.blue && live.green === expected.green;
+      checks.push({ when, found: live, ok });
+      if (!ok) throw new WeightsDriftedError(expected, live, when);
+    },
+    async smoke() {
+      return { ok: true, detail: "" };
+    },
+    async analyse() {
+      analyses++;
+      if (driftAt === "analysis") live = { blue: 0, green: 100 };
+      return { verdict: "pass", reasons: [] };
+    },
+    async sleep() {
+      if (driftAt === "pause") live = { blue: 0, green: 100 };
+    },
+    async approved() {
+      return false;
+    },
+    note() {},
+    now: () => 0,
+  };
+  const run = () =>
+    runMachine(
+      {
+        state: start(),
+        plan: PLAN,
+        fullReplicas: 2,
+        smokeCheck: false,
+        scaleDownDelaySeconds: 0,
+        progressDeadlineSeconds: 3600,
+        inconclusiveRetries: 1,
+        ...options,
+      },
+      fx,
+    );
+  return { run, applied, checks, live: () => live, analyses: () => analyses };
+}
+
+describe("drift watching", () => {
+  it("catches blue 0 / green 100 made during a pause before the next step, and rolls back (default)", async () => {
+    const w = world("pause");
+    const result = await w.run();
+    expect(result.outcome).toBe("rolledBack");
+    expect(result.reason).toMatch(
+      /weights drifted before step 3: expected blue 90 \/ green 10, found blue 0 \/ green 100/,
+    );
+    // No analysis judged the split nobody chose, and the next setWeight never ran.
+    expect(w.analyses()).toBe(0);
+    expect(w.applied).toEqual(["deploy", "setWeight", "rollback"]);
+    expect(w.live()).toEqual({ blue: 100, green: 0 });
+  });
+
+  it("does not count an analysis whose window drifted", async () => {
+    const w = world("analysis");
+    const result = await w.run();
+    expect(result.outcome).toBe("rolledBack");
+    expect(result.reason).toMatch(/weights drifted after the analysis of step 3/);
+    expect(w.applied).toEqual(["deploy", "setWeight", "rollback"]);
+  });
+
+  it("pauses instead when slipway:canary.onDrift is pause, leaving the stage for a person", async () => {
+    const w = world("pause", { onDrift: "pause" });
+    const result = await w.run();
+    expect(result.outcome).toBe("paused");
+    expect(result.reason).toMatch(
+      /onDrift pause\): restore the weights and run slipway release --resume, or slipway rollback/,
+    );
+    expect(w.applied).toEqual(["deploy", "setWeight"]);
+  });
+
+  it("reads back before every step and after every analysis, and on resume", async () => {
+    const w = world("none");
+    expect((await w.run()).outcome).toBe("promoted");
+    expect(w.checks.map((c) => c.when)).toEqual([
+      "after the update", // deploy
+      "after the update", // setWeight 10
+      "before step 3", // after the pause
+      "after the analysis of step 3",
+      "after the update", // setWeight 50
+      "after the update", // promote
+    ]);
+
+    const mid = { ...start(), canaryWeight: 10 };
+    mid.release = { ...mid.release!, phase: "canary", position: 1 };
+    const seen: string[] = [];
+    const r = await runMachine(
+      {
+        state: mid,
+        plan: PLAN,
+        fullReplicas: 2,
+        smokeCheck: false,
+        scaleDownDelaySeconds: 0,
+        progressDeadlineSeconds: 3600,
+        inconclusiveRetries: 1,
+        resumed: true,
+      },
+      {
+        async apply() {},
+        async verify(expected, when) {
+          seen.push(when!);
+          throw new WeightsDriftedError(expected, { blue: 0, green: 100 }, when!);
+        },
+        async smoke() {
+          return { ok: true, detail: "" };
+        },
+        async analyse() {
+          return { verdict: "pass", reasons: [] };
+        },
+        async sleep() {},
+        async approved() {
+          return false;
+        },
+        note() {},
+        now: () => 0,
+      },
+    );
+    expect(seen[0]).toBe("on resume");
+    expect(r.outcome).toBe("rolledBack");
+  });
+});
+
+describe("a resumed pause", () => {
+  const rec = (event: LogRecord["event"], at: string, extra: Partial<LogRecord> = {}) =>
+    ({
+      seq: 1,
+      at,
+      stage: "local",
+      releaseId: "r",
+      event,
+      actor: "a",
+      prev: "",
+      ...extra,
+    }) as LogRecord;
+  const label = "step 2: pause 75s";
+
+  it("is not served again once it ended after the last update", () => {
+    const records = [
+      rec("update.succeeded", "2026-01-01T00:00:00Z"),
+      rec("pause.started", "2026-01-01T00:00:01Z", { reason: label, figures: { seconds: 75 } }),
+      rec("pause.ended", "2026-01-01T00:01:16Z", { reason: label }),
+    ];
+    expect(pauseServed(records, label, Date.parse("2026-01-01T00:05:00Z"))).toEqual({ done: true });
+  });
+
+  it("serves only what is left of a pause cut short", () => {
+    const records = [
+      rec("update.succeeded", "2026-01-01T00:00:00Z"),
+      rec("pause.started", "2026-01-01T00:00:00Z", { reason: label, figures: { seconds: 75 } }),
+    ];
+    expect(pauseServed(records, label, Date.parse("2026-01-01T00:01:00Z"))).toEqual({
+      done: false,
+      leftSeconds: 15,
+    });
+    expect(pauseServed(records, label, Date.parse("2026-01-01T00:02:00Z"))).toEqual({
+      done: false,
+      leftSeconds: 0,
+    });
+  });
+
+  it("is served in full when it belongs to an earlier update", () => {
+    const records = [
+      rec("pause.started", "2026-01-01T00:00:00Z", { reason: label, figures: { seconds: 75 } }),
+      rec("pause.ended", "2026-01-01T00:01:15Z", { reason: label }),
+      rec("update.succeeded", "2026-01-01T00:02:00Z"),
+    ];
+    expect(pauseServed(records, label, Date.parse("2026-01-01T00:03:00Z"))).toEqual({
+      done: false,
+    });
+  });
+});
