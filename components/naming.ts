@@ -25,3 +25,22 @@ export const LABELS = {
   stage: "slipway.dev/stage",
   version: "app.kubernetes.io/version",
 } as const;
+
+/**
+ * The labels of a stage's Kubernetes objects: the service, the stage, who
+ * manages them and, for a slot's objects, the slot.
+ */
+export function slotLabels(service: string, stage: string, slot?: Slot): Record<string, string> {
+  return {
+    [LABELS.name]: service,
+    ...(slot ? { [LABELS.slot]: slot } : {}),
+    [LABELS.stage]: stage,
+    [LABELS.managedBy]: "slipway",
+  };
+}
+
+/** A namespace holds the whole service: it is part of it rather than named after it. */
+export function namespaceLabels(service: string, stage: string): Record<string, string> {
+  const { [LABELS.name]: _name, ...rest } = slotLabels(service, stage);
+  return { [LABELS.partOf]: service, ...rest };
+}

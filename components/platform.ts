@@ -1,5 +1,17 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { Slot } from "../src/config/schema";
+import type { Weights } from "../src/traffic/weights";
+
+/**
+ * Where traffic goes, derived once from config by ServiceStage and passed to
+ * the platform's weighted route: the only inputs a canary step changes.
+ */
+export interface RoutingInputs {
+  weights: Weights;
+  candidate: Slot;
+  /** The tester route: this header and secret value reach the candidate at any weight. */
+  headerRoute?: { name: string; value: pulumi.Input<string> };
+}
 import type { AwsStageOutputs } from "../src/contract/outputs";
 
 /** What a platform back end gives the stage for its outputs contract. */

@@ -5,7 +5,7 @@ import { SCHEMA_VERSION, type StageOutputs } from "../src/contract/outputs";
 import { weightsFor } from "../src/traffic/weights";
 import { AwsStage } from "./aws/stage";
 import { KubernetesStage } from "./kubernetes/stage";
-import type { PlatformStage } from "./platform";
+import type { PlatformStage, RoutingInputs } from "./platform";
 import { SecretToken } from "./secretToken";
 
 export interface ServiceStageArgs {
@@ -41,13 +41,33 @@ export class ServiceStage extends pulumi.ComponentResource {
           ).result
         : new SecretToken(`${name}-tester-header`, { bytes: 24 }, { parent: this }).value;
 
-    this.platform =
-      cfg.platform === "aws"
-        ? new AwsStage(`${name}-aws`, { config: cfg, headerValue }, { parent: this })
-        : new KubernetesStage(`${name}-k8s`, { config: cfg, headerValue }, { parent: this });
+    const stable = cfg.traffic.stable;
+    const routing: RoutingInputs = {
+      weights: weightsFor(stable, cfg.traffic.canaryWeight),
+      candidate: otherSlot(stable),
+      headerRoute: cfg.traffic.headerRoute.enabled
+        ? { name: cfg.traffic.headerRoute.name, value: headerValue }
+        : undefined,
+    };
+
+    if (cfg.platform === "aws") {
+      // parseStageConfig refuses this already; a config built by hand may not have been through it.
+      if (!cfg.aws)
+        throw new Error('slipway:aws: missing; it is required when slipway:platform is "aws"');
+      this.platform = new AwsStage(
+        `${name}-aws`,
+        { config: cfg, aws: cfg.aws, routing },
+        { parent: this },
+      );
+    } else {
+      this.platform = new KubernetesStage(
+        `${name}-k8s`,
+        { config: cfg, routing },
+        { parent: this },
+      );
+    }
 
     const p = this.platform;
-    const stable = cfg.traffic.stable;
     const releaseOf = (slot: (typeof SLOTS)[number]) => {
       const r = cfg.slots[slot];
       return {
@@ -65,8 +85,8 @@ export class ServiceStage extends pulumi.ComponentResource {
       service: o({ name: cfg.service.name, runtime: cfg.service.runtime, port: cfg.service.port }),
       endpoint: p.endpoint,
       stableSlot: o(stable),
-      candidateSlot: o(otherSlot(stable)),
-      weights: o(weightsFor(stable, cfg.traffic.canaryWeight)),
+      candidateSlot: o(routing.candidate),
+      weights: o(routing.weights),
       releases: o({ blue: releaseOf("blue"), green: releaseOf("green") }),
       routing: pulumi.all([p.routingId, p.headerRoutingId]).apply(([id, headerRouteId]) => ({
         kind: cfg.platform === "aws" ? ("ListenerRule" as const) : ("HTTPRoute" as const),

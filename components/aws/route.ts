@@ -1,16 +1,12 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { SLOTS, type AwsConfig, type ServiceConfig, type Slot } from "../../src/config/schema";
-import type { Weights } from "../../src/traffic/weights";
+import type { RoutingInputs } from "../platform";
 import { AWS_TAGS } from "../naming";
 
-export interface AwsWeightedRouteArgs {
+export interface AwsWeightedRouteArgs extends RoutingInputs {
   service: ServiceConfig;
   aws: AwsConfig;
-  /** The only inputs a canary step changes. */
-  weights: Weights;
-  candidate: Slot;
-  headerRoute?: { name: string; value: pulumi.Input<string> };
   tags: Record<string, string>;
 }
 

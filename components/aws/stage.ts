@@ -1,10 +1,9 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { SLOTS, otherSlot, type Slot, type StageConfig } from "../../src/config/schema";
+import { SLOTS, type AwsConfig, type Slot, type StageConfig } from "../../src/config/schema";
 import type { AwsStageOutputs } from "../../src/contract/outputs";
-import { weightsFor } from "../../src/traffic/weights";
 import { AWS_TAGS } from "../naming";
-import type { PlatformStage } from "../platform";
+import type { PlatformStage, RoutingInputs } from "../platform";
 import { AwsHealthAlarms, loadBalancerArnSuffix } from "./alarms";
 import { AwsDeployerRole } from "./deployer";
 import { AwsFlags } from "./flags";
@@ -14,7 +13,9 @@ import { AwsSlot } from "./slot";
 
 export interface AwsStageArgs {
   config: StageConfig;
-  headerValue: pulumi.Input<string>;
+  /** `config.aws`, required on this platform. */
+  aws: AwsConfig;
+  routing: RoutingInputs;
 }
 
 /**
@@ -40,7 +41,7 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
   constructor(name: string, args: AwsStageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("slipway:aws:Stage", name, {}, opts);
     const cfg = args.config;
-    const awsCfg = cfg.aws!;
+    const awsCfg = args.aws;
     const service = cfg.service;
     const tags = {
       [AWS_TAGS.service]: service.name,
@@ -107,17 +108,12 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
       childOpts,
     );
 
-    const candidate = otherSlot(cfg.traffic.stable);
     this.route = new AwsWeightedRoute(
       `${name}-route`,
       {
         service,
         aws: awsCfg,
-        weights: weightsFor(cfg.traffic.stable, cfg.traffic.canaryWeight),
-        candidate,
-        headerRoute: cfg.traffic.headerRoute.enabled
-          ? { name: cfg.traffic.headerRoute.name, value: args.headerValue }
-          : undefined,
+        ...args.routing,
         tags,
       },
       childOpts,

@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { FlagConfig } from "../../src/config/schema";
 import { flagdDocument } from "../../src/config/flags";
-import { LABELS } from "../naming";
+import { slotLabels } from "../naming";
 
 export interface KubernetesFlagsArgs {
   stage: string;
@@ -27,11 +27,7 @@ export class KubernetesFlags extends pulumi.ComponentResource {
         metadata: {
           name: args.configMapName,
           namespace: args.namespace,
-          labels: {
-            [LABELS.name]: args.serviceName,
-            [LABELS.stage]: args.stage,
-            [LABELS.managedBy]: "slipway",
-          },
+          labels: slotLabels(args.serviceName, args.stage),
         },
         data: { "flags.flagd.json": flagdDocument(args.flags) },
       },

@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { SLOTS, type KubernetesConfig, type Slot } from "../../src/config/schema";
-import { LABELS, slotResourceName } from "../naming";
+import { slotResourceName, slotLabels } from "../naming";
 
 export interface KubernetesIdentitiesArgs {
   stage: string;
@@ -28,11 +28,7 @@ export class KubernetesIdentities extends pulumi.ComponentResource {
     opts?: pulumi.ComponentResourceOptions,
   ) {
     super("slipway:kubernetes:Identities", name, {}, opts);
-    const labels = {
-      [LABELS.name]: args.serviceName,
-      [LABELS.stage]: args.stage,
-      [LABELS.managedBy]: "slipway",
-    };
+    const labels = slotLabels(args.serviceName, args.stage);
     const accounts = {} as Record<Slot, k8s.core.v1.ServiceAccount>;
     for (const slot of SLOTS) {
       accounts[slot] = new k8s.core.v1.ServiceAccount(
@@ -41,7 +37,7 @@ export class KubernetesIdentities extends pulumi.ComponentResource {
           metadata: {
             name: slotResourceName(args.serviceName, slot),
             namespace: args.namespace,
-            labels: { ...labels, [LABELS.slot]: slot },
+            labels: slotLabels(args.serviceName, args.stage, slot),
           },
           automountServiceAccountToken: false,
         },

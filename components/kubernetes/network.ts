@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { LABELS } from "../naming";
+import { LABELS, slotLabels } from "../naming";
 
 export interface KubernetesNetworkPolicyArgs {
   stage: string;
@@ -25,11 +25,7 @@ export class KubernetesNetworkPolicy extends pulumi.ComponentResource {
     opts?: pulumi.ComponentResourceOptions,
   ) {
     super("slipway:kubernetes:NetworkPolicy", name, {}, opts);
-    const labels = {
-      [LABELS.name]: args.serviceName,
-      [LABELS.stage]: args.stage,
-      [LABELS.managedBy]: "slipway",
-    };
+    const labels = slotLabels(args.serviceName, args.stage);
     this.denyAll = new k8s.networking.v1.NetworkPolicy(
       `${name}-default-deny`,
       {

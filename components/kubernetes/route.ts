@@ -1,20 +1,16 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { KubernetesConfig, Slot } from "../../src/config/schema";
-import type { Weights } from "../../src/traffic/weights";
-import { LABELS } from "../naming";
+import type { RoutingInputs } from "../platform";
+import { slotLabels } from "../naming";
 
-export interface KubernetesWeightedRouteArgs {
+export interface KubernetesWeightedRouteArgs extends RoutingInputs {
   stage: string;
   routeName: string;
   namespace: pulumi.Input<string>;
   gateway: KubernetesConfig["gateway"];
   hostnames: string[];
   serviceNames: Record<Slot, pulumi.Input<string>>;
-  /** The only inputs a canary step changes. */
-  weights: Weights;
-  candidate: Slot;
-  headerRoute?: { name: string; value: pulumi.Input<string> };
   serviceName: string;
 }
 
@@ -66,11 +62,7 @@ export class KubernetesWeightedRoute extends pulumi.ComponentResource {
         metadata: {
           name: args.routeName,
           namespace: args.namespace,
-          labels: {
-            [LABELS.name]: args.serviceName,
-            [LABELS.stage]: args.stage,
-            [LABELS.managedBy]: "slipway",
-          },
+          labels: slotLabels(args.serviceName, args.stage),
         },
         spec: {
           parentRefs: [

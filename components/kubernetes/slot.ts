@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { ServiceConfig, Slot, SlotRelease } from "../../src/config/schema";
 import { containerEnv, runtimeProfile } from "../../src/runtime/profiles";
-import { LABELS, slotResourceName } from "../naming";
+import { LABELS, slotResourceName, slotLabels } from "../naming";
 
 export interface KubernetesSlotArgs {
   stage: string;
@@ -31,7 +31,7 @@ export class KubernetesSlot extends pulumi.ComponentResource {
     const { service, release, slot } = args;
     const physicalName = slotResourceName(service.name, slot);
     const selector = { [LABELS.name]: service.name, [LABELS.slot]: slot };
-    const labels = { ...selector, [LABELS.stage]: args.stage, [LABELS.managedBy]: "slipway" };
+    const labels = slotLabels(service.name, args.stage, slot);
     const profile = runtimeProfile(service);
     const probe = (path: string) => ({ httpGet: { path, port: "http" }, ...profile.probe });
     const resources = {

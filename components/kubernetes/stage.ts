@@ -1,18 +1,17 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { SLOTS, otherSlot, type Slot, type StageConfig } from "../../src/config/schema";
-import { weightsFor } from "../../src/traffic/weights";
-import { defaultNamespace, flagsName, LABELS, routeName } from "../naming";
+import { SLOTS, type Slot, type StageConfig } from "../../src/config/schema";
+import { defaultNamespace, flagsName, routeName, namespaceLabels } from "../naming";
 import { KubernetesFlags } from "./flags";
 import { KubernetesIdentities } from "./identities";
 import { KubernetesNetworkPolicy } from "./network";
 import { KubernetesWeightedRoute } from "./route";
 import { KubernetesSlot } from "./slot";
-import type { PlatformStage } from "../platform";
+import type { PlatformStage, RoutingInputs } from "../platform";
 
 export interface KubernetesStageArgs {
   config: StageConfig;
-  headerValue: pulumi.Input<string>;
+  routing: RoutingInputs;
 }
 
 /** PromQL the analysis and the dashboards use for one slot. */
@@ -69,11 +68,7 @@ export class KubernetesStage extends pulumi.ComponentResource implements Platfor
         {
           metadata: {
             name: nsName,
-            labels: {
-              [LABELS.partOf]: service.name,
-              [LABELS.stage]: cfg.stage,
-              [LABELS.managedBy]: "slipway",
-            },
+            labels: namespaceLabels(service.name, cfg.stage),
           },
         },
         childOpts,
@@ -118,7 +113,6 @@ export class KubernetesStage extends pulumi.ComponentResource implements Platfor
     }
     this.slots = slots;
 
-    const candidate = otherSlot(cfg.traffic.stable);
     this.route = new KubernetesWeightedRoute(
       `${name}-route`,
       {
@@ -129,11 +123,7 @@ export class KubernetesStage extends pulumi.ComponentResource implements Platfor
         gateway: kube.gateway,
         hostnames: kube.hostnames,
         serviceNames: { blue: slots.blue.serviceName, green: slots.green.serviceName },
-        weights: weightsFor(cfg.traffic.stable, cfg.traffic.canaryWeight),
-        candidate,
-        headerRoute: cfg.traffic.headerRoute.enabled
-          ? { name: cfg.traffic.headerRoute.name, value: args.headerValue }
-          : undefined,
+        ...args.routing,
       },
       childOpts,
     );
