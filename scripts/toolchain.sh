@@ -8,6 +8,9 @@
 #     bin/pulumi-resource-pulumi-nodejs   shim that runs Node.js dynamic providers
 #     pulumi-home/plugins/resource-kubernetes-v<ver>/   installed provider plugin
 #
+# It then runs scripts/cluster-toolchain.sh, which builds the local
+# Kubernetes cluster's components into a cache of their own.
+#
 # Usage:
 #   bash scripts/toolchain.sh          build whatever is missing (idempotent)
 #   bash scripts/toolchain.sh --env    print the shell lines that select the toolchain:
@@ -48,9 +51,26 @@ case "${1:-}" in
   "") ;;
   --env) mode=env ;;
   --dir) printf '%s\n' "$dir"; exit 0 ;;
-  -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "unknown argument: $1 (use --env, --dir or --help)" ;;
 esac
+
+# The local cluster's components (kine, control plane, kwok, Traefik, Gateway
+# API CRDs) have a script, cache and lock of their own; they are built after
+# the Pulumi part, whichever way that ends. SLIPWAY_CLUSTER_TOOLCHAIN=off skips
+# them (render mode only).
+if [ "$mode" = build ] && [ "${SLIPWAY_CLUSTER_TOOLCHAIN:-on}" != off ]; then
+  build_cluster_toolchain() {
+    local rc=$?
+    trap - EXIT
+    if ! bash "$here/cluster-toolchain.sh"; then
+      say "toolchain: the local cluster's components did not build (see above); SLIPWAY_CLUSTER_TOOLCHAIN=off skips them"
+      [ "$rc" -ne 0 ] || rc=1
+    fi
+    exit "$rc"
+  }
+  trap build_cluster_toolchain EXIT
+fi
 
 # A pulumi on PATH that does not live in our cache belongs to the user.
 foreign_pulumi() {

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { register as registerAnalyze } from "./analyze";
+import { register as registerCluster } from "./cluster";
 import { register as registerArtifactIntegrity } from "./sign";
 import { register as registerPipeline } from "./release";
 import { register as registerPlan } from "./plan";
@@ -17,6 +18,7 @@ const registrations: Register[] = [
   registerPipeline, // release, promote, rollback, approve, status, history
   registerPlan, // plan
   registerRehearse, // rehearse (npm start)
+  registerCluster, // cluster up, down, status
 ];
 
 export function registerCommands(program: Command): void {

@@ -1,0 +1,25 @@
+/** The local Kubernetes cluster (README, "Local cluster"): lifecycle, API client, its objects. */
+export {
+  type ClusterInfo,
+  type ClusterOptions,
+  clusterClient,
+  clusterDown,
+  clusterStatus,
+  clusterUp,
+  defaultStateDir,
+  listening,
+  localStageNeeds,
+  PARTS,
+  type PartName,
+  type PartStatus,
+} from "./lifecycle";
+export { conditionStatus, KubeClient, KubeError, type KubeObject, resourcePath } from "./kube";
+export {
+  FIRST_SERVICE_IP,
+  GATEWAY_CLASS,
+  type GatewayRef,
+  NODE_NAME,
+  NODE_POD_CIDR,
+  SERVICE_CIDR,
+} from "./manifests";
+export { clusterToolchainDir, findClusterToolchain } from "./toolchain";

@@ -1,0 +1,213 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type ClusterInfo,
+  clusterClient,
+  clusterDown,
+  clusterStatus,
+  clusterUp,
+  conditionStatus,
+  type KubeClient,
+  listening,
+  PARTS,
+} from "../../src/cluster";
+import { runs } from "../../src/cluster/lifecycle";
+
+/**
+ * The local cluster for real: kine, kube-apiserver, controller-manager,
+ * scheduler, kwok and Traefik, in a state directory of its own. An HTTPRoute
+ * with two weighted backends steers real requests through Traefik to two
+ * loopback listeners on the Services' ClusterIPs.
+ */
+
+const GATEWAY = { name: "test-gateway", namespace: "gateway-system" };
+const NS = "split-test";
+const REQUESTS = 400;
+
+function projectDir(): string {
+  return join(__dirname, "..", "..");
+}
+
+/** A listener on ip:port that answers with its name. */
+function backend(name: string, ip: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer((_req, res) => {
+      res.setHeader("connection", "close");
+      res.end(name);
+    });
+    server.once("error", reject);
+    server.listen(port, ip, () => resolve(server));
+  });
+}
+
+function route(weights: { a: number; b: number }) {
+  return {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: { name: "split", namespace: NS },
+    spec: {
+      parentRefs: [{ name: GATEWAY.name, namespace: GATEWAY.namespace }],
+      rules: [
+        {
+          matches: [{ path: { type: "PathPrefix", value: "/" } }],
+          backendRefs: [
+            { name: "backend-a", port: 8080, weight: weights.a },
+            { name: "backend-b", port: 8080, weight: weights.b },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+/** Sends `n` requests through the gateway, one at a time; counts answers by body. */
+async function sendThroughGateway(url: string, n: number): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    const body = await res.text();
+    const key = res.ok ? body : `HTTP ${res.status}`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** Polls until the gateway answers 200 from both backends' mix (bounded). */
+async function waitRouted(url: string, expectShares: (c: Record<string, number>) => boolean) {
+  const deadline = Date.now() + 60_000;
+  let last: Record<string, number> = {};
+  while (Date.now() < deadline) {
+    try {
+      last = await sendThroughGateway(url, 20);
+      if (expectShares(last)) return;
+    } catch {
+      // Traefik may not have the route yet.
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(
+    `the gateway did not route as expected within 60 s; last: ${JSON.stringify(last)}`,
+  );
+}
+
+describe("cluster: the local Kubernetes cluster", () => {
+  const stateDir = mkdtempSync(join(tmpdir(), "slipway-cluster-test-"));
+  const options = {
+    projectDir: projectDir(),
+    stateDir,
+    gateways: [GATEWAY],
+    namespaces: [NS],
+    onProgress: (line: string) => process.stderr.write(`${line}\n`),
+  };
+  let info: ClusterInfo;
+  let client: KubeClient;
+  const servers: Server[] = [];
+
+  beforeAll(async () => {
+    info = await clusterUp(options);
+    expect(info.started).toEqual([...PARTS]);
+    client = clusterClient(info);
+  });
+
+  afterAll(async () => {
+    for (const s of servers) await new Promise((r) => s.close(r));
+    await clusterDown(options);
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it("starts every part on 127.0.0.1 and reports all of them ready", async () => {
+    const status = await clusterStatus(options);
+    expect(status.parts.map((p) => [p.name, p.running, p.ready])).toEqual(
+      PARTS.map((p) => [p, true, true]),
+    );
+    expect(info.apiServerUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(info.gatewayUrl).toBe(`http://127.0.0.1:${info.gatewayPort}`);
+    expect(Object.keys(info.pids).sort()).toEqual([...PARTS].sort());
+    const gw = await client.get<{ spec: { listeners: { port: number }[] } }>(
+      "gateway.networking.k8s.io/v1",
+      "Gateway",
+      GATEWAY.name,
+      GATEWAY.namespace,
+    );
+    expect(gw?.spec.listeners[0]!.port).toBe(info.gatewayPort);
+    expect(conditionStatus(gw, "Programmed")).toBe("True");
+  });
+
+  it("splits requests through Traefik by the HTTPRoute's weights, to listeners on the Services' ClusterIPs", async () => {
+    const ips: Record<string, string> = {};
+    for (const name of ["backend-a", "backend-b"]) {
+      const svc = await client.apply({
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name, namespace: NS },
+        spec: { type: "ClusterIP", ports: [{ name: "http", port: 8080, targetPort: 8080 }] },
+      });
+      const ip = (svc as unknown as { spec: { clusterIP: string } }).spec.clusterIP;
+      expect(ip).toMatch(/^127\.100\.\d+\.\d+$/);
+      ips[name] = ip;
+      servers.push(await backend(name, ip, 8080));
+    }
+    await client.apply(route({ a: 80, b: 20 }));
+    await waitRouted(
+      info.gatewayUrl,
+      (c) => (c["backend-a"] ?? 0) > 0 && (c["backend-b"] ?? 0) > 0,
+    );
+
+    const counts = await sendThroughGateway(info.gatewayUrl, REQUESTS);
+    expect(counts["backend-a"]! + counts["backend-b"]!).toBe(REQUESTS);
+    expect(Math.abs(counts["backend-b"]! / REQUESTS - 0.2)).toBeLessThanOrEqual(0.03);
+
+    // A weight change through the API moves the traffic.
+    await client.apply(route({ a: 50, b: 50 }));
+    await waitRouted(info.gatewayUrl, (c) => Math.abs((c["backend-b"] ?? 0) - 10) <= 2);
+    const after = await sendThroughGateway(info.gatewayUrl, REQUESTS);
+    expect(Math.abs(after["backend-b"]! / REQUESTS - 0.5)).toBeLessThanOrEqual(0.03);
+  });
+
+  it("reuses the running parts when started again", async () => {
+    const again = await clusterUp(options);
+    expect(again.started).toEqual([]);
+    expect(again.pids).toEqual(info.pids);
+    expect(again.gatewayPort).toBe(info.gatewayPort);
+    expect(again.apiServerUrl).toBe(info.apiServerUrl);
+  });
+
+  it("names a crashed part in status, and up starts it again", async () => {
+    process.kill(info.pids["kube-scheduler"]!, "SIGKILL");
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const s = await clusterStatus(options);
+      if (!s.parts.find((p) => p.name === "kube-scheduler")!.running) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const status = await clusterStatus(options);
+    const down = status.parts.filter((p) => !p.running).map((p) => p.name);
+    expect(down).toEqual(["kube-scheduler"]);
+    expect(status.parts.find((p) => p.name === "kube-scheduler")!.detail).toMatch(/has exited/);
+
+    const healed = await clusterUp(options);
+    expect(healed.started).toEqual(["kube-scheduler"]);
+    expect(healed.pids["kube-scheduler"]).not.toBe(info.pids["kube-scheduler"]);
+    expect(healed.pids.kine).toBe(info.pids.kine);
+    info = healed;
+    expect((await clusterStatus(options)).parts.every((p) => p.ready)).toBe(true);
+  });
+
+  it("down stops every recorded process and leaves nothing listening", async () => {
+    const recorded = JSON.parse(readFileSync(join(stateDir, "cluster.json"), "utf8")) as {
+      ports: Record<string, number>;
+      parts: Record<string, { pid: number; command: string }>;
+    };
+    expect(Object.keys(recorded.parts).sort()).toEqual([...PARTS].sort());
+    await clusterDown(options);
+    for (const [name, port] of Object.entries(recorded.ports))
+      expect([name, await listening(port, 500)]).toEqual([name, false]);
+    for (const [name, r] of Object.entries(recorded.parts))
+      expect([name, runs(r.pid, r.command)]).toEqual([name, false]);
+    const status = await clusterStatus(options);
+    expect(status.parts.filter((p) => p.running)).toEqual([]);
+  });
+});
