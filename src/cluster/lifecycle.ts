@@ -412,8 +412,12 @@ function startPart(part: PartName, c: Ctx): RecordedPart {
       env: { ...process.env, ...env },
       cwd: c.stateDir,
     });
-    if (child.pid === undefined) throw new Error(`${part}: could not start ${command}`);
+    // A spawn failure (ENOENT, EACCES) is reported by the check below.
     child.on("error", () => {});
+    if (child.pid === undefined)
+      throw new Error(
+        `local cluster: ${part}: could not start ${command} (missing or not executable)`,
+      );
     child.unref();
     return { pid: child.pid, command, startedAt: new Date().toISOString() };
   } finally {

@@ -157,6 +157,7 @@ describe("cluster: the local Kubernetes cluster", () => {
     );
 
     const counts = await sendThroughGateway(info.gatewayUrl, REQUESTS);
+    process.stderr.write(`split at 80/20: ${JSON.stringify(counts)}\n`);
     expect(counts["backend-a"]! + counts["backend-b"]!).toBe(REQUESTS);
     expect(Math.abs(counts["backend-b"]! / REQUESTS - 0.2)).toBeLessThanOrEqual(0.03);
 
@@ -164,6 +165,7 @@ describe("cluster: the local Kubernetes cluster", () => {
     await client.apply(route({ a: 50, b: 50 }));
     await waitRouted(info.gatewayUrl, (c) => Math.abs((c["backend-b"] ?? 0) - 10) <= 2);
     const after = await sendThroughGateway(info.gatewayUrl, REQUESTS);
+    process.stderr.write(`split at 50/50: ${JSON.stringify(after)}\n`);
     expect(Math.abs(after["backend-b"]! / REQUESTS - 0.5)).toBeLessThanOrEqual(0.03);
   });
 
