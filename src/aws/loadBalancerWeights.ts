@@ -5,6 +5,7 @@ import {
 } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { SLOTS, type Slot } from "../config/schema";
 import type { AwsStageOutputs, StageOutputs } from "../contract/outputs";
+import { RoutingNotFoundError } from "../pipeline/errors";
 import type { Weights } from "../traffic/weights";
 import {
   awsClientSettings,
@@ -30,14 +31,17 @@ export type LoadBalancerReadBackProblem =
   | "noTraffic"
   | "unreachable";
 
-export class LoadBalancerReadBackError extends Error {
+/** The pipeline's RoutingNotFoundError, with what exactly is wrong on the load balancer. */
+export class LoadBalancerReadBackError extends RoutingNotFoundError {
+  override name = "LoadBalancerReadBackError";
   constructor(
     readonly problem: LoadBalancerReadBackProblem,
-    message: string,
+    routingId: string,
+    detail: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
-    this.name = "LoadBalancerReadBackError";
+    super(routingId, detail);
+    if (options?.cause !== undefined) this.cause = options.cause;
   }
 }
 
@@ -53,7 +57,8 @@ export function weightsFromRule(rule: Rule, stage: AwsStageOutputs): Weights {
   if (!forward) {
     throw new LoadBalancerReadBackError(
       "notForwarding",
-      `listener rule ${ruleArn} has no forward action (actions: ${(rule.Actions ?? []).map((a) => a.Type).join(", ") || "none"}); the stage's weighted rule forwards to its two target groups`,
+      ruleArn,
+      `the listener rule has no forward action (actions: ${(rule.Actions ?? []).map((a) => a.Type).join(", ") || "none"}); the stage's weighted rule forwards to its two target groups`,
     );
   }
   const forwarded =
@@ -73,7 +78,8 @@ export function weightsFromRule(rule: Rule, stage: AwsStageOutputs): Weights {
     if (!slot) {
       throw new LoadBalancerReadBackError(
         "foreignTargetGroup",
-        `listener rule ${ruleArn} forwards to target group ${group.arn || "(none)"}, which is not one of the stage's ` +
+        ruleArn,
+        `the listener rule forwards to target group ${group.arn || "(none)"}, which is not one of the stage's ` +
           `(blue ${stage.targetGroups.blue.arn}, green ${stage.targetGroups.green.arn})`,
       );
     }
@@ -83,7 +89,8 @@ export function weightsFromRule(rule: Rule, stage: AwsStageOutputs): Weights {
   if (total <= 0) {
     throw new LoadBalancerReadBackError(
       "noTraffic",
-      `listener rule ${ruleArn} gives both target groups weight 0 (blue ${raw.blue}, green ${raw.green})`,
+      ruleArn,
+      `the listener rule gives both target groups weight 0 (blue ${raw.blue}, green ${raw.green})`,
     );
   }
   if (total === 100) return raw;
@@ -119,6 +126,7 @@ export class LoadBalancerWeights {
     if (!stage) {
       throw new LoadBalancerReadBackError(
         "noOutputs",
+        outputs.routing.id,
         `stack ${outputs.stage} has no \`aws\` output (listener rule and target group ARNs); ` +
           "run `pulumi up` of the stage with this Slipway version once",
       );
@@ -135,14 +143,16 @@ export class LoadBalancerWeights {
       if ((err as Error).name === "RuleNotFoundException")
         throw new LoadBalancerReadBackError(
           "ruleNotFound",
-          `listener rule ${ruleArn} does not exist`,
+          ruleArn,
+          "the listener rule does not exist",
           {
             cause: err,
           },
         );
       throw new LoadBalancerReadBackError(
         "unreachable",
-        `DescribeRules ${ruleArn}: ${describeAwsError(err, describeEndpoint(this.options.settings, "Elastic Load Balancing"))}`,
+        ruleArn,
+        `DescribeRules: ${describeAwsError(err, describeEndpoint(this.options.settings, "Elastic Load Balancing"))}`,
         { cause: err },
       );
     }
@@ -150,7 +160,8 @@ export class LoadBalancerWeights {
     if (!rule)
       throw new LoadBalancerReadBackError(
         "ruleNotFound",
-        `listener rule ${ruleArn} does not exist`,
+        ruleArn,
+        "the listener rule does not exist",
       );
     return rule;
   }

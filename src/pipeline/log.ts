@@ -40,6 +40,7 @@ export const LOG_EVENTS = [
   "update.failed",
   "weights.verified",
   "weights.drifted",
+  "alarm.fired",
   "smoke.passed",
   "smoke.failed",
   "pause.started",

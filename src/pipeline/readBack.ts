@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parse } from "yaml";
 import { AWS_TAGS, routeName, slotResourceName } from "../../components/naming";
+import { LoadBalancerWeights } from "../aws/loadBalancerWeights";
 import { SLOTS, type Slot, type StageConfig } from "../config/schema";
 import type { StageOutputs } from "../contract/outputs";
 import type { Weights } from "../traffic/weights";
@@ -19,8 +20,22 @@ export interface WeightsReadBack {
   read(outputs: StageOutputs): Promise<Weights>;
 }
 
-/** The one place that picks the read-back for a stage (tests and other platforms inject theirs). */
-export function weightsReadBackFor(config: StageConfig, stack: StageStack): WeightsReadBack {
+/**
+ * The one place that picks the read-back for a stage (tests and other platforms inject theirs).
+ * AWS: the listener rule itself, from the load balancer (`aws` when the release prepared it,
+ * sharing its clients); it needs no engine, so it works with any stack updater.
+ */
+export function weightsReadBackFor(
+  config: StageConfig,
+  stack: StageStack | undefined,
+  aws?: { readWeights: WeightsReadBack["read"] },
+): WeightsReadBack {
+  if (config.platform === "aws")
+    return aws ? { read: aws.readWeights } : LoadBalancerWeights.forRegion(config.aws!.region);
+  if (!stack)
+    throw new Error(
+      `stage ${config.stage}: a stack updater other than the engine needs a weights read-back passed with it`,
+    );
   if (config.platform === "kubernetes" && config.kubernetes.renderYamlToDirectory)
     return new RenderedRouteReadBack(
       resolve(stack.options.projectDir, config.kubernetes.renderYamlToDirectory),

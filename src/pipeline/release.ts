@@ -11,6 +11,7 @@ import {
   type StageConfig,
 } from "../config/schema";
 import { pipelineExitCode, type PipelineOutcome } from "../cli/exitCodes";
+import { alarmRollbackReason, AwsSetupError, prepareAwsRelease, type AwsRelease } from "../aws";
 import type { StageOutputs } from "../contract/outputs";
 import { parseImageRef, ImageRefError } from "../governance/artifact";
 import { checkArtifact } from "../governance/artifactPolicy";
@@ -29,8 +30,8 @@ import {
 import { describeStep, planSteps, type PlanStep } from "./plan";
 import { weightsReadBackFor, type WeightsReadBack } from "./readBack";
 import type { Weights } from "../traffic/weights";
-import { StageStack } from "./stack";
-import { MissingSecretError } from "../hooks";
+import { StageStack, type StageStackOptions, type UpdatableStack } from "./stack";
+import { MissingSecretError, type HookPoint } from "../hooks";
 import type { Notifier } from "../notify";
 import { checkHookSecrets, checkpointEffect, startNotifier } from "./releaseHooks";
 import { readStageConfig } from "./stackFile";
@@ -80,6 +81,11 @@ export interface ReleaseOptions {
   metrics?: MetricsSource;
   /** Reads back the weights in force after each update; default: `weightsReadBackFor(config, stack)`. */
   weightsReadBack?: WeightsReadBack;
+  /**
+   * Opens the stage's stack for its updates; default `StageStack.open` (the engine). The AWS
+   * tests pass a stand-in, since the AWS provider cannot run there; everything else stays real.
+   */
+  openStack?: (options: StageStackOptions) => Promise<UpdatableStack>;
   report?: Reporter;
   /** Test hooks: a clock and a sleep. */
   now?: () => number;
@@ -122,6 +128,26 @@ export function stateFromOutputs(outputs: StageOutputs, config: StageConfig): St
     slots: { blue: slot("blue"), green: slot("green") },
     ...(outputs.release ? { release: outputs.release } : {}),
   };
+}
+
+/** Each analysis step's spec: the stage's analysis with the step's count and interval. */
+function analysisOfStep(
+  spec: AnalysisSpec,
+  step: Extract<PlanStep, { kind: "analysis" }>,
+): AnalysisSpec {
+  return {
+    ...spec,
+    ...(step.count !== undefined ? { count: step.count } : {}),
+    ...(step.intervalSeconds !== undefined ? { interval: step.intervalSeconds } : {}),
+  };
+}
+
+function analysesOf(plan: PlanStep[], spec: AnalysisSpec): { label: string; spec: AnalysisSpec }[] {
+  return plan.flatMap((step, i) =>
+    step.kind === "analysis"
+      ? [{ label: `step ${i + 1} (${describeStep(step)})`, spec: analysisOfStep(spec, step) }]
+      : [],
+  );
 }
 
 /** The one way a pipeline command ends: reported, and stamped with its exit code. */
@@ -239,15 +265,35 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
   }
 
   let notifier: Notifier | undefined;
+  let aws: AwsRelease | undefined;
   try {
     notifier = startNotifier(config, log, hookEnv);
-    const stack = await StageStack.open({
+    const openStack = options.openStack ?? ((o: StageStackOptions) => StageStack.open(o));
+    const stack = await openStack({
       stage: options.stage,
       projectDir: ctx.projectDir,
       backendUrl: ctx.backendUrl,
       env: { ...ctx.env, ...(options.env ?? {}) },
     });
     let outputs = await stack.outputs();
+    if (config.platform === "aws") {
+      // What the release reads on AWS comes from the outputs; without it nothing is updated.
+      try {
+        aws = await prepareAwsRelease({
+          stageName: options.stage,
+          config,
+          outputs,
+          analyses: analysesOf(plan, analysisSpec),
+          candidate:
+            outputs?.release && !SETTLED_PHASES.includes(outputs.release.phase)
+              ? outputs.release.candidateSlot
+              : otherSlot(outputs?.stableSlot ?? config.traffic.stable),
+        });
+      } catch (err) {
+        if (err instanceof AwsSetupError) return refuse(report, err.message);
+        throw err;
+      }
+    }
     if (!outputs) {
       // A never-deployed stage: every check that can refuse runs before the bootstrap update.
       if (options.resume)
@@ -365,7 +411,10 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
     return await drive({
       stack,
       outputs,
-      readBack: options.weightsReadBack ?? weightsReadBackFor(config, stack),
+      readBack:
+        options.weightsReadBack ??
+        weightsReadBackFor(config, stack instanceof StageStack ? stack : undefined, aws),
+      aws,
       state,
       config,
       plan,
@@ -382,6 +431,7 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
   } finally {
     // Deliveries are bounded by their timeouts and retries; their failures are only recorded.
     await notifier?.flush();
+    aws?.close();
     lease.release();
   }
 }
@@ -393,7 +443,9 @@ const hookEnvironment = (options: ReleaseOptions): Record<string, string | undef
 });
 
 interface DriveArgs {
-  stack: StageStack;
+  stack: UpdatableStack;
+  /** AWS stages: the metrics, alarms and read-back prepared before any update. */
+  aws?: AwsRelease;
   /** The stage's outputs before the release; the routing id in them never changes with a step. */
   outputs: StageOutputs;
   readBack: WeightsReadBack;
@@ -436,6 +488,46 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
     if (!ok) throw new WeightsDriftedError(expected, found, when);
   };
 
+  /**
+   * AWS: the candidate's CloudWatch alarms, read while the release runs. A
+   * reason to roll back when one is in ALARM, or when they cannot be read (as
+   * CodeDeploy does unless told to ignore poll failures); undefined otherwise.
+   */
+  const alarmsOf = a.aws?.alarms;
+  const alarmRollback = alarmsOf
+    ? async (): Promise<string | undefined> => {
+        const candidate = otherSlot(current.stable);
+        let reason: string;
+        let firing: { name: string; reason: string; since?: string }[] = [];
+        try {
+          firing = (await alarmsOf(candidate)).firing;
+          if (firing.length === 0) return undefined;
+          reason = alarmRollbackReason(firing);
+        } catch (err) {
+          reason = `the alarms of ${candidate} could not be read: ${(err as Error).message}`;
+        }
+        log.append({
+          ...base(),
+          event: "alarm.fired",
+          reason,
+          figures: { slot: candidate, firing },
+        });
+        report({ type: "info", message: reason });
+        return reason;
+      }
+    : undefined;
+  /** Pauses are cut into looks at the alarms at most this far apart. */
+  const ALARM_POLL_MS = 60_000;
+  const hooks = checkpointEffect({
+    config,
+    log,
+    env: hookEnvironment(a.options),
+    plan,
+    state: () => current,
+    endpoint: a.outputs.endpoint,
+    testerHeader: () => stack.testerHeader(),
+  });
+
   const effects: Effects = {
     async apply(next, t, message) {
       await applyUpdate(updater, current, next, t, message, stepOf(t));
@@ -468,17 +560,27 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
       return { ok, detail: `${url}: ${codes.join(",")}` };
     },
     async analyse(step, index) {
-      const spec: AnalysisSpec = {
-        ...a.analysisSpec,
-        ...(step.count !== undefined ? { count: step.count } : {}),
-        ...(step.intervalSeconds !== undefined ? { interval: step.intervalSeconds } : {}),
-      };
+      const spec = analysisOfStep(a.analysisSpec, step);
       const stable = current.stable;
       const candidate = otherSlot(stable);
       const fetchMetrics = metricsFetcher(a, spec, stable, candidate);
-      const outcome = await runAnalysis({
+      // An alarm in ALARM ends the analysis at the next look and fails the step.
+      let alarm: string | undefined;
+      const aborted = new AbortController();
+      const watched = alarmRollback
+        ? async (w: AnalysisWindow) => {
+            alarm = await alarmRollback();
+            if (alarm) {
+              aborted.abort();
+              throw new Error(alarm);
+            }
+            return fetchMetrics(w);
+          }
+        : fetchMetrics;
+      const measured = await runAnalysis({
         spec,
-        fetch: fetchMetrics,
+        fetch: watched,
+        signal: aborted.signal,
         now,
         sleep: a.sleep,
         onMeasurement: (m) => {
@@ -496,6 +598,9 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
           });
         },
       });
+      const outcome = alarm
+        ? { ...measured, verdict: "fail" as const, reasons: [alarm] }
+        : measured;
       const result: AnalysisResult = {
         verdict: outcome.verdict,
         reasons: outcome.reasons,
@@ -536,12 +641,18 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
       report({ type: "wait", label, seconds: left });
       // During a canary a long pause reads the weights back every driftCheckSeconds.
       const watching = current.release?.phase === "canary";
-      const chunk = watching ? config.canary.driftCheckSeconds : left;
+      // On AWS it also looks at the candidate's alarms at least every minute; one in ALARM ends
+      // the pause, and the checkpoint after it rolls back.
+      const chunk = watching
+        ? Math.min(config.canary.driftCheckSeconds, alarmRollback ? ALARM_POLL_MS / 1000 : Infinity)
+        : left;
       const until = now() + left * 1000;
       for (let remaining = left * 1000; remaining > 0; remaining = until - now()) {
         await a.sleep(Math.min(remaining, chunk * 1000));
-        if (watching && until - now() > 0)
+        if (watching && until - now() > 0) {
           await watchWeights(weightsOf(current), `during ${label}`);
+          if (alarmRollback && (await alarmRollback())) break;
+        }
       }
       log.append({ ...base(), event: "pause.ended", reason: label });
     },
@@ -561,15 +672,14 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
       report({ type: "info", message: `${event}: ${JSON.stringify(detail)}` });
     },
     now,
-    checkpoint: checkpointEffect({
-      config,
-      log,
-      env: hookEnvironment(a.options),
-      plan,
-      state: () => current,
-      endpoint: a.outputs.endpoint,
-      testerHeader: () => stack.testerHeader(),
-    }),
+    async checkpoint(point, at) {
+      // Before each step, after each update and before promotion the alarms come first.
+      if (alarmRollback && ALARM_POINTS.includes(point)) {
+        const reason = await alarmRollback();
+        if (reason) return { action: "rollback", reason };
+      }
+      return hooks(point, at);
+    },
   };
 
   const result = await runMachine(
@@ -601,6 +711,14 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
   return finish(report, result.outcome, { releaseId, reason: result.reason });
 }
 
+/** Where the machine stands between updates with traffic on the candidate. */
+const ALARM_POINTS: readonly HookPoint[] = [
+  "afterDeploy",
+  "beforeStep",
+  "afterStep",
+  "confirmPromotion",
+];
+
 function metricsFetcher(
   a: DriveArgs,
   spec: AnalysisSpec,
@@ -608,11 +726,7 @@ function metricsFetcher(
   candidate: Slot,
 ): (w: AnalysisWindow) => Promise<MetricInputs> {
   if (a.options.metrics) return a.options.metrics({ config: a.config, stable, candidate, spec });
-  if (a.config.platform === "aws") {
-    throw new Error(
-      "CloudWatch analysis needs the target group dimensions from the stack; pass a metrics source",
-    );
-  }
+  if (a.aws) return a.aws.metrics({ spec, stable, candidate });
   const url = a.options.prometheusUrl ?? a.config.kubernetes.prometheusUrl;
   if (!url)
     throw new Error(

@@ -37,7 +37,22 @@ export const ENGINE_ENV = {
   PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
 };
 
-export class StageStack {
+/**
+ * What a release needs of a stage's stack: the outputs of its last update, its
+ * stack file, and one update at a time. StageStack is the engine's; a stand-in
+ * (the AWS tests, where the AWS provider cannot run) applies updates its own way.
+ */
+export interface UpdatableStack {
+  readonly stage: string;
+  /** The outputs of the last successful update, or undefined before the first. */
+  outputs(): Promise<StageOutputs | undefined>;
+  testerHeader(): Promise<{ name: string; value: string } | undefined>;
+  /** Writes the pipeline's keys into the stack file; the next `up` applies them. */
+  writeState(state: StageState): void;
+  up(message: string): Promise<UpdateResult>;
+}
+
+export class StageStack implements UpdatableStack {
   private constructor(
     readonly options: StageStackOptions,
     readonly stack: Stack,

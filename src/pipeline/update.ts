@@ -1,11 +1,11 @@
 import type { ReleaseLog } from "./log";
 import { weightsOf, type StageState, type Transition } from "./machine";
 import type { Reporter } from "./release";
-import type { StageStack, UpdateResult } from "./stack";
+import type { UpdatableStack, UpdateResult } from "./stack";
 
 /** Where one stage's updates land and are recorded. */
 export interface StageUpdater {
-  stack: StageStack;
+  stack: UpdatableStack;
   log: ReleaseLog;
   report: Reporter;
   releaseId: string;

@@ -270,7 +270,9 @@ describe("a release that cannot be watched is refused before any update", () => 
     }).catch((e: unknown) => e as AwsSetupError);
     expect(err).toBeInstanceOf(AwsSetupError);
     expect((err as AwsSetupError).missing).toEqual([
-      expect.stringMatching(/^weights cannot be read back: listener rule .* does not exist$/),
+      expect.stringMatching(
+        /^weights cannot be read back: routing arn:.*: the listener rule does not exist$/,
+      ),
       expect.stringMatching(/^alarms broken-green-deleted named in the outputs do not exist/),
     ]);
   });

@@ -11,7 +11,8 @@ import {
   weightsReadBackFor,
 } from "../../../src/pipeline/readBack";
 import type { StageStack, StateResource } from "../../../src/pipeline/stack";
-import { stageConfigOf } from "../support/harness";
+import { LoadBalancerWeights } from "../../../src/aws";
+import { stageConfigOf, variant } from "../support/harness";
 
 const RULE_ARN =
   "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/platform/0123/4567/89ab";
@@ -149,13 +150,18 @@ describe("refreshed listener rule read-back", () => {
 });
 
 describe("weightsReadBackFor", () => {
-  it("render mode reads the rendered files; a cloud stage refreshes its state", () => {
+  it("render mode reads the rendered files; a cluster stage refreshes its state; AWS asks the load balancer", () => {
     const stack = { options: { projectDir: "/project" } } as unknown as StageStack;
     const local = weightsReadBackFor(stageConfigOf("local"), stack);
     expect(local).toBeInstanceOf(RenderedRouteReadBack);
     expect((local as RenderedRouteReadBack).dir.startsWith("/project/")).toBe(true);
-    expect(weightsReadBackFor(stageConfigOf("staging"), stack)).toBeInstanceOf(
-      RefreshedStateReadBack,
-    );
+    const cluster = variant("staging", (raw) => {
+      raw.platform = "kubernetes";
+    });
+    expect(weightsReadBackFor(cluster, stack)).toBeInstanceOf(RefreshedStateReadBack);
+    // DescribeRules on the rule the outputs name (src/aws; tested against moto).
+    const aws = weightsReadBackFor(stageConfigOf("staging"), undefined);
+    expect(aws).toBeInstanceOf(LoadBalancerWeights);
+    (aws as LoadBalancerWeights).destroy();
   });
 });
