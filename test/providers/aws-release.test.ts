@@ -200,8 +200,15 @@ describe("release on an AWS stage (engine stand-in for the updates; moto ELBv2 +
       { blue: 0, green: 100 },
     ]);
     expect(run.weightsAfter).toEqual({ blue: 0, green: 100 });
-    // Every weight change was read back from the rule (DescribeRules) and matched.
-    expect(events(run, "weights.verified").map((r) => r.weights)).toEqual([
+    // Every weight change (and every look before a step and after the analysis) was read back
+    // from the rule with DescribeRules, and matched what the stack holds.
+    const verified = events(run, "weights.verified");
+    for (const r of verified) expect(r.weights).toEqual((r.figures as any).expected);
+    expect(
+      verified
+        .map((r) => r.weights)
+        .filter((w, i, all) => i === 0 || w!.green !== all[i - 1]!.green),
+    ).toEqual([
       { blue: 100, green: 0 },
       { blue: 90, green: 10 },
       { blue: 0, green: 100 },
@@ -270,8 +277,35 @@ describe("release on an AWS stage (engine stand-in for the updates; moto ELBv2 +
     const drifted = events(run, "weights.drifted");
     expect(drifted).toHaveLength(1);
     expect(drifted[0]!.weights).toEqual({ blue: 50, green: 50 });
-    expect(drifted[0]!.figures).toEqual({ expected: { blue: 90, green: 10 } });
-    expect(run.report.reason).toMatch(/weights in force differ/);
+    expect(drifted[0]!.figures).toMatchObject({ expected: { blue: 90, green: 10 } });
+    expect(run.report.reason).toMatch(
+      /^weights drifted after the update: expected blue 90 \/ green 10, found blue 50 \/ green 50/,
+    );
+    expect(updateWeights(run).at(-1)).toEqual({ blue: 100, green: 0 });
+    expect(run.weightsAfter).toEqual({ blue: 100, green: 0 });
+  });
+
+  it("a ModifyRule during the analysis is drift, read back after it: the release rolls back instead of promoting", async () => {
+    let edited = false;
+    const run = await runRelease("drift-later", {
+      onClock: async (minutes, world) => {
+        if (!edited && minutes >= 2) {
+          edited = true;
+          await world.modifyWeights({ blue: 0, green: 100 });
+        }
+      },
+    });
+    expect(run.report.outcome, run.report.reason).toBe("rolledBack");
+    const drifted = events(run, "weights.drifted");
+    expect(drifted.length).toBeGreaterThanOrEqual(1);
+    expect(drifted[0]!.weights).toEqual({ blue: 0, green: 100 });
+    expect(drifted[0]!.figures).toMatchObject({
+      expected: { blue: 90, green: 10 },
+      when: "after the analysis of step 2",
+    });
+    expect(run.report.reason).toMatch(/^weights drifted after the analysis of step 2/);
+    // No promotion: the rollback is the last update, one update after the drift was seen.
+    expect(run.stack.updates.map((u) => u.message).filter((m) => /promote/.test(m))).toEqual([]);
     expect(updateWeights(run).at(-1)).toEqual({ blue: 100, green: 0 });
     expect(run.weightsAfter).toEqual({ blue: 100, green: 0 });
   });
