@@ -90,9 +90,13 @@ foreign() {
 }
 
 # use_foreign <binary>: link the user's binary into bin/; true when there is one.
+# Without one, a link left from an earlier run goes, so that ours is built.
 use_foreign() {
   local p
-  p="$(foreign "$1")" || return 1
+  if ! p="$(foreign "$1")"; then
+    if [ -L "$bindir/$1" ]; then rm -f "$bindir/$1"; fi
+    return 1
+  fi
   if [ "$(readlink "$bindir/$1" 2>/dev/null)" != "$p" ]; then
     ln -sfn "$p" "$bindir/$1"
   fi

@@ -4,6 +4,7 @@ export {
   type ClusterOptions,
   clusterClient,
   clusterDown,
+  clusterSignalSync,
   clusterStatus,
   clusterUp,
   defaultStateDir,

@@ -633,6 +633,27 @@ export async function clusterDown(o: ClusterOptions): Promise<void> {
   say("local cluster: down");
 }
 
+/**
+ * Synchronous last resort for `process.on("exit")` handlers (a test or
+ * rehearsal killed before its cleanup ran): SIGTERM to every recorded part
+ * that still runs its binary. Prefer `clusterDown`, which waits.
+ */
+export function clusterSignalSync(o: Pick<ClusterOptions, "projectDir" | "stateDir">): number[] {
+  const state = readState(stateDirOf(o));
+  const signalled: number[] = [];
+  for (const part of [...PARTS].reverse()) {
+    const rec = state?.parts[part];
+    if (!rec || !alive(rec)) continue;
+    try {
+      process.kill(rec.pid, "SIGTERM");
+      signalled.push(rec.pid);
+    } catch {
+      // gone
+    }
+  }
+  return signalled;
+}
+
 /** Each part: running (its recorded pid runs its binary) and ready (its probe). */
 export async function clusterStatus(
   o: ClusterOptions,

@@ -7,6 +7,7 @@ import {
   type ClusterInfo,
   clusterClient,
   clusterDown,
+  clusterSignalSync,
   clusterStatus,
   clusterUp,
   conditionStatus,
@@ -106,7 +107,11 @@ describe("cluster: the local Kubernetes cluster", () => {
   let client: KubeClient;
   const servers: Server[] = [];
 
+  // If the worker dies before afterAll, nothing of this test may keep running.
+  const onExit = () => clusterSignalSync(options);
+
   beforeAll(async () => {
+    process.once("exit", onExit);
     info = await clusterUp(options);
     expect(info.started).toEqual([...PARTS]);
     client = clusterClient(info);
@@ -115,6 +120,7 @@ describe("cluster: the local Kubernetes cluster", () => {
   afterAll(async () => {
     for (const s of servers) await new Promise((r) => s.close(r));
     await clusterDown(options);
+    process.off("exit", onExit);
     rmSync(stateDir, { recursive: true, force: true });
   });
 
