@@ -101,6 +101,9 @@ export function changesBetween(before: PreviewSnapshot, after: PreviewSnapshot):
     }
     const paths = diffPaths(b.inputs ?? {}, r.inputs ?? {});
     if (paths.length === 0) continue;
+    // A provider's inputs (for a dynamic provider: the whole stack config) change with any config;
+    // whether that is a change is the engine's call: only a diff it reports, and not already before.
+    if (r.type.startsWith("pulumi:providers:") && (r.op === "same" || r.op === b.op)) continue;
     const replaces =
       r.op === "replace" && (r.replaceKeys ?? []).some((k) => paths.some((p) => related(k, p)));
     const op: ChangeOp = replaces ? "replace" : "update";

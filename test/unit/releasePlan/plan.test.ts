@@ -248,3 +248,20 @@ describe("slipway plan's refusals and output", () => {
     );
   });
 });
+
+describe("provider inputs", () => {
+  it("a provider whose inputs follow the config changes only when the engine says so", () => {
+    const urn = "urn:pulumi:local::slipway::pulumi:providers:pulumi-nodejs::default";
+    const at = (release: string, op: string) =>
+      snapshotOf([
+        {
+          urn,
+          op,
+          type: "pulumi:providers:pulumi-nodejs",
+          new: { inputs: { "slipway:release": release } },
+        },
+      ]);
+    expect(changesBetween(at("a", "same"), at("b", "same"))).toEqual([]);
+    expect(changesBetween(at("a", "same"), at("b", "update")).map((c) => c.op)).toEqual(["update"]);
+  });
+});
