@@ -135,6 +135,7 @@ export class Notifier {
           webhook: webhook.name,
           eventId: event.id,
           kind: event.kind,
+          summary: event.summary,
           format: webhook.format,
           url: urlForLog(webhook.url),
           attempts: attempts.map((a) => ({
