@@ -132,7 +132,9 @@ export function runs(pid: number, command: string): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return false;
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] === command;
+    // A script (a user's wrapper on PATH) runs as `<interpreter> <script> …`.
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return argv[0] === command || argv[1] === command;
   } catch {
     return false;
   }

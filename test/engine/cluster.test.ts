@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +11,7 @@ import {
   clusterStatus,
   clusterUp,
   conditionStatus,
+  findClusterToolchain,
   type KubeClient,
   listening,
   PARTS,
@@ -217,5 +218,35 @@ describe("cluster: the local Kubernetes cluster", () => {
       expect([name, runs(r.pid, r.command)]).toEqual([name, false]);
     const status = await clusterStatus(options);
     expect(status.parts.filter((p) => p.running)).toEqual([]);
+  });
+});
+
+describe("cluster: a part that fails to start", () => {
+  it("is named with the last lines of its log, and nothing this up started keeps running", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "slipway-cluster-fail-"));
+    try {
+      const broken = join(stateDir, "kine-that-fails");
+      writeFileSync(
+        broken,
+        "#!/bin/sh\necho 'cannot open the database: disk on fire' >&2\nexit 3\n",
+        {
+          mode: 0o755,
+        },
+      );
+      const real = findClusterToolchain();
+      const toolchain = { ...real, bin: { ...real.bin, kine: broken } };
+      const o = {
+        projectDir: projectDir(),
+        stateDir,
+        gateways: [GATEWAY],
+        namespaces: [],
+        toolchain,
+      };
+      await expect(clusterUp(o)).rejects.toThrow(/kine exited during start-up[\s\S]*disk on fire/);
+      const status = await clusterStatus(o);
+      expect(status.parts.filter((p) => p.running)).toEqual([]);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
   });
 });
