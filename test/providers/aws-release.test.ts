@@ -63,13 +63,17 @@ afterAll(async () => {
  * where this machine differs from AWS: no signing key here (requireSignature off)
  * and moto has no percentiles (latency statistic Average).
  */
-function project(): string {
+function project(steps?: unknown[]): string {
   const dir = mkdtempSync(join(tmpdir(), "slipway-aws-release-"));
   dirs.push(dir);
   copyFileSync(join(ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
   const doc = parseDocument(readFileSync(join(ROOT, `Pulumi.${STAGE}.yaml`), "utf8"));
   doc.setIn(["config", "slipway:artifacts", "requireSignature"], false);
   doc.setIn(["config", "slipway:aws", "analysis"], doc.createNode({ latencyStatistic: "Average" }));
+  if (steps) {
+    doc.deleteIn(["config", "slipway:canary", "preset"]);
+    doc.setIn(["config", "slipway:canary", "steps"], doc.createNode(steps));
+  }
   writeFileSync(join(dir, `Pulumi.${STAGE}.yaml`), doc.toString(YAML_WRITE));
   return dir;
 }
@@ -137,12 +141,14 @@ async function runRelease(
   options: {
     candidate?: SlotTraffic;
     deployed?: boolean;
+    /** `slipway:canary.steps` instead of the stage's preset. */
+    steps?: unknown[];
     onUpdate?: (u: Update, world: AwsWorld) => Promise<void>;
     /** Called with the fake clock's minutes since the start, after each sleep. */
     onClock?: (minutes: number, world: AwsWorld) => Promise<void>;
   } = {},
 ): Promise<Run> {
-  const dir = project();
+  const dir = project(options.steps);
   const world = await createAwsWorld(moto, name);
   // A past hour of metrics for both target groups; the fake clock walks through it.
   const start = Math.floor(Date.now() / 60_000) * 60_000 - 3 * 3600_000;
@@ -264,6 +270,34 @@ describe("release on an AWS stage (engine stand-in for the updates; moto ELBv2 +
       { blue: 100, green: 0 },
     ]);
     expect(run.weightsAfter).toEqual({ blue: 100, green: 0 });
+  });
+
+  it("an alarm going to ALARM during a pause ends the pause and rolls back before traffic moves on", async () => {
+    let set = false;
+    let lastMinute = 0;
+    const run = await runRelease("alarm-pause", {
+      steps: [{ setWeight: 10 }, { pause: { duration: "10m" } }, { setWeight: 50 }],
+      onClock: async (minutes, world) => {
+        lastMinute = minutes;
+        if (!set && minutes >= 2) {
+          set = true;
+          await world.setAlarm("green", "ALARM", "Threshold Crossed: p99 above 0.3");
+        }
+      },
+    });
+    expect(run.report.outcome, run.report.reason).toBe("rolledBack");
+    expect(run.report.reason).toMatch(
+      /^alarm alarm-pause-green-5xx-ratio is in ALARM.*: Threshold Crossed: p99 above 0\.3$/,
+    );
+    // The 10-minute pause ended at the first look after the alarm (looks at most a minute apart).
+    expect(lastMinute).toBeLessThanOrEqual(4);
+    // Never at 50%: deploy, 10%, rollback.
+    expect(updateWeights(run)).toEqual([
+      { blue: 100, green: 0 },
+      { blue: 90, green: 10 },
+      { blue: 100, green: 0 },
+    ]);
+    expect(events(run, "alarm.fired")[0]!.reason).toContain("alarm-pause-green-5xx-ratio");
   });
 
   it("a ModifyRule made outside the pipeline is read back as drift and rolled back", async () => {
