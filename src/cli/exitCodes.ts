@@ -18,13 +18,17 @@ export const ExitCode = {
   inconclusive: 5,
   /** Refused before any change: bad input, gates not met, stage busy, unsigned artifact. */
   refused: 6,
-  /** Interrupted by a signal (128 + SIGINT), after stopping what the command started. */
+  /**
+   * Interrupted by a signal (SIGINT or SIGTERM; 128 + SIGINT), after stopping at a safe point:
+   * the update in flight landed or was cancelled by the engine, the record appended, the lease released.
+   */
   interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** How a pipeline command (release, promote, rollback) ended. */
-export type PipelineOutcome = "promoted" | "rolledBack" | "paused" | "failed" | "refused" | "error";
+export type PipelineOutcome =
+  "promoted" | "rolledBack" | "paused" | "failed" | "refused" | "error" | "interrupted";
 
 const PIPELINE_EXIT: Record<PipelineOutcome, ExitCode> = {
   promoted: ExitCode.ok,
@@ -33,6 +37,7 @@ const PIPELINE_EXIT: Record<PipelineOutcome, ExitCode> = {
   failed: ExitCode.error,
   refused: ExitCode.refused,
   error: ExitCode.error,
+  interrupted: ExitCode.interrupted,
 };
 
 /** Exit code of `release` and `promote`, and the code every pipeline report carries. */

@@ -193,3 +193,12 @@ function alive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
+
+/** True while a live process on this host (or any process on another host) holds the stage's lease. */
+export function leaseHolderAlive(logDir: string, stage: string): boolean {
+  const path = join(logDir, `${stage}.lock`);
+  if (!existsSync(path)) return false;
+  const holder = readHolder(path);
+  if (!holder) return true; // unreadable: cannot say it is gone
+  return holder.host !== hostname() || alive(holder.pid);
+}

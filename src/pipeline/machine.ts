@@ -145,7 +145,7 @@ export function transitionMessage(t: Transition, record: ReleaseRecord, plan: Pl
 }
 
 /** `refused`: a preRollout hook stopped the release before anything changed. */
-export type Outcome = "promoted" | "rolledBack" | "paused" | "failed" | "refused";
+export type Outcome = "promoted" | "rolledBack" | "paused" | "failed" | "refused" | "interrupted";
 
 /** What the hooks at a point decided (src/hooks): go on, roll back, or pause for a person. */
 export type CheckpointDecision =
@@ -202,6 +202,17 @@ export interface MachineInput {
  * someone changed them outside the program. Thrown by `Effects.verify` (and by a
  * watched pause); the machine answers it with the configured policy.
  */
+/**
+ * A signal (SIGINT, SIGTERM) asked the release to stop. Effects throw it at a
+ * safe point: before an update starts, after the one in flight has landed, or
+ * out of a pause or analysis. The machine stops there: no rollback, nothing
+ * more; the stack says where the release stands, and `--resume` or `rollback`
+ * continues from it.
+ */
+export class InterruptedError extends Error {
+  override name = "InterruptedError";
+}
+
 export class WeightsDriftedError extends Error {
   override name = "WeightsDriftedError";
   constructor(
@@ -271,6 +282,12 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
         }
         return { outcome: "rolledBack", state, reason };
       } catch (err) {
+        if (err instanceof InterruptedError)
+          return {
+            outcome: "interrupted",
+            state,
+            reason: `${reason}; rollback interrupted: ${err.message}`,
+          };
         lastError = err;
         fx.note("rollback.retry", { attempt, error: (err as Error).message });
       }
@@ -407,6 +424,8 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
       return { outcome: "rolledBack", state, reason: record().reason };
     return { outcome: "failed", state, reason: `release is in phase ${record().phase}` };
   } catch (err) {
+    if (err instanceof InterruptedError)
+      return { outcome: "interrupted", state, reason: err.message };
     if (
       err instanceof WeightsDriftedError &&
       record().phase !== "promoted" &&

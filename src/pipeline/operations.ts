@@ -3,10 +3,20 @@ import { flagHealth } from "../config/flags";
 import { pipelineExitCode } from "../cli/exitCodes";
 import type { StageOutputs } from "../contract/outputs";
 import { parseImageRef } from "../governance/artifact";
-import { checkStageName, resolveContext, StageLease, type PipelineContext } from "./context";
+import {
+  checkStageName,
+  leaseHolderAlive,
+  resolveContext,
+  StageLease,
+  type PipelineContext,
+} from "./context";
 import { RefusedError, UnknownReleaseError, UnknownStageError } from "./errors";
 import { LogBrokenError, ReleaseLog, type LogProblem, type LogRecord } from "./log";
 import { passedReleaseOf } from "./promotionEvidence";
+import { recoverInterruptedEngine } from "./recovery";
+import { engineLocks, type EngineLock } from "./engineLock";
+import { releaseCondition, type ReleaseCondition } from "./condition";
+import { planSteps } from "./plan";
 import { runRollback, weightsOf, type Transition } from "./machine";
 import {
   finish,
@@ -85,6 +95,14 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
         `release ${rec.id} is already rolled back; traffic is on ${outputs.stableSlot}`,
       );
     const reason = args.reason ?? "manual rollback";
+    // A killed release may have left the engine's lock and pending operations behind.
+    await recoverInterruptedEngine({
+      stack,
+      backendUrl: ctx.backendUrl,
+      log,
+      releaseId: rec.id,
+      note: (message) => report({ type: "info", message }),
+    });
     // The machine decides the transitions and their states; each lands as one update.
     let current = stateFromOutputs(outputs, config);
     const updater = { stack, log, report, releaseId: rec.id };
@@ -329,6 +347,10 @@ export interface StageStatus {
   lastEvents: LogRecord[];
   /** Lines of the release log that do not verify (empty when it does). */
   logProblems: LogProblem[];
+  /** The engine's locks on the stack (file backend); a dead one is cleared by resume or rollback. */
+  engineLocks: EngineLock[];
+  /** Running, paused or interrupted, what it does now and the commands that continue it. */
+  condition?: ReleaseCondition;
 }
 
 export async function status(args: StageArgs): Promise<StageStatus> {
@@ -348,6 +370,7 @@ export async function status(args: StageArgs): Promise<StageStatus> {
   // Status reports a broken log rather than failing: it is what someone looks at to recover.
   const reading = log.verify();
   const records = rec ? reading.records.filter((r) => r.releaseId === rec.id) : [];
+  const locks = engineLocks(ctx.backendUrl, args.stage);
   const lastAwait = [...records]
     .reverse()
     .find((r) => r.event === "approval.awaited" || r.event === "release.paused");
@@ -369,6 +392,19 @@ export async function status(args: StageArgs): Promise<StageStatus> {
     })),
     lastEvents: reading.records.slice(-10),
     logProblems: reading.problems,
+    engineLocks: locks,
+    ...(rec
+      ? {
+          condition: releaseCondition({
+            stage: args.stage,
+            release: rec,
+            records,
+            plan: planSteps(config.canary),
+            leaseHeldByLiveProcess: leaseHolderAlive(ctx.logDir, args.stage),
+            deadEngineLocks: locks.filter((l) => l.dead).length,
+          }),
+        }
+      : {}),
   };
 }
 

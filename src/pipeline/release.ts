@@ -25,6 +25,7 @@ import {
   type Outcome,
   type StageState,
   type Transition,
+  InterruptedError,
   WeightsDriftedError,
 } from "./machine";
 import { describeStep, planSteps, type PlanStep } from "./plan";
@@ -37,6 +38,7 @@ import { checkHookSecrets, checkpointEffect, startNotifier } from "./releaseHook
 import { readStageConfig } from "./stackFile";
 import { applyUpdate } from "./update";
 import { resolveContext, StageLease, type PipelineContext } from "./context";
+import { recoverInterruptedEngine } from "./recovery";
 import { RefusedError } from "./errors";
 
 export type PipelineEvent =
@@ -87,6 +89,11 @@ export interface ReleaseOptions {
    */
   openStack?: (options: StageStackOptions) => Promise<UpdatableStack>;
   report?: Reporter;
+  /**
+   * Aborted by SIGINT/SIGTERM (the CLI wires it): the release stops at the next safe
+   * point (an update in flight lands first), records it and exits `interrupted`.
+   */
+  signal?: AbortSignal;
   /** Test hooks: a clock and a sleep. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -173,7 +180,7 @@ export const refuse = (report: Reporter, reason: string): ReleaseReport =>
 export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
   const report: Reporter = options.report ?? (() => {});
   const now = options.now ?? Date.now;
-  const sleep = options.sleep ?? defaultSleep;
+  const sleep = interruptibleSleep(options.sleep ?? defaultSleep, options.signal);
   let ctx: PipelineContext;
   try {
     ctx = resolveContext(options);
@@ -294,6 +301,14 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
         throw err;
       }
     }
+    // A killed earlier run may have left the engine's lock and pending operations behind.
+    await recoverInterruptedEngine({
+      stack,
+      backendUrl: ctx.backendUrl,
+      log,
+      releaseId: outputs?.release?.id ?? `stage-${options.stage}`,
+      note: (message) => report({ type: "info", message }),
+    });
     if (!outputs) {
       // A never-deployed stage: every check that can refuse runs before the bootstrap update.
       if (options.resume)
@@ -530,8 +545,22 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
 
   const effects: Effects = {
     async apply(next, t, message) {
-      await applyUpdate(updater, current, next, t, message, stepOf(t));
+      const signal = a.options.signal;
+      if (signal?.aborted)
+        throw new InterruptedError(`${signalName(signal)} before: ${message} (not started)`);
+      try {
+        await applyUpdate(updater, current, next, t, message, stepOf(t));
+      } catch (err) {
+        // The same signal reached the engine, which cancelled the update: the stack says what landed.
+        if (signal?.aborted)
+          throw new InterruptedError(
+            `${signalName(signal)} during: ${message} (the engine stopped it)`,
+          );
+        throw err;
+      }
       current = next;
+      if (signal?.aborted)
+        throw new InterruptedError(`${signalName(signal)} after: ${message} (landed)`);
     },
     verify: (expected, when = "after the update") => watchWeights(expected, when),
     async smoke() {
@@ -706,7 +735,11 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
           ? "release.paused"
           : result.outcome === "refused"
             ? "release.refused"
-            : "release.failed";
+            : result.outcome === "interrupted"
+              ? "release.interrupted"
+              : "release.failed";
+  if (result.outcome === "interrupted")
+    result.reason = `${result.reason}; continue with: slipway release --stage ${stage} --resume, or go back with: slipway rollback --stage ${stage}`;
   log.append({ ...base(), event, weights: weightsOf(result.state), reason: result.reason });
   return finish(report, result.outcome, { releaseId, reason: result.reason });
 }
@@ -765,4 +798,31 @@ export function pauseServed(
     done: false,
     leftSeconds: Math.max(0, Math.ceil((Date.parse(started.at) + seconds * 1000 - nowMs) / 1000)),
   };
+}
+
+const signalName = (signal: AbortSignal): string =>
+  typeof signal.reason === "string" ? signal.reason : "interrupted";
+
+/** A sleep that ends at once, with InterruptedError, when the release is asked to stop. */
+export function interruptibleSleep(
+  sleep: (ms: number) => Promise<void>,
+  signal: AbortSignal | undefined,
+): (ms: number) => Promise<void> {
+  if (!signal) return sleep;
+  return (ms) =>
+    new Promise<void>((resolve, reject) => {
+      const stop = () => reject(new InterruptedError(`${signalName(signal)} during a wait`));
+      if (signal.aborted) return stop();
+      signal.addEventListener("abort", stop, { once: true });
+      sleep(ms).then(
+        () => {
+          signal.removeEventListener("abort", stop);
+          resolve();
+        },
+        (err) => {
+          signal.removeEventListener("abort", stop);
+          reject(err);
+        },
+      );
+    });
 }

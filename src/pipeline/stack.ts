@@ -50,6 +50,8 @@ export interface UpdatableStack {
   /** Writes the pipeline's keys into the stack file; the next `up` applies them. */
   writeState(state: StageState): void;
   up(message: string): Promise<UpdateResult>;
+  /** Resolves operations a killed update left pending (see StageStack); absent on stand-ins. */
+  clearPendingOperations?(): Promise<{ type: string; urn: string }[]>;
 }
 
 export class StageStack implements UpdatableStack {
@@ -118,6 +120,26 @@ export class StageStack implements UpdatableStack {
   /** The resources of the stack's last checkpoint. */
   async resources(): Promise<StateResource[]> {
     return ((await this.stack.exportStack()).deployment.resources ?? []) as StateResource[];
+  }
+
+  /**
+   * Operations an update killed mid-way left pending in the checkpoint (the engine
+   * refuses to update over pending creates). They are removed from the state, as
+   * `pulumi stack export | import` with the list emptied does, and returned so
+   * the caller can record them; the next update converges each resource from its
+   * last recorded state (an update or delete is re-applied; a resource whose
+   * create was cut short is created again).
+   */
+  async clearPendingOperations(): Promise<{ type: string; urn: string }[]> {
+    const state = await this.stack.exportStack();
+    const pending = (state.deployment?.pending_operations ?? []) as {
+      type?: string;
+      resource?: { urn?: string };
+    }[];
+    if (pending.length === 0) return [];
+    state.deployment.pending_operations = [];
+    await this.stack.importStack(state);
+    return pending.map((p) => ({ type: String(p.type), urn: String(p.resource?.urn) }));
   }
 
   /** Refreshes only `urns` from the cloud (no other resource is read or changed); returns the state. */

@@ -2,12 +2,10 @@ import { InvalidArgumentError, type Command } from "commander";
 import { release } from "../../pipeline/release";
 import { RefusedError } from "../../pipeline/errors";
 import { approve, history, promote, rollback, status, summarize } from "../../pipeline/operations";
-import { describeStep, planSteps } from "../../pipeline/plan";
-import { readStageConfig } from "../../pipeline/stackFile";
-import { resolveContext } from "../../pipeline/context";
 import { ExitCode, rollbackExitCode } from "../exitCodes";
 import { makeReporter } from "../reporter";
 import { brokenLogMessage } from "../../pipeline/log";
+import { describeLock } from "../../pipeline/engineLock";
 import { planCheck } from "./plan";
 
 interface Common {
@@ -34,6 +32,38 @@ const ctxArgs = (o: Common) => ({
   backendUrl: o.backend,
   logDir: o.logDir,
 });
+
+/**
+ * SIGINT and SIGTERM abort the signal the pipeline watches: it stops at the next
+ * safe point (an update in flight lands first), records `release.interrupted`,
+ * releases the lease and exits 130. Without handlers Node would exit at once,
+ * leaving the engine's lock and the lease behind. A third signal exits at once.
+ */
+async function whileHandlingSignals<T>(
+  command: string,
+  run: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  let count = 0;
+  const onSignal = (name: NodeJS.Signals) => {
+    count++;
+    if (count >= 3) process.exit(ExitCode.interrupted);
+    process.stderr.write(
+      count === 1
+        ? `slipway ${command}: ${name}: stopping at the next safe point (an update in flight lands first)…\n`
+        : `slipway ${command}: still stopping; a third signal exits at once and may leave the stage locked\n`,
+    );
+    controller.abort(name);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    return await run(controller.signal);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
 
 /** Commander reports an InvalidArgumentError as a usage error (exit 2). */
 function parseStep(value: string): number {
@@ -110,7 +140,9 @@ export function register(program: Command): void {
         process.exitCode = refusedByPlan.exitCode;
         return;
       }
-      const result = await release({ ...ctxArgs(o), ...o, report: makeReporter(!!o.json) });
+      const result = await whileHandlingSignals("release", (signal) =>
+        release({ ...ctxArgs(o), ...o, signal, report: makeReporter(!!o.json) }),
+      );
       process.exitCode = result.exitCode;
     },
   );
@@ -144,13 +176,16 @@ export function register(program: Command): void {
         prometheusUrl?: string;
       },
     ) => {
-      const result = await promote({
-        ...o,
-        projectDir: o.projectDir,
-        backendUrl: o.backend,
-        logDir: o.logDir,
-        report: makeReporter(!!o.json),
-      });
+      const result = await whileHandlingSignals("promote", (signal) =>
+        promote({
+          signal,
+          ...o,
+          projectDir: o.projectDir,
+          backendUrl: o.backend,
+          logDir: o.logDir,
+          report: makeReporter(!!o.json),
+        }),
+      );
       process.exitCode = result.exitCode;
     },
   );
@@ -164,11 +199,14 @@ export function register(program: Command): void {
       .requiredOption("--stage <stage>", "the stage")
       .option("--reason <text>", "why (goes to the release log)"),
   ).action(async (o: Common & { reason?: string }) => {
-    const result = await rollback({
-      ...ctxArgs(o),
-      reason: o.reason,
-      report: makeReporter(!!o.json),
-    });
+    // A rollback is the update that must land: a signal waits for it instead of leaving a lock.
+    const result = await whileHandlingSignals("rollback", () =>
+      rollback({
+        ...ctxArgs(o),
+        reason: o.reason,
+        report: makeReporter(!!o.json),
+      }),
+    );
     process.exitCode = rollbackExitCode(result.outcome);
   });
 
@@ -219,16 +257,20 @@ export function register(program: Command): void {
       );
     }
     if (s.release) {
-      const plan = planSteps(
-        readStageConfig(resolveContext(ctxArgs(o)).projectDir, o.stage).canary,
-      );
-      const next = plan[s.release.position];
+      const c = s.condition;
       lines.push(
-        `  release ${s.release.id} ${s.release.artifact.version}: ${s.release.phase}${s.release.active ? `, step ${s.release.position}/${s.release.steps}${next ? ` (next: ${describeStep(next)})` : ""}` : ""}`,
+        `  release ${s.release.id} ${s.release.artifact.version}: ${s.release.phase}${s.release.active ? `, step ${s.release.position}/${s.release.steps}${c ? `, ${c.condition.toUpperCase()}` : ""}` : ""}`,
       );
+      if (c?.doing) lines.push(`  now: ${c.doing}`);
+      if (c?.next && s.release.active) lines.push(`  next: ${c.next}`);
+      for (const command of c?.commands ?? []) lines.push(`  run: ${command}`);
       if (s.release.waitingFor) lines.push(`  waiting: ${s.release.waitingFor}`);
       if (s.release.reason) lines.push(`  reason: ${s.release.reason}`);
     }
+    for (const l of s.engineLocks)
+      lines.push(
+        `  engine lock: ${describeLock(l)}${l.dead ? "; cleared by the next release --resume or rollback" : ""}`,
+      );
     if (s.logProblems.length > 0)
       lines.push(
         `  release log: does not verify (${s.logProblems.length} bad line(s), first line ${s.logProblems[0]!.line}: ${s.logProblems[0]!.problem}); see slipway history --stage ${s.stage}`,
