@@ -1,19 +1,58 @@
 /**
  * npm run bench:pipeline — per canary step, the pipeline's wall time divided by
  * a bare `pulumi up` of the same config change on the same stack (median of 5
- * each, one run), and the rollback latency from verdict to update complete.
+ * each), and the rollback latency from verdict to update complete; in render
+ * mode and on the live local cluster (started for the run in its own state
+ * directory; the read-back is then a GET from the API server), one run, with
+ * the ratios cluster / render.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { MetricInputs } from "../src/analysis/run";
+import { clusterDown, clusterUp } from "../src/cluster";
 import { release, type PipelineEvent } from "../src/pipeline/release";
 import { StageStack } from "../src/pipeline/stack";
-import { scratchProject } from "../test/engine/support/project";
+import { scratchProject, toCluster } from "../test/engine/support/project";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const digest = (n: number) => `registry.local/checkout@sha256:${n.toString(16).padStart(64, "0")}`;
 
+interface Figures {
+  bare: number;
+  step: number;
+  rollback: number;
+}
+
 async function main() {
-  const project = scratchProject("bench");
+  const render = await measure("render");
+  const stateDir = mkdtempSync(join(tmpdir(), "slipway-bench-cluster-"));
+  let cluster: Figures;
+  try {
+    const info = await clusterUp({ projectDir: join(__dirname, ".."), stateDir });
+    cluster = await measure("cluster", info.kubeconfig);
+  } finally {
+    await clusterDown({ projectDir: join(__dirname, ".."), stateDir }).catch(() => {});
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+  const row = (label: string, r: number, c: number, unit = " ms") =>
+    console.log(
+      `  ${label.padEnd(40)} ${r.toFixed(unit ? 0 : 2).padStart(7)}${unit} ${c.toFixed(unit ? 0 : 2).padStart(9)}${unit} ${(c / r).toFixed(2).padStart(7)}x`,
+    );
+  console.log("\nper canary step, median of 5 (local stage, real engine), one run:");
+  console.log(
+    `  ${"".padEnd(40)} ${"render".padStart(10)} ${"cluster".padStart(12)} ${"ratio".padStart(8)}`,
+  );
+  row("bare pulumi up of the weight change", render.bare, cluster.bare);
+  row("pipeline step (update + verification)", render.step, cluster.step);
+  row("ratio pipeline / bare", render.step / render.bare, cluster.step / cluster.bare, "x");
+  row("rollback, verdict → update complete", render.rollback, cluster.rollback);
+}
+
+async function measure(mode: "render" | "cluster", kubeconfig?: string): Promise<Figures> {
+  const project = scratchProject("bench", { local: mode });
+  if (kubeconfig) project.editStack("local", toCluster(kubeconfig));
   process.env.PULUMI_CONFIG_PASSPHRASE = project.env.PULUMI_CONFIG_PASSPHRASE;
   const base = {
     stage: "local",
@@ -90,13 +129,10 @@ async function main() {
 
     const b = median(bare);
     const p = median(stepTimes);
-    console.log("\nper canary step, median of 5 (local stage, real engine):");
-    console.log(`  bare pulumi up of the weight change   ${b.toFixed(0)} ms`);
-    console.log(`  pipeline step (update + verification) ${p.toFixed(0)} ms`);
-    console.log(`  ratio pipeline / bare                 ${(p / b).toFixed(2)}x`);
     console.log(
-      `rollback latency, verdict → rollback update complete: ${(rolledBackAt - verdictAt).toFixed(0)} ms (${((rolledBackAt - verdictAt) / b).toFixed(2)}x a bare step)`,
+      `${mode}: bare ${b.toFixed(0)} ms, pipeline step ${p.toFixed(0)} ms (${(p / b).toFixed(2)}x), rollback ${(rolledBackAt - verdictAt).toFixed(0)} ms`,
     );
+    return { bare: b, step: p, rollback: rolledBackAt - verdictAt };
   } finally {
     project.cleanup();
   }

@@ -63,6 +63,10 @@ export class KubernetesWeightedRoute extends pulumi.ComponentResource {
           name: args.routeName,
           namespace: args.namespace,
           labels: slotLabels(args.serviceName, args.stage),
+          // The stack is the source of truth for the weights: after someone changed them through
+          // the API (drift), the next update or rollback takes the fields back instead of failing
+          // with a server-side apply conflict against that other field manager.
+          annotations: { "pulumi.com/patchForce": "true" },
         },
         spec: {
           parentRefs: [

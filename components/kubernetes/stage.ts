@@ -1,4 +1,5 @@
 import * as k8s from "@pulumi/kubernetes";
+import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { SLOTS, type Slot, type StageConfig } from "../../src/config/schema";
 import { defaultNamespace, flagsName, routeName, namespaceLabels } from "../naming";
@@ -26,8 +27,10 @@ export function slotQueries(service: string, slot: Slot): Record<string, string>
 
 /**
  * One stage on Kubernetes: namespace, identities, the two slots, the weighted
- * HTTPRoute, network policy and flags. With `renderYamlToDirectory` the
- * provider writes manifests instead of calling a cluster (the local stage).
+ * HTTPRoute, network policy and flags, applied to the cluster of
+ * `kubeconfig`/`context` (the local stage: the local cluster of `slipway
+ * cluster up`). With `renderYamlToDirectory` the provider writes manifests
+ * instead of calling a cluster (render mode).
  */
 export class KubernetesStage extends pulumi.ComponentResource implements PlatformStage {
   readonly provider: k8s.Provider;
@@ -53,7 +56,15 @@ export class KubernetesStage extends pulumi.ComponentResource implements Platfor
         ...(kube.renderYamlToDirectory
           ? { renderYamlToDirectory: kube.renderYamlToDirectory }
           : {}),
-        ...(kube.kubeconfig ? { kubeconfig: kube.kubeconfig } : {}),
+        // A path, relative to the project (where the program runs), as the pipeline's read-back
+        // resolves it too; a kubeconfig's text (several lines) goes as it is.
+        ...(kube.kubeconfig
+          ? {
+              kubeconfig: kube.kubeconfig.includes("\n")
+                ? kube.kubeconfig
+                : resolve(kube.kubeconfig),
+            }
+          : {}),
         ...(kube.context ? { context: kube.context } : {}),
       },
       { parent: this },

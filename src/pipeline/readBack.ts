@@ -1,10 +1,11 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { parse } from "yaml";
 import { AWS_TAGS, routeName, slotResourceName } from "../../components/naming";
 import { LoadBalancerWeights } from "../aws/loadBalancerWeights";
 import { SLOTS, type Slot, type StageConfig } from "../config/schema";
 import type { StageOutputs } from "../contract/outputs";
+import { KubeApiError, KubeClient, kubePaths, parseKubeconfig } from "../kube/client";
 import type { Weights } from "../traffic/weights";
 import { RoutingNotFoundError } from "./errors";
 import type { StageStack, StateResource } from "./stack";
@@ -40,7 +41,60 @@ export function weightsReadBackFor(
     return new RenderedRouteReadBack(
       resolve(stack.options.projectDir, config.kubernetes.renderYamlToDirectory),
     );
+  if (config.platform === "kubernetes" && config.kubernetes.kubeconfig)
+    return KubernetesApiReadBack.forStage(config, stack.options.projectDir);
   return new RefreshedStateReadBack(stack);
+}
+
+/** The stage's kubeconfig: a path (relative ones are relative to the project) or a kubeconfig's text. */
+export function stageKubeconfig(config: StageConfig, projectDir: string): string | undefined {
+  if (config.platform !== "kubernetes" || !config.kubernetes.kubeconfig) return undefined;
+  const file = config.kubernetes.kubeconfig;
+  return file.includes("\n") || isAbsolute(file) ? file : resolve(projectDir, file);
+}
+
+/**
+ * A stage that applies to a cluster: a GET of the HTTPRoute from the API server
+ * the stage's kubeconfig (and context) names. It reads the object as it is in
+ * the cluster now, so a change someone made through the API (kubectl edit,
+ * another tool) is seen as drift; no engine run is needed.
+ */
+export class KubernetesApiReadBack implements WeightsReadBack {
+  constructor(
+    readonly client: KubeClient,
+    readonly service: string,
+  ) {}
+
+  static forStage(config: StageConfig, projectDir: string): KubernetesApiReadBack {
+    const kubeconfig = stageKubeconfig(config, projectDir);
+    if (config.platform !== "kubernetes" || !kubeconfig)
+      throw new Error(
+        `stage ${config.stage}: slipway:kubernetes.kubeconfig is not set, so there is no API server to read the HTTPRoute from`,
+      );
+    const context = config.kubernetes.context;
+    const client = kubeconfig.includes("\n")
+      ? new KubeClient(
+          parseKubeconfig(kubeconfig, projectDir, context, "slipway:kubernetes.kubeconfig"),
+        )
+      : KubeClient.fromKubeconfig(kubeconfig, context);
+    return new KubernetesApiReadBack(client, config.service.name);
+  }
+
+  async read(outputs: StageOutputs): Promise<Weights> {
+    const { namespace, name } = httpRouteRef(outputs);
+    let route: any;
+    try {
+      route = await this.client.get(kubePaths.httpRoute(namespace, name));
+    } catch (err) {
+      throw new RoutingNotFoundError(
+        outputs.routing.id,
+        err instanceof KubeApiError && err.status === 404
+          ? `no HTTPRoute ${namespace}/${name} in the cluster at ${this.client.server} (deleted outside the stack?)`
+          : `cannot read it from ${this.client.server}: ${(err as Error).message}`,
+      );
+    }
+    return weightsOfHttpRoute(route.spec, this.service, outputs.routing.id);
+  }
 }
 
 /** Render mode: the HTTPRoute manifest the provider wrote is what a cluster would apply. */
@@ -114,7 +168,7 @@ function httpRouteRef(outputs: StageOutputs): { namespace: string; name: string 
 }
 
 /** The weighted rule is the last one (the tester rule, when present, comes first). */
-function weightsOfHttpRoute(spec: any, service: string, routingId: string): Weights {
+export function weightsOfHttpRoute(spec: any, service: string, routingId: string): Weights {
   const rule = spec?.rules?.[spec.rules.length - 1];
   const share = (slot: Slot) => {
     const weight = rule?.backendRefs?.find(

@@ -1,5 +1,5 @@
 export * from "./chart";
-export * from "./cluster";
+
 export * from "./load";
 export * from "./processes";
 export * from "./profile";
@@ -9,3 +9,4 @@ export * from "./rehearse";
 export * from "./report";
 export * from "./scratch";
 export * from "./summary";
+export * from "./supervisor";

@@ -3,22 +3,35 @@ import type { Slot } from "../config/schema";
 import type { Weights } from "../traffic/weights";
 
 /**
- * The rehearsal's traffic: real HTTP requests on loopback, split between the
- * slots by the weights the stage's HTTPRoute holds right now (the job a
- * gateway does in a cluster). Bounded in rate, concurrency, count and time.
+ * The rehearsal's traffic: real HTTP requests on loopback, bounded in rate,
+ * concurrency, count and time. Two targets:
  *
- * The split is a smooth weighted round robin (as nginx does it), so that a
- * weight of 20 sends exactly one request in five to the candidate rather than
- * a random number close to it.
+ * - `gateway` (the live cluster): every request goes to the Gateway's address
+ *   (Traefik), with the Host header when the route has hostnames. Which slot
+ *   answers is Traefik's decision from the HTTPRoute; the generator does not
+ *   know the weights, so its counts are per answer, not per slot (what each
+ *   slot served is read from the services' own counters).
+ * - `split` (render mode, no gateway): the generator plays the gateway and
+ *   splits by the rendered HTTPRoute's weights with a smooth weighted round
+ *   robin (as nginx does it), so 20% is exactly one request in five.
  */
+
+export type LoadTarget =
+  | { kind: "gateway"; url: string; host?: string }
+  | {
+      kind: "split";
+      /** Base URL of each slot; loopback only. */
+      target: (slot: Slot) => string | undefined;
+      weights: () => Weights | undefined;
+    };
 
 export interface LoadOptions {
   /** Requests per second, all slots together. */
   rate: number;
-  /** Base URL of each slot; loopback only. */
-  target: (slot: Slot) => string;
-  weights: () => Weights | undefined;
+  target: LoadTarget;
   path?: string;
+  /** Extra headers on every request (the tester header, for a smoke check through the gateway). */
+  headers?: Record<string, string>;
   /** Requests in flight at most; beyond it a request is skipped and counted. */
   concurrency?: number;
   maxRequests?: number;
@@ -36,10 +49,15 @@ export interface SlotLoad {
   failed: number;
 }
 
-export interface LoadStats {
+/** What the generator saw: all answers, and per slot where it chose the slot (split mode). */
+export interface LoadTally {
+  total: SlotLoad;
+  bySlot?: Record<Slot, SlotLoad>;
+}
+
+export interface LoadStats extends LoadTally {
   sent: number;
   skipped: number;
-  bySlot: Record<Slot, SlotLoad>;
   startedAt?: number;
   stoppedAt?: number;
   /** Why the generator stopped on its own, if it did (a bound was reached). */
@@ -47,22 +65,31 @@ export interface LoadStats {
 }
 
 const emptySlot = (): SlotLoad => ({ sent: 0, ok: 0, serverErrors: 0, otherStatus: 0, failed: 0 });
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+const isLoopbackHost = (h: string) =>
+  h === "localhost" || h === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+const emptyTally = (split: boolean): LoadTally => ({
+  total: emptySlot(),
+  ...(split ? { bySlot: { blue: emptySlot(), green: emptySlot() } } : {}),
+});
 
 export class LoadGenerator {
-  readonly stats: LoadStats = {
-    sent: 0,
-    skipped: 0,
-    bySlot: { blue: emptySlot(), green: emptySlot() },
-  };
+  readonly stats: LoadStats;
   private timer: NodeJS.Timeout | undefined;
   private inFlight = 0;
   private current = { blue: 0, green: 0 };
   private readonly agent: Agent;
   private drained: (() => void) | undefined;
-  private window: Record<Slot, SlotLoad> | undefined;
+  private window: LoadTally | undefined;
 
   constructor(readonly options: LoadOptions) {
+    this.stats = { sent: 0, skipped: 0, ...emptyTally(options.target.kind === "split") };
+    if (options.target.kind === "gateway") {
+      const host = new URL(options.target.url).hostname;
+      if (!isLoopbackHost(host))
+        throw new Error(
+          `load generator: gateway ${options.target.url} is not on a loopback address; it only sends to 127.0.0.0/8`,
+        );
+    }
     if (!(options.rate > 0 && options.rate <= 2000))
       throw new Error(
         `load rate: got ${options.rate}; allowed: 0 < rate <= 2000 requests per second`,
@@ -104,8 +131,8 @@ export class LoadGenerator {
    * Counts from now on into a fresh tally as well, returned live. A request belongs to the
    * tally that was current when it was sent, even if its answer comes after the next one.
    */
-  startTally(): Record<Slot, SlotLoad> {
-    this.window = { blue: emptySlot(), green: emptySlot() };
+  startTally(): LoadTally {
+    this.window = emptyTally(this.options.target.kind === "split");
     return this.window;
   }
 
@@ -115,8 +142,8 @@ export class LoadGenerator {
   }
 
   /** Smooth weighted round robin: the slot for the next request, or undefined when no weights are known. */
-  private pick(): Slot | undefined {
-    const w = this.options.weights();
+  private pick(weights: () => Weights | undefined): Slot | undefined {
+    const w = weights();
     if (!w || w.blue + w.green <= 0) return undefined;
     this.current.blue += w.blue;
     this.current.green += w.green;
@@ -126,19 +153,29 @@ export class LoadGenerator {
   }
 
   private fire(): void {
-    const slot = this.pick();
-    if (!slot || this.inFlight >= (this.options.concurrency ?? 64)) {
+    const t = this.options.target;
+    const slot = t.kind === "split" ? this.pick(t.weights) : undefined;
+    const base = t.kind === "gateway" ? t.url : slot && t.target(slot);
+    if (!base || this.inFlight >= (this.options.concurrency ?? 64)) {
       this.stats.skipped++;
       return;
     }
-    const url = new URL(this.options.path ?? "/work", this.options.target(slot));
-    if (!LOOPBACK.has(url.hostname))
+    const url = new URL(this.options.path ?? "/work", base);
+    if (!isLoopbackHost(url.hostname))
       throw new Error(
-        `load generator: ${url.host} is not a loopback address; it only sends to 127.0.0.1`,
+        `load generator: ${url.host} is not a loopback address; it only sends to 127.0.0.0/8`,
       );
-    const counters = [this.stats.bySlot[slot], ...(this.window ? [this.window[slot]] : [])];
+    const tallies = [this.stats, ...(this.window ? [this.window] : [])];
+    const counters = tallies.flatMap((x) => [
+      x.total,
+      ...(slot && x.bySlot ? [x.bySlot[slot]] : []),
+    ]);
     this.stats.sent++;
     for (const c of counters) c.sent++;
+    const headers = {
+      ...(t.kind === "gateway" && t.host ? { host: t.host } : {}),
+      ...(this.options.headers ?? {}),
+    };
     this.inFlight++;
     let settled = false;
     const done = (outcome: "ok" | "serverError" | "other" | "failed") => {
@@ -155,7 +192,7 @@ export class LoadGenerator {
     };
     const req = request(
       url,
-      { agent: this.agent, timeout: this.options.timeoutMs ?? 5000 },
+      { agent: this.agent, timeout: this.options.timeoutMs ?? 5000, headers },
       (res) => {
         res.resume();
         res.on("end", () => {
@@ -182,4 +219,66 @@ export class LoadGenerator {
     this.agent.destroy();
     return this.stats;
   }
+}
+
+/**
+ * Sends exactly `count` GETs (at most `concurrency` at a time) to a loopback URL and counts
+ * the answers: a bounded burst for split measurements and smoke checks.
+ */
+export async function sendRequests(args: {
+  url: string;
+  count: number;
+  host?: string;
+  headers?: Record<string, string>;
+  concurrency?: number;
+  timeoutMs?: number;
+}): Promise<SlotLoad & { bodies: string[] }> {
+  const url = new URL(args.url);
+  if (!isLoopbackHost(url.hostname))
+    throw new Error(`sendRequests: ${url.host} is not a loopback address`);
+  if (!(args.count > 0 && args.count <= 100_000))
+    throw new Error(`sendRequests: count ${args.count}; allowed: 1 to 100000`);
+  const agent = new Agent({ keepAlive: true, maxSockets: args.concurrency ?? 16 });
+  const out = { ...emptySlot(), bodies: [] as string[] };
+  let next = 0;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      out.sent++;
+      const req = request(
+        url,
+        {
+          agent,
+          timeout: args.timeoutMs ?? 5000,
+          headers: { ...(args.host ? { host: args.host } : {}), ...(args.headers ?? {}) },
+        },
+        (res) => {
+          let body = "";
+          res.on("data", (c) => (body += c));
+          res.on("end", () => {
+            const code = res.statusCode ?? 0;
+            if (code >= 200 && code < 300) out.ok++;
+            else if (code >= 500) out.serverErrors++;
+            else out.otherStatus++;
+            if (out.bodies.length < 1000) out.bodies.push(body);
+            resolve();
+          });
+          res.on("error", () => (out.failed++, resolve()));
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+      req.on("error", () => (out.failed++, resolve()));
+      req.end();
+    });
+  const worker = async () => {
+    while (next < args.count) {
+      next++;
+      await one();
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(args.concurrency ?? 16, args.count) }, worker));
+  } finally {
+    agent.destroy();
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import {
@@ -21,6 +21,8 @@ import {
 export interface LocalPrometheus {
   url: string;
   child: Child;
+  /** Replaces the scrape targets (a file Prometheus watches; it picks changes up within a second or so). */
+  setTargets(targets: string[]): void;
   stop(): Promise<void>;
 }
 
@@ -86,6 +88,13 @@ export async function startPrometheus(args: {
   if (!binary) throw new Error(PROMETHEUS_HINT);
   mkdirSync(args.dir, { recursive: true });
   const interval = `${args.scrapeIntervalSeconds}s`;
+  const targetsFile = join(args.dir, "targets.json");
+  const setTargets = (targets: string[]) => {
+    // Written whole and renamed, so Prometheus never reads half a file.
+    writeFileSync(`${targetsFile}.tmp`, JSON.stringify([{ targets, labels: {} }]));
+    renameSync(`${targetsFile}.tmp`, targetsFile);
+  };
+  setTargets(args.targets);
   const config = {
     global: {
       scrape_interval: interval,
@@ -96,7 +105,8 @@ export async function startPrometheus(args: {
       {
         job_name: "slipway-rehearsal",
         metrics_path: args.metricsPath,
-        static_configs: [{ targets: args.targets }],
+        // A file, so that targets can follow the slots (on a cluster: their Services' ClusterIPs).
+        file_sd_configs: [{ files: [targetsFile], refresh_interval: "1s" }],
       },
     ],
   };
@@ -121,6 +131,7 @@ export async function startPrometheus(args: {
   return {
     url,
     child,
+    setTargets,
     stop: async () => {
       await child.stop();
       args.pids.remove(child.pid);

@@ -1,8 +1,9 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createPrometheusProvider } from "../analysis/providers/prometheus";
-import type { Runtime, Slot } from "../config/schema";
+import { otherSlot, type Runtime, type Slot } from "../config/schema";
+import { KubeApiError, KubeClient } from "../kube/client";
 import { type LogRecord, ReleaseLog } from "../pipeline/log";
 import {
   release,
@@ -14,26 +15,49 @@ import {
 import { planSteps } from "../pipeline/plan";
 import { StageLease } from "../pipeline/context";
 import { PipelineBusyError } from "../pipeline/errors";
-import { type ClusterEvent, LocalCluster } from "./cluster";
-import { LoadGenerator, type SlotLoad } from "./load";
+import {
+  allRunning,
+  type ClusterDriver,
+  type ClusterInfo,
+  localClusterDriver,
+} from "./clusterDriver";
+import { LoadGenerator, type LoadTally } from "./load";
 import { descendants, freePort, PidFile } from "./processes";
 import { analysisConfig, DEMO, type RehearsalProfile } from "./profile";
 import { ensurePrometheus, startPrometheus, type LocalPrometheus } from "./prometheus";
 import { type Artifact, LocalRegistry } from "./registry";
 import { releaseFacts, writeReleaseReport, type ReleaseFacts } from "./report";
 import { configureStage, scratchStage } from "./scratch";
+import { type ObservedStep, SplitRecorder } from "./split";
+import { summaryJson } from "./summary";
+import {
+  liveSource,
+  renderedSource,
+  SlotSupervisor,
+  type SlotSource,
+  type SupervisorEvent,
+} from "./supervisor";
+import { readStageConfig } from "../pipeline/stackFile";
 
 /**
  * `slipway rehearse` (`npm start`): a whole release cycle on the local stage
  * with real processes, real traffic and a real Prometheus:
  *
  *   build the service → registry images 1.0.0 (baseline), 1.1.0 (good),
- *   1.2.0 (bad: errors and latency in its image config) → scratch stage with
- *   1.0.0 in blue → Prometheus, slot processes that follow the rendered
- *   Deployments, load that follows the rendered HTTPRoute → release 1.1.0
- *   (expected: promoted) → release 1.2.0 (expected: rolled back) → a report
- *   per release → everything stopped.
+ *   1.2.0 (bad: errors and latency in its image config) → the local cluster
+ *   (started if it is not running) → scratch stage with 1.0.0 in blue, applied
+ *   to the cluster → Prometheus, slot processes that follow the live
+ *   Deployments (each on its Service's ClusterIP:port), load through the
+ *   Gateway (Traefik splits it by the HTTPRoute) → release 1.1.0 (expected:
+ *   promoted) → release 1.2.0 (expected: rolled back) → a report per release
+ *   and summary.json → everything it started stopped.
+ *
+ * `mode: "render"` is the same without a cluster: manifests are rendered,
+ * slot processes follow the rendered Deployments on 127.0.0.1 ports and the
+ * load generator splits by the rendered HTTPRoute's weights.
  */
+
+export type RehearsalMode = "cluster" | "render";
 
 export interface RehearsalOptions {
   /** The repository (program, node_modules, scripts). */
@@ -46,6 +70,10 @@ export interface RehearsalOptions {
   report?: Reporter;
   /** Aborts the rehearsal (Ctrl-C): everything started is stopped, the promise rejects with RehearsalAborted. */
   signal?: AbortSignal;
+  /** `cluster` (default): the live local cluster; `render`: rendered manifests, no cluster. */
+  mode?: RehearsalMode;
+  /** The local cluster's implementation (tests may pass one that is already up). */
+  cluster?: ClusterDriver;
 }
 
 export interface RehearsedRelease {
@@ -56,7 +84,10 @@ export interface RehearsedRelease {
   facts?: ReleaseFacts;
   reportFile?: string;
   chartFile?: string;
-  load?: Record<Slot, SlotLoad>;
+  /** What the load generator sent and got back during the release. */
+  load?: LoadTally;
+  /** Per stretch of constant weights: the weights held and the split the services served. */
+  steps?: ObservedStep[];
 }
 
 export interface RehearsalResult {
@@ -65,6 +96,11 @@ export interface RehearsalResult {
   /** Set when the rehearsal itself failed (build, Prometheus, an exception), not a release. */
   error?: string;
   durationMs: number;
+  mode: RehearsalMode;
+  /** The Gateway the traffic went through (cluster mode). */
+  gatewayUrl?: string;
+  /** Where summary.json was written. */
+  summaryFile?: string;
 }
 
 export class RehearsalAborted extends Error {}
@@ -148,8 +184,50 @@ async function rehearseLocked(
     }
     return builds.get(runtime)!;
   };
+  const mode: RehearsalMode = options.mode ?? "cluster";
+  // The local cluster: reused when it runs already (and left running), else started here and
+  // stopped at the end, also after an abort.
+  let cluster: { info: ClusterInfo; stop?: () => Promise<void> } | undefined;
+  let clusterStarting: Promise<unknown> | undefined;
+  let stopStarted: (() => Promise<void>) | undefined;
+  const stopCluster = async () => {
+    // A start interrupted by Ctrl-C goes on in the background: let it end, then stop it all.
+    await clusterStarting?.catch(() => {});
+    const stop = stopStarted;
+    stopStarted = undefined;
+    if (stop) {
+      say("local cluster: stopping what this rehearsal started");
+      await stop().catch((err) => say(`local cluster: stopping failed: ${err.message}`));
+    }
+  };
+  const finish = (result: Omit<RehearsalResult, "mode" | "gatewayUrl">): RehearsalResult => {
+    const full: RehearsalResult = {
+      ...result,
+      mode,
+      ...(cluster ? { gatewayUrl: cluster.info.gatewayUrl } : {}),
+    };
+    try {
+      const file = join(outDir, "summary.json");
+      writeFileSync(file, JSON.stringify(summaryJson(full), null, 2) + "\n");
+      full.summaryFile = file;
+    } catch (err) {
+      say(`summary.json: not written: ${(err as Error).message}`);
+    }
+    return full;
+  };
   try {
     await orAbort(ensurePrometheus(say));
+    if (mode === "cluster") {
+      const driver = options.cluster ?? (await localClusterDriver());
+      const o = { projectDir: options.repo, onProgress: (line: string) => say(line) };
+      const before = await orAbort(driver.clusterStatus(o).catch(() => undefined));
+      const running = !!before && allRunning(before);
+      if (running) say(`local cluster: running already; it is left running`);
+      else stopStarted = () => driver.clusterDown(o);
+      const up = driver.clusterUp(o);
+      clusterStarting = up;
+      cluster = { info: await orAbort(up) };
+    }
     for (const [i, runtime] of options.runtimes.entries()) {
       const stopAll = async () => {
         while (stops.length) await stops.pop()!().catch(() => {});
@@ -173,6 +251,7 @@ async function rehearseLocked(
               orAbort,
               inflight,
               signal: options.signal,
+              cluster: cluster?.info,
             }),
           )),
         );
@@ -196,14 +275,22 @@ async function rehearseLocked(
       throw err;
     }
     await stopDescendants(); // a build still running for the next runtime
-    return { ok: false, releases, error: (err as Error).message, durationMs: Date.now() - started };
+    const failed = finish({
+      ok: false,
+      releases,
+      error: (err as Error).message,
+      durationMs: Date.now() - started,
+    });
+    await stopCluster();
+    return failed;
   } finally {
     if (abortListener) options.signal?.removeEventListener("abort", abortListener);
+    await stopCluster();
   }
   const ok =
     releases.length === 2 * options.runtimes.length &&
     releases.every((r) => r.result.outcome === r.expected);
-  return { ok, releases, durationMs: Date.now() - started };
+  return finish({ ok, releases, durationMs: Date.now() - started });
 }
 
 /**
@@ -229,7 +316,7 @@ async function stopNewDescendants(preexisting: Set<number>): Promise<void> {
   }
 }
 
-interface Built {
+export interface Built {
   path: string;
   digest: string;
 }
@@ -248,6 +335,8 @@ interface RuntimeArgs {
   /** The release call in progress, so that an abort can wait for it to end. */
   inflight: { release?: Promise<unknown> };
   signal?: AbortSignal;
+  /** The live local cluster; undefined in render mode. */
+  cluster?: ClusterInfo;
 }
 
 async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
@@ -278,13 +367,26 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
       .join(" ")})`,
   );
 
-  // 2. A fresh scratch stage with the baseline in blue.
+  // 2. A fresh scratch stage with the baseline in blue: on the live cluster in its own
+  //    namespace (emptied first: the cluster keeps what an earlier run left), or rendered.
   const stage = scratchStage(a.repo, join(a.outDir, runtime));
+  const live = a.cluster;
+  const namespace = `checkout-rehearsal-${runtime}`;
+  const kube = live ? KubeClient.fromKubeconfig(live.kubeconfig) : undefined;
+  if (kube) {
+    await a.orAbort(deleteNamespace(kube, namespace, say, tag));
+    a.stops.push(async () => {
+      // Nothing of this run stays in the cluster (its slot processes are stopped anyway).
+      await kube.delete(`/api/v1/namespaces/${namespace}`).catch(() => {});
+    });
+  }
   const ports = { blue: await freePort(), green: await freePort() };
   const prometheus: LocalPrometheus = await a.orAbort(
     startPrometheus({
       dir: join(stage.root, "prometheus"),
-      targets: [`127.0.0.1:${ports.blue}`, `127.0.0.1:${ports.green}`],
+      // On the cluster the slots' addresses are their Services' ClusterIPs, known once the
+      // stage is deployed: the supervisor writes them into the targets file as slots start.
+      targets: live ? [] : [`127.0.0.1:${ports.blue}`, `127.0.0.1:${ports.green}`],
       metricsPath: "/metrics",
       scrapeIntervalSeconds: profile.scrapeIntervalSeconds,
       pids: a.pids,
@@ -292,7 +394,9 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
   );
   a.stops.push(() => prometheus.stop());
   say(
-    `${tag} prometheus ${prometheus.url} (pid ${prometheus.child.pid}) scrapes blue 127.0.0.1:${ports.blue} and green 127.0.0.1:${ports.green} every ${profile.scrapeIntervalSeconds}s`,
+    live
+      ? `${tag} prometheus ${prometheus.url} (pid ${prometheus.child.pid}) scrapes each slot at its Service's ClusterIP:port every ${profile.scrapeIntervalSeconds}s`
+      : `${tag} prometheus ${prometheus.url} (pid ${prometheus.child.pid}) scrapes blue 127.0.0.1:${ports.blue} and green 127.0.0.1:${ports.green} every ${profile.scrapeIntervalSeconds}s`,
   );
   configureStage(stage, {
     runtime,
@@ -302,27 +406,49 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
     scaleDownDelaySeconds: profile.scaleDownDelaySeconds,
     progressDeadlineSeconds: profile.progressDeadlineSeconds,
     prometheusUrl: prometheus.url,
+    ...(live ? { cluster: { kubeconfig: live.kubeconfig, namespace } } : {}),
   });
+  const config = readStageConfig(stage.projectDir, stage.stage);
+  const hostname = config.platform === "kubernetes" ? config.kubernetes.hostnames[0] : undefined;
   say(
-    `${tag} scratch stage ${stage.projectDir} (state ${stage.backendUrl}), plan: ${planSteps({ steps: profile.steps }).length} steps`,
+    `${tag} scratch stage ${stage.projectDir} (state ${stage.backendUrl}), ${live ? `applied to the local cluster ${live.apiServerUrl}, namespace ${namespace}` : "render mode"}, plan: ${planSteps({ steps: profile.steps }).length} steps`,
   );
 
-  // 3. Slot processes follow the rendered Deployments; the load follows the rendered HTTPRoute.
-  const cluster = new LocalCluster({
-    renderDir: stage.renderDir,
+  // 3. Slot processes follow the Deployments; the load goes through the Gateway (render mode:
+  //    the generator splits it by the rendered HTTPRoute).
+  const source: SlotSource = kube
+    ? liveSource({
+        client: kube,
+        namespace,
+        service,
+        routeName: service,
+        onProblem: (m) => say(`${tag} ${m}`),
+      })
+    : renderedSource({ renderDir: stage.renderDir, service, ports });
+  const supervisor = new SlotSupervisor({
+    source,
     service,
     readyPath: "/readyz",
+    metricsPath: "/metrics",
     registry,
-    ports,
     pids: a.pids,
-    onEvent: (e) => clusterLine(e, tag, say),
+    onEvent: (e) => {
+      supervisorLine(e, tag, say, !!live);
+      if (live && (e.type === "started" || e.type === "stopped"))
+        prometheus.setTargets(supervisor.targets());
+    },
   });
-  cluster.start();
-  a.stops.push(() => cluster.stop());
+  supervisor.start();
+  a.stops.push(() => supervisor.stop());
   const load = new LoadGenerator({
     rate: profile.loadRate,
-    target: (slot) => cluster.url(slot),
-    weights: () => cluster.currentWeights(),
+    target: live
+      ? { kind: "gateway", url: live.gatewayUrl, ...(hostname ? { host: hostname } : {}) }
+      : {
+          kind: "split",
+          target: (slot) => supervisor.url(slot),
+          weights: () => supervisor.currentWeights(),
+        },
     // Bounds: generous for the whole rehearsal, never unbounded.
     maxDurationMs: 30 * 60_000,
     maxRequests: profile.loadRate * 30 * 60,
@@ -331,11 +457,13 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
   a.stops.push(async () => {
     const s = await load.stop();
     say(
-      `${tag} load: ${s.sent} requests sent (blue ${s.bySlot.blue.sent}, green ${s.bySlot.green.sent})${s.stopReason ? `; stopped early: ${s.stopReason}` : ""}`,
+      `${tag} load: ${s.sent} requests sent, ${s.total.ok} answered 2xx, ${s.total.serverErrors} 5xx, ${s.total.failed} without answer${s.stopReason ? `; stopped early: ${s.stopReason}` : ""}`,
     );
   });
   say(
-    `${tag} load: ${profile.loadRate} requests/s to /work on loopback, split by the HTTPRoute's weights`,
+    live
+      ? `${tag} load: ${profile.loadRate} requests/s to /work through the Gateway ${live.gatewayUrl}${hostname ? ` (Host: ${hostname})` : ""}; Traefik splits it by the HTTPRoute`
+      : `${tag} load: ${profile.loadRate} requests/s to /work on loopback, split by the rendered HTTPRoute's weights`,
   );
 
   const metrics: MetricsSource = ({ config, stable, candidate, spec }) =>
@@ -348,13 +476,24 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
       stepSeconds: profile.stepSeconds,
     });
   let flushLog = () => {};
+  let split: SplitRecorder | undefined;
   const pipelineReport: Reporter = (event: PipelineEvent) => {
     // After an abort the pipeline only winds down (its rollback attempts are stopped); not news.
     if (a.signal?.aborted) return;
     if (event.type === "analysis") flushLog();
     a.report(event);
-    // Right after an update the rendered files are new: follow them now rather than at the next poll.
-    if (event.type === "update" && event.phase === "succeeded") void cluster.sync().catch(() => {});
+    // The split the services serve, per stretch of weights the stack holds.
+    if (event.type === "update" && event.phase === "started")
+      split?.changing(supervisor.servedSoFar());
+    if (event.type === "weights")
+      split?.held(
+        { blue: event.blue, green: event.green },
+        event.verified,
+        supervisor.servedSoFar(),
+      );
+    // Right after an update the Deployments are new: follow them now rather than at the next poll.
+    if (event.type === "update" && event.phase === "succeeded")
+      void supervisor.sync().catch(() => {});
   };
 
   const out: RehearsedRelease[] = [];
@@ -380,6 +519,10 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
       `${tag} ── release ${version} (expected: ${expected === "promoted" ? "promoted" : "rolled back"}) ──`,
     );
     const tally = load.startTally();
+    // The candidate is the slot that is not stable when the release starts.
+    split = new SplitRecorder(
+      otherSlot(readStageConfig(stage.projectDir, stage.stage).traffic.stable),
+    );
     const call = release({
       stage: stage.stage,
       projectDir: stage.projectDir,
@@ -389,6 +532,7 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
       version,
       revision,
       prometheusUrl: prometheus.url,
+      ...(live ? { smokeUrl: live.gatewayUrl } : {}),
       metrics,
       report: pipelineReport,
       sleep: abortableSleep(a.signal),
@@ -400,7 +544,8 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
     const result = await call.finally(() => load.endTally());
     // After an abort the caller has moved on; this call only wound down.
     if (a.signal?.aborted) throw new RehearsalAborted("rehearsal interrupted");
-    const entry: RehearsedRelease = { runtime, version, expected, result, load: tally };
+    const steps = await split.finish(supervisor.servedSoFar());
+    const entry: RehearsedRelease = { runtime, version, expected, result, load: tally, steps };
     out.push(entry);
     if (result.releaseId) {
       // Let the last scrapes land so the chart covers the end of the release.
@@ -413,8 +558,10 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
           runtime,
           dir: join(a.outDir, "reports"),
           load: entry.load,
+          steps,
           faults: imageFaults,
-          weightChanges: cluster.weightHistory,
+          weightChanges: supervisor.weightHistory,
+          throughGateway: !!live,
         });
         entry.facts = written.facts;
         entry.reportFile = join(a.outDir, "reports", `${result.releaseId}.md`);
@@ -477,11 +624,16 @@ function abortableSleep(signal: AbortSignal | undefined): (ms: number) => Promis
     });
 }
 
-function clusterLine(e: ClusterEvent, tag: string, say: (m: string) => void): void {
+function supervisorLine(
+  e: SupervisorEvent,
+  tag: string,
+  say: (m: string) => void,
+  live: boolean,
+): void {
   switch (e.type) {
     case "started":
       say(
-        `${tag} slot ${e.slot}: started ${e.version} (pid ${e.pid}, image ${short(e.image.split("@")[1]!)}${
+        `${tag} slot ${e.slot}: started ${e.version} on ${e.address} (pid ${e.pid}, image ${short(e.image.split("@")[1]!)}${
           Object.keys(e.env).length
             ? `, image env ${Object.entries(e.env)
                 .map(([k, v]) => `${k}=${v}`)
@@ -500,12 +652,41 @@ function clusterLine(e: ClusterEvent, tag: string, say: (m: string) => void): vo
       break;
     case "weights":
       say(
-        `${tag} traffic now blue ${e.weights.blue}% / green ${e.weights.green}% (rendered HTTPRoute)`,
+        `${tag} HTTPRoute now blue ${e.weights.blue}% / green ${e.weights.green}% (${live ? "read from the API server" : "rendered"})`,
       );
       break;
     case "error":
       say(`${tag} ${e.message}`);
       break;
+  }
+}
+
+/** Deletes a namespace and waits until it is gone (its objects with it). */
+async function deleteNamespace(
+  kube: KubeClient,
+  namespace: string,
+  say: (m: string) => void,
+  tag: string,
+): Promise<void> {
+  const path = `/api/v1/namespaces/${namespace}`;
+  try {
+    await kube.delete(path);
+  } catch (err) {
+    if (err instanceof KubeApiError && err.status === 404) return;
+    throw err;
+  }
+  say(`${tag} namespace ${namespace}: left from an earlier run; deleting it first`);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      await kube.get(path);
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return;
+      throw err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`namespace ${namespace} is still terminating after 120 s`);
+    await new Promise((r) => setTimeout(r, 500));
   }
 }
 
@@ -520,7 +701,7 @@ function gitRevision(repo: string): string {
 }
 
 /** scripts/build-services.sh for one runtime; its stderr lines are progress, its stdout `sha256  path`. */
-function buildService(
+export function buildService(
   repo: string,
   runtime: Runtime,
   progress: (line: string) => void,

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { otherSlot, type Slot } from "../config/schema";
 import type { LogRecord } from "../pipeline/log";
 import { type ChartData, type Point, renderChart } from "./chart";
-import type { SlotLoad } from "./load";
+import type { LoadTally } from "./load";
+import type { ObservedStep } from "./split";
 import { queryRange } from "./prometheus";
 
 /**
@@ -191,8 +192,12 @@ export interface ReportInput {
   service: string;
   runtime: string;
   dir: string;
-  /** Requests the load generator sent during the release, per slot. */
-  load?: Record<Slot, SlotLoad>;
+  /** Requests the load generator sent during the release and their answers. */
+  load?: LoadTally;
+  /** The split the services served per stretch of weights the stack held. */
+  steps?: ObservedStep[];
+  /** The load went through the Gateway (the live cluster) rather than being split by the generator. */
+  throughGateway?: boolean;
   /** Faults baked into the candidate's image, if any. */
   faults?: Record<string, string>;
   /** The rate window of the chart's queries, seconds; each value is plotted at its window's middle. */
@@ -262,7 +267,7 @@ export async function writeReleaseReport(input: ReportInput): Promise<WrittenRep
 
   const chart: ChartData = {
     title: `${facts.releaseId} · ${input.service} ${facts.version} (${input.runtime}) · ${facts.outcome.toUpperCase()}`,
-    subtitle: `candidate ${facts.candidate} ${facts.version} vs stable ${facts.stable} ${facts.previousVersion} · curves: Prometheus, ${rw} rate windows (centred) · weights: the HTTPRoute as the load followed it`,
+    subtitle: `candidate ${facts.candidate} ${facts.version} vs stable ${facts.stable} ${facts.previousVersion} · curves: Prometheus, ${rw} rate windows (centred) · weights: the HTTPRoute ${input.throughGateway ? "read from the API server" : "as the load followed it"}`,
     durationS: (to - t0) / 1000,
     slots: {
       [facts.candidate]: { role: "candidate", version: facts.version },
@@ -408,16 +413,38 @@ function renderMarkdown(facts: ReleaseFacts, input: ReportInput): string {
     for (const m of a.metrics) lines.push(`- ${m.name}: ${String(m.reason).replace(/\n/g, " ")}`);
     lines.push("", `Verdict: ${a.reason.replace(/\n/g, " ")}`, "");
   }
-  if (input.load) {
-    lines.push("## Load during the release", "");
+  if (input.steps?.length) {
+    lines.push("## Traffic split observed at the services", "");
     lines.push(
-      "Requests the rehearsal's load generator sent, split by the HTTPRoute's weights:",
+      `Per stretch in which the stack held one set of weights (read back after each update, until the next update started): the requests each slot served by its own \`http_requests_total\`${input.throughGateway ? "; Traefik split them by the HTTPRoute" : ""}.`,
       "",
     );
-    lines.push("| slot | sent | 2xx | 5xx | no answer |", "|---|---|---|---|---|");
-    for (const slot of ["blue", "green"] as Slot[]) {
-      const l = input.load[slot];
-      lines.push(`| ${slot} | ${l.sent} | ${l.ok} | ${l.serverErrors} | ${l.failed} |`);
+    lines.push(
+      `| from | for | weights held (blue / green) | candidate weight | candidate share served | requests candidate / stable | 5xx candidate / stable |`,
+      "|---|---|---|---|---|---|---|",
+    );
+    for (const st of input.steps) {
+      lines.push(
+        `| ${t(st.startedAt)} | ${secs(st.endedAt - st.startedAt)} | ${st.weights.blue} / ${st.weights.green}${st.verified ? "" : " (drifted)"} | ${st.candidateWeight}% | ${st.candidateShare === undefined ? "–" : `${st.candidateShare.toFixed(1)}%`} | ${st.requests.candidate} / ${st.requests.stable} | ${st.candidateErrors} / ${st.stableErrors} |`,
+      );
+    }
+    lines.push("");
+  }
+  if (input.load) {
+    lines.push("## Load during the release", "");
+    const l = input.load.total;
+    lines.push(
+      input.throughGateway
+        ? `The load generator sent ${l.sent} requests to the Gateway (it does not know the weights): ${l.ok} answered 2xx, ${l.serverErrors} 5xx, ${l.otherStatus} other, ${l.failed} without answer.`
+        : "Requests the rehearsal's load generator sent, split by the rendered HTTPRoute's weights:",
+      "",
+    );
+    if (input.load.bySlot) {
+      lines.push("| slot | sent | 2xx | 5xx | no answer |", "|---|---|---|---|---|");
+      for (const slot of ["blue", "green"] as Slot[]) {
+        const b = input.load.bySlot[slot];
+        lines.push(`| ${slot} | ${b.sent} | ${b.ok} | ${b.serverErrors} | ${b.failed} |`);
+      }
     }
     lines.push("");
   }

@@ -91,6 +91,8 @@ export interface StageSetup {
   scaleDownDelaySeconds: number;
   progressDeadlineSeconds: number;
   prometheusUrl: string;
+  /** The live cluster to apply to; without it the stage renders manifests (render mode). */
+  cluster?: { kubeconfig: string; namespace: string };
 }
 
 /**
@@ -116,10 +118,20 @@ export function configureStage(stage: ScratchStage, setup: StageSetup): void {
       scaleDownDelaySeconds: setup.scaleDownDelaySeconds,
       progressDeadlineSeconds: setup.progressDeadlineSeconds,
     };
+    const {
+      renderYamlToDirectory: _render,
+      kubeconfig: _kubeconfig,
+      ...kube
+    } = config["slipway:kubernetes"] ?? {};
     config["slipway:kubernetes"] = {
-      ...config["slipway:kubernetes"],
+      ...kube,
       prometheusUrl: setup.prometheusUrl,
+      ...(setup.cluster
+        ? { kubeconfig: setup.cluster.kubeconfig, namespace: setup.cluster.namespace }
+        : { renderYamlToDirectory: ".slipway/rendered/local" }),
     };
+    // Through the Gateway the tester header route reaches the candidate: check it answers.
+    if (setup.cluster) config["slipway:canary"].smokeCheck = { path: "/version", requests: 5 };
     delete config["slipway:release"];
   });
 }

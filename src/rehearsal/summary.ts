@@ -36,6 +36,18 @@ export function formatSummary(result: RehearsalResult, cwd = process.cwd()): str
   lines.push(fmt(head));
   for (const r of rows) lines.push(fmt(r));
   for (const r of result.releases) {
+    const split = (r.steps ?? [])
+      .filter((s) => s.candidateShare !== undefined && s.requests.total > 0)
+      .map(
+        (s) =>
+          `${s.candidateWeight}% → ${s.candidateShare!.toFixed(1)}% of ${s.requests.total}${s.verified ? "" : " (drifted)"}`,
+      );
+    if (split.length)
+      lines.push(
+        `  split ${r.runtime} ${r.version} (candidate weight held → share the services served): ${split.join(", ")}`,
+      );
+  }
+  for (const r of result.releases) {
     if (r.reportFile)
       lines.push(
         `  report ${r.runtime} ${r.version}: ${relative(cwd, r.reportFile)} (chart: ${relative(cwd, r.chartFile!)})`,
@@ -45,7 +57,75 @@ export function formatSummary(result: RehearsalResult, cwd = process.cwd()): str
   }
   if (result.error) lines.push(`  error: ${result.error}`);
   lines.push(
+    `  mode: ${result.mode === "cluster" ? `the local cluster, traffic through its Gateway ${result.gatewayUrl ?? ""}`.trim() : "render (no cluster)"}${result.summaryFile ? `; ${relative(cwd, result.summaryFile)}` : ""}`,
+  );
+  lines.push(
     `  total ${(result.durationMs / 1000).toFixed(0)} s; ${result.ok ? "OK: the good release was promoted and the bad one rolled back" : "NOT OK: see above"}`,
   );
   return lines.join("\n");
+}
+
+/** `.slipway/rehearsal/summary.json`: what a machine reads of a rehearsal. */
+export interface RehearsalSummaryJson {
+  schemaVersion: 1;
+  ok: boolean;
+  /** `cluster`: the live local cluster, traffic through its Gateway; `render`: rendered manifests. */
+  mode: RehearsalResult["mode"];
+  gatewayUrl?: string;
+  durationMs: number;
+  error?: string;
+  releases: {
+    runtime: string;
+    version: string;
+    releaseId?: string;
+    expected: "promoted" | "rolledBack";
+    outcome: string;
+    ok: boolean;
+    reason?: string;
+    candidate?: string;
+    steps: {
+      /** The weights the stack held, read back from the route. */
+      weights: { blue: number; green: number };
+      candidateWeight: number;
+      verified: boolean;
+      /** Candidate share of the requests the services served, in percent. */
+      observedCandidateShare: number | null;
+      requests: { candidate: number; stable: number; total: number };
+      errors: { candidate: number; stable: number };
+      startedAt: string;
+      durationMs: number;
+    }[];
+  }[];
+}
+
+export function summaryJson(result: RehearsalResult): RehearsalSummaryJson {
+  return {
+    schemaVersion: 1,
+    ok: result.ok,
+    mode: result.mode,
+    ...(result.gatewayUrl ? { gatewayUrl: result.gatewayUrl } : {}),
+    durationMs: result.durationMs,
+    ...(result.error ? { error: result.error } : {}),
+    releases: result.releases.map((r) => ({
+      runtime: r.runtime,
+      version: r.version,
+      ...(r.result.releaseId ? { releaseId: r.result.releaseId } : {}),
+      expected: r.expected,
+      outcome: r.result.outcome,
+      ok: r.result.outcome === r.expected,
+      ...(r.result.reason ? { reason: r.result.reason } : {}),
+      ...(r.facts ? { candidate: r.facts.candidate } : {}),
+      steps: (r.steps ?? []).map((s) => ({
+        weights: s.weights,
+        candidateWeight: s.candidateWeight,
+        verified: s.verified,
+        observedCandidateShare:
+          s.candidateShare === undefined ? null : Math.round(s.candidateShare * 100) / 100,
+        requests: s.requests,
+        errors: { candidate: s.candidateErrors, stable: s.stableErrors },
+        startedAt: new Date(s.startedAt).toISOString(),
+        durationMs: s.endedAt - s.startedAt,
+      })),
+    })),
+  };
 }

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
+import { toRenderMode } from "./support/project";
 
 /**
  * The policy pack under the real engine, through the Automation API: the
@@ -103,12 +104,12 @@ const STAGE_FILES = [
 /** The local stage, its stack file changed by `change` (raw YAML values, keys with the namespace). */
 async function localStage(change?: (config: Record<string, any>) => void): Promise<Stack> {
   const dir = project(ROOT, STAGE_FILES);
-  if (change) {
-    const file = join(dir, "Pulumi.local.yaml");
-    const doc = parse(readFileSync(file, "utf8")) as { config: Record<string, any> };
-    change(doc.config);
-    writeFileSync(file, stringify(doc));
-  }
+  const file = join(dir, "Pulumi.local.yaml");
+  const doc = parse(readFileSync(file, "utf8")) as { config: Record<string, any> };
+  // Render mode: a preview needs no cluster.
+  toRenderMode("local")(doc.config);
+  change?.(doc.config);
+  writeFileSync(file, stringify(doc));
   return stackIn(dir, "local");
 }
 

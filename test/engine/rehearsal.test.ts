@@ -8,13 +8,16 @@ import { descendants } from "../../src/rehearsal/processes";
 import { QUICK } from "../../src/rehearsal/profile";
 import { RehearsalAborted, rehearse, type RehearsalResult } from "../../src/rehearsal/rehearse";
 import { formatSummary } from "../../src/rehearsal/summary";
+import { clusterStatus } from "../../src/cluster";
 import { REPO } from "./support/project";
 
 /**
  * `npm start` end to end, with the quick profile (shorter analyses, more load):
- * the real build script, the real engine on a scratch local stage, slot
- * processes following the rendered Deployments, load split by the rendered
- * HTTPRoute, and a real Prometheus (Debian package, installed by
+ * the real build script, the local cluster (started by the rehearsal unless it
+ * runs, and stopped if it started it), the real engine applying a scratch local
+ * stage to it, slot processes following the live Deployments on their
+ * Services' ClusterIPs, load through Traefik (which splits it by the
+ * HTTPRoute), and a real Prometheus (Debian package, installed by
  * scripts/install-test-servers.sh) that the analysis reads. Nothing is scripted.
  *
  * SLIPWAY_REHEARSAL_RUNTIME=rust runs it with the Rust service instead of Go.
@@ -43,9 +46,14 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
   let result: RehearsalResult;
   const events: PipelineEvent[] = [];
   let started = 0;
+  /** Whether the local cluster ran before the rehearsal (then it is left running). */
+  let clusterRanBefore = false;
+  const clusterRunning = async () =>
+    (await clusterStatus({ projectDir: REPO })).parts.filter((p) => p.running).map((p) => p.name);
 
   beforeAll(async () => {
     rmSync(outDir, { recursive: true, force: true });
+    clusterRanBefore = (await clusterRunning()).length > 0;
     started = Date.now();
     result = await rehearse({
       repo: REPO,
@@ -110,22 +118,43 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
     expect(errors.baseline.bad).toBe(0);
   });
 
-  it("the load followed the HTTPRoute: the candidate got its share, every request was answered", () => {
-    const good = result.releases[0]!;
-    const bad = result.releases[1]!;
-    // Candidate green of the good release ran at 20% then 50% (and 100% after promotion).
-    const goodShare = good.load!.green.sent / (good.load!.green.sent + good.load!.blue.sent);
-    expect(goodShare).toBeGreaterThan(0.2);
-    expect(goodShare).toBeLessThan(0.9);
-    for (const r of [good, bad])
-      for (const slot of ["blue", "green"] as const) expect(r.load![slot].failed).toBe(0);
+  it("Traefik split the load by the HTTPRoute: at each weight the services served the candidate its share within 3 points", () => {
+    for (const r of result.releases) {
+      // Every request through the Gateway was answered.
+      expect(r.load!.total.failed).toBe(0);
+      const canary = r.steps!.filter((s) => s.candidateWeight > 0 && s.candidateWeight < 100);
+      expect(canary.map((s) => s.candidateWeight)).toEqual(
+        r.expected === "promoted" ? [20, 50] : [20],
+      );
+      for (const s of canary) {
+        expect(s.verified).toBe(true);
+        expect(s.requests.total).toBeGreaterThanOrEqual(1000);
+        expect(Math.abs(s.candidateShare! - s.candidateWeight)).toBeLessThanOrEqual(3);
+      }
+    }
     // Only the faulty candidate answered 5xx, at about its injected ratio.
-    expect(
-      good.load!.blue.serverErrors + good.load!.green.serverErrors + bad.load!.green.serverErrors,
-    ).toBe(0);
-    const ratio = bad.load!.blue.serverErrors / bad.load!.blue.sent;
+    expect(result.releases[0]!.load!.total.serverErrors).toBe(0);
+    const bad = result.releases[1]!.steps!.find((s) => s.candidateWeight === 20)!;
+    expect(bad.stableErrors).toBe(0);
+    const ratio = bad.candidateErrors / bad.requests.candidate;
     expect(ratio).toBeGreaterThan(0.05);
     expect(ratio).toBeLessThan(0.3);
+  });
+
+  it("summary.json: per release the outcome, per step the weight held and the share observed, with counts", () => {
+    const summary = JSON.parse(readFileSync(join(outDir, "summary.json"), "utf8"));
+    expect(summary).toMatchObject({ schemaVersion: 1, ok: true, mode: "cluster" });
+    expect(summary.gatewayUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(summary.releases.map((r: any) => [r.version, r.outcome, r.ok])).toEqual([
+      ["1.1.0", "promoted", true],
+      ["1.2.0", "rolledBack", true],
+    ]);
+    const step = summary.releases[0].steps.find((s: any) => s.candidateWeight === 20);
+    expect(step.requests.total).toBe(step.requests.candidate + step.requests.stable);
+    expect(step.observedCandidateShare).toBeCloseTo(
+      (100 * step.requests.candidate) / step.requests.total,
+      1,
+    );
   });
 
   it("the slots ran the images the Deployments pinned: restarted into the idle slot for the next release", () => {
@@ -135,11 +164,13 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
     const slotLines = lines
       .filter((l) => / slot (blue|green): (started|stopped)/.test(l))
       .map((l) => l.replace(/^\[\w+\] /, "").replace(/ \(pid.*$/, ""));
+    // Each on its Service's ClusterIP:port, from the cluster's loopback service range.
+    const on = (s: string) => new RegExp(`^${s} on 127\\.100\\.\\d+\\.\\d+:80$`);
     expect(slotLines).toEqual([
-      "slot blue: started 1.0.0",
-      "slot green: started 1.1.0",
+      expect.stringMatching(on("slot blue: started 1.0.0")),
+      expect.stringMatching(on("slot green: started 1.1.0")),
       "slot blue: stopped 1.0.0",
-      "slot blue: started 1.2.0",
+      expect.stringMatching(on("slot blue: started 1.2.0")),
       expect.stringMatching(/^slot (blue|green): stopped/),
       expect.stringMatching(/^slot (blue|green): stopped/),
     ]);
@@ -168,8 +199,9 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
     expect(log.readAll().filter((r) => r.event === "release.started")).toHaveLength(2);
   });
 
-  it("stops everything it started", () => {
+  it("stops everything it started, the local cluster too", async () => {
     expect(leftovers()).toEqual([]);
+    if (!clusterRanBefore) expect(await clusterRunning()).toEqual([]);
     expect(JSON.parse(readFileSync(join(outDir, "pids.json"), "utf8"))).toEqual([]);
   });
 
@@ -196,6 +228,7 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
     await expect(run).rejects.toBeInstanceOf(RehearsalAborted);
     expect(seen.some((l) => l.includes("slot blue: started 1.0.0"))).toBe(true);
     expect(leftovers()).toEqual([]);
+    if (!clusterRanBefore) expect(await clusterRunning()).toEqual([]);
     // A fresh run replaces the interrupted one's scratch stage: the next test run starts clean.
     expect(existsSync(join(outDir, runtime, "project", "Pulumi.local.yaml"))).toBe(true);
   });

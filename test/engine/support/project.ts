@@ -50,7 +50,38 @@ const COPY = [
   "examples",
 ];
 
-export function scratchProject(name = "slipway"): ScratchProject {
+/**
+ * The local stage in render mode (manifests written to a directory, no cluster): what the
+ * engine tests that need no cluster run on. `Pulumi.local.yaml` itself applies to the local
+ * cluster.
+ */
+export function toRenderMode(stage: string) {
+  return (config: Record<string, any>) => {
+    const {
+      kubeconfig: _kubeconfig,
+      context: _context,
+      ...kube
+    } = config["slipway:kubernetes"] ?? {};
+    config["slipway:kubernetes"] = { ...kube, renderYamlToDirectory: `.slipway/rendered/${stage}` };
+  };
+}
+
+/** The local stage applied to a live cluster (its kubeconfig, absolute). */
+export function toCluster(kubeconfig: string, namespace?: string) {
+  return (config: Record<string, any>) => {
+    const { renderYamlToDirectory: _render, ...kube } = config["slipway:kubernetes"] ?? {};
+    config["slipway:kubernetes"] = { ...kube, kubeconfig, ...(namespace ? { namespace } : {}) };
+  };
+}
+
+/**
+ * `local`: "render" (default) keeps the local stage in render mode; "cluster" leaves it as
+ * `Pulumi.local.yaml` has it (pass `toCluster(kubeconfig)` to point it at a running cluster).
+ */
+export function scratchProject(
+  name = "slipway",
+  options: { local?: "render" | "cluster" } = {},
+): ScratchProject {
   const root = mkdtempSync(join(tmpdir(), `${name}-engine-`));
   const dir = join(root, "project");
   mkdirSync(dir);
@@ -103,6 +134,7 @@ export function scratchProject(name = "slipway"): ScratchProject {
     renderDir: (stage) => join(dir, ".slipway", "rendered", stage),
     cleanup: () => rmSync(root, { recursive: true, force: true }),
   };
+  if ((options.local ?? "render") === "render") editStack("local", toRenderMode("local"));
   return project;
 }
 

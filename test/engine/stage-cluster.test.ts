@@ -1,0 +1,274 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ClusterInfo, clusterDown, clusterUp } from "../../src/cluster";
+import { KubeClient, kubePaths } from "../../src/kube/client";
+import { ReleaseLog } from "../../src/pipeline/log";
+import { release, type PipelineEvent } from "../../src/pipeline/release";
+import { KubernetesApiReadBack } from "../../src/pipeline/readBack";
+import { StageStack } from "../../src/pipeline/stack";
+import { sendRequests } from "../../src/rehearsal/load";
+import { PidFile } from "../../src/rehearsal/processes";
+import { type Artifact, LocalRegistry } from "../../src/rehearsal/registry";
+import { buildService } from "../../src/rehearsal/rehearse";
+import { liveSource, servedBetween, SlotSupervisor } from "../../src/rehearsal/supervisor";
+import { REPO, scratchProject, toCluster, type ScratchProject } from "./support/project";
+
+/**
+ * The local stage applied to a live cluster (kube-apiserver on kine, the
+ * controller manager, scheduler, kwok's fake node, Traefik as the Gateway):
+ * the Kubernetes provider creates every object for real with its readiness
+ * awaits, slot processes listen on their Services' ClusterIPs, traffic goes
+ * through Traefik, and weights are read back from the API server.
+ * One cluster for the file, in its own state directory.
+ */
+
+const NAMESPACE = "checkout-local";
+const changes = (summary: Record<string, number>) =>
+  Object.fromEntries(Object.entries(summary).filter(([k, v]) => k !== "same" && v > 0));
+
+describe("engine: the local stage on a live cluster", () => {
+  let stateDir: string;
+  let info: ClusterInfo;
+  let project: ScratchProject;
+  let stack: StageStack;
+  let kube: KubeClient;
+  let supervisor: SlotSupervisor;
+  let images: Record<"baseline" | "candidate" | "next", Artifact>;
+  const routePath = kubePaths.httpRoute(NAMESPACE, "checkout");
+
+  /** What the services serve of `count` requests sent through the Gateway. */
+  const splitThroughGateway = async (count: number) => {
+    const before = await supervisor.servedSoFar();
+    const sent = await sendRequests({ url: `${info.gatewayUrl}/work`, count, concurrency: 8 });
+    const served = servedBetween(before, await supervisor.servedSoFar());
+    return { sent, served };
+  };
+
+  /** Until Traefik has taken the route's current generation (it writes it into the route's status). */
+  const gatewayHasRoute = async () => {
+    for (let i = 0; i < 300; i++) {
+      const route = await kube.get(routePath);
+      const parent = route.status?.parents?.[0];
+      const accepted = parent?.conditions?.find((c: any) => c.type === "Accepted");
+      if (accepted?.status === "True" && accepted.observedGeneration === route.metadata.generation)
+        return route;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error("Traefik never accepted the HTTPRoute's current generation");
+  };
+
+  beforeAll(async () => {
+    stateDir = mkdtempSync(join(tmpdir(), "slipway-cluster-"));
+    project = scratchProject("cluster", { local: "cluster" });
+    process.env.PULUMI_CONFIG_PASSPHRASE = project.env.PULUMI_CONFIG_PASSPHRASE;
+    const binary = await buildService(REPO, "go", () => {});
+    const registry = new LocalRegistry(join(project.root, "registry"));
+    const push = (version: string) =>
+      registry.pushImage({
+        service: "checkout",
+        runtime: "go",
+        binaryPath: binary.path,
+        version,
+        revision: "0000000000000000000000000000000000000001",
+      });
+    images = { baseline: push("1.0.0"), candidate: push("1.1.0"), next: push("1.2.0") };
+    info = await clusterUp({ projectDir: project.dir, stateDir });
+    project.editStack("local", (c) => {
+      toCluster(info.kubeconfig)(c);
+      const slot = { image: images.baseline.image, version: "1.0.0" };
+      c["slipway:slots"] = { blue: slot, green: { ...slot, replicas: 0 } };
+    });
+    stack = await StageStack.open({
+      stage: "local",
+      projectDir: project.dir,
+      backendUrl: project.backendUrl,
+      env: project.env,
+    });
+    kube = KubeClient.fromKubeconfig(info.kubeconfig);
+    supervisor = new SlotSupervisor({
+      source: liveSource({
+        client: kube,
+        namespace: NAMESPACE,
+        service: "checkout",
+        routeName: "checkout",
+      }),
+      service: "checkout",
+      readyPath: "/readyz",
+      metricsPath: "/metrics",
+      registry,
+      pids: new PidFile(join(project.root, "pids.json")),
+      pollMs: 300,
+    });
+    supervisor.start();
+  });
+  afterAll(async () => {
+    await supervisor?.stop();
+    if (info) await clusterDown({ projectDir: project.dir, stateDir });
+    project?.cleanup();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it("initial up creates every object through the API; the Gateway accepts the HTTPRoute", async () => {
+    const up = await stack.up("initial deploy");
+    expect(up.changes.create).toBeGreaterThan(15);
+    const deployment = await kube.get(`${kubePaths.deployments(NAMESPACE)}/checkout-blue`);
+    // The provider awaited readiness: kwok's pods are Ready, the Deployment available.
+    expect(deployment.status.availableReplicas).toBe(2);
+    expect(deployment.spec.template.spec.containers[0].image).toBe(images.baseline.image);
+    for (const slot of ["blue", "green"]) {
+      const svc = await kube.get(`${kubePaths.services(NAMESPACE)}/checkout-${slot}`);
+      expect(svc.spec.clusterIP).toMatch(/^127\.100\.\d+\.\d+$/);
+    }
+    for (const path of [
+      `/apis/networking.k8s.io/v1/namespaces/${NAMESPACE}/networkpolicies/checkout-default-deny`,
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${NAMESPACE}/roles`,
+      `/api/v1/namespaces/${NAMESPACE}/configmaps/checkout-flags`,
+    ])
+      await expect(kube.get(path)).resolves.toBeDefined();
+    // The parentRef names the Gateway the cluster made, and Traefik resolved both backends.
+    const route = await gatewayHasRoute();
+    const parent = route.status.parents[0];
+    expect(parent.parentRef).toMatchObject({
+      name: "slipway-gateway",
+      namespace: "gateway-system",
+    });
+    expect(parent.conditions.find((c: any) => c.type === "ResolvedRefs").status).toBe("True");
+    const outputs = (await stack.outputs())!;
+    expect(outputs.routing.id).toBe(`${NAMESPACE}/checkout`);
+    expect(await new KubernetesApiReadBack(kube, "checkout").read(outputs)).toEqual({
+      blue: 100,
+      green: 0,
+    });
+  });
+
+  it("a bad config is refused before any change reaches the cluster", async () => {
+    const before = (await kube.get(routePath)).metadata.resourceVersion;
+    project.editStack("local", (c) => (c["slipway:traffic"].canaryWeight = 150));
+    await expect(stack.preview()).rejects.toThrow(/slipway:traffic\.canaryWeight: got 150/);
+    await expect(stack.up("bad")).rejects.toThrow(/slipway:traffic\.canaryWeight: got 150/);
+    project.editStack("local", (c) => (c["slipway:traffic"].canaryWeight = 0));
+    expect((await kube.get(routePath)).metadata.resourceVersion).toBe(before);
+  });
+
+  it("canary steps 0 → 10 → 50: each one in-place update, read back from the API, split by Traefik within 3 points", async () => {
+    // The candidate into green at full size (the pipeline's deploy step), then the steps.
+    project.editStack("local", (c) => {
+      c["slipway:slots"].green = { image: images.candidate.image, version: "1.1.0" };
+    });
+    await stack.up("deploy candidate");
+    await supervisor.sync();
+    expect(supervisor.process("green")?.version).toBe("1.1.0");
+    const readBack = new KubernetesApiReadBack(kube, "checkout");
+    for (const weight of [0, 10, 50]) {
+      if (weight > 0) {
+        project.editStack("local", (c) => (c["slipway:traffic"].canaryWeight = weight));
+        expect(changes(await stack.preview())).toEqual({ update: 1 });
+        expect(changes((await stack.up(`canary ${weight}`)).changes)).toEqual({ update: 1 });
+      }
+      expect(await readBack.read((await stack.outputs())!)).toEqual({
+        blue: 100 - weight,
+        green: weight,
+      });
+      await gatewayHasRoute();
+      const { sent, served } = await splitThroughGateway(1000);
+      expect(sent.ok).toBe(1000);
+      const total = served.blue.total + served.green.total;
+      expect(total).toBe(1000);
+      const share = (100 * served.green.total) / total;
+      console.log(
+        `weight ${weight}: green served ${served.green.total} of ${total} (${share.toFixed(1)}%)`,
+      );
+      expect(Math.abs(share - weight)).toBeLessThanOrEqual(3);
+    }
+  });
+
+  it("the tester header reaches the candidate through the Gateway at any weight", async () => {
+    const header = (await stack.testerHeader())!;
+    const res = await sendRequests({
+      url: `${info.gatewayUrl}/version`,
+      count: 20,
+      headers: { [header.name]: header.value },
+    });
+    expect(res.ok).toBe(20);
+    expect(res.bodies.every((b) => JSON.parse(b).slot === "green")).toBe(true);
+  });
+
+  it("promotion (stable blue → green) replaces, creates and deletes nothing", async () => {
+    project.editStack("local", (c) => {
+      c["slipway:traffic"].stable = "green";
+      c["slipway:traffic"].canaryWeight = 0;
+    });
+    const preview = await stack.preview();
+    expect(preview.replace ?? 0).toBe(0);
+    expect(preview.create ?? 0).toBe(0);
+    expect(preview.delete ?? 0).toBe(0);
+    expect(changes((await stack.up("promote green")).changes)).toEqual({ update: 1 });
+    expect(
+      await new KubernetesApiReadBack(kube, "checkout").read((await stack.outputs())!),
+    ).toEqual({ blue: 0, green: 100 });
+  });
+
+  it("drift: weights patched through the API during a pause are caught before the next step; traffic goes back to the known-good slot", async () => {
+    project.editStack("local", (c) => {
+      c["slipway:canary"] = {
+        steps: [{ setWeight: 20 }, { pause: { duration: "2s" } }, { setWeight: 50 }],
+        scaleDownDelaySeconds: 0,
+        progressDeadlineSeconds: 600,
+      };
+    });
+    const events: PipelineEvent[] = [];
+    let patched = false;
+    const result = await release({
+      stage: "local",
+      projectDir: project.dir,
+      backendUrl: project.backendUrl,
+      logDir: project.logDir,
+      env: project.env,
+      image: images.next.image,
+      version: "1.2.0",
+      report: (e) => events.push(e),
+      sleep: async (ms) => {
+        if (!patched) {
+          // Someone moves the traffic by hand: candidate blue to 90.
+          patched = true;
+          const route = await kube.get(routePath);
+          const rule = route.spec.rules.length - 1;
+          const index = (name: string) =>
+            route.spec.rules[rule].backendRefs.findIndex((b: any) => b.name === name);
+          await kube.jsonPatch(routePath, [
+            {
+              op: "replace",
+              path: `/spec/rules/${rule}/backendRefs/${index("checkout-blue")}/weight`,
+              value: 90,
+            },
+            {
+              op: "replace",
+              path: `/spec/rules/${rule}/backendRefs/${index("checkout-green")}/weight`,
+              value: 10,
+            },
+          ]);
+        }
+        await new Promise((r) => setTimeout(r, ms));
+      },
+    });
+    expect(patched).toBe(true);
+    expect(result.outcome).toBe("rolledBack");
+    const records = ReleaseLog.forStage(project.logDir, "local").forRelease(result.releaseId!);
+    const drifted = records.find((r) => r.event === "weights.drifted");
+    expect(drifted?.weights).toEqual({ blue: 90, green: 10 });
+    // No step after the drift: setWeight 50 never ran.
+    expect(
+      records
+        .filter((r) => r.event === "update.succeeded")
+        .map((r) => (r.figures as any).transition),
+    ).toEqual(["deploy", "setWeight", "rollback"]);
+    expect(
+      await new KubernetesApiReadBack(kube, "checkout").read((await stack.outputs())!),
+    ).toEqual({ blue: 0, green: 100 });
+    await gatewayHasRoute();
+    const { served } = await splitThroughGateway(300);
+    expect(served).toMatchObject({ blue: { total: 0 }, green: { total: 300 } });
+  });
+});
