@@ -60,10 +60,18 @@ export function stageKubeconfig(config: StageConfig, projectDir: string): string
  * another tool) is seen as drift; no engine run is needed.
  */
 export class KubernetesApiReadBack implements WeightsReadBack {
+  private client: KubeClient | undefined;
+
+  /** `client` or a function making it on first use (the kubeconfig may appear after the stage is opened). */
   constructor(
-    readonly client: KubeClient,
+    client: KubeClient | (() => KubeClient),
     readonly service: string,
-  ) {}
+  ) {
+    if (client instanceof KubeClient) this.client = client;
+    else this.makeClient = client;
+  }
+
+  private makeClient: (() => KubeClient) | undefined;
 
   static forStage(config: StageConfig, projectDir: string): KubernetesApiReadBack {
     const kubeconfig = stageKubeconfig(config, projectDir);
@@ -72,25 +80,35 @@ export class KubernetesApiReadBack implements WeightsReadBack {
         `stage ${config.stage}: slipway:kubernetes.kubeconfig is not set, so there is no API server to read the HTTPRoute from`,
       );
     const context = config.kubernetes.context;
-    const client = kubeconfig.includes("\n")
-      ? new KubeClient(
-          parseKubeconfig(kubeconfig, projectDir, context, "slipway:kubernetes.kubeconfig"),
-        )
-      : KubeClient.fromKubeconfig(kubeconfig, context);
-    return new KubernetesApiReadBack(client, config.service.name);
+    return new KubernetesApiReadBack(
+      () =>
+        kubeconfig.includes("\n")
+          ? new KubeClient(
+              parseKubeconfig(kubeconfig, projectDir, context, "slipway:kubernetes.kubeconfig"),
+            )
+          : KubeClient.fromKubeconfig(kubeconfig, context),
+      config.service.name,
+    );
+  }
+
+  /** Where it reads from: the kubeconfig's API server. */
+  api(): KubeClient {
+    this.client ??= this.makeClient!();
+    return this.client;
   }
 
   async read(outputs: StageOutputs): Promise<Weights> {
     const { namespace, name } = httpRouteRef(outputs);
+    const client = this.api();
     let route: any;
     try {
-      route = await this.client.get(kubePaths.httpRoute(namespace, name));
+      route = await client.get(kubePaths.httpRoute(namespace, name));
     } catch (err) {
       throw new RoutingNotFoundError(
         outputs.routing.id,
         err instanceof KubeApiError && err.status === 404
-          ? `no HTTPRoute ${namespace}/${name} in the cluster at ${this.client.server} (deleted outside the stack?)`
-          : `cannot read it from ${this.client.server}: ${(err as Error).message}`,
+          ? `no HTTPRoute ${namespace}/${name} in the cluster at ${client.server} (deleted outside the stack?)`
+          : `cannot read it from ${client.server}: ${(err as Error).message}`,
       );
     }
     return weightsOfHttpRoute(route.spec, this.service, outputs.routing.id);

@@ -8,6 +8,7 @@ import { RoutingNotFoundError } from "../../../src/pipeline/errors";
 import {
   RefreshedStateReadBack,
   RenderedRouteReadBack,
+  KubernetesApiReadBack,
   weightsReadBackFor,
 } from "../../../src/pipeline/readBack";
 import type { StageStack, StateResource } from "../../../src/pipeline/stack";
@@ -150,11 +151,22 @@ describe("refreshed listener rule read-back", () => {
 });
 
 describe("weightsReadBackFor", () => {
-  it("render mode reads the rendered files; a cluster stage refreshes its state; AWS asks the load balancer", () => {
+  it("render mode reads the rendered files; a stage with a kubeconfig the API server; another cluster stage refreshes its state; AWS asks the load balancer", () => {
     const stack = { options: { projectDir: "/project" } } as unknown as StageStack;
-    const local = weightsReadBackFor(stageConfigOf("local"), stack);
-    expect(local).toBeInstanceOf(RenderedRouteReadBack);
-    expect((local as RenderedRouteReadBack).dir.startsWith("/project/")).toBe(true);
+    const rendered = stageConfigOf("local");
+    if (rendered.platform !== "kubernetes") throw new Error("local is kubernetes");
+    const render = weightsReadBackFor(
+      { ...rendered, kubernetes: { ...rendered.kubernetes, renderYamlToDirectory: ".slipway/r" } },
+      stack,
+    );
+    expect(render).toBeInstanceOf(RenderedRouteReadBack);
+    expect((render as RenderedRouteReadBack).dir).toBe("/project/.slipway/r");
+    // Pulumi.local.yaml applies to the local cluster: its kubeconfig, relative to the project.
+    const live = weightsReadBackFor(stageConfigOf("local"), stack);
+    expect(live).toBeInstanceOf(KubernetesApiReadBack);
+    expect(() => (live as KubernetesApiReadBack).api()).toThrow(
+      /kubeconfig \/project\/\.slipway\/cluster\/kubeconfig: cannot be read/,
+    );
     const cluster = variant("staging", (raw) => {
       raw.platform = "kubernetes";
     });
