@@ -16,7 +16,7 @@ import { planSteps } from "../pipeline/plan";
 import { StageLease } from "../pipeline/context";
 import { PipelineBusyError } from "../pipeline/errors";
 import {
-  allRunning,
+  anyRunning,
   type ClusterDriver,
   type ClusterInfo,
   localClusterDriver,
@@ -220,9 +220,11 @@ async function rehearseLocked(
     if (mode === "cluster") {
       const driver = options.cluster ?? (await localClusterDriver());
       const o = { projectDir: options.repo, onProgress: (line: string) => say(line) };
+      // The build runs meanwhile (the cluster's start is mostly waiting for readiness).
+      void build(options.runtimes[0]!);
       const before = await orAbort(driver.clusterStatus(o).catch(() => undefined));
-      const running = !!before && allRunning(before);
-      if (running) say(`local cluster: running already; it is left running`);
+      // A cluster someone runs (even with a part down, which `up` restarts) is theirs: left running.
+      if (before && anyRunning(before)) say("local cluster: running already; it is left running");
       else stopStarted = () => driver.clusterDown(o);
       const up = driver.clusterUp(o);
       clusterStarting = up;
