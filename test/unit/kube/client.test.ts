@@ -13,6 +13,9 @@ import {
   kubePaths,
   loadKubeconfig,
 } from "../../../src/kube/client";
+import type { StageOutputs } from "../../../src/contract/outputs";
+import { RoutingNotFoundError } from "../../../src/pipeline/errors";
+import { KubernetesApiReadBack } from "../../../src/pipeline/readBack";
 
 /**
  * The client against a real HTTPS server that, like kube-apiserver, asks for a
@@ -23,7 +26,19 @@ describe("kube client", () => {
   let server: Server;
   let port: number;
   const seen: { method: string; url: string; type?: string; body: string; cn?: string }[] = [];
-  const route = { spec: { rules: [{ backendRefs: [{ name: "a", weight: 1 }] }] } };
+  const route = {
+    spec: {
+      rules: [
+        { backendRefs: [{ name: "checkout-green", weight: 1 }] },
+        {
+          backendRefs: [
+            { name: "checkout-blue", weight: 70 },
+            { name: "checkout-green", weight: 30 },
+          ],
+        },
+      ],
+    },
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "kube-client-"));
@@ -193,6 +208,24 @@ describe("kube client", () => {
     const client = KubeClient.fromKubeconfig(join(dir, "kubeconfig"), "anonymous");
     await expect(client.get(kubePaths.httpRoute("ns", "checkout"))).rejects.toThrow(
       new RegExp(`GET /apis/.* on https://127.0.0.1:${port}`),
+    );
+  });
+
+  it("the pipeline's read-back GETs the HTTPRoute named by outputs.routing.id; a missing one is RoutingNotFoundError", async () => {
+    const readBack = new KubernetesApiReadBack(
+      () => KubeClient.fromKubeconfig(join(dir, "kubeconfig")),
+      "checkout",
+    );
+    const outputs = (id: string) =>
+      ({ service: { name: "checkout" }, routing: { kind: "HTTPRoute", id } }) as StageOutputs;
+    expect(await readBack.read(outputs("ns/checkout"))).toEqual({ blue: 70, green: 30 });
+    expect(seen.at(-1)!.url).toBe(
+      "/apis/gateway.networking.k8s.io/v1/namespaces/ns/httproutes/checkout",
+    );
+    const err = await readBack.read(outputs("ns/other")).catch((e) => e);
+    expect(err).toBeInstanceOf(RoutingNotFoundError);
+    expect(err.message).toMatch(
+      /routing ns\/other: no HTTPRoute ns\/other in the cluster at https:\/\/127\.0\.0\.1/,
     );
   });
 
