@@ -316,6 +316,10 @@ function argsOf(part: PartName, c: Ctx): { args: string[]; env?: Record<string, 
           `--service-account-private-key-file=${c.pki.saKey}`,
           `--root-ca-file=${c.pki.caCert}`,
           "--use-service-account-credentials=true",
+          // The node lifecycle controller marks every pod NotReady when it misses one of kwok's
+          // node heartbeats, and no kubelet ever marks them Ready again: Deployments stay
+          // unavailable and the provider's readiness awaits hang. The fake node needs none of it.
+          "--controllers=*,-node-lifecycle-controller",
           "--leader-elect=false",
           "--bind-address=127.0.0.1",
           `--secure-port=${p.controllerManager}`,
