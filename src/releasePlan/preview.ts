@@ -158,7 +158,13 @@ export async function previewPlan(options: PlanOptions): Promise<PlanReport> {
       const snapshot = snapshotOf(steps);
       snapshots.set(t.label, snapshot);
       const before = t.from === undefined ? undefined : snapshots.get(t.from);
-      const changes = before ? changesBetween(before, snapshot) : changesAgainstState(snapshot);
+      const fromWeights = planned.find((p) => p.label === t.from)?.weights;
+      const routingChanged =
+        fromWeights !== undefined &&
+        (fromWeights.blue !== t.weights.blue || fromWeights.green !== t.weights.green);
+      const changes = before
+        ? changesBetween(before, snapshot, { routingChanged })
+        : changesAgainstState(snapshot);
       transitions.push({
         label: t.label,
         kind: t.kind,

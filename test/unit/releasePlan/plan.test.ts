@@ -265,3 +265,28 @@ describe("provider inputs", () => {
     expect(changesBetween(at("a", "same"), at("b", "update")).map((c) => c.op)).toEqual(["update"]);
   });
 });
+
+describe("masked (secret-bearing) inputs", () => {
+  const urn =
+    "urn:pulumi:local::slipway::kubernetes:gateway.networking.k8s.io/v1:HTTPRoute::checkout";
+  const type = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute";
+  const at = (op: string, diff: string[] = []) =>
+    snapshotOf([
+      {
+        urn,
+        op,
+        type,
+        new: { inputs: { spec: "[secret]" } },
+        detailedDiff: Object.fromEntries(diff.map((d) => [d, {}])),
+      },
+    ]);
+  const w = ["spec.rules[1].backendRefs[0].weight"];
+  it("takes the engine's diff where one side equals the stage, and infers the route from the weights otherwise", () => {
+    expect(changesBetween(at("same"), at("update", w)).map((c) => c.paths)).toEqual([w]);
+    expect(changesBetween(at("update", w), at("same")).map((c) => c.paths)).toEqual([w]);
+    expect(changesBetween(at("update", w), at("update", w), { routingChanged: true })).toHaveLength(
+      1,
+    );
+    expect(changesBetween(at("update", w), at("update", w), { routingChanged: false })).toEqual([]);
+  });
+});
