@@ -416,7 +416,7 @@ function renderMarkdown(facts: ReleaseFacts, input: ReportInput): string {
   if (input.steps?.length) {
     lines.push("## Traffic split observed at the services", "");
     lines.push(
-      `Per stretch in which the stack held one set of weights (read back after each update, until the next update started): the requests each slot served by its own \`http_requests_total\`${input.throughGateway ? "; Traefik split them by the HTTPRoute" : ""}.`,
+      `Per stretch in which the stack held one set of weights (read back after each update, until the next update started): the requests each slot served by its own \`http_requests_total\`${input.throughGateway ? "; Traefik split them by the HTTPRoute" : ""}. The smoke check's tester-header requests reach the candidate at any weight, so they show in the stretch after the deploy.`,
       "",
     );
     lines.push(
@@ -435,7 +435,7 @@ function renderMarkdown(facts: ReleaseFacts, input: ReportInput): string {
     const l = input.load.total;
     lines.push(
       input.throughGateway
-        ? `The load generator sent ${l.sent} requests to the Gateway (it does not know the weights): ${l.ok} answered 2xx, ${l.serverErrors} 5xx, ${l.otherStatus} other, ${l.failed} without answer.`
+        ? `The load generator sent ${l.sent} requests to the Gateway (it does not know the weights): ${l.ok} answered 2xx, ${l.serverErrors} 5xx, ${l.otherStatus} other (Traefik answers 404 while the stage has no HTTPRoute yet, during the first deploy), ${l.failed} without answer.`
         : "Requests the rehearsal's load generator sent, split by the rendered HTTPRoute's weights:",
       "",
     );
