@@ -51,15 +51,21 @@ export async function startHookSink(opts: {
           res.writeHead(400).end("no candidate or no tester header");
           return;
         }
+        // The slot's process starts when the cluster stand-in follows the rendered Deployment,
+        // moments after the deploy update: wait for it a bounded while, as a rollout check would.
         let status = 0;
-        try {
-          const r = await fetch(new URL(opts.readyPath, base), {
-            headers: { [header.name]: header.value },
-            signal: AbortSignal.timeout(3000),
-          });
-          status = r.status;
-        } catch {
-          status = 0;
+        for (let attempt = 0; attempt < 40; attempt++) {
+          try {
+            const r = await fetch(new URL(opts.readyPath, base), {
+              headers: { [header.name]: header.value },
+              signal: AbortSignal.timeout(2000),
+            });
+            status = r.status;
+          } catch {
+            status = 0;
+          }
+          if (status !== 0) break;
+          await new Promise((r) => setTimeout(r, 250));
         }
         checks.push({
           releaseId: String(body.releaseId),
@@ -86,7 +92,7 @@ export async function startHookSink(opts: {
         url: `${url}/acceptance`,
         method: "POST",
         headers: {},
-        timeoutSeconds: 5,
+        timeoutSeconds: 20,
         retries: 1,
         failurePolicy: "rollback",
         sendTesterHeader: true,

@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from "node:fs";
+import { hookAndNotificationLines } from "./hookSink";
 import { join } from "node:path";
 import { otherSlot, type Slot } from "../config/schema";
 import type { LogRecord } from "../pipeline/log";
@@ -448,6 +449,7 @@ function renderMarkdown(facts: ReleaseFacts, input: ReportInput): string {
     }
     lines.push("");
   }
+  lines.push(...hookAndNotificationLines(input.records));
   lines.push("## Sources", "");
   lines.push(
     `The timeline, verdicts and figures come from the release log (\`history --release ${facts.releaseId}\`); the chart's curves from Prometheus range queries at 1 s resolution over ${input.rateWindowSeconds ?? 4} s rate windows, each plotted at its window's middle: ` +

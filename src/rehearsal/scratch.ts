@@ -93,6 +93,9 @@ export interface StageSetup {
   prometheusUrl: string;
   /** The live cluster to apply to; without it the stage renders manifests (render mode). */
   cluster?: { kubeconfig: string; namespace: string };
+  /** slipway:canary.hooks and slipway:notifications.webhooks (the rehearsal's sink). */
+  hooks?: unknown[];
+  webhooks?: unknown[];
 }
 
 /**
@@ -117,12 +120,14 @@ export function configureStage(stage: ScratchStage, setup: StageSetup): void {
       analysis: setup.analysis,
       scaleDownDelaySeconds: setup.scaleDownDelaySeconds,
       progressDeadlineSeconds: setup.progressDeadlineSeconds,
+      ...(setup.hooks ? { hooks: setup.hooks } : {}),
     };
     const {
       renderYamlToDirectory: _render,
       kubeconfig: _kubeconfig,
       ...kube
     } = config["slipway:kubernetes"] ?? {};
+    if (setup.webhooks) config["slipway:notifications"] = { webhooks: setup.webhooks };
     config["slipway:kubernetes"] = {
       ...kube,
       prometheusUrl: setup.prometheusUrl,
