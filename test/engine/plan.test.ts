@@ -26,6 +26,9 @@ function filesOf(dir: string): Record<string, string> {
   return out;
 }
 
+// Nine and seven engine previews; on a shared 2-core machine one preview can take a minute.
+const PLAN_TIMEOUT = 1_500_000;
+
 describe("slipway plan on the real engine", () => {
   let project: ScratchProject;
   const base = () => ({
@@ -42,93 +45,101 @@ describe("slipway plan on the real engine", () => {
   });
   afterAll(() => project?.cleanup());
 
-  it("previews each transition: the deploy changes the candidate only, each setWeight {update: 1} on the route; nothing changes", async () => {
-    project.editStack("local", (c) => {
-      c["slipway:canary"] = {
-        steps: [
-          { setWeight: 10 },
-          { pause: { duration: "30s" } },
-          { setWeight: 50 },
-          { analysis: { count: 3, interval: "10s" } },
-        ],
-        scaleDownDelaySeconds: 60,
-        progressDeadlineSeconds: 600,
-      };
-    });
-    const stack = await StageStack.open(base());
-    await stack.up("bootstrap for the plan test");
-    const stackFile = join(project.dir, "Pulumi.local.yaml");
-    const fileBefore = readFileSync(stackFile, "utf8");
-    const stateBefore = (await stack.stack.exportStack()).deployment;
-    const renderedBefore = filesOf(project.renderDir("local"));
+  it(
+    "previews each transition: the deploy changes the candidate only, each setWeight {update: 1} on the route; nothing changes",
+    async () => {
+      project.editStack("local", (c) => {
+        c["slipway:canary"] = {
+          steps: [
+            { setWeight: 10 },
+            { pause: { duration: "30s" } },
+            { setWeight: 50 },
+            { analysis: { count: 3, interval: "10s" } },
+          ],
+          scaleDownDelaySeconds: 60,
+          progressDeadlineSeconds: 600,
+        };
+      });
+      const stack = await StageStack.open(base());
+      await stack.up("bootstrap for the plan test");
+      const stackFile = join(project.dir, "Pulumi.local.yaml");
+      const fileBefore = readFileSync(stackFile, "utf8");
+      const stateBefore = (await stack.stack.exportStack()).deployment;
+      const renderedBefore = filesOf(project.renderDir("local"));
 
-    const report = await previewPlan({ ...base(), image: digest("2"), version: "1.1.0" });
-    expect(report.error).toBeUndefined();
-    expect(report.violations).toEqual([]);
-    expect(report.exitCode).toBe(0);
-    expect(
-      report.transitions.map((t) => `${t.label} ${t.weights.blue}/${t.weights.green}`),
-    ).toEqual([
-      "deploy 100/0",
-      "rollback after deploy 100/0",
-      "step 1 setWeight 10 90/10",
-      "rollback after step 1 setWeight 10 100/0",
-      "step 3 setWeight 50 50/50",
-      "rollback after step 3 setWeight 50 100/0",
-      "promote 0/100",
-      "rollback after promote 100/0",
-      "scale down 0/100",
-    ]);
-    const byLabel = Object.fromEntries(report.transitions.map((t) => [t.label, t]));
-    const deploy = byLabel["deploy"]!;
-    expect(deploy.changes.length).toBeGreaterThan(0);
-    expect(deploy.changes.every((c) => c.op === "update" && c.name.includes("green"))).toBe(true);
-    const candidate = deploy.changes.find((c) => c.type === "kubernetes:apps/v1:Deployment")!;
-    expect(candidate.paths.join(" ")).toMatch(/image/);
-    for (const label of ["step 1 setWeight 10", "step 3 setWeight 50"]) {
-      const t = byLabel[label]!;
-      expect(t.summary).toEqual({ update: 1 });
-      expect(t.changes[0]!.type).toBe(HTTPROUTE);
-      expect(t.changes[0]!.paths.every((p) => /weight/.test(p))).toBe(true);
-    }
-    expect(byLabel["rollback after step 3 setWeight 50"]!.summary).toEqual({ update: 1 });
-    expect(
-      byLabel["scale down"]!.changes.map((c) => `${c.op} ${c.name} ${c.paths.join(",")}`),
-    ).toEqual([expect.stringMatching(/^update checkout-blue .*replicas/)]);
-    expect(report.budget).toMatchObject({
-      pauseSeconds: 30,
-      analysisSeconds: 30,
-      canarySeconds: 60,
-      fitsDeadline: true,
-    });
+      const report = await previewPlan({ ...base(), image: digest("2"), version: "1.1.0" });
+      expect(report.error).toBeUndefined();
+      expect(report.violations).toEqual([]);
+      expect(report.exitCode).toBe(0);
+      expect(
+        report.transitions.map((t) => `${t.label} ${t.weights.blue}/${t.weights.green}`),
+      ).toEqual([
+        "deploy 100/0",
+        "rollback after deploy 100/0",
+        "step 1 setWeight 10 90/10",
+        "rollback after step 1 setWeight 10 100/0",
+        "step 3 setWeight 50 50/50",
+        "rollback after step 3 setWeight 50 100/0",
+        "promote 0/100",
+        "rollback after promote 100/0",
+        "scale down 0/100",
+      ]);
+      const byLabel = Object.fromEntries(report.transitions.map((t) => [t.label, t]));
+      const deploy = byLabel["deploy"]!;
+      expect(deploy.changes.length).toBeGreaterThan(0);
+      expect(deploy.changes.every((c) => c.op === "update" && c.name.includes("green"))).toBe(true);
+      const candidate = deploy.changes.find((c) => c.type === "kubernetes:apps/v1:Deployment")!;
+      expect(candidate.paths.join(" ")).toMatch(/image/);
+      for (const label of ["step 1 setWeight 10", "step 3 setWeight 50"]) {
+        const t = byLabel[label]!;
+        expect(t.summary).toEqual({ update: 1 });
+        expect(t.changes[0]!.type).toBe(HTTPROUTE);
+        expect(t.changes[0]!.paths.every((p) => /weight/.test(p))).toBe(true);
+      }
+      expect(byLabel["rollback after step 3 setWeight 50"]!.summary).toEqual({ update: 1 });
+      expect(
+        byLabel["scale down"]!.changes.map((c) => `${c.op} ${c.name} ${c.paths.join(",")}`),
+      ).toEqual([expect.stringMatching(/^update checkout-blue .*replicas/)]);
+      expect(report.budget).toMatchObject({
+        pauseSeconds: 30,
+        analysisSeconds: 30,
+        canarySeconds: 60,
+        fitsDeadline: true,
+      });
 
-    // Nothing changed: the stack file, the state, the rendered manifests.
-    expect(readFileSync(stackFile, "utf8")).toBe(fileBefore);
-    expect((await stack.stack.exportStack()).deployment.resources).toEqual(stateBefore.resources);
-    expect(filesOf(project.renderDir("local"))).toEqual(renderedBefore);
-  });
+      // Nothing changed: the stack file, the state, the rendered manifests.
+      expect(readFileSync(stackFile, "utf8")).toBe(fileBefore);
+      expect((await stack.stack.exportStack()).deployment.resources).toEqual(stateBefore.resources);
+      expect(filesOf(project.renderDir("local"))).toEqual(renderedBefore);
+    },
+    PLAN_TIMEOUT,
+  );
 
-  it("refuses a program whose Deployment label depends on the weight, naming the invariant (exit 6)", async () => {
-    renameSync(join(project.dir, "index.ts"), join(project.dir, "stage.ts"));
-    copyFileSync(
-      join(__dirname, "fixtures", "weight-label", "index.ts"),
-      join(project.dir, "index.ts"),
-    );
-    project.editStack("local", (c) => {
-      c["slipway:canary"] = { steps: [{ setWeight: 20 }], scaleDownDelaySeconds: 0 };
-    });
-    const report = await previewPlan({ ...base(), image: digest("3"), version: "1.2.0" });
-    expect(report.error).toBeUndefined();
-    expect(report.exitCode).toBe(6);
-    const broken = report.violations.filter(
-      (v) => v.invariant === "canary-step-changes-only-routing",
-    );
-    expect(new Set(broken.map((v) => v.transition))).toEqual(new Set(["step 1 setWeight 20"]));
-    expect(broken.map((v) => v.detail).join("\n")).toMatch(
-      /update kubernetes:apps\/v1:Deployment weight-labelled \(metadata\.labels\.slipway\.dev\/weight\)/,
-    );
-    expect(report.violations.some((v) => v.invariant === "rollback-changes-only-routing")).toBe(
-      true,
-    );
-  });
+  it(
+    "refuses a program whose Deployment label depends on the weight, naming the invariant (exit 6)",
+    async () => {
+      renameSync(join(project.dir, "index.ts"), join(project.dir, "stage.ts"));
+      copyFileSync(
+        join(__dirname, "fixtures", "weight-label", "index.ts"),
+        join(project.dir, "index.ts"),
+      );
+      project.editStack("local", (c) => {
+        c["slipway:canary"] = { steps: [{ setWeight: 20 }], scaleDownDelaySeconds: 0 };
+      });
+      const report = await previewPlan({ ...base(), image: digest("3"), version: "1.2.0" });
+      expect(report.error).toBeUndefined();
+      expect(report.exitCode).toBe(6);
+      const broken = report.violations.filter(
+        (v) => v.invariant === "canary-step-changes-only-routing",
+      );
+      expect(new Set(broken.map((v) => v.transition))).toEqual(new Set(["step 1 setWeight 20"]));
+      expect(broken.map((v) => v.detail).join("\n")).toMatch(
+        /update kubernetes:apps\/v1:Deployment weight-labelled \(metadata\.labels\.slipway\.dev\/weight\)/,
+      );
+      expect(report.violations.some((v) => v.invariant === "rollback-changes-only-routing")).toBe(
+        true,
+      );
+    },
+    PLAN_TIMEOUT,
+  );
 });
