@@ -316,10 +316,12 @@ function argsOf(part: PartName, c: Ctx): { args: string[]; env?: Record<string, 
           `--service-account-private-key-file=${c.pki.saKey}`,
           `--root-ca-file=${c.pki.caCert}`,
           "--use-service-account-credentials=true",
-          // The node lifecycle controller marks every pod NotReady when it misses one of kwok's
-          // node heartbeats, and no kubelet ever marks them Ready again: Deployments stay
-          // unavailable and the provider's readiness awaits hang. The fake node needs none of it.
-          "--controllers=*,-node-lifecycle-controller",
+          // The node lifecycle controller marks every pod NotReady once kwok's node misses its
+          // grace period (seen ~50 s after start), and no kubelet ever marks them Ready again:
+          // Deployments stay unavailable and the provider's readiness awaits hang. The controller
+          // stays on (it lifts the node's not-ready taint, without which nothing is scheduled).
+          "--node-monitor-grace-period=24h",
+          "--node-startup-grace-period=24h",
           "--leader-elect=false",
           "--bind-address=127.0.0.1",
           `--secure-port=${p.controllerManager}`,
