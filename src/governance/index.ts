@@ -1,4 +1,0 @@
-export * from "./artifact";
-export * from "./attestation";
-export * from "./artifactPolicy";
-export * from "./keys";
