@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 const provider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: { bytes: number }) {
     // Required here, not at module scope: the engine serializes this function into its own process.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- an import would not be serialized
     const { randomBytes } = require("node:crypto") as typeof import("node:crypto");
     const value = randomBytes(inputs.bytes).toString("base64url");
     return { id: `token-${randomBytes(6).toString("hex")}`, outs: { bytes: inputs.bytes, value } };

@@ -9,6 +9,12 @@ if [[ -x scripts/install-test-servers.sh ]]; then bash scripts/install-test-serv
 # The engine runs the program transpile-only (fast); types are checked here, once.
 echo "slipway: type-checking (tsc --noEmit)…" >&2
 tsc --noEmit -p .
+# Static checks before any tier, so a violation fails CI: formatting, lint (unused
+# variables and imports, floating promises), unused files/exports/dependencies.
+echo "slipway: prettier --check, eslint, knip…" >&2
+prettier --check . --log-level warn
+eslint .
+knip
 status=0
 vitest run --reporter=default --reporter=json --outputFile.json=.slipway/vitest.json "$@" || status=$?
 # One plain closing line that any CI reads: "N passed, N failed, N skipped".

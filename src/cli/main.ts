@@ -33,5 +33,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`slipway: ${String(err)}\n`);
+      process.exit(ExitCode.error);
+    },
+  );
 }

@@ -22,7 +22,6 @@ export type Slot = (typeof SLOTS)[number];
 export const otherSlot = (slot: Slot): Slot => (slot === "blue" ? "green" : "blue");
 
 export const PLATFORMS = ["kubernetes", "aws"] as const;
-export type Platform = (typeof PLATFORMS)[number];
 
 export const RUNTIMES = ["go", "rust"] as const;
 export type Runtime = (typeof RUNTIMES)[number];
@@ -150,7 +149,6 @@ export const trafficSchema = z
       .prefault({}),
   })
   .strict();
-export type TrafficConfig = z.infer<typeof trafficSchema>;
 
 const durationSchema = z.union(
   [
@@ -421,7 +419,6 @@ export const promotionSchema = z
       .default([]),
   })
   .strict();
-export type PromotionConfig = z.infer<typeof promotionSchema>;
 
 export const RELEASE_PHASES = [
   "deploying",

@@ -40,8 +40,6 @@ export const artifactPolicySchema = z
     }
   });
 
-export type ArtifactPolicy = z.infer<typeof artifactPolicySchema>;
-
 export type ArtifactCheck =
   | { status: "verified"; verified: VerifiedArtifact }
   /** Deployable only because the stage does not require signatures; log `note`. */

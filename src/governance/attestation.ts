@@ -13,14 +13,7 @@ import {
   shortDigest,
   type ImageRef,
 } from "./artifact";
-import {
-  keyIdOf,
-  KeyError,
-  parsePrivateKey,
-  parsePublicKeys,
-  signBytes,
-  verifyBytes,
-} from "./keys";
+import { keyIdOf, parsePrivateKey, parsePublicKeys, signBytes, verifyBytes } from "./keys";
 
 export const IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
 export const STATEMENT_TYPE_V1 = "https://in-toto.io/Statement/v1";
@@ -554,5 +547,3 @@ function readProvenance(statement: InTotoStatement<Record<string, unknown>>): Pr
   }
   return provenance;
 }
-
-export { KeyError };

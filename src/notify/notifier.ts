@@ -95,7 +95,7 @@ export class Notifier {
 
   private async deliver(webhook: Webhook, event: NotifyEvent): Promise<void> {
     const index = this.options.webhooks.indexOf(webhook);
-    let headers: Record<string, string> = {};
+    let headers: Record<string, string>;
     let secrets: string[] = [];
     let attempts: Attempt[] = [];
     let ok = false;

@@ -77,7 +77,6 @@ export const notificationsSchema = z
       }),
   })
   .strict();
-export type NotificationsConfig = z.infer<typeof notificationsSchema>;
 
 export const subscribes = (webhook: Webhook, kind: NotifyKind): boolean =>
   webhook.events === undefined || webhook.events.includes(kind);

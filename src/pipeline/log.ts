@@ -415,6 +415,7 @@ function withAppendLock<T>(path: string, body: () => T): T {
       if (Date.now() - started > APPEND_LOCK_WAIT_MS)
         throw new Error(
           `release log append lock ${path} held by pid ${holder || "unknown"} for over ${APPEND_LOCK_WAIT_MS / 1000}s; if no slipway runs, remove it`,
+          { cause: err },
         );
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     }

@@ -153,7 +153,7 @@ export class PidFile {
   /** Stops what a previous run left behind; returns what it stopped. */
   static async reapLeftovers(path: string): Promise<string[]> {
     if (!existsSync(path)) return [];
-    let entries: { pid: number; name: string; command: string }[] = [];
+    let entries: { pid: number; name: string; command: string }[];
     try {
       entries = JSON.parse(readFileSync(path, "utf8"));
     } catch {

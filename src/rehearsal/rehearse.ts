@@ -124,6 +124,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     if (err instanceof PipelineBusyError)
       throw new Error(
         `another rehearsal is running in ${outDir}; wait for it or stop it (${err.heldBy})`,
+        { cause: err },
       );
     throw err;
   }

@@ -1,5 +1,5 @@
 import { mkdtempSync, appendFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, hostname } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { StageLease } from "../../../src/pipeline/context";
@@ -92,7 +92,7 @@ describe("stage lease", () => {
       join(dir, "prod.lock"),
       JSON.stringify({
         pid: 999_999_999,
-        host: require("node:os").hostname(),
+        host: hostname(),
         what: "old",
         since: "then",
       }),

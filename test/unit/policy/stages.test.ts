@@ -1,9 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { evaluate, POLICIES } from "../../../src/policy/catalog";
+import { evaluate } from "../../../src/policy/catalog";
 import { renderStage, stageConfigOf, variant } from "../support/harness";
 import { NOW, policyResources } from "./support";
-
-const mandatory = POLICIES.filter((p) => p.enforcementLevel === "mandatory").map((p) => p.name);
 
 describe.each(["local", "staging", "prod"])("the shipped %s stage", (stage) => {
   it("passes every mandatory policy today", async () => {
