@@ -49,6 +49,7 @@ function openssl(args: string[], cwd: string): void {
     const e = err as { stderr?: Buffer; message: string };
     throw new Error(
       `cluster certificates: openssl ${args[0]} failed: ${e.stderr?.toString().trim() || e.message}`,
+      { cause: err },
     );
   }
 }

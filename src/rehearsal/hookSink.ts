@@ -32,7 +32,7 @@ export async function startHookSink(opts: {
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", async () => {
+    const answer = async () => {
       let body: any = {};
       try {
         body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
@@ -79,7 +79,8 @@ export async function startHookSink(opts: {
         return;
       }
       res.writeHead(404).end();
-    });
+    };
+    req.on("end", () => void answer());
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
