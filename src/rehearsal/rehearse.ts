@@ -2,7 +2,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createPrometheusProvider } from "../analysis/providers/prometheus";
-import { otherSlot, type Runtime, type Slot } from "../config/schema";
+import { otherSlot, type Runtime } from "../config/schema";
 import { KubeApiError, KubeClient } from "../kube/client";
 import { type LogRecord, ReleaseLog } from "../pipeline/log";
 import {
