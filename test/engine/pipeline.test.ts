@@ -195,7 +195,7 @@ describe("pipeline on the real engine", () => {
     expect(updates.map((u) => (u.figures as any).transition ?? "manual")).toEqual([
       "deploy",
       "setWeight",
-      "manual",
+      "rollback",
     ]);
     expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual({
       blue: 0,
