@@ -4,24 +4,9 @@
  * stop it afterwards only if this rehearsal started it.
  */
 
-export interface ClusterOptions {
-  projectDir: string;
-  stateDir?: string;
-  gateways?: { name: string; namespace: string }[];
-  onProgress?: (line: string) => void;
-}
+import type { ClusterInfo, ClusterOptions } from "../cluster";
 
-export interface ClusterInfo {
-  stateDir: string;
-  kubeconfig: string;
-  apiServerUrl: string;
-  /** http://127.0.0.1:<port>: Traefik's entry point, where the Gateway listens. */
-  gatewayUrl: string;
-  gatewayPort: number;
-  /** The loopback range Services get their ClusterIPs from. */
-  serviceCidr: string;
-  pids: Record<string, number>;
-}
+export type { ClusterInfo };
 
 export interface ClusterDriver {
   clusterUp(o: ClusterOptions): Promise<ClusterInfo>;
