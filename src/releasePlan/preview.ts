@@ -7,7 +7,7 @@ import { ExitCode } from "../cli/exitCodes";
 import { parseImageRef } from "../governance/artifact";
 import { resolveContext, StageLease } from "../pipeline/context";
 import { planSteps } from "../pipeline/plan";
-import { newReleaseId, stateFromOutputs } from "../pipeline/release";
+import { newReleaseId, stateFromOutputs, type ReleaseOptions } from "../pipeline/release";
 import type { StageState } from "../pipeline/machine";
 import { StageStack } from "../pipeline/stack";
 import { readStageConfig } from "../pipeline/stackFile";
@@ -34,15 +34,11 @@ import { planTransitions } from "./transitions";
  * written to the stack file for its preview and the file is restored
  * afterwards; previews never write the stack's state.
  */
-export interface PlanOptions {
-  stage: string;
-  projectDir?: string;
-  backendUrl?: string;
-  logDir?: string;
-  image?: string;
-  version?: string;
-  revision?: string;
-  env?: Record<string, string>;
+/** The release's own options, as `slipway release` would take them. */
+export interface PlanOptions extends Pick<
+  ReleaseOptions,
+  "stage" | "projectDir" | "backendUrl" | "logDir" | "image" | "version" | "revision" | "env"
+> {
   /** Progress, one line per transition previewed. */
   progress?: (line: string) => void;
 }
