@@ -48,13 +48,7 @@ export class StageAlarms {
   private readonly client: CloudWatchClient;
 
   constructor(private readonly options: StageAlarmsOptions) {
-    this.client =
-      options.client ??
-      new CloudWatchClient({
-        region: options.settings.region,
-        endpoint: options.settings.endpoint,
-        maxAttempts: options.settings.maxAttempts,
-      });
+    this.client = options.client ?? new CloudWatchClient(options.settings);
   }
 
   static forRegion(region: string, env?: Record<string, string | undefined>): StageAlarms {

@@ -19,6 +19,7 @@ export const PIPELINE_AWS_ACTIONS = [
   "cloudwatch:DescribeAlarms",
 ] as const;
 
+/** Also the SDK v3 clients' own config: `new CloudWatchClient(settings)`. */
 export interface AwsClientSettings {
   region: string;
   /** Absent: the service's public endpoint for the region. */

@@ -108,13 +108,7 @@ export class LoadBalancerWeights {
   private readonly client: ElasticLoadBalancingV2Client;
 
   constructor(private readonly options: LoadBalancerWeightsOptions) {
-    this.client =
-      options.client ??
-      new ElasticLoadBalancingV2Client({
-        region: options.settings.region,
-        endpoint: options.settings.endpoint,
-        maxAttempts: options.settings.maxAttempts,
-      });
+    this.client = options.client ?? new ElasticLoadBalancingV2Client(options.settings);
   }
 
   static forRegion(region: string, env?: Record<string, string | undefined>): LoadBalancerWeights {

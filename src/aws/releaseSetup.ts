@@ -89,13 +89,8 @@ export async function prepareAwsRelease(args: PrepareAwsReleaseArgs): Promise<Aw
   if (!region) throw new AwsSetupError(name, missing);
 
   const settings = awsClientSettings(region, args.env);
-  const clientConfig = {
-    region: settings.region,
-    endpoint: settings.endpoint,
-    maxAttempts: settings.maxAttempts,
-  };
-  const elb = new ElasticLoadBalancingV2Client(clientConfig);
-  const cloudwatch = new CloudWatchClient(clientConfig);
+  const elb = new ElasticLoadBalancingV2Client(settings);
+  const cloudwatch = new CloudWatchClient(settings);
   const close = () => {
     elb.destroy();
     cloudwatch.destroy();
