@@ -1,15 +1,25 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Hook } from "../hooks";
+import { isLoopbackHost } from "./load";
 import type { LogRecord } from "../pipeline/log";
 import type { Webhook } from "../notify";
 
 /**
  * The rehearsal's stand-ins for a CI system and a chat channel, on loopback:
  * `/acceptance` is an afterDeploy hook that checks the candidate through the
- * tester header (sent straight to the candidate slot's process: the local
- * stage has no router that reads the header), and `/notify` records the
- * release events the pipeline announces.
+ * tester header, and `/notify` records the release events the pipeline
+ * announces. On the live cluster the check goes through the Gateway, so
+ * Traefik's header route is what sends it to the candidate; in render mode
+ * there is no router that reads the header and it goes to the candidate
+ * slot's process directly. Either way the candidate must answer `/version`
+ * with its own slot and the release's version.
  */
 export interface HookSink {
   url: string;
@@ -17,16 +27,34 @@ export interface HookSink {
   webhooks: Webhook[];
   /** Notification summaries received, in order. */
   messages: string[];
-  /** Acceptance checks run: slot, status. */
-  checks: { releaseId: string; slot: string; status: number }[];
+  /** Acceptance checks run: the slot and version expected, what answered, the verdict. */
+  checks: AcceptanceCheck[];
   stop(): Promise<void>;
 }
 
+export interface AcceptanceCheck {
+  releaseId: string;
+  slot: string;
+  version: string;
+  status: number;
+  /** What `/version` said: its slot and version, when it answered JSON. */
+  answered?: { slot?: string; version?: string };
+  ok: boolean;
+}
+
+/** Where the acceptance check sends its request for a candidate slot. */
+export interface AcceptanceTarget {
+  url: string;
+  headers?: Record<string, string>;
+}
+
 export async function startHookSink(opts: {
-  /** Base URL of a slot's process, e.g. http://127.0.0.1:8081. */
-  slotUrl: (slot: string) => string | undefined;
-  readyPath: string;
+  /** Where to reach the candidate: the Gateway (live cluster) or the slot's process. */
+  target: (candidateSlot: string) => AcceptanceTarget | undefined;
+  /** How long one check waits for the candidate to answer as itself (default 10 s). */
+  waitMs?: number;
 }): Promise<HookSink> {
+  const waitMs = opts.waitMs ?? 10_000;
   const messages: string[] = [];
   const checks: HookSink["checks"] = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -45,37 +73,48 @@ export async function startHookSink(opts: {
         return;
       }
       if (req.url === "/acceptance") {
-        const base = opts.slotUrl(String(body.candidateSlot));
+        const slot = String(body.candidateSlot);
+        const version = String(body.artifact?.version);
+        const target = opts.target(slot);
         const header = body.testerHeader;
-        if (!base || !header?.name || !header?.value) {
+        if (!target || !header?.name || !header?.value) {
           res.writeHead(400).end("no candidate or no tester header");
           return;
         }
-        // The slot's process starts when the cluster stand-in follows the rendered Deployment,
-        // moments after the deploy update: wait for it a bounded while, as a rollout check would.
+        if (!isLoopbackHost(new URL(target.url).hostname)) {
+          res.writeHead(400).end(`${target.url} is not a loopback address`);
+          return;
+        }
+        // The candidate's process starts when the supervisor sees its Deployment scaled up,
+        // moments after the deploy update: retry a bounded while, as a rollout check would.
         let status = 0;
-        for (let attempt = 0; attempt < 40; attempt++) {
-          try {
-            const r = await fetch(new URL(opts.readyPath, base), {
-              headers: { [header.name]: header.value },
-              signal: AbortSignal.timeout(2000),
-            });
-            status = r.status;
-          } catch {
-            status = 0;
-          }
-          if (status !== 0) break;
+        let answered: AcceptanceCheck["answered"];
+        for (const until = Date.now() + waitMs; ;) {
+          const r = await getJson(new URL("/version", target.url), {
+            ...target.headers,
+            [header.name]: header.value,
+          });
+          status = r.status;
+          answered = r.body as typeof answered;
+          if ((status >= 200 && status < 300 && answered?.slot === slot) || Date.now() > until)
+            break;
           await new Promise((r) => setTimeout(r, 250));
         }
+        const ok =
+          status >= 200 && status < 300 && answered?.slot === slot && answered?.version === version;
         checks.push({
           releaseId: String(body.releaseId),
-          slot: String(body.candidateSlot),
+          slot,
+          version,
           status,
+          ...(answered ? { answered: { slot: answered.slot, version: answered.version } } : {}),
+          ok,
         });
-        const ok = status >= 200 && status < 300;
         res
           .writeHead(ok ? 200 : 502)
-          .end(`candidate ${body.candidateSlot} ${opts.readyPath}: ${status}`);
+          .end(
+            `candidate ${slot} /version: ${status} (answered slot ${answered?.slot ?? "-"}, version ${answered?.version ?? "-"}; expected ${slot} ${version})`,
+          );
         return;
       }
       res.writeHead(404).end();
@@ -117,6 +156,36 @@ export async function startHookSink(opts: {
         server.close(() => r());
       }),
   };
+}
+
+/**
+ * One GET with node:http (fetch cannot set Host, which the Gateway routes by); status 0 when
+ * nothing answered within 2 s.
+ */
+function getJson(
+  url: URL,
+  headers: Record<string, string>,
+): Promise<{ status: number; body?: unknown }> {
+  return new Promise((resolve) => {
+    const req = request(url, { headers, timeout: 2000 }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (text += c));
+      res.on("end", () => {
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON: no answer to compare
+        }
+        resolve({ status: res.statusCode ?? 0, body });
+      });
+      res.on("error", () => resolve({ status: 0 }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", () => resolve({ status: 0 }));
+    req.end();
+  });
 }
 
 /** The report's lines about hooks and notifications, from the release log. Pure. */

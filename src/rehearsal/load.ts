@@ -65,7 +65,7 @@ export interface LoadStats extends LoadTally {
 }
 
 const emptySlot = (): SlotLoad => ({ sent: 0, ok: 0, serverErrors: 0, otherStatus: 0, failed: 0 });
-const isLoopbackHost = (h: string) =>
+export const isLoopbackHost = (h: string) =>
   h === "localhost" || h === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 const emptyTally = (split: boolean): LoadTally => ({
   total: emptySlot(),

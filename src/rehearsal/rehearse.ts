@@ -21,6 +21,7 @@ import {
   type ClusterInfo,
   localClusterDriver,
 } from "./clusterDriver";
+import { type AcceptanceCheck, startHookSink } from "./hookSink";
 import { LoadGenerator, type LoadTally } from "./load";
 import { descendants, freePort, PidFile } from "./processes";
 import { analysisConfig, DEMO, type RehearsalProfile } from "./profile";
@@ -88,6 +89,10 @@ export interface RehearsedRelease {
   load?: LoadTally;
   /** Per stretch of constant weights: the weights held and the split the services served. */
   steps?: ObservedStep[];
+  /** The afterDeploy acceptance hook's checks of the candidate (through the tester header). */
+  acceptance?: AcceptanceCheck[];
+  /** The release events the notification sink received, in order. */
+  notifications?: string[];
 }
 
 export interface RehearsalResult {
@@ -401,8 +406,24 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
       ? `${tag} prometheus ${prometheus.url} (pid ${prometheus.child.pid}) scrapes each slot at its Service's ClusterIP:port every ${profile.scrapeIntervalSeconds}s`
       : `${tag} prometheus ${prometheus.url} (pid ${prometheus.child.pid}) scrapes blue 127.0.0.1:${ports.blue} and green 127.0.0.1:${ports.green} every ${profile.scrapeIntervalSeconds}s`,
   );
+  // The stand-ins for a CI system's acceptance test and a chat channel: one afterDeploy hook
+  // that asks the candidate for /version through the tester header (on the cluster through the
+  // Gateway, so Traefik's header route is what reaches the candidate), and a notification sink.
+  const sink = await a.orAbort(
+    startHookSink({
+      target: (slot) => {
+        if (live)
+          return { url: live.gatewayUrl, ...(hostname ? { headers: { host: hostname } } : {}) };
+        const url = slot === "blue" || slot === "green" ? supervisor.url(slot) : undefined;
+        return url ? { url } : undefined;
+      },
+    }),
+  );
+  a.stops.push(() => sink.stop());
   configureStage(stage, {
     runtime,
+    hooks: sink.hooks,
+    webhooks: sink.webhooks,
     baseline: { image: images.baseline.image, version: VERSIONS.baseline, revision },
     steps: profile.steps,
     analysis: analysisConfig(profile),
@@ -522,6 +543,8 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
       `${tag} ── release ${version} (expected: ${expected === "promoted" ? "promoted" : "rolled back"}) ──`,
     );
     const tally = load.startTally();
+    const checksBefore = sink.checks.length;
+    const messagesBefore = sink.messages.length;
     // The candidate is the slot that is not stable when the release starts.
     split = new SplitRecorder(
       otherSlot(readStageConfig(stage.projectDir, stage.stage).traffic.stable),
@@ -548,8 +571,22 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
     // After an abort the caller has moved on; this call only wound down.
     if (a.signal?.aborted) throw new RehearsalAborted("rehearsal interrupted");
     const steps = await split.finish(supervisor.servedSoFar());
-    const entry: RehearsedRelease = { runtime, version, expected, result, load: tally, steps };
+    const entry: RehearsedRelease = {
+      runtime,
+      version,
+      expected,
+      result,
+      load: tally,
+      steps,
+      acceptance: sink.checks.slice(checksBefore),
+      notifications: sink.messages.slice(messagesBefore),
+    };
     out.push(entry);
+    for (const c of entry.acceptance!)
+      say(
+        `${tag} acceptance hook: candidate ${c.slot} /version through the tester header → ${c.status} (${c.answered?.slot ?? "-"} ${c.answered?.version ?? "-"}): ${c.ok ? "passed" : "FAILED"}`,
+      );
+    say(`${tag} notification sink: ${entry.notifications!.length} messages received`);
     if (result.releaseId) {
       // Let the last scrapes land so the chart covers the end of the release.
       await new Promise((r) => setTimeout(r, 2000));

@@ -48,6 +48,16 @@ export function formatSummary(result: RehearsalResult, cwd = process.cwd()): str
       );
   }
   for (const r of result.releases) {
+    const checks = (r.acceptance ?? []).map(
+      (c) =>
+        `${c.ok ? "passed" : "failed"} (${c.answered?.slot ?? "-"} answered ${c.answered?.version ?? "-"})`,
+    );
+    if (checks.length || r.notifications?.length)
+      lines.push(
+        `  hooks ${r.runtime} ${r.version}: acceptance through the tester header ${checks.join(", ") || "not called"}; ${r.notifications?.length ?? 0} notifications received`,
+      );
+  }
+  for (const r of result.releases) {
     if (r.reportFile)
       lines.push(
         `  report ${r.runtime} ${r.version}: ${relative(cwd, r.reportFile)} (chart: ${relative(cwd, r.chartFile!)})`,
@@ -83,6 +93,10 @@ export interface RehearsalSummaryJson {
     ok: boolean;
     reason?: string;
     candidate?: string;
+    /** The afterDeploy acceptance hook's checks: what answered the tester header. */
+    acceptance: { slot: string; version: string; status: number; ok: boolean }[];
+    /** Summaries of the release events the notification sink received, in order. */
+    notifications: string[];
     steps: {
       /** The weights the stack held, read back from the route. */
       weights: { blue: number; green: number };
@@ -115,6 +129,13 @@ export function summaryJson(result: RehearsalResult): RehearsalSummaryJson {
       ok: r.result.outcome === r.expected,
       ...(r.result.reason ? { reason: r.result.reason } : {}),
       ...(r.facts ? { candidate: r.facts.candidate } : {}),
+      acceptance: (r.acceptance ?? []).map((c) => ({
+        slot: c.slot,
+        version: c.version,
+        status: c.status,
+        ok: c.ok,
+      })),
+      notifications: r.notifications ?? [],
       steps: (r.steps ?? []).map((s) => ({
         weights: s.weights,
         candidateWeight: s.candidateWeight,

@@ -141,6 +141,35 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
     expect(ratio).toBeLessThan(0.3);
   });
 
+  it("the afterDeploy acceptance hook reached each candidate through the Gateway's header route; the sink got the release events", () => {
+    const [good, bad] = result.releases;
+    // Traefik sent the tester header to the candidate, which answered as itself with the new version.
+    expect(good!.acceptance!.map((c) => [c.slot, c.version, c.status, c.answered, c.ok])).toEqual([
+      ["green", "1.1.0", 200, { slot: "green", version: "1.1.0" }, true],
+    ]);
+    expect(bad!.acceptance!.map((c) => [c.slot, c.version, c.status, c.answered, c.ok])).toEqual([
+      ["blue", "1.2.0", 200, { slot: "blue", version: "1.2.0" }, true],
+    ]);
+    const said = (r: typeof good) => r!.notifications!.map((m) => m.replace(/ \(.*?\)/, ""));
+    expect(said(good)[0]).toMatch(/^checkout 1\.1\.0.*: release started on /);
+    expect(said(good).at(-1)).toMatch(/promoted on .*blue 0% \/ green 100%/);
+    expect(said(good).filter((m) => / analysis at step /.test(m))).toHaveLength(2);
+    expect(said(bad).some((m) => / analysis at step .*: fail/.test(m))).toBe(true);
+    expect(said(bad).at(-1)).toMatch(/rolled back on /);
+    // The release report lists the hook's result and every delivery, from the release log.
+    const report = readFileSync(good!.reportFile!, "utf8");
+    expect(report).toContain("## Hooks and notifications");
+    expect(report).toContain("- hook **acceptance** at afterDeploy: passed (200)");
+    expect(report.match(/^- notification delivered to rehearsal-sink: /gm)?.length).toBe(
+      good!.notifications!.length,
+    );
+    const summary = JSON.parse(readFileSync(join(outDir, "summary.json"), "utf8"));
+    expect(summary.releases[0].acceptance).toEqual([
+      { slot: "green", version: "1.1.0", status: 200, ok: true },
+    ]);
+    expect(summary.releases[1].notifications).toEqual(bad!.notifications);
+  });
+
   it("summary.json: per release the outcome, per step the weight held and the share observed, with counts", () => {
     const summary = JSON.parse(readFileSync(join(outDir, "summary.json"), "utf8"));
     expect(summary).toMatchObject({ schemaVersion: 1, ok: true, mode: "cluster" });

@@ -1,3 +1,5 @@
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HookRunner } from "../../../src/hooks";
 import {
@@ -6,16 +8,40 @@ import {
   type HookSink,
 } from "../../../src/rehearsal/hookSink";
 import type { LogRecord } from "../../../src/pipeline/log";
-import { webhookServer, type WebhookServer } from "../support/webhooks";
+
+/** A stand-in for a slot's process (or the Gateway in front of it): answers `/version` as told. */
+async function versionServer() {
+  const seen: IncomingHttpHeaders[] = [];
+  const state = { status: 200, answer: { slot: "green", version: "1" } as Record<string, string> };
+  const server: Server = createServer((req, res) => {
+    seen.push(req.headers);
+    res.writeHead(req.url === "/version" ? state.status : 404, {
+      "content-type": "application/json",
+    });
+    res.end(JSON.stringify(state.answer));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    state,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
 
 describe("the rehearsal's acceptance hook and notification sink", () => {
-  let candidate: WebhookServer;
+  let candidate: Awaited<ReturnType<typeof versionServer>>;
   let sink: HookSink;
   beforeAll(async () => {
-    candidate = await webhookServer();
+    candidate = await versionServer();
     sink = await startHookSink({
-      slotUrl: (slot) => (slot === "green" ? candidate.url("") : undefined),
-      readyPath: "/readyz",
+      target: (slot) =>
+        slot === "green" ? { url: candidate.url, headers: { host: "checkout.local" } } : undefined,
+      waitMs: 300,
     });
   });
   afterAll(async () => {
@@ -42,10 +68,27 @@ describe("the rehearsal's acceptance hook and notification sink", () => {
       testerHeader: { name: "x-slipway-canary", value: "v-secret-1234" },
     };
     expect(await runner.run("afterDeploy", ctx)).toEqual({ action: "continue" });
-    expect(candidate.received.at(-1)!.headers["x-slipway-canary"]).toBe("v-secret-1234");
-    candidate.on("/readyz", [503]);
+    expect(candidate.seen.at(-1)).toMatchObject({
+      "x-slipway-canary": "v-secret-1234",
+      host: "checkout.local",
+    });
+    // The stable slot answered (the header route did not reach the candidate): a failure.
+    candidate.state.answer = { slot: "blue", version: "0.9" };
     expect((await runner.run("afterDeploy", ctx)).action).toBe("rollback");
-    expect(sink.checks.map((c) => c.status)).toEqual([200, 503, 503]);
+    // The candidate answered, but with another release's version: a failure too.
+    candidate.state.answer = { slot: "green", version: "0.9" };
+    expect((await runner.run("afterDeploy", ctx)).action).toBe("rollback");
+    candidate.state.status = 503;
+    candidate.state.answer = { slot: "green", version: "1" };
+    expect((await runner.run("afterDeploy", ctx)).action).toBe("rollback");
+    expect(sink.checks.map((c) => [c.status, c.answered?.slot, c.answered?.version, c.ok])).toEqual(
+      [
+        [200, "green", "1", true],
+        ...Array(2).fill([200, "blue", "0.9", false]),
+        ...Array(2).fill([200, "green", "0.9", false]),
+        ...Array(2).fill([503, "green", "1", false]),
+      ],
+    );
   });
 
   it("lists hook results and delivered messages for the report", () => {
