@@ -87,18 +87,18 @@ export async function startHookSink(opts: {
         }
         // The candidate's process starts when the supervisor sees its Deployment scaled up,
         // moments after the deploy update: retry a bounded while, as a rollout check would.
-        let status = 0;
-        let answered: AcceptanceCheck["answered"];
-        for (const until = Date.now() + waitMs; ;) {
+        const ask = async () => {
           const r = await getJson(new URL("/version", target.url), {
             ...target.headers,
             [header.name]: header.value,
           });
-          status = r.status;
-          answered = r.body as typeof answered;
-          if ((status >= 200 && status < 300 && answered?.slot === slot) || Date.now() > until)
-            break;
+          return { status: r.status, answered: r.body as AcceptanceCheck["answered"] };
+        };
+        const until = Date.now() + waitMs;
+        let { status, answered } = await ask();
+        while (!(status >= 200 && status < 300 && answered?.slot === slot) && Date.now() < until) {
           await new Promise((r) => setTimeout(r, 250));
+          ({ status, answered } = await ask());
         }
         const ok =
           status >= 200 && status < 300 && answered?.slot === slot && answered?.version === version;
