@@ -1,103 +1,187 @@
 /**
- * npm run bench:engine — median of 5 canary-step `up`s of the local stage on the
- * real engine, split into engine start (call → first engine event), program
- * evaluation (first event → last resource registered) and provider time (the
- * routing rule's pre → outputs events), in render mode and on the live local
- * cluster (started for the run in its own state directory), with the ratios
- * cluster / render. Prints figures; asserts nothing.
+ * npm run bench:engine [-- --cluster] [-- --baseline <dir>] [-- --steps N]
+ *
+ * A canary step against the engine's own floor, side by side in one run:
+ *  - floor: a minimal Pulumi program (one Kubernetes ConfigMap whose data changes each run,
+ *    TypeScript, the same language host, CLI, `file://` backend, passphrase and Kubernetes
+ *    provider mode) updated through the same Automation API adapter (StageStack.up);
+ *  - step: the local stage's canary step (canaryWeight changed, StageStack.up), what each
+ *    step and rollback of a release costs;
+ *  - baseline (with `--baseline <dir>`, a checkout of an earlier commit with node_modules):
+ *    the same step with that checkout's program and adapter.
+ * The runs are interleaved (floor, step, baseline, floor, …) so load on the shared machine
+ * falls on all of them alike; medians and the ratio step / floor are printed for render mode
+ * and, with `--cluster`, on the live local cluster (started for the run in its own state
+ * directory). Prints figures; asserts nothing.
  */
-import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, cpSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { clusterDown, clusterUp } from "../src/cluster";
 import { StageStack } from "../src/pipeline/stack";
-import { scratchProject, toCluster } from "../test/engine/support/project";
+import * as support from "../test/engine/support/project";
 
+const REPO = join(__dirname, "..");
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-interface Figures {
-  total: number;
-  start: number;
-  program: number;
-  provider: number;
+interface Updater {
+  label: string;
+  /** One measured update; `i` is the run's index (each run changes one input). */
+  step(i: number): Promise<number>;
+  cleanup(): void;
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+/** The floor: one ConfigMap, same toolchain and provider mode as the stage. */
+async function floor(mode: "render" | "cluster", kubeconfig?: string): Promise<Updater> {
+  const root = mkdtempSync(join(tmpdir(), "slipway-bench-floor-"));
+  const dir = join(root, "project");
+  mkdirSync(dir);
+  mkdirSync(join(root, "state"));
+  symlinkSync(join(REPO, "node_modules"), join(dir, "node_modules"), "dir");
+  cpSync(join(REPO, "tsconfig.json"), join(dir, "tsconfig.json"));
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "floor", main: "index.ts" }));
+  writeFileSync(
+    join(dir, "Pulumi.yaml"),
+    "name: floor\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nmain: index.ts\n",
+  );
+  writeFileSync(
+    join(dir, "index.ts"),
+    [
+      'import * as k8s from "@pulumi/kubernetes";',
+      'import * as pulumi from "@pulumi/pulumi";',
+      "const config = new pulumi.Config();",
+      'const kubeconfig = config.get("kubeconfig");',
+      'const provider = new k8s.Provider("floor", kubeconfig ? { kubeconfig } : { renderYamlToDirectory: "rendered" });',
+      "new k8s.core.v1.ConfigMap(",
+      '  "floor",',
+      '  { metadata: { name: "floor", namespace: "default" }, data: { value: config.require("value") } },',
+      "  { provider },",
+      ");",
+      "",
+    ].join("\n"),
+  );
+  const writeValue = (value: string) =>
+    writeFileSync(
+      join(dir, "Pulumi.floor.yaml"),
+      `config:\n  floor:value: "${value}"\n` +
+        (mode === "cluster" ? `  floor:kubeconfig: ${JSON.stringify(kubeconfig)}\n` : ""),
+    );
+  writeValue("0");
+  const stack = await StageStack.open({
+    stage: "floor",
+    projectDir: dir,
+    backendUrl: `file://${join(root, "state")}`,
+    env: { PULUMI_CONFIG_PASSPHRASE: support.PASSPHRASE },
+  });
+  await stack.up("floor baseline");
+  return {
+    label: "floor",
+    async step(i) {
+      writeValue(String(i));
+      const t0 = performance.now();
+      await stack.up(`floor run ${i}`);
+      return performance.now() - t0;
+    },
+    cleanup: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+/** The local stage's canary step, with the program and adapter of checkout `root`. */
+async function canaryStep(
+  label: string,
+  root: string,
+  mode: "render" | "cluster",
+  kubeconfig?: string,
+): Promise<Updater> {
+  const project: typeof support = await import(join(root, "test/engine/support/project.ts"));
+  const { StageStack: Adapter }: { StageStack: typeof StageStack } = await import(
+    join(root, "src/pipeline/stack.ts")
+  );
+  const scratch = project.scratchProject(`bench-${label}`, { local: mode });
+  if (kubeconfig) scratch.editStack("local", project.toCluster(kubeconfig, `bench-${label}`));
+  const stack = await Adapter.open({
+    stage: "local",
+    projectDir: scratch.dir,
+    backendUrl: scratch.backendUrl,
+    env: scratch.env,
+  });
+  await stack.up("bootstrap");
+  return {
+    label,
+    async step(i) {
+      scratch.editStack("local", (c) => (c["slipway:traffic"].canaryWeight = (i % 10) * 10 + 5));
+      const t0 = performance.now();
+      await stack.up(`bench step ${i}`);
+      return performance.now() - t0;
+    },
+    cleanup: () => scratch.cleanup(),
+  };
+}
+
+async function measure(
+  mode: "render" | "cluster",
+  steps: number,
+  baseline: string | undefined,
+  kubeconfig?: string,
+): Promise<Record<string, number>> {
+  const updaters: Updater[] = [];
+  try {
+    updaters.push(await floor(mode, kubeconfig));
+    updaters.push(await canaryStep("step", REPO, mode, kubeconfig));
+    if (baseline) updaters.push(await canaryStep("baseline", baseline, mode, kubeconfig));
+    const times: Record<string, number[]> = Object.fromEntries(updaters.map((u) => [u.label, []]));
+    for (let i = 1; i <= steps; i++) {
+      const line: string[] = [];
+      for (const u of updaters) {
+        const ms = await u.step(i);
+        times[u.label]!.push(ms);
+        line.push(`${u.label} ${ms.toFixed(0)} ms`);
+      }
+      console.log(`${mode} run ${i}: ${line.join(", ")}`);
+    }
+    return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+  } finally {
+    for (const u of updaters) u.cleanup();
+  }
 }
 
 async function main() {
-  const render = await measure("render");
-  const stateDir = mkdtempSync(join(tmpdir(), "slipway-bench-cluster-"));
-  let cluster: Figures;
-  try {
-    const info = await clusterUp({ projectDir: join(__dirname, ".."), stateDir });
-    cluster = await measure("cluster", info.kubeconfig);
-  } finally {
-    await clusterDown({ projectDir: join(__dirname, ".."), stateDir }).catch(() => {});
-    rmSync(stateDir, { recursive: true, force: true });
-  }
-  const row = (label: string, k: keyof Figures, note = "") =>
-    console.log(
-      `  ${label.padEnd(17)} ${render[k].toFixed(0).padStart(6)} ms ${cluster[k].toFixed(0).padStart(8)} ms ${(cluster[k] / render[k]).toFixed(2).padStart(7)}x   ${note}`,
-    );
-  console.log("\ncanary-step `up` on the real engine (local stage), median of 5, one run:");
-  console.log(
-    `  ${"".padEnd(17)} ${"render".padStart(9)} ${"cluster".padStart(11)} ${"ratio".padStart(8)}`,
-  );
-  row("total", "total");
-  row("engine start", "start", "(call → first engine event)");
-  row("program eval", "program", "(first event → last resource registered)");
-  row(
-    "provider (route)",
-    "provider",
-    "(HTTPRoute pre → outputs: render writes a file, cluster PATCHes the API)",
-  );
-}
-
-async function measure(mode: "render" | "cluster", kubeconfig?: string): Promise<Figures> {
-  const project = scratchProject("bench", { local: mode });
-  if (kubeconfig) project.editStack("local", toCluster(kubeconfig));
-  try {
-    const stack = await StageStack.open({
-      stage: "local",
-      projectDir: project.dir,
-      backendUrl: project.backendUrl,
-      env: project.env,
-    });
-    await stack.up("baseline");
-    const rows: { total: number; start: number; program: number; provider: number }[] = [];
-    for (let i = 1; i <= 5; i++) {
-      project.editStack("local", (c) => (c["slipway:traffic"].canaryWeight = i * 10));
-      const events: { at: number; e: EngineEvent }[] = [];
-      const t0 = performance.now();
-      await stack.stack.up({
-        color: "never",
-        message: `bench step ${i}`,
-        onEvent: (e) => events.push({ at: performance.now(), e }),
-      });
-      const total = performance.now() - t0;
-      const first = events[0]?.at ?? t0;
-      const pre = events.filter((x) => x.e.resourcePreEvent);
-      const lastRegistered = pre.at(-1)?.at ?? first;
-      const routePre = pre.find((x) => x.e.resourcePreEvent!.metadata.type.includes("HTTPRoute"));
-      const routeDone = events.find((x) =>
-        x.e.resOutputsEvent?.metadata.type.includes("HTTPRoute"),
-      );
-      rows.push({
-        total,
-        start: first - t0,
-        program: lastRegistered - first,
-        provider: routePre && routeDone ? routeDone.at - routePre.at : NaN,
-      });
-      console.log(`${mode} step ${i}: total ${total.toFixed(0)} ms`);
+  const steps = Number(arg("--steps") ?? 5);
+  const baselineArg = arg("--baseline");
+  const baseline = baselineArg ? resolve(baselineArg) : undefined;
+  const results: [string, Record<string, number>][] = [
+    ["render", await measure("render", steps, baseline)],
+  ];
+  if (process.argv.includes("--cluster")) {
+    const stateDir = mkdtempSync(join(tmpdir(), "slipway-bench-cluster-"));
+    try {
+      const info = await clusterUp({ projectDir: REPO, stateDir });
+      results.push(["cluster", await measure("cluster", steps, baseline, info.kubeconfig)]);
+    } finally {
+      await clusterDown({ projectDir: REPO, stateDir }).catch(() => {});
+      rmSync(stateDir, { recursive: true, force: true });
     }
-    return {
-      total: median(rows.map((r) => r.total)),
-      start: median(rows.map((r) => r.start)),
-      program: median(rows.map((r) => r.program)),
-      provider: median(rows.map((r) => r.provider)),
-    };
-  } finally {
-    project.cleanup();
+  }
+  console.log(`\none \`up\` through StageStack.up, median of ${steps} interleaved runs:`);
+  for (const [mode, m] of results) {
+    const parts = [
+      `floor ${m.floor!.toFixed(0)} ms`,
+      `canary step ${m.step!.toFixed(0)} ms`,
+      `step/floor ${(m.step! / m.floor!).toFixed(2)}x`,
+    ];
+    if (m.baseline !== undefined)
+      parts.push(
+        `baseline step ${m.baseline.toFixed(0)} ms`,
+        `baseline/floor ${(m.baseline / m.floor!).toFixed(2)}x`,
+        `step/baseline ${(m.step! / m.baseline).toFixed(2)}x`,
+      );
+    console.log(`  ${mode.padEnd(8)} ${parts.join(", ")}`);
   }
 }
 
