@@ -5,7 +5,7 @@ import {
   type Stack,
 } from "@pulumi/pulumi/automation";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseStageOutputs, type StageOutputs } from "../contract/outputs";
 import { StackLockedError } from "./errors";
@@ -46,6 +46,17 @@ export const ENGINE_ENV = {
 };
 
 /**
+ * Node's on-disk compile cache for the program's Node processes (the language host's
+ * program, TypeScript and the SDK it loads): without it every update compiles the same
+ * modules again (about 0.8 s of a step). Kept in the user's cache next to the toolchain,
+ * never in the project; Node keys its entries by its own version and each file's content.
+ */
+export function compileCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const cache = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
+  return join(cache, "slipway", "node-compile-cache");
+}
+
+/**
  * What a release needs of a stage's stack: the outputs of its last update, its
  * stack file, and one update at a time. StageStack is the engine's; a stand-in
  * (the AWS tests, where the AWS provider cannot run) applies updates its own way.
@@ -69,7 +80,11 @@ export class StageStack implements UpdatableStack {
   ) {}
 
   static async open(options: StageStackOptions): Promise<StageStack> {
-    const envVars: Record<string, string> = { ...ENGINE_ENV, ...(options.env ?? {}) };
+    const envVars: Record<string, string> = {
+      ...ENGINE_ENV,
+      NODE_COMPILE_CACHE: compileCacheDir(),
+      ...(options.env ?? {}),
+    };
     const backend = options.backendUrl ?? process.env.PULUMI_BACKEND_URL;
     if (backend) envVars.PULUMI_BACKEND_URL = backend;
     const stack = await LocalWorkspace.createOrSelectStack(
