@@ -14,7 +14,13 @@ export {
   type PartName,
   type PartStatus,
 } from "./lifecycle";
-export { conditionStatus, KubeClient, KubeError, type KubeObject, resourcePath } from "./kube";
+export {
+  conditionStatus,
+  KubeApiError,
+  KubeClient,
+  type KubeObject,
+  resourcePath,
+} from "../kube/client";
 export {
   FIRST_SERVICE_IP,
   GATEWAY_CLASS,

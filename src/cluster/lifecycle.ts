@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
 import { freePort } from "../rehearsal/processes";
 import { ensurePki, type Pki, pkiPaths, writeKubeconfig } from "./certs";
-import { conditionStatus, KubeClient, type KubeObject } from "./kube";
+import { conditionStatus, KubeClient, type KubeCredentials, type KubeObject } from "../kube/client";
 import {
   type ClusterPorts,
   FIRST_SERVICE_IP,
@@ -227,7 +227,7 @@ export function localStageNeeds(projectDir: string): {
   };
 }
 
-function credentials(pki: Pki, apiServerPort: number) {
+function credentials(pki: Pki, apiServerPort: number): KubeCredentials {
   return {
     server: `https://127.0.0.1:${apiServerPort}`,
     ca: readFileSync(pki.caCert, "utf8"),
@@ -372,19 +372,19 @@ async function probe(part: PartName, c: Ctx): Promise<true | string> {
         if (!(await healthz(p.controllerManager))) return "/healthz is not ok";
         // Its service-account controller is what pods need first.
         return (
-          !!(await c.client.get("v1", "ServiceAccount", "default", "default")) ||
+          !!(await c.client.getObject("v1", "ServiceAccount", "default", "default")) ||
           "no default ServiceAccount yet"
         );
       case "kube-scheduler":
         return (await healthz(p.scheduler)) || "/healthz is not ok";
       case "kwok": {
-        const node = await c.client.get("v1", "Node", NODE_NAME);
+        const node = await c.client.getObject("v1", "Node", NODE_NAME);
         return conditionStatus(node, "Ready") === "True" || `node ${NODE_NAME} is not Ready`;
       }
       case "traefik": {
         if (!(await httpOk(`http://127.0.0.1:${p.traefikAdmin}/ping`))) return "/ping is not ok";
         for (const g of c.gateways) {
-          const obj = await c.client.get(
+          const obj = await c.client.getObject(
             "gateway.networking.k8s.io/v1",
             "Gateway",
             g.name,
@@ -493,7 +493,7 @@ async function installObjects(c: Ctx, namespaces: string[], say: (l: string) => 
   for (const crd of crds) await c.client.apply(crd);
   await waitFor("Gateway API CRDs established", async () => {
     for (const crd of crds) {
-      const got = await c.client.get(crd.apiVersion, crd.kind, crd.metadata.name);
+      const got = await c.client.getObject(crd.apiVersion, crd.kind, crd.metadata.name);
       if (conditionStatus(got, "Established") !== "True") return false;
     }
     return true;
@@ -676,7 +676,7 @@ export async function clusterStatus(
   const gateways = o.gateways ?? localStageNeeds(o.projectDir).gateways;
   let client: KubeClient | undefined;
   try {
-    client = new KubeClient(credentials(pki, state.ports.apiServer), 3000);
+    client = new KubeClient(credentials(pki, state.ports.apiServer), { timeoutMs: 3000 });
   } catch {
     client = undefined;
   }

@@ -1,4 +1,4 @@
-import type { KubeObject } from "./kube";
+import type { KubeObject } from "../kube/client";
 
 /**
  * The objects and configuration files of the local cluster, as pure

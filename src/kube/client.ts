@@ -5,11 +5,13 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { parse } from "yaml";
 
 /**
- * A small Kubernetes API client: enough of a kubeconfig (one cluster, one user
- * by client certificate or bearer token) and plain REST calls (GET, LIST,
- * merge-PATCH, POST, DELETE). The pipeline's read-back, the rehearsal's slot
- * supervisor and the tests use it; the Pulumi Kubernetes provider does the
- * applying.
+ * Slipway's one Kubernetes API client: enough of a kubeconfig (one cluster, one
+ * user by client certificate or bearer token), plain REST calls by path (GET,
+ * LIST, merge and JSON PATCH, POST, DELETE) and a few calls by kind
+ * (server-side apply, get-or-undefined, /readyz). The pipeline's read-back, the
+ * rehearsal's slot supervisor, the local cluster's lifecycle (src/cluster) and
+ * the tests use it; the Pulumi Kubernetes provider does the stage's applying.
+ * Plain node:https keeps the dependency list short.
  */
 
 export interface KubeCredentials {
@@ -131,12 +133,13 @@ export class KubeClient {
     return this.credentials.server;
   }
 
-  async request<T = any>(
+  /** One request; resolves with the status and body, never throws on an HTTP status. */
+  raw(
     method: string,
     path: string,
     body?: unknown,
     contentType = "application/json",
-  ): Promise<T> {
+  ): Promise<{ status: number; body: string }> {
     const url = new URL(path, this.credentials.server + "/");
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const c = this.credentials;
@@ -160,14 +163,14 @@ export class KubeClient {
         : {}),
     };
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-    const text = await new Promise<{ status: number; text: string }>((resolvePromise, reject) => {
+    return new Promise((resolvePromise, reject) => {
       const req = send(url, options, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () =>
           resolvePromise({
             status: res.statusCode ?? 0,
-            text: Buffer.concat(chunks).toString("utf8"),
+            body: Buffer.concat(chunks).toString("utf8"),
           }),
         );
         res.on("error", reject);
@@ -181,9 +184,19 @@ export class KubeClient {
       if (payload !== undefined) req.write(payload);
       req.end();
     });
-    if (text.status < 200 || text.status >= 300)
-      throw new KubeApiError(method, url.pathname, text.status, text.text);
-    return (text.text ? JSON.parse(text.text) : undefined) as T;
+  }
+
+  /** One request; a status that is not 2xx is a KubeApiError. */
+  async request<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType = "application/json",
+  ): Promise<T> {
+    const r = await this.raw(method, path, body, contentType);
+    if (r.status < 200 || r.status >= 300)
+      throw new KubeApiError(method, new URL(path, this.server + "/").pathname, r.status, r.body);
+    return (r.body ? JSON.parse(r.body) : undefined) as T;
   }
 
   get<T = any>(path: string): Promise<T> {
@@ -212,6 +225,92 @@ export class KubeClient {
   delete<T = any>(path: string): Promise<T> {
     return this.request<T>("DELETE", path);
   }
+
+  /** `GET /readyz`: true when the API server reports ready. */
+  async ready(): Promise<boolean> {
+    return (await this.raw("GET", "/readyz")).status === 200;
+  }
+
+  /** Server-side apply (create or update, owned by `fieldManager`, conflicts forced). */
+  apply<T extends KubeObject>(obj: T, fieldManager = "slipway-cluster"): Promise<T> {
+    const path = resourcePath(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name);
+    return this.request<T>(
+      "PATCH",
+      `${path}?fieldManager=${encodeURIComponent(fieldManager)}&force=true`,
+      obj,
+      "application/apply-patch+yaml",
+    );
+  }
+
+  /** An object by kind and name, or undefined when it does not exist. */
+  async getObject<T = KubeObject>(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace?: string,
+  ): Promise<T | undefined> {
+    try {
+      return await this.get<T>(resourcePath(apiVersion, kind, namespace, name));
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+}
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+/** Resource paths of the kinds Slipway writes or reads by kind. */
+const KINDS: Record<string, { plural: string; namespaced: boolean }> = {
+  "v1/Namespace": { plural: "namespaces", namespaced: false },
+  "v1/Node": { plural: "nodes", namespaced: false },
+  "v1/Service": { plural: "services", namespaced: true },
+  "v1/ServiceAccount": { plural: "serviceaccounts", namespaced: true },
+  "v1/ConfigMap": { plural: "configmaps", namespaced: true },
+  "v1/Pod": { plural: "pods", namespaced: true },
+  "apps/v1/Deployment": { plural: "deployments", namespaced: true },
+  "apiextensions.k8s.io/v1/CustomResourceDefinition": {
+    plural: "customresourcedefinitions",
+    namespaced: false,
+  },
+  "gateway.networking.k8s.io/v1/GatewayClass": { plural: "gatewayclasses", namespaced: false },
+  "gateway.networking.k8s.io/v1/Gateway": { plural: "gateways", namespaced: true },
+  "gateway.networking.k8s.io/v1/HTTPRoute": { plural: "httproutes", namespaced: true },
+  "gateway.networking.k8s.io/v1beta1/ReferenceGrant": {
+    plural: "referencegrants",
+    namespaced: true,
+  },
+  "networking.k8s.io/v1/NetworkPolicy": { plural: "networkpolicies", namespaced: true },
+};
+
+/** The REST path of a kind (collection, or one object when `name` is given). */
+export function resourcePath(
+  apiVersion: string,
+  kind: string,
+  namespace?: string,
+  name?: string,
+): string {
+  const k = KINDS[`${apiVersion}/${kind}`];
+  if (!k)
+    throw new Error(
+      `kube: no REST path known for ${apiVersion} ${kind}; known: ${Object.keys(KINDS).join(", ")}`,
+    );
+  const base = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  if (k.namespaced && !namespace) throw new Error(`kube: ${kind} ${name ?? ""} needs a namespace`);
+  const ns = k.namespaced ? `/namespaces/${encodeURIComponent(namespace!)}` : "";
+  return `${base}${ns}/${k.plural}${name ? `/${encodeURIComponent(name)}` : ""}`;
+}
+
+/** The `type` condition's status of an object ("True", "False", "Unknown", or undefined). */
+export function conditionStatus(obj: unknown, type: string): string | undefined {
+  const conditions = (obj as { status?: { conditions?: { type: string; status: string }[] } })
+    ?.status?.conditions;
+  return conditions?.find((c) => c.type === type)?.status;
 }
 
 /** REST paths of the objects Slipway reads. */

@@ -133,7 +133,7 @@ describe("cluster: the local Kubernetes cluster", () => {
     expect(info.apiServerUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(info.gatewayUrl).toBe(`http://127.0.0.1:${info.gatewayPort}`);
     expect(Object.keys(info.pids).sort()).toEqual([...PARTS].sort());
-    const gw = await client.get<{ spec: { listeners: { port: number }[] } }>(
+    const gw = await client.getObject<{ spec: { listeners: { port: number }[] } }>(
       "gateway.networking.k8s.io/v1",
       "Gateway",
       GATEWAY.name,

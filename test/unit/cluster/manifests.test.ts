@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { localStageNeeds } from "../../../src/cluster/lifecycle";
-import { resourcePath } from "../../../src/cluster/kube";
+import { resourcePath } from "../../../src/kube/client";
 import { fakeNode, gateway, SERVICE_CIDR, traefikConfig } from "../../../src/cluster/manifests";
 
 const ports = {
