@@ -6,6 +6,7 @@ import {
   ConfigError,
   parseStageConfig,
   readRawConfig,
+  TESTER_TOKEN_KEY,
 } from "./src/config/load";
 
 // Validate every slipway:* key before declaring anything: a bad value fails the
@@ -23,7 +24,12 @@ const raw = readRawConfig((key) => {
 });
 for (const key of Object.keys(pulumi.runtime.allConfig())) {
   const [ns, name] = key.split(":");
-  if (ns === CONFIG_NAMESPACE && name && !(CONFIG_KEYS as readonly string[]).includes(name))
+  if (
+    ns === CONFIG_NAMESPACE &&
+    name &&
+    name !== TESTER_TOKEN_KEY &&
+    !(CONFIG_KEYS as readonly string[]).includes(name)
+  )
     raw[name] = config.get(name);
 }
 
@@ -38,7 +44,10 @@ try {
   throw err;
 }
 
-const serviceStage = new ServiceStage(stageConfig.service.name, { config: stageConfig });
+const serviceStage = new ServiceStage(stageConfig.service.name, {
+  config: stageConfig,
+  testerToken: config.getSecret(TESTER_TOKEN_KEY),
+});
 
 export const schemaVersion = serviceStage.outputs.schemaVersion;
 export const stage = serviceStage.outputs.stage;

@@ -11,6 +11,12 @@ import { SecretToken } from "./secretToken";
 export interface ServiceStageArgs {
   /** A config already validated by parseStageConfig. */
   config: StageConfig;
+  /**
+   * The tester header's value for `headerRoute.secretGenerator: builtin`: the stage's
+   * `slipway:testerToken` secret (generated once by StageStack.open). Without it a SecretToken
+   * (a dynamic provider, about 1.5 s a step) generates one in state, as stacks did before.
+   */
+  testerToken?: pulumi.Input<string>;
 }
 
 type Outputs<T> = { [K in keyof T]: pulumi.Output<T[K]> };
@@ -39,7 +45,9 @@ export class ServiceStage extends pulumi.ComponentResource {
             { length: 32, special: false },
             { parent: this },
           ).result
-        : new SecretToken(`${name}-tester-header`, { bytes: 24 }, { parent: this }).value;
+        : args.testerToken !== undefined
+          ? pulumi.secret(args.testerToken)
+          : new SecretToken(`${name}-tester-header`, { bytes: 24 }, { parent: this }).value;
 
     const stable = cfg.traffic.stable;
     const routing: RoutingInputs = {

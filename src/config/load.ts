@@ -20,6 +20,15 @@ export const CONFIG_KEYS = [
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
+/**
+ * `slipway:testerToken`: the tester header's value on stages with
+ * `headerRoute.secretGenerator: builtin`, a Pulumi secret (`secure:` in the stack file)
+ * that Slipway generates once when it first opens the stage (StageStack.open). Not part of
+ * the validated config (a secret has no place in its messages); the program reads it with
+ * `getSecret`.
+ */
+export const TESTER_TOKEN_KEY = "testerToken";
+
 export interface ConfigProblem {
   /** Full config key path, e.g. `slipway:traffic.canaryWeight`. */
   key: string;

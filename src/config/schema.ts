@@ -137,9 +137,10 @@ export const trafficSchema = z
           .regex(/^[a-z0-9-]+$/, { error: "allowed: a lowercase HTTP header name" })
           .default("x-slipway-canary"),
         /**
-         * Where the secret header value comes from: the random provider, or a
-         * dynamic provider inside the program (for stages where the random
-         * plugin cannot be installed, such as the offline local stage).
+         * Where the secret header value comes from: the random provider, or
+         * `slipway:testerToken`, a secret Slipway generates once into the stack
+         * file (for stages where the random plugin cannot be installed, such as
+         * the offline local stage; README, "tester header secret").
          */
         secretGenerator: z
           .enum(["random", "builtin"], { error: 'allowed: "random" or "builtin"' })

@@ -4,9 +4,12 @@ import {
   type PulumiCommand,
   type Stack,
 } from "@pulumi/pulumi/automation";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
+import { parse } from "yaml";
+import { TESTER_TOKEN_KEY } from "../config/load";
 import { parseStageOutputs, type StageOutputs } from "../contract/outputs";
 import { StackLockedError } from "./errors";
 import type { StageState } from "./machine";
@@ -91,7 +94,43 @@ export class StageStack implements UpdatableStack {
       { stackName: options.stage, workDir: options.projectDir },
       { envVars },
     );
-    return new StageStack(options, stack);
+    const opened = new StageStack(options, stack);
+    await opened.ensureTesterToken();
+    return opened;
+  }
+
+  /**
+   * On a stage whose tester header comes from `secretGenerator: builtin`, makes sure the
+   * stack file holds `slipway:testerToken`, a Pulumi secret (encrypted with the stack's
+   * secrets provider): generated here once, or, on a stack deployed before the token moved
+   * to config, the value its SecretToken resource holds in state, so the header and the route
+   * stay as they are (the next update deletes that resource and changes nothing else).
+   */
+  private async ensureTesterToken(): Promise<void> {
+    const file = join(this.options.projectDir, `Pulumi.${this.stage}.yaml`);
+    if (!existsSync(file)) return;
+    const doc = (parse(readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, any> };
+    const config = doc.config ?? {};
+    if (config[`slipway:${TESTER_TOKEN_KEY}`] !== undefined) return;
+    if (config["slipway:traffic"]?.headerRoute?.secretGenerator !== "builtin") return;
+    const value = (await this.stateTesterToken()) ?? randomBytes(24).toString("base64url");
+    await this.stack.setConfig(`slipway:${TESTER_TOKEN_KEY}`, { value, secret: true });
+  }
+
+  /** The value of the SecretToken a stack deployed before `slipway:testerToken` holds in state. */
+  private async stateTesterToken(): Promise<string | undefined> {
+    const { stdout } = await this.cli(["stack", "export", "--show-secrets"]);
+    const resources = ((JSON.parse(stdout) as { deployment?: { resources?: StateResource[] } })
+      .deployment?.resources ?? []) as StateResource[];
+    const token = resources.find(
+      (r) =>
+        r.type === "pulumi-nodejs:dynamic/slipway:SecretToken" && r.urn.endsWith("-tester-header"),
+    );
+    const value: unknown = token?.outputs?.value;
+    if (typeof value === "string") return value;
+    // A secret in an export with --show-secrets: {<sig>: <secret sig>, plaintext: "<JSON>"}.
+    const plaintext = (value as { plaintext?: unknown } | undefined)?.plaintext;
+    return typeof plaintext === "string" ? (JSON.parse(plaintext) as string) : undefined;
   }
 
   get stage(): string {

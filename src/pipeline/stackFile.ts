@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, parseDocument } from "yaml";
-import { parseStageConfig } from "../config/load";
+import { parseStageConfig, TESTER_TOKEN_KEY } from "../config/load";
 import type { StageConfig } from "../config/schema";
 import { RefusedError } from "./errors";
 import type { StageState } from "./machine";
@@ -32,7 +32,8 @@ export function readRawStackConfig(projectDir: string, stage: string): Record<st
       raw[key.slice(8)] = decl.default;
   }
   for (const [key, value] of Object.entries(stack.config ?? {})) {
-    if (key.startsWith("slipway:")) raw[key.slice(8)] = value;
+    if (key.startsWith("slipway:") && key !== `slipway:${TESTER_TOKEN_KEY}`)
+      raw[key.slice(8)] = value;
   }
   return raw;
 }

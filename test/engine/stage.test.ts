@@ -1,5 +1,5 @@
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderedManifests, renderedRouteWeights } from "../../src/pipeline/readBack";
@@ -148,5 +148,51 @@ describe("engine: staging and prod on Kubernetes (render mode)", () => {
     expect(staging.length).toBeGreaterThan(10);
     expect(prod).toEqual(staging);
     expect(existsSync(project.renderDir("staging"))).toBe(false); // a preview renders nothing
+  });
+});
+
+describe("engine: the tester token", () => {
+  let project: ScratchProject;
+  beforeAll(() => {
+    project = scratchProject();
+  });
+  afterAll(() => project?.cleanup());
+
+  it("a stack deployed with the SecretToken resource keeps its header: the token moves to a config secret and the next update only deletes that resource", async () => {
+    // Deployed as before slipway:testerToken: no StageStack, so no token in the stack file.
+    const legacy = await LocalWorkspace.createOrSelectStack(
+      { stackName: "local", workDir: project.dir },
+      { envVars: project.env },
+    );
+    await legacy.up({ color: "never" });
+    const before = (await legacy.outputs()).testerHeader!;
+    expect(before.secret).toBe(true);
+    const routeBefore = renderedManifests(project.renderDir("local")).find(
+      (d) => d.kind === "HTTPRoute",
+    );
+    expect(
+      (await legacy.exportStack()).deployment.resources.some((r: any) =>
+        String(r.type).includes("dynamic"),
+      ),
+    ).toBe(true);
+
+    const stack = await StageStack.open({
+      stage: "local",
+      projectDir: project.dir,
+      backendUrl: project.backendUrl,
+      env: project.env,
+    });
+    const stackFile = readFileSync(join(project.dir, "Pulumi.local.yaml"), "utf8");
+    expect(project.readStack("local")["slipway:testerToken"].secure).toMatch(/^v1:/);
+    expect(stackFile).not.toContain((before.value as { value: string }).value);
+
+    const up = await stack.up("tester token in config");
+    expect(changes(up.changes)).toEqual({ delete: 1 });
+    expect(await stack.testerHeader()).toEqual(before.value);
+    expect((await legacy.outputs()).testerHeader!.secret).toBe(true);
+    expect(
+      renderedManifests(project.renderDir("local")).find((d) => d.kind === "HTTPRoute"),
+    ).toEqual(routeBefore);
+    expect((await stack.resources()).some((r) => r.type.includes("dynamic"))).toBe(false);
   });
 });
