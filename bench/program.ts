@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { performance } from "node:perf_hooks";
-import { ServiceStage } from "../components";
+import { backEnds, ServiceStage } from "../components";
 import { parseStageConfig } from "../src/config/load";
 import { stackConfig } from "../test/unit/support/harness";
 
@@ -39,9 +39,8 @@ async function evaluate(
     const raw = structuredClone(stackConfig(platformStage)) as any;
     raw.service.name = `svc${i}`;
     if (raw.aws) raw.aws.rulePriority = 100 + 2 * i;
-    stages.push(
-      new ServiceStage(raw.service.name, { config: parseStageConfig(raw, platformStage) }),
-    );
+    const config = parseStageConfig(raw, platformStage);
+    stages.push(new ServiceStage(raw.service.name, { config, backEnd: backEnds[config.platform] }));
   }
   await Promise.all(
     stages.map((s) =>

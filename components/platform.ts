@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import type { Slot } from "../src/config/schema";
+import type { Slot, StageConfig } from "../src/config/schema";
 import type { Weights } from "../src/traffic/weights";
 
 /**
@@ -13,6 +13,23 @@ export interface RoutingInputs {
   headerRoute?: { name: string; value: pulumi.Input<string> };
 }
 import type { AwsStageOutputs } from "../src/contract/outputs";
+
+export interface PlatformStageArgs {
+  config: StageConfig;
+  routing: RoutingInputs;
+}
+
+/**
+ * Declares a stage's platform resources (a component named after `name`, under the
+ * ServiceStage in `opts.parent`). ServiceStage is given the one its platform needs, so a
+ * stage loads only that platform's SDK: `kubernetesBackEnd` (components/kubernetes/stage)
+ * or `awsBackEnd` (components/aws/stage); `backEnds` in the components barrel has both.
+ */
+export type PlatformBackEnd = (
+  name: string,
+  args: PlatformStageArgs,
+  opts: pulumi.ComponentResourceOptions,
+) => PlatformStage;
 
 /** What a platform back end gives the stage for its outputs contract. */
 export interface PlatformStage {

@@ -3,10 +3,9 @@ import * as random from "@pulumi/random";
 import { otherSlot, SLOTS, type StageConfig } from "../src/config/schema";
 import { SCHEMA_VERSION, type StageOutputs } from "../src/contract/outputs";
 import { weightsFor } from "../src/traffic/weights";
-import { AwsStage } from "./aws/stage";
-import { KubernetesStage } from "./kubernetes/stage";
-import type { PlatformStage, RoutingInputs } from "./platform";
+import type { PlatformBackEnd, PlatformStage, RoutingInputs } from "./platform";
 import { SecretToken } from "./secretToken";
+import { withoutStackTraces } from "./stackTraces";
 
 export interface ServiceStageArgs {
   /** A config already validated by parseStageConfig. */
@@ -17,6 +16,11 @@ export interface ServiceStageArgs {
    * (a dynamic provider, about 1.5 s a step) generates one in state, as stacks did before.
    */
   testerToken?: pulumi.Input<string>;
+  /**
+   * The back end of `config.platform` (kubernetesBackEnd or awsBackEnd; `backEnds[platform]`
+   * from the components barrel). Passed in, so that a stage loads only its platform's SDK.
+   */
+  backEnd: PlatformBackEnd;
 }
 
 type Outputs<T> = { [K in keyof T]: pulumi.Output<T[K]> };
@@ -35,6 +39,20 @@ export class ServiceStage extends pulumi.ComponentResource {
 
   constructor(name: string, args: ServiceStageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("slipway:stage:ServiceStage", name, {}, opts);
+    if (args.backEnd === undefined)
+      throw new Error(
+        `ServiceStage ${name}: no backEnd for platform "${args.config.platform}"; pass backEnds.${args.config.platform} from the components`,
+      );
+    const declared = withoutStackTraces(() => this.declare(name, args));
+    this.platform = declared.platform;
+    this.outputs = declared.outputs;
+    this.testerHeader = declared.testerHeader;
+  }
+
+  private declare(
+    name: string,
+    args: ServiceStageArgs,
+  ): Pick<ServiceStage, "platform" | "outputs" | "testerHeader"> {
     const cfg = args.config;
 
     // A random value keeps outsiders from steering themselves onto a canary.
@@ -58,24 +76,7 @@ export class ServiceStage extends pulumi.ComponentResource {
         : undefined,
     };
 
-    if (cfg.platform === "aws") {
-      // parseStageConfig refuses this already; a config built by hand may not have been through it.
-      if (!cfg.aws)
-        throw new Error('slipway:aws: missing; it is required when slipway:platform is "aws"');
-      this.platform = new AwsStage(
-        `${name}-aws`,
-        { config: cfg, aws: cfg.aws, routing },
-        { parent: this },
-      );
-    } else {
-      this.platform = new KubernetesStage(
-        `${name}-k8s`,
-        { config: cfg, routing },
-        { parent: this },
-      );
-    }
-
-    const p = this.platform;
+    const p = args.backEnd(name, { config: cfg, routing }, { parent: this });
     const releaseOf = (slot: (typeof SLOTS)[number]) => {
       const r = cfg.slots[slot];
       return {
@@ -86,7 +87,7 @@ export class ServiceStage extends pulumi.ComponentResource {
       };
     };
     const o = pulumi.output;
-    this.outputs = {
+    const outputs: Outputs<StageOutputs> = {
       schemaVersion: o(SCHEMA_VERSION),
       stage: o(cfg.stage),
       platform: o(cfg.platform),
@@ -130,9 +131,10 @@ export class ServiceStage extends pulumi.ComponentResource {
         ),
       ),
     };
-    this.testerHeader = pulumi.secret(
+    const testerHeader = pulumi.secret(
       headerValue.apply((value) => ({ name: cfg.traffic.headerRoute.name, value })),
     );
-    this.registerOutputs({ ...this.outputs, testerHeader: this.testerHeader });
+    this.registerOutputs({ ...outputs, testerHeader });
+    return { platform: p, outputs, testerHeader };
   }
 }

@@ -3,13 +3,21 @@ import * as pulumi from "@pulumi/pulumi";
 import { SLOTS, type AwsConfig, type Slot, type StageConfig } from "../../src/config/schema";
 import type { AwsStageOutputs } from "../../src/contract/outputs";
 import { AWS_TAGS } from "../naming";
-import type { PlatformStage, RoutingInputs } from "../platform";
+import type { PlatformBackEnd, PlatformStage, RoutingInputs } from "../platform";
 import { AwsHealthAlarms, loadBalancerArnSuffix } from "./alarms";
 import { AwsDeployerRole } from "./deployer";
 import { AwsFlags } from "./flags";
 import { AwsServiceIdentities } from "./identities";
 import { AwsWeightedRoute } from "./route";
 import { AwsSlot } from "./slot";
+
+/** The AWS back end of ServiceStage. */
+export const awsBackEnd: PlatformBackEnd = (name, { config, routing }, opts) => {
+  // parseStageConfig refuses this already; a config built by hand may not have been through it.
+  if (!config.aws)
+    throw new Error('slipway:aws: missing; it is required when slipway:platform is "aws"');
+  return new AwsStage(`${name}-aws`, { config, aws: config.aws, routing }, opts);
+};
 
 export interface AwsStageArgs {
   config: StageConfig;

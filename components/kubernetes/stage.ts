@@ -8,12 +8,16 @@ import { KubernetesIdentities } from "./identities";
 import { KubernetesNetworkPolicy } from "./network";
 import { KubernetesWeightedRoute } from "./route";
 import { KubernetesSlot } from "./slot";
-import type { PlatformStage, RoutingInputs } from "../platform";
+import type { PlatformBackEnd, PlatformStage, RoutingInputs } from "../platform";
 
 export interface KubernetesStageArgs {
   config: StageConfig;
   routing: RoutingInputs;
 }
+
+/** The Kubernetes back end of ServiceStage. */
+export const kubernetesBackEnd: PlatformBackEnd = (name, args, opts) =>
+  new KubernetesStage(`${name}-k8s`, args, opts);
 
 /** PromQL the analysis and the dashboards use for one slot. */
 export function slotQueries(service: string, slot: Slot): Record<string, string> {

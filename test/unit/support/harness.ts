@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { ServiceStage } from "../../../components";
+import { backEnds, ServiceStage } from "../../../components";
 import { parseStageConfig } from "../../../src/config/load";
 import type { StageConfig } from "../../../src/config/schema";
 import type { StageOutputs } from "../../../src/contract/outputs";
@@ -188,7 +188,7 @@ export async function renderStage(config: StageConfig): Promise<Rendered> {
 
   const stage = new ServiceStage(
     config.service.name,
-    { config },
+    { config, backEnd: backEnds[config.platform] },
     { transformations: [transformation] },
   );
   const outputs = (await promiseOf(
