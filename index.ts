@@ -9,6 +9,10 @@ import {
   readRawConfig,
   TESTER_TOKEN_KEY,
 } from "./src/config/load";
+import { programFailpoint } from "./src/pipeline/failpoint";
+
+// Fault injection for the fault tests (src/pipeline/failpoint.ts); inert unless SLIPWAY_FAILPOINT is set.
+programFailpoint();
 
 // Validate every slipway:* key before declaring anything: a bad value fails the
 // preview with one message per problem, and no resource is touched.

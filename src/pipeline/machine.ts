@@ -195,6 +195,8 @@ export interface MachineInput {
   onDrift?: "rollback" | "pause";
   /** A resumed release reads the weights back before it does anything else. */
   resumed?: boolean;
+  /** A resumed release whose rollback was cut short: it rolls back (this is the reason), nothing else. */
+  rollingBack?: string;
 }
 
 /**
@@ -326,6 +328,8 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
 
   const deadline = Date.parse(record().startedAt) + input.progressDeadlineSeconds * 1000;
 
+  if (input.rollingBack && (record().phase === "canary" || record().phase === "paused"))
+    return await rollback(`finishing a rollback cut short: ${input.rollingBack}`);
   try {
     if (input.resumed && record().phase !== "deploying") await verify("on resume");
     if (record().phase === "deploying") {

@@ -10,10 +10,16 @@ import {
   StageLease,
   type PipelineContext,
 } from "./context";
+import { armedFailpoint } from "./failpoint";
 import { RefusedError, UnknownReleaseError, UnknownStageError } from "./errors";
 import { LogBrokenError, ReleaseLog, type LogProblem, type LogRecord } from "./log";
 import { passedReleaseOf } from "./promotionEvidence";
-import { recoverInterruptedEngine } from "./recovery";
+import {
+  closeSettledRelease,
+  recordCutShortUpdate,
+  recoverInterruptedEngine,
+  unlandedRelease,
+} from "./recovery";
 import { engineLocks, type EngineLock } from "./engineLock";
 import { releaseCondition, type ReleaseCondition } from "./condition";
 import { planSteps } from "./plan";
@@ -60,6 +66,11 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
     if (err instanceof RefusedError) return refuse(report, err.message);
     throw err;
   }
+  try {
+    armedFailpoint(); // fault injection (failpoint.ts): a bad SLIPWAY_FAILPOINT refuses up front
+  } catch (err) {
+    return refuse(report, (err as Error).message);
+  }
   let config: StageConfig;
   try {
     config = readStageConfig(ctx.projectDir, args.stage);
@@ -87,14 +98,39 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
       env: { ...ctx.env, ...args.env },
     });
     const outputs = await stack.outputs();
+    const unlanded =
+      outputs && !(outputs.release && !SETTLED_PHASES.includes(outputs.release.phase))
+        ? unlandedRelease(log, outputs)
+        : undefined;
+    if (outputs && unlanded) {
+      // A kill before its deploy landed: traffic never left the stable slot; the stack file goes back.
+      await recoverInterruptedEngine({
+        stack,
+        backendUrl: ctx.backendUrl,
+        log,
+        releaseId: unlanded.id,
+        note: (message) => report({ type: "info", message }),
+      });
+      recordCutShortUpdate(log, args.stage, unlanded.id, outputs);
+      stack.writeState(stateFromOutputs(outputs, config));
+      const reason = `${args.reason ?? "manual rollback"}: release ${unlanded.id} never deployed (its deploy did not land); nothing to undo, traffic is on ${outputs.stableSlot}`;
+      log.append({
+        stage: args.stage,
+        releaseId: unlanded.id,
+        event: "release.rolledBack",
+        weights: outputs.weights,
+        reason,
+      });
+      report({ type: "outcome", outcome: "rolledBack", releaseId: unlanded.id, reason });
+      return {
+        outcome: "rolledBack",
+        exitCode: pipelineExitCode("rolledBack"),
+        releaseId: unlanded.id,
+        reason,
+      };
+    }
     if (!outputs?.release) return refuse(report, `stage ${args.stage} has no release to roll back`);
     const rec = outputs.release;
-    if (rec.phase === "rolledBack")
-      return refuse(
-        report,
-        `release ${rec.id} is already rolled back; traffic is on ${outputs.stableSlot}`,
-      );
-    const reason = args.reason ?? "manual rollback";
     // A killed release may have left the engine's lock and pending operations behind.
     await recoverInterruptedEngine({
       stack,
@@ -103,6 +139,25 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
       releaseId: rec.id,
       note: (message) => report({ type: "info", message }),
     });
+    // An update a kill cut short is recorded as it ended; a rollback that landed unrecorded is closed.
+    recordCutShortUpdate(log, args.stage, rec.id, outputs);
+    if (rec.phase === "rolledBack" && closeSettledRelease(log, args.stage, outputs)) {
+      const reason = `release ${rec.id} had rolled back before the process ended; its record is written now; traffic is on ${outputs.stableSlot}`;
+      report({ type: "outcome", outcome: "rolledBack", releaseId: rec.id, reason });
+      return {
+        outcome: "rolledBack",
+        exitCode: pipelineExitCode("rolledBack"),
+        releaseId: rec.id,
+        reason,
+      };
+    }
+    if (rec.phase === "rolledBack")
+      return refuse(
+        report,
+        `release ${rec.id} is already rolled back; traffic is on ${outputs.stableSlot}`,
+      );
+    closeSettledRelease(log, args.stage, outputs);
+    const reason = args.reason ?? "manual rollback";
     // The machine decides the transitions and their states; each lands as one update.
     let current = stateFromOutputs(outputs, config);
     const updater = { stack, log, report, releaseId: rec.id };
@@ -351,6 +406,8 @@ export interface StageStatus {
   engineLocks: EngineLock[];
   /** Running, paused or interrupted, what it does now and the commands that continue it. */
   condition?: ReleaseCondition;
+  /** A release the log started whose deploy never landed (killed before or during it). */
+  unlanded?: { id: string; version: string; condition: ReleaseCondition };
 }
 
 export async function status(args: StageArgs): Promise<StageStatus> {
@@ -371,6 +428,10 @@ export async function status(args: StageArgs): Promise<StageStatus> {
   const reading = log.verify();
   const records = rec ? reading.records.filter((r) => r.releaseId === rec.id) : [];
   const locks = engineLocks(ctx.backendUrl, args.stage);
+  const unlanded =
+    reading.problems.length === 0 && !(rec && !SETTLED_PHASES.includes(rec.phase))
+      ? unlandedRelease(log, outputs)
+      : undefined;
   const lastAwait = [...records]
     .reverse()
     .find((r) => r.event === "approval.awaited" || r.event === "release.paused");
@@ -393,6 +454,22 @@ export async function status(args: StageArgs): Promise<StageStatus> {
     lastEvents: reading.records.slice(-10),
     logProblems: reading.problems,
     engineLocks: locks,
+    ...(unlanded
+      ? {
+          unlanded: {
+            id: unlanded.id,
+            version: unlanded.artifact.version,
+            condition: {
+              condition: leaseHolderAlive(ctx.logDir, args.stage) ? "running" : "interrupted",
+              doing: "its deploy, which had not landed",
+              commands: [
+                `slipway release --stage ${args.stage} --resume`,
+                `slipway rollback --stage ${args.stage}`,
+              ],
+            },
+          },
+        }
+      : {}),
     ...(rec
       ? {
           condition: releaseCondition({

@@ -1,3 +1,5 @@
+import { otherSlot, releaseRecordSchema, type ReleaseRecord } from "../config/schema";
+import type { StageOutputs } from "../contract/outputs";
 import { clearDeadEngineLocks, describeLock } from "./engineLock";
 import type { ReleaseLog } from "./log";
 import type { UpdatableStack } from "./stack";
@@ -43,4 +45,117 @@ export async function recoverInterruptedEngine(args: {
     });
     args.note(`resolved ${pending.length} pending operation(s) of a killed update`);
   }
+}
+
+/** Records that close a release in the log. */
+const CLOSING = ["release.completed", "release.rolledBack", "release.refused"];
+
+/**
+ * An update cut short by a kill: the release's last `update.started` has no
+ * result. Recorded now as it ended, from the stack's outputs (which carry the
+ * `updatedAt` of the state the update was to land): `update.succeeded` (and the
+ * promote/scale-down milestone) when it landed, `update.failed` when it did not,
+ * so the log agrees with the stack and a landed update is never counted twice.
+ */
+export function recordCutShortUpdate(
+  log: ReleaseLog,
+  stage: string,
+  releaseId: string,
+  outputs: StageOutputs | undefined,
+): void {
+  const records = log.forRelease(releaseId);
+  const i = records.map((r) => r.event).lastIndexOf("update.started");
+  if (i < 0) return;
+  if (
+    records.slice(i + 1).some((r) => r.event === "update.succeeded" || r.event === "update.failed")
+  )
+    return;
+  const started = records[i]!;
+  const f = started.figures ?? {};
+  const base = { stage, releaseId, ...(started.step ? { step: started.step } : {}) };
+  const landed =
+    outputs?.release?.id === releaseId &&
+    typeof f.updatedAt === "string" &&
+    outputs.release.updatedAt === f.updatedAt;
+  if (!outputs || !landed) {
+    log.append({
+      ...base,
+      event: "update.failed",
+      reason: `cut short, did not land (the stack's outputs do not carry it): ${started.reason}`,
+      figures: { transition: f.transition, cutShort: true },
+    });
+    return;
+  }
+  log.append({
+    ...base,
+    event: "update.succeeded",
+    weights: outputs.weights,
+    reason: `landed before the process ended; recorded on recovery: ${started.reason}`,
+    figures: { transition: f.transition, recovered: true },
+  });
+  if (f.transition === "promote")
+    log.append({
+      ...base,
+      event: "release.promoted",
+      weights: outputs.weights,
+      figures: { stable: outputs.stableSlot, promotedAt: outputs.release!.promotedAt },
+    });
+  if (f.transition === "scaleDown")
+    log.append({
+      ...base,
+      event: "release.scaledDown",
+      figures: { slot: otherSlot(outputs.stableSlot) },
+    });
+}
+
+/**
+ * The stack says the release ended (completed or rolled back: its last update
+ * landed) but the log has no closing record: the process ended before writing
+ * it. Appends it; returns the release's outcome, or undefined when nothing was missing.
+ */
+export function closeSettledRelease(
+  log: ReleaseLog,
+  stage: string,
+  outputs: StageOutputs | undefined,
+): "promoted" | "rolledBack" | undefined {
+  const rec = outputs?.release;
+  if (!rec || (rec.phase !== "completed" && rec.phase !== "rolledBack")) return undefined;
+  const records = log.forRelease(rec.id);
+  if (records.length === 0 || records.some((r) => CLOSING.includes(r.event))) return undefined;
+  recordCutShortUpdate(log, stage, rec.id, outputs);
+  log.append({
+    stage,
+    releaseId: rec.id,
+    event: rec.phase === "completed" ? "release.completed" : "release.rolledBack",
+    weights: outputs!.weights,
+    reason: `${rec.reason ? `${rec.reason}; ` : ""}recorded on recovery: the stack says ${rec.phase}, the process ended before recording it`,
+  });
+  return rec.phase === "completed" ? "promoted" : "rolledBack";
+}
+
+/**
+ * A release the log started whose deploy never landed (the stack's outputs do not
+ * name it) and that nothing closed: a kill before or during its first update.
+ * Returns its record (from `release.started`), which `--resume` deploys.
+ */
+export function unlandedRelease(
+  log: ReleaseLog,
+  outputs: StageOutputs | undefined,
+): ReleaseRecord | undefined {
+  const records = log.readAll();
+  const started = records.filter((r) => r.event === "release.started").at(-1);
+  if (!started || started.releaseId === outputs?.release?.id) return undefined;
+  const own = records.filter((r) => r.releaseId === started.releaseId);
+  if (own.some((r) => CLOSING.includes(r.event))) return undefined;
+  const parsed = releaseRecordSchema.safeParse(started.figures?.record);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** The rollback a kill or signal cut short (its update started, none landed since), or undefined. */
+export function rollbackUnderWay(log: ReleaseLog, releaseId: string): string | undefined {
+  const records = log.forRelease(releaseId);
+  const i = records.map((r) => r.event).lastIndexOf("update.started");
+  if (i < 0 || records[i]!.figures?.transition !== "rollback") return undefined;
+  if (records.slice(i + 1).some((r) => r.event === "update.succeeded")) return undefined;
+  return records[i]!.reason ?? "a rollback cut short";
 }

@@ -38,8 +38,15 @@ import { checkHookSecrets, checkpointEffect, startNotifier } from "./releaseHook
 import { readStageConfig } from "./stackFile";
 import { applyUpdate } from "./update";
 import { resolveContext, StageLease, type PipelineContext } from "./context";
-import { recoverInterruptedEngine } from "./recovery";
+import {
+  closeSettledRelease,
+  recordCutShortUpdate,
+  recoverInterruptedEngine,
+  rollbackUnderWay,
+  unlandedRelease,
+} from "./recovery";
 import { RefusedError } from "./errors";
+import { armedFailpoint, failpoint } from "./failpoint";
 
 export type PipelineEvent =
   | { type: "info"; message: string }
@@ -189,6 +196,11 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
     throw err;
   }
 
+  try {
+    armedFailpoint(); // fault injection (failpoint.ts): a bad SLIPWAY_FAILPOINT refuses up front
+  } catch (err) {
+    return refuse(report, (err as Error).message);
+  }
   // Everything that can be refused is refused before the lease and any update.
   let config: StageConfig;
   try {
@@ -337,9 +349,31 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
       outputs.release && !SETTLED_PHASES.includes(outputs.release.phase)
         ? outputs.release
         : undefined;
+    // A kill may have cut the last update short, or ended the process before its closing record.
+    if (outputs.release) recordCutShortUpdate(log, options.stage, outputs.release.id, outputs);
+    const closed = closeSettledRelease(log, options.stage, outputs);
+    if (options.resume && closed)
+      return finish(report, closed, {
+        releaseId: outputs.release!.id,
+        reason: `release ${outputs.release!.id} had ${closed === "promoted" ? "completed" : "rolled back"} before the process ended; its record is written now`,
+      });
+    const unlanded = active ? undefined : unlandedRelease(log, outputs);
 
     let state: StageState;
-    if (options.resume) {
+    let rollingBack: string | undefined;
+    if (options.resume && !active && unlanded) {
+      // Started, but its deploy never landed: the resume deploys it.
+      recordCutShortUpdate(log, options.stage, unlanded.id, outputs);
+      state = { ...stateFromOutputs(outputs, config), release: unlanded };
+      stack.writeState(stateFromOutputs(outputs, config));
+      log.append({
+        stage: options.stage,
+        releaseId: unlanded.id,
+        event: "release.resumed",
+        reason: "its deploy had not landed; deploying it",
+      });
+      report({ type: "info", message: `resuming ${unlanded.id}: deploying it` });
+    } else if (options.resume) {
       if (!active)
         return refuse(
           report,
@@ -348,6 +382,8 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
       // The stack file may hold a half-written next step; the outputs hold what was applied.
       state = stateFromOutputs(outputs, config);
       stack.writeState(state);
+      // A rollback that was under way when the process ended is finished, not forgotten.
+      rollingBack = rollbackUnderWay(log, active.id);
       log.append({
         stage: options.stage,
         releaseId: active.id,
@@ -404,7 +440,8 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
           revision: record.artifact.revision,
         },
         weights: outputs.weights,
-        figures: { plan: plan.map(describeStep), previous: record.previous },
+        // The whole record: a resume deploys it when a kill ended the process before the deploy landed.
+        figures: { plan: plan.map(describeStep), previous: record.previous, record },
       });
       log.append({
         stage: options.stage,
@@ -440,6 +477,7 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
       sleep,
       options,
       ctx,
+      rollingBack,
     });
   } catch (err) {
     return finish(report, "error", { reason: (err as Error).message });
@@ -474,6 +512,8 @@ interface DriveArgs {
   sleep: (ms: number) => Promise<void>;
   options: ReleaseOptions;
   ctx: PipelineContext;
+  /** Resuming a release whose rollback a kill or signal cut short: finish the rollback. */
+  rollingBack?: string;
 }
 
 async function drive(a: DriveArgs): Promise<ReleaseReport> {
@@ -487,7 +527,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
       ? { index: t.position - 1, description: describeStep(plan[t.position - 1]!) }
       : undefined;
 
-  const updater = { stack, log, report, releaseId };
+  const updater = { stack, log, report, releaseId, signal: a.options.signal };
 
   /** Reads the weights in force back from the live route; drift is logged and thrown. */
   const watchWeights = async (expected: Weights, when: string): Promise<void> => {
@@ -551,6 +591,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
       try {
         await applyUpdate(updater, current, next, t, message, stepOf(t));
       } catch (err) {
+        if (err instanceof InterruptedError) throw err;
         // The same signal reached the engine, which cancelled the update: the stack says what landed.
         if (signal?.aborted)
           throw new InterruptedError(
@@ -592,7 +633,13 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
       const spec = analysisOfStep(a.analysisSpec, step);
       const stable = current.stable;
       const candidate = otherSlot(stable);
-      const fetchMetrics = metricsFetcher(a, spec, stable, candidate);
+      const metrics = metricsFetcher(a, spec, stable, candidate);
+      let fetches = 0;
+      // Fault injection (failpoint.ts): `during:analysis` holds the second fetch, after a measurement.
+      const fetchMetrics = async (w: AnalysisWindow) => {
+        if (++fetches === 2) await failpoint("during", "analysis");
+        return metrics(w);
+      };
       // An alarm in ALARM ends the analysis at the next look and fails the step.
       let alarm: string | undefined;
       const aborted = new AbortController();
@@ -668,6 +715,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
         },
       });
       report({ type: "wait", label, seconds: left });
+      await failpoint("during", "pause");
       // During a canary a long pause reads the weights back every driftCheckSeconds.
       const watching = current.release?.phase === "canary";
       // On AWS it also looks at the candidate's alarms at least every minute; one in ALARM ends
@@ -722,6 +770,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
       inconclusiveRetries: 1,
       onDrift: config.canary.onDrift,
       resumed: !!a.options.resume,
+      ...(a.rollingBack ? { rollingBack: a.rollingBack } : {}),
     },
     effects,
   );

@@ -12,6 +12,7 @@ import { parse } from "yaml";
 import { TESTER_TOKEN_KEY } from "../config/load";
 import { parseStageOutputs, type StageOutputs } from "../contract/outputs";
 import { StackLockedError } from "./errors";
+import { FAILPOINT_UPDATE_ENV } from "./failpoint";
 import type { StageState } from "./machine";
 import { writeStageState } from "./stackFile";
 
@@ -71,7 +72,8 @@ export interface UpdatableStack {
   testerHeader(): Promise<{ name: string; value: string } | undefined>;
   /** Writes the pipeline's keys into the stack file; the next `up` applies them. */
   writeState(state: StageState): void;
-  up(message: string): Promise<UpdateResult>;
+  /** `kind`: the transition the update lands (the failpoint's `during:<kind>`, failpoint.ts). */
+  up(message: string, kind?: string): Promise<UpdateResult>;
   /** Resolves operations a killed update left pending (see StageStack); absent on stand-ins. */
   clearPendingOperations?(): Promise<{ type: string; urn: string }[]>;
 }
@@ -159,8 +161,11 @@ export class StageStack implements UpdatableStack {
    * stack's secrets: about 1.2 s a step); the change counts come from the update's own
    * summary event instead, and outputs are read only when the caller asks for them.
    */
-  async up(message: string): Promise<UpdateResult> {
+  async up(message: string, kind?: string): Promise<UpdateResult> {
     const started = Date.now();
+    // Fault injection only: tells the program which update it runs in (inert without SLIPWAY_FAILPOINT).
+    if (process.env.SLIPWAY_FAILPOINT)
+      (this.stack.workspace as LocalWorkspace).envVars[FAILPOINT_UPDATE_ENV] = kind ?? "";
     const dir = mkdtempSync(join(tmpdir(), "slipway-up-"));
     const eventLog = join(dir, "events.jsonl");
     try {

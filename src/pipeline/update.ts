@@ -1,5 +1,6 @@
 import type { ReleaseLog } from "./log";
-import { weightsOf, type StageState, type Transition } from "./machine";
+import { failpoint } from "./failpoint";
+import { InterruptedError, weightsOf, type StageState, type Transition } from "./machine";
 import type { Reporter } from "./release";
 import type { UpdatableStack, UpdateResult } from "./stack";
 
@@ -9,6 +10,8 @@ export interface StageUpdater {
   log: ReleaseLog;
   report: Reporter;
   releaseId: string;
+  /** SIGINT/SIGTERM: an update not yet handed to the engine does not start. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -27,11 +30,24 @@ export async function applyUpdate(
 ): Promise<UpdateResult> {
   const base = { stage: u.stack.stage, releaseId: u.releaseId, step };
   u.stack.writeState(next);
-  u.log.append({ ...base, event: "update.started", weights: weightsOf(next), reason: message });
+  // `transition` and `updatedAt` let a recovery tell whether an update cut short by a kill landed.
+  u.log.append({
+    ...base,
+    event: "update.started",
+    weights: weightsOf(next),
+    reason: message,
+    figures: { transition: t.kind, updatedAt: next.release?.updatedAt },
+  });
   u.report({ type: "update", phase: "started", message });
   let result: UpdateResult;
   try {
-    result = await u.stack.up(message);
+    await failpoint("before", t.kind);
+    if (u.signal?.aborted)
+      throw new InterruptedError(
+        `${String(u.signal.reason ?? "interrupted")} before: ${message} (not started)`,
+      );
+    result = await u.stack.up(message, t.kind);
+    await failpoint("after", t.kind);
   } catch (err) {
     u.stack.writeState(current);
     u.log.append({

@@ -1,27 +1,318 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineLocks } from "../../src/pipeline/engineLock";
-import { ReleaseLog } from "../../src/pipeline/log";
-import { rollback, status } from "../../src/pipeline/operations";
+import { armedFailpoint } from "../../src/pipeline/failpoint";
+import { ReleaseLog, type LogRecord } from "../../src/pipeline/log";
+import { status } from "../../src/pipeline/operations";
 import { release } from "../../src/pipeline/release";
+import { StageStack } from "../../src/pipeline/stack";
 import { REPO, scratchProject, type ScratchProject } from "./support/project";
 
 /**
- * Issue 12: a release survives interruption and drift, on the real engine.
- * A release runs in its own process group (the CLI, as a pipeline runs it) and
- * is hit at a deterministic point: "during an update" is when the engine's lock
- * file for the stack exists (the update holds it), "during a pause" is the
- * pipeline's `wait` event. Then `--resume` or `rollback`, and the checks: exit
- * code, traffic on a known-good slot, no lease or engine lock left, no
- * successful update repeated, the log verifying and agreeing with the outputs.
+ * Issue 12, the fault matrix: a release killed at each kind of point, then
+ * `--resume` or `rollback`, on the real engine (render mode, one bootstrapped
+ * stage reused: every case ends stable on a known-good slot, which is where the
+ * next begins). The points are failpoints (src/pipeline/failpoint.ts): the victim
+ * writes a marker file and blocks there, and the test kills its process group
+ * (SIGKILL) or sends it SIGINT at exactly that point. The victim is
+ * test/engine/fixtures/fault-release (the CLI's release/rollback with a scripted
+ * metrics source). Chains keep it affordable: the recovery of one kill is the
+ * next victim, killed at the next point; after each kill the checks are: the
+ * point reached, the signal's outcome (SIGINT: exit 130, `release.interrupted`,
+ * no lease or engine lock), `status` naming the interrupted release and the
+ * command to continue, no update recorded as landed twice. The last recovery
+ * runs to the end: exit 0 or 3, traffic on the known-good slot, no lease or lock,
+ * each planned update landed exactly once (log and the stack's history), the log
+ * verifying, complete and agreeing with the stack's outputs.
  */
 const digest = (c: string) => `registry.local/checkout@sha256:${c.repeat(64)}`;
+const DRIVER = join(REPO, "test", "engine", "fixtures", "fault-release", "index.ts");
+const RESUME = "slipway release --stage local --resume";
 
-describe("faults on the real engine", () => {
+type Command = "release" | "resume" | "rollback";
+interface Victim {
+  point: string;
+  command: Command;
+}
+interface Chain {
+  name: string;
+  steps: unknown[];
+  errorRatio: number;
+  victims: Victim[];
+  /** The last recovery, run to the end. */
+  recover: Command;
+  outcome: "promoted" | "rolledBack";
+  /** The updates the plan takes, in order, each landing once. */
+  updates: string[];
+}
+
+const PROMOTE = [
+  { setWeight: 50 },
+  { pause: { duration: 2 } },
+  { analysis: { count: 2, interval: 1 } },
+];
+const around = (kind: string, command: Command): Victim[] =>
+  ["before", "during", "after"].map((w) => ({ point: `${w}:${kind}`, command }));
+
+const chains = (signal: "SIGKILL" | "SIGINT"): Chain[] => [
+  {
+    name: "a release that promotes: each update, its pause and its analysis; --resume",
+    steps: PROMOTE,
+    errorRatio: 0.001,
+    victims: [
+      ...around("deploy", "resume"),
+      ...around("setWeight", "resume"),
+      { point: "during:pause", command: "resume" },
+      { point: "during:analysis", command: "resume" },
+      ...around("promote", "resume"),
+      ...around("scaleDown", "resume"),
+    ],
+    recover: "resume",
+    outcome: "promoted",
+    updates: ["deploy", "setWeight", "promote", "scaleDown"],
+  },
+  {
+    name: "a release whose analysis fails: its rollback; --resume",
+    steps: PROMOTE,
+    errorRatio: 0.2,
+    victims: around("rollback", "resume"),
+    recover: "resume",
+    outcome: "rolledBack",
+    updates: ["deploy", "setWeight", "rollback"],
+  },
+  {
+    name: "slipway rollback of a release killed in its pause: the rollback's update; rollback",
+    steps: [{ setWeight: 50 }, { pause: { duration: 600 } }],
+    errorRatio: 0.001,
+    victims: [
+      { point: "during:pause", command: "resume" },
+      // SIGINT does not stop `slipway rollback` (it waits for its update); the engine, in the
+      // same process group, cancels the one in flight.
+      ...(signal === "SIGKILL"
+        ? around("rollback", "rollback")
+        : [{ point: "during:rollback", command: "rollback" as const }]),
+    ],
+    recover: "rollback",
+    outcome: "rolledBack",
+    updates: ["deploy", "setWeight", "rollback"],
+  },
+];
+
+describe("the fault matrix on the real engine", () => {
   let project: ScratchProject;
-  let child: ChildProcess | undefined;
+  let images = 0;
+  const base = () => ({
+    stage: "local",
+    projectDir: project.dir,
+    backendUrl: project.backendUrl,
+    logDir: project.logDir,
+    env: project.env,
+  });
+  const log = () => ReleaseLog.forStage(project.logDir, "local");
+  const plan = (steps: unknown[]) =>
+    project.editStack("local", (c) => {
+      c["slipway:canary"] = {
+        steps,
+        analysis: { count: 2, interval: 1, minSamples: 100 },
+        scaleDownDelaySeconds: 0,
+        // Generous: a chain of kills takes minutes on a shared machine.
+        progressDeadlineSeconds: 7200,
+      };
+    });
+  const openStack = () =>
+    StageStack.open({
+      stage: "local",
+      projectDir: project.dir,
+      backendUrl: project.backendUrl,
+      env: project.env,
+    });
+
+  beforeAll(async () => {
+    project = scratchProject();
+    process.env.PULUMI_CONFIG_PASSPHRASE = project.env.PULUMI_CONFIG_PASSPHRASE;
+    await (await openStack()).up("bootstrap stage local");
+  });
+  afterAll(() => project?.cleanup());
+
+  /** One run of the victim in its own process group; resolves with its exit code (-1: killed). */
+  function run(command: Command, extra: Record<string, unknown>, env: Record<string, string> = {}) {
+    const options = { ...base(), ...extra, ...(command === "resume" ? { resume: true } : {}) };
+    const proc = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        DRIVER,
+        command === "rollback" ? "rollback" : "release",
+        JSON.stringify(options),
+      ],
+      {
+        cwd: project.dir,
+        env: { ...process.env, ...project.env, ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true,
+      },
+    );
+    let out = "";
+    proc.stdout!.on("data", (d) => (out += d));
+    proc.stderr!.on("data", (d) => (out += d));
+    const exited = new Promise<number>((r) => proc.once("exit", (code) => r(code ?? -1)));
+    return { proc, out: () => out, exited };
+  }
+
+  const landedOf = (records: LogRecord[]) =>
+    records
+      .filter((r) => r.event === "update.succeeded")
+      .map((r) => `${(r.figures as any).transition}${r.step ? `@${r.step.index}` : ""}`);
+
+  async function victim(v: Victim, signal: "SIGKILL" | "SIGINT", extra: Record<string, unknown>) {
+    const marker = join(project.root, `failpoint-${v.point.replace(":", "-")}-${signal}`);
+    rmSync(marker, { force: true });
+    const r = run(v.command, extra, { SLIPWAY_FAILPOINT: v.point, SLIPWAY_FAILPOINT_FILE: marker });
+    const reached = await Promise.race([
+      (async () => {
+        const end = Date.now() + 300_000;
+        while (!existsSync(marker) && Date.now() < end)
+          await new Promise((res) => setTimeout(res, 100));
+        return existsSync(marker);
+      })(),
+      r.exited.then(() => existsSync(marker)),
+    ]);
+    if (!reached) {
+      if (r.proc.exitCode === null) process.kill(-r.proc.pid!, "SIGKILL");
+      throw new Error(`${v.command} never reached ${v.point}:\n${r.out()}`);
+    }
+    expect(readFileSync(marker, "utf8")).toMatch(v.point);
+    if (v.point.startsWith("during:") && !["pause", "analysis"].includes(v.point.slice(7)))
+      // The engine holds the update: its lock is there.
+      expect(engineLocks(project.backendUrl, "local").length).toBeGreaterThan(0);
+    process.kill(-r.proc.pid!, signal);
+    const timer = setTimeout(() => process.kill(-r.proc.pid!, "SIGKILL"), 180_000);
+    const code = await r.exited;
+    clearTimeout(timer);
+    // Nothing of the victim's group may outlive it (an orphaned engine would hold the lock).
+    if (signal === "SIGKILL") {
+      expect(code).toBe(-1);
+      await new Promise((res) => setTimeout(res, 300));
+    } else if (v.command === "rollback") {
+      // `slipway rollback` waits for its update; the engine got the same Ctrl-C and cancelled it.
+      expect([0, 1], r.out()).toContain(code);
+    } else {
+      expect(code, r.out()).toBe(130);
+      expect(existsSync(join(project.logDir, "local.lock"))).toBe(false);
+      expect(engineLocks(project.backendUrl, "local")).toEqual([]);
+    }
+    return { code, out: r.out() };
+  }
+
+  for (const signal of ["SIGKILL", "SIGINT"] as const) {
+    for (const c of chains(signal)) {
+      it(`${signal}: ${c.name}`, async () => {
+        plan(c.steps);
+        const before = (await status(base())).outputs!;
+        const known = before.stableSlot;
+        const image = digest("0123456789abcdef"[images++ % 16]!);
+        const version = `9.${images}.0`;
+        let id: string | undefined;
+        for (const [i, v] of c.victims.entries()) {
+          const first = i === 0;
+          // The first victim starts the release; the next ones are the recoveries, killed in turn.
+          const { code } = await victim(first ? { ...v, command: "release" } : v, signal, {
+            errorRatio: c.errorRatio,
+            ...(first ? { image, version } : {}),
+          });
+          id ??= log()
+            .readAll()
+            .filter((r) => r.event === "release.started")
+            .at(-1)!.releaseId;
+          const records = log().forRelease(id);
+          const landed = landedOf(records);
+          expect(new Set(landed).size, `${v.point}: ${landed.join(", ")}`).toBe(landed.length);
+          if (signal === "SIGINT" && v.command !== "rollback")
+            expect(records.at(-1)!.event).toBe("release.interrupted");
+          // status names the interrupted release and the exact command that continues it.
+          const s = await status(base());
+          expect(s.logProblems).toEqual([]);
+          const named =
+            s.unlanded?.id === id
+              ? s.unlanded.condition
+              : s.release?.id === id && s.release.active
+                ? s.condition
+                : undefined;
+          const settled = s.release?.id === id && !s.release.active;
+          if (!settled && !(v.command === "rollback" && code === 0)) {
+            expect(named?.condition, `${v.point}`).toBe("interrupted");
+            expect(named!.commands).toContain(RESUME);
+          }
+        }
+        // The last recovery runs to the end.
+        const last = run(c.recover, { errorRatio: c.errorRatio });
+        const code = await last.exited;
+        expect(code, last.out()).toBe(
+          c.recover === "rollback" ? 0 : c.outcome === "promoted" ? 0 : 3,
+        );
+        const s = await status(base());
+        const stable = c.outcome === "promoted" ? (known === "blue" ? "green" : "blue") : known;
+        expect(s.release?.id).toBe(id);
+        expect(s.release?.active).toBe(false);
+        expect(s.release?.phase).toBe(c.outcome === "promoted" ? "completed" : "rolledBack");
+        expect(s.outputs!.stableSlot).toBe(stable);
+        expect(s.outputs!.weights[stable]).toBe(100);
+        expect(s.outputs!.releases[stable].image).toBe(
+          c.outcome === "promoted" ? image : before.releases[known].image,
+        );
+        expect(existsSync(join(project.logDir, "local.lock"))).toBe(false);
+        expect(engineLocks(project.backendUrl, "local")).toEqual([]);
+        expect(s.logProblems).toEqual([]);
+        const records = log().forRelease(id!);
+        // Each planned update landed once, in order: in the log and in the stack's own history.
+        expect(landedOf(records).map((l) => l.split("@")[0])).toEqual(c.updates);
+        const history = await (await openStack()).stack.history();
+        const succeeded = history.filter(
+          (h) => h.result === "succeeded" && h.message.includes(id!),
+        );
+        expect(succeeded.length).toBe(c.updates.length);
+        // Complete: every update started has its result; the release is closed as the stack says.
+        const started = records.filter((r) => r.event === "update.started").length;
+        const ended = records.filter(
+          (r) => r.event === "update.succeeded" || r.event === "update.failed",
+        ).length;
+        expect(ended).toBe(started);
+        const closing = records.filter(
+          (r) => r.event === "release.completed" || r.event === "release.rolledBack",
+        );
+        expect(closing.map((r) => r.event)).toEqual([
+          c.outcome === "promoted" ? "release.completed" : "release.rolledBack",
+        ]);
+        expect(closing[0]!.weights).toEqual(s.outputs!.weights);
+        if (c.outcome === "promoted") {
+          expect(records.filter((r) => r.event === "release.promoted")).toHaveLength(1);
+          expect(records.filter((r) => r.event === "release.scaledDown")).toHaveLength(1);
+        }
+      });
+    }
+  }
+
+  it("a bad SLIPWAY_FAILPOINT is refused before anything, naming it", async () => {
+    expect(() =>
+      armedFailpoint({ SLIPWAY_FAILPOINT: "during:lunch", SLIPWAY_FAILPOINT_FILE: "/tmp/x" }),
+    ).toThrow(
+      /SLIPWAY_FAILPOINT="during:lunch": not a failpoint; allowed: before\|during\|after:deploy\|setWeight/,
+    );
+    const r = run(
+      "release",
+      { image: digest("e"), version: "0.0.1" },
+      { SLIPWAY_FAILPOINT: "after:pause", SLIPWAY_FAILPOINT_FILE: join(project.root, "x") },
+    );
+    expect(await r.exited).toBe(6);
+    expect(r.out()).toMatch(/SLIPWAY_FAILPOINT="after:pause": not a failpoint/);
+  });
+});
+
+describe("drift on the real engine", () => {
+  let project: ScratchProject;
   const base = () => ({
     stage: "local",
     projectDir: project.dir,
@@ -40,147 +331,6 @@ describe("faults on the real engine", () => {
     process.env.PULUMI_CONFIG_PASSPHRASE = project.env.PULUMI_CONFIG_PASSPHRASE;
   });
   afterAll(() => project?.cleanup());
-  afterEach(async () => {
-    if (child?.pid && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
-    const s = await status(base()).catch(() => undefined);
-    if (s?.release?.active) await rollback({ ...base(), reason: "test cleanup" });
-  });
-
-  /** The CLI in its own process group, with --json events collected. */
-  function start(args: string[]) {
-    const proc = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        join(REPO, "src", "cli", "main.ts"),
-        ...args,
-        "--json",
-        "--no-plan-check",
-      ],
-      {
-        cwd: project.dir,
-        env: { ...process.env, ...project.env, SLIPWAY_LOG_DIR: project.logDir },
-        stdio: ["ignore", "pipe", "pipe"],
-        detached: true,
-      },
-    );
-    child = proc;
-    let out = "";
-    proc.stdout!.on("data", (d) => (out += d));
-    proc.stderr!.on("data", () => {});
-    const exited = new Promise<number | null>((r) =>
-      proc.once("exit", (code, sig) => r(code ?? (sig ? -1 : null))),
-    );
-    return { proc, out: () => out, exited };
-  }
-  const waitFor = async (what: string, predicate: () => boolean, ms = 240_000) => {
-    const end = Date.now() + ms;
-    while (!predicate()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-  const stackLocked = () => engineLocks(project.backendUrl, "local").length > 0;
-  /** The update whose message contains `text` has started and holds the engine's lock. */
-  const duringUpdate = (run: ReturnType<typeof start>, text: string) =>
-    waitFor(`update "${text}" holding the lock`, () => {
-      const started = run
-        .out()
-        .split("\n")
-        .some((l) => l.includes('"phase":"started"') && l.includes(text));
-      return started && stackLocked();
-    });
-
-  async function assertSettled(id: string, expectStable: "blue" | "green") {
-    const s = await status(base());
-    expect(s.release?.active ?? false).toBe(false);
-    expect(s.outputs!.stableSlot).toBe(expectStable);
-    expect(s.outputs!.weights[expectStable]).toBe(100);
-    expect(existsSync(join(project.logDir, "local.lock"))).toBe(false);
-    expect(engineLocks(project.backendUrl, "local")).toEqual([]);
-    expect(s.logProblems).toEqual([]);
-    const records = log().forRelease(id);
-    // No successful update repeated: each transition landed at most once (setWeight per position).
-    const landed = records
-      .filter((r) => r.event === "update.succeeded")
-      .map((r) => `${(r.figures as any).transition}${r.step ? `@${r.step.index}` : ""}`);
-    expect(new Set(landed).size).toBe(landed.length);
-    return { s, records, landed };
-  }
-
-  it("SIGINT during the deploy update: the update lands or is cancelled, exit 130, the record, no lease or lock; rollback lands", async () => {
-    plan([{ setWeight: 30 }, { pause: { duration: 1 } }]);
-    // Before the first update the stack file says which slot is stable.
-    const stableBefore: "blue" | "green" =
-      (await status(base())).outputs?.stableSlot ??
-      project.readStack("local")["slipway:traffic"].stable;
-    const run = start([
-      "release",
-      "--stage",
-      "local",
-      "--image",
-      digest("b"),
-      "--version",
-      "3.0.0",
-    ]);
-    await duringUpdate(run, "deploy");
-    process.kill(-run.proc.pid!, "SIGINT");
-    expect(await run.exited).toBe(130);
-    expect(existsSync(join(project.logDir, "local.lock"))).toBe(false);
-    expect(engineLocks(project.backendUrl, "local")).toEqual([]);
-    const id = log()
-      .readAll()
-      .filter((r) => r.event === "release.started")
-      .at(-1)!.releaseId;
-    expect(log().forRelease(id).at(-1)!.event).toBe("release.interrupted");
-    expect(log().forRelease(id).at(-1)!.reason).toMatch(/slipway release --stage local --resume/);
-    const s = await status(base());
-    if (s.release?.id === id) {
-      // The deploy landed before the stop: roll it back.
-      expect((await rollback(base())).outcome).toBe("rolledBack");
-    }
-    // Either way traffic is on the known-good slot and nothing is left held.
-    await assertSettled(s.release?.id ?? id, stableBefore);
-  });
-
-  it("SIGINT during a pause stops at once (exit 130); --resume does not serve the pause again", async () => {
-    plan([{ setWeight: 30 }, { pause: { duration: 1 } }, { setWeight: 60 }]);
-    // Before the first update the stack file says which slot is stable.
-    const stableBefore: "blue" | "green" =
-      (await status(base())).outputs?.stableSlot ??
-      project.readStack("local")["slipway:traffic"].stable;
-    const run = start([
-      "release",
-      "--stage",
-      "local",
-      "--image",
-      digest("c"),
-      "--version",
-      "4.0.0",
-    ]);
-    await waitFor(
-      "the pause",
-      () => run.out().includes('"type":"wait"') && run.out().includes("pause"),
-    );
-    // The 1 s pause may already be over: what matters is a clean stop and a resume that continues.
-    process.kill(-run.proc.pid!, "SIGINT");
-    const code = await run.exited;
-    expect([0, 130]).toContain(code);
-    const id = (await status(base())).release!.id;
-    if (code === 130) {
-      const pauses = () =>
-        log()
-          .forRelease(id)
-          .filter((r) => r.event === "pause.started").length;
-      const before = pauses();
-      const resumed = await release({ ...base(), resume: true });
-      expect(resumed.outcome).toBe("promoted");
-      expect(pauses()).toBeLessThanOrEqual(before + 1);
-    }
-    // Promoted (at once, or by the resume): the release's slot is stable now.
-    await assertSettled(id, stableBefore === "blue" ? "green" : "blue");
-  });
 
   it("weights edited during a pause (blue 0 / green 100) are caught before the next step and rolled back", async () => {
     plan([{ setWeight: 10 }, { pause: { duration: 2 } }, { setWeight: 50 }]);

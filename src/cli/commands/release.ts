@@ -39,7 +39,7 @@ const ctxArgs = (o: Common) => ({
  * releases the lease and exits 130. Without handlers Node would exit at once,
  * leaving the engine's lock and the lease behind. A third signal exits at once.
  */
-async function whileHandlingSignals<T>(
+export async function whileHandlingSignals<T>(
   command: string,
   run: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
@@ -266,6 +266,13 @@ export function register(program: Command): void {
       for (const command of c?.commands ?? []) lines.push(`  run: ${command}`);
       if (s.release.waitingFor) lines.push(`  waiting: ${s.release.waitingFor}`);
       if (s.release.reason) lines.push(`  reason: ${s.release.reason}`);
+    }
+    if (s.unlanded) {
+      const c = s.unlanded.condition;
+      lines.push(
+        `  release ${s.unlanded.id} ${s.unlanded.version}: ${c.condition.toUpperCase()} before its deploy landed (traffic never moved)`,
+      );
+      for (const command of c.commands) lines.push(`  run: ${command}`);
     }
     for (const l of s.engineLocks)
       lines.push(
