@@ -421,6 +421,8 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
         promotedAt / 1000 + input.scaleDownDelaySeconds - fx.now() / 1000,
       );
       await fx.sleep(waitSeconds, `scale down ${record().previous.slot} in`);
+      // The old slot loses its pods only while no traffic is sent to it.
+      await verify("before the scale-down");
       await apply({ kind: "scaleDown", slot: otherSlot(state.stable) });
     }
     if (record().phase === "completed") return { outcome: "promoted", state };
@@ -430,6 +432,16 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
   } catch (err) {
     if (err instanceof InterruptedError)
       return { outcome: "interrupted", state, reason: err.message };
+    if (err instanceof WeightsDriftedError && record().phase === "promoted") {
+      // The release passed every step: drift after its promotion is no evidence against it, so
+      // no automatic rollback (that is a person's call); the scale-down is held, since it would
+      // take the pods of a slot the drifted route still sends traffic to.
+      return {
+        outcome: "paused",
+        state,
+        reason: `${err.message} after promotion: the scale-down of ${otherSlot(state.stable)} is held; restore the weights and run slipway release --resume, or slipway rollback`,
+      };
+    }
     if (
       err instanceof WeightsDriftedError &&
       record().phase !== "promoted" &&

@@ -51,7 +51,7 @@ const PLAN: PlanStep[] = [
 ];
 
 function world(
-  driftAt: "pause" | "analysis" | "none",
+  driftAt: "pause" | "analysis" | "promote" | "none",
   options: { onDrift?: "rollback" | "pause" } = {},
 ) {
   let live: Weights = weightsOf(start());
@@ -62,6 +62,8 @@ function world(
     async apply(next, t) {
       live = weightsOf(next); // the update rewrites the route
       applied.push(t.kind);
+      // Someone moves traffic back to the old slot right after the promotion.
+      if (driftAt === "promote" && t.kind === "promote") live = { blue: 50, green: 50 };
     },
     async verify(expected, when = "?") {
       const ok = live.blue === expected.blue && live.green === expected.green;
@@ -134,6 +136,17 @@ describe("drift watching", () => {
     expect(w.applied).toEqual(["deploy", "setWeight"]);
   });
 
+  it("after promotion: no automatic rollback, the scale-down is held, paused for a person", async () => {
+    const w = world("promote");
+    const result = await w.run();
+    expect(result.outcome).toBe("paused");
+    expect(result.reason).toMatch(
+      /weights drifted after the update: expected blue 0 \/ green 100, found blue 50 \/ green 50 after promotion: the scale-down of blue is held/,
+    );
+    expect(w.applied).toEqual(["deploy", "setWeight", "setWeight", "promote"]);
+    expect(result.state.release!.phase).toBe("promoted");
+  });
+
   it("reads back before every step and after every analysis, and on resume", async () => {
     const w = world("none");
     expect((await w.run()).outcome).toBe("promoted");
@@ -144,6 +157,7 @@ describe("drift watching", () => {
       "after the analysis of step 3",
       "after the update", // setWeight 50
       "after the update", // promote
+      "before the scale-down",
     ]);
 
     const mid = { ...start(), canaryWeight: 10 };
