@@ -1,10 +1,13 @@
 /**
- * npm run bench:pipeline — per canary step, the pipeline's wall time divided by
- * a bare `pulumi up` of the same config change on the same stack (median of 5
- * each), and the rollback latency from verdict to update complete; in render
- * mode and on the live local cluster (started for the run in its own state
- * directory; the read-back is then a GET from the API server), one run, with
- * the ratios cluster / render.
+ * npm run bench:pipeline — per canary step, the pipeline's wall time next to a bare
+ * `pulumi up` of the same config change on the same stack (median of 5 each), and the
+ * rollback latency from verdict to update complete; in render mode and on the live local
+ * cluster (started for the run in its own state directory; the read-back is then a GET from
+ * the API server), side by side in one run, with the ratios cluster / render.
+ *
+ * The two stages' runs are interleaved (bare up render, bare up cluster, …; then the good
+ * release on each, then the bad release on each), so load on the shared machine falls on
+ * both alike. Prints figures; asserts nothing.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,44 +17,89 @@ import type { MetricInputs } from "../src/analysis/run";
 import { clusterDown, clusterUp } from "../src/cluster";
 import { release, type PipelineEvent } from "../src/pipeline/release";
 import { StageStack } from "../src/pipeline/stack";
-import { scratchProject, toCluster } from "../test/engine/support/project";
+import { scratchProject, toCluster, type ScratchProject } from "../test/engine/support/project";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const digest = (n: number) => `registry.local/checkout@sha256:${n.toString(16).padStart(64, "0")}`;
+const BARE_RUNS = 5;
 
-interface Figures {
-  bare: number;
-  step: number;
+type Mode = "render" | "cluster";
+
+interface Rig {
+  mode: Mode;
+  project: ScratchProject;
+  base: {
+    stage: string;
+    projectDir: string;
+    backendUrl: string;
+    logDir: string;
+    env: Record<string, string>;
+  };
+  stack: StageStack;
+  bare: number[];
+  steps: number[];
   rollback: number;
 }
 
 async function main() {
-  const render = await measure("render");
+  const projectDir = join(__dirname, "..");
   const stateDir = mkdtempSync(join(tmpdir(), "slipway-bench-cluster-"));
-  let cluster: Figures;
+  const rigs: Rig[] = [];
   try {
-    const info = await clusterUp({ projectDir: join(__dirname, ".."), stateDir });
-    cluster = await measure("cluster", info.kubeconfig);
+    const info = await clusterUp({ projectDir, stateDir });
+    rigs.push(await rig("render"), await rig("cluster", info.kubeconfig));
+
+    // Bare `pulumi up` of a weight change, alternating between the stages.
+    for (let i = 1; i <= BARE_RUNS; i++)
+      for (const r of rigs) {
+        r.project.editStack("local", (c) => (c["slipway:traffic"].canaryWeight = i * 5));
+        const t0 = performance.now();
+        await r.stack.up(`bare step ${i}`);
+        r.bare.push(performance.now() - t0);
+      }
+    for (const r of rigs) {
+      r.project.editStack("local", (c) => (c["slipway:traffic"].canaryWeight = 0));
+      await r.stack.up("reset");
+    }
+    // The pipeline: five setWeight steps, from "update started" of a step to its verified weights.
+    for (const r of rigs) await goodRelease(r);
+    // Rollback latency: verdict (analysis fail) → rollback update complete.
+    for (const r of rigs) await badRelease(r);
   } finally {
-    await clusterDown({ projectDir: join(__dirname, ".."), stateDir }).catch(() => {});
+    for (const r of rigs) r.project.cleanup();
+    await clusterDown({ projectDir, stateDir }).catch(() => {});
     rmSync(stateDir, { recursive: true, force: true });
   }
-  const row = (label: string, r: number, c: number, unit = " ms") =>
+
+  const [render, cluster] = rigs.map((r) => ({
+    bare: median(r.bare),
+    step: median(r.steps),
+    rollback: r.rollback,
+  }));
+  for (const r of rigs)
     console.log(
-      `  ${label.padEnd(40)} ${r.toFixed(unit ? 0 : 2).padStart(7)}${unit} ${c.toFixed(unit ? 0 : 2).padStart(9)}${unit} ${(c / r).toFixed(2).padStart(7)}x`,
+      `${r.mode}: bare ups ${r.bare.map((t) => t.toFixed(0)).join(", ")} ms; pipeline steps ${r.steps.map((t) => t.toFixed(0)).join(", ")} ms; rollback ${r.rollback.toFixed(0)} ms`,
     );
-  console.log("\nper canary step, median of 5 (local stage, real engine), one run:");
+  const row = (label: string, rv: number, cv: number, unit: " ms" | "x" = " ms") => {
+    const d = unit === " ms" ? 0 : 2;
+    console.log(
+      `  ${label.padEnd(40)} ${(rv.toFixed(d) + unit).padStart(10)} ${(cv.toFixed(d) + unit).padStart(12)} ${((cv / rv).toFixed(2) + "x").padStart(8)}`,
+    );
+  };
   console.log(
-    `  ${"".padEnd(40)} ${"render".padStart(10)} ${"cluster".padStart(12)} ${"ratio".padStart(8)}`,
+    `\nper canary step, median of ${BARE_RUNS} (local stage, real engine), interleaved in one run:`,
   );
-  row("bare pulumi up of the weight change", render.bare, cluster.bare);
-  row("pipeline step (update + verification)", render.step, cluster.step);
-  row("ratio pipeline / bare", render.step / render.bare, cluster.step / cluster.bare, "x");
-  row("rollback, verdict → update complete", render.rollback, cluster.rollback);
+  console.log(
+    `  ${"".padEnd(40)} ${"render".padStart(10)} ${"cluster".padStart(12)} ${"cluster/render".padStart(8)}`,
+  );
+  row("bare pulumi up of the weight change", render!.bare, cluster!.bare);
+  row("pipeline step (update + verification)", render!.step, cluster!.step);
+  row("ratio pipeline / bare", render!.step / render!.bare, cluster!.step / cluster!.bare, "x");
+  row("rollback, verdict → update complete", render!.rollback, cluster!.rollback);
 }
 
-async function measure(mode: "render" | "cluster", kubeconfig?: string): Promise<Figures> {
-  const project = scratchProject("bench", { local: mode });
+async function rig(mode: Mode, kubeconfig?: string): Promise<Rig> {
+  const project = scratchProject(`bench-${mode}`, { local: mode });
   if (kubeconfig) project.editStack("local", toCluster(kubeconfig));
   process.env.PULUMI_CONFIG_PASSPHRASE = project.env.PULUMI_CONFIG_PASSPHRASE;
   const base = {
@@ -61,81 +109,63 @@ async function measure(mode: "render" | "cluster", kubeconfig?: string): Promise
     logDir: project.logDir,
     env: project.env,
   };
-  try {
-    const stack = await StageStack.open(base);
-    await stack.up("baseline");
+  const stack = await StageStack.open(base);
+  await stack.up("baseline");
+  return { mode, project, base, stack, bare: [], steps: [], rollback: NaN };
+}
 
-    // Bare `pulumi up` of a weight change.
-    const bare: number[] = [];
-    for (let i = 1; i <= 5; i++) {
-      project.editStack("local", (c) => (c["slipway:traffic"].canaryWeight = i * 5));
-      const t0 = performance.now();
-      await stack.up(`bare step ${i}`);
-      bare.push(performance.now() - t0);
-    }
-    project.editStack("local", (c) => (c["slipway:traffic"].canaryWeight = 0));
-    await stack.up("reset");
-
-    // The pipeline: five setWeight steps; time from "update started" of a step to its verified weights.
-    project.editStack("local", (c) => {
-      c["slipway:canary"] = {
-        steps: [10, 20, 30, 40, 50].map((w) => ({ setWeight: w })),
-        scaleDownDelaySeconds: 0,
-        analysis: { count: 1, interval: 1 },
-      };
-    });
-    const stepTimes: number[] = [];
-    let stepStart = 0;
-    const onStep = (e: PipelineEvent) => {
-      if (e.type === "update" && e.phase === "started" && e.message.includes("setWeight"))
-        stepStart = performance.now();
-      if (e.type === "weights" && stepStart) {
-        stepTimes.push(performance.now() - stepStart);
-        stepStart = 0;
-      }
+async function goodRelease(r: Rig): Promise<void> {
+  r.project.editStack("local", (c) => {
+    c["slipway:canary"] = {
+      steps: [10, 20, 30, 40, 50].map((w) => ({ setWeight: w })),
+      scaleDownDelaySeconds: 0,
+      analysis: { count: 1, interval: 1 },
     };
-    const good = await release({ ...base, image: digest(1), version: "b1", report: onStep });
-    if (good.outcome !== "promoted")
-      throw new Error(`bench release ended ${good.outcome}: ${good.reason}`);
+  });
+  let stepStart = 0;
+  const onStep = (e: PipelineEvent) => {
+    if (e.type === "update" && e.phase === "started" && e.message.includes("setWeight"))
+      stepStart = performance.now();
+    if (e.type === "weights" && stepStart) {
+      r.steps.push(performance.now() - stepStart);
+      stepStart = 0;
+    }
+  };
+  const good = await release({ ...r.base, image: digest(1), version: "b1", report: onStep });
+  if (good.outcome !== "promoted")
+    throw new Error(`${r.mode}: bench release ended ${good.outcome}: ${good.reason}`);
+}
 
-    // Rollback latency: verdict (analysis fail) → rollback update complete.
-    project.editStack("local", (c) => {
-      c["slipway:canary"] = {
-        steps: [{ setWeight: 20 }, { analysis: {} }],
-        scaleDownDelaySeconds: 0,
-        analysis: { count: 1, interval: 1, minSamples: 50 },
-      };
-    });
-    let verdictAt = 0;
-    let rolledBackAt = 0;
-    const bad = await release({
-      ...base,
-      image: digest(2),
-      version: "b2",
-      metrics: () => async (): Promise<MetricInputs> => ({
-        errors: { baseline: { bad: 5, total: 5000 }, canary: { bad: 300, total: 1000 } },
-        latency: {
-          baseline: Array.from({ length: 50 }, (_, i) => 20 + (i % 5)),
-          canary: Array.from({ length: 50 }, (_, i) => 20 + (i % 5)),
-        },
-      }),
-      report: (e) => {
-        if (e.type === "analysis" && e.verdict === "fail") verdictAt = performance.now();
-        if (e.type === "update" && e.phase === "succeeded" && e.message.includes("roll back"))
-          rolledBackAt = performance.now();
+async function badRelease(r: Rig): Promise<void> {
+  r.project.editStack("local", (c) => {
+    c["slipway:canary"] = {
+      steps: [{ setWeight: 20 }, { analysis: {} }],
+      scaleDownDelaySeconds: 0,
+      analysis: { count: 1, interval: 1, minSamples: 50 },
+    };
+  });
+  let verdictAt = 0;
+  let rolledBackAt = 0;
+  const bad = await release({
+    ...r.base,
+    image: digest(2),
+    version: "b2",
+    metrics: () => async (): Promise<MetricInputs> => ({
+      errors: { baseline: { bad: 5, total: 5000 }, canary: { bad: 300, total: 1000 } },
+      latency: {
+        baseline: Array.from({ length: 50 }, (_, i) => 20 + (i % 5)),
+        canary: Array.from({ length: 50 }, (_, i) => 20 + (i % 5)),
       },
-    });
-    if (bad.outcome !== "rolledBack") throw new Error(`bench bad release ended ${bad.outcome}`);
-
-    const b = median(bare);
-    const p = median(stepTimes);
-    console.log(
-      `${mode}: bare ${b.toFixed(0)} ms, pipeline step ${p.toFixed(0)} ms (${(p / b).toFixed(2)}x), rollback ${(rolledBackAt - verdictAt).toFixed(0)} ms`,
-    );
-    return { bare: b, step: p, rollback: rolledBackAt - verdictAt };
-  } finally {
-    project.cleanup();
-  }
+    }),
+    report: (e) => {
+      if (e.type === "analysis" && e.verdict === "fail") verdictAt = performance.now();
+      if (e.type === "update" && e.phase === "succeeded" && e.message.includes("roll back"))
+        rolledBackAt = performance.now();
+    },
+  });
+  if (bad.outcome !== "rolledBack")
+    throw new Error(`${r.mode}: bench bad release ended ${bad.outcome}`);
+  r.rollback = rolledBackAt - verdictAt;
 }
 
 main().catch((err) => {
