@@ -82,6 +82,16 @@ export const QUICK: RehearsalProfile = {
   scaleDownDelaySeconds: 1,
 };
 
+/**
+ * The engine test's second runtime: QUICK with its first step only (20%, one analysis), so that
+ * a release promoted and one rolled back on the cluster cost one update and one analysis less.
+ */
+export const QUICK_ONE_STEP: RehearsalProfile = {
+  ...QUICK,
+  name: "quick-one-step",
+  steps: QUICK.steps.slice(0, 2),
+};
+
 export const PROFILES: Record<string, RehearsalProfile> = { demo: DEMO, quick: QUICK };
 
 /** The analysis block of the stack file: the default metrics with the tolerances above. */

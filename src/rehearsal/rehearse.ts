@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createPrometheusProvider } from "../analysis/providers/prometheus";
 import { otherSlot, type Runtime } from "../config/schema";
-import { KubeApiError, KubeClient } from "../kube/client";
+import { KubeApiError, KubeClient, kubePaths } from "../kube/client";
 import { type LogRecord, ReleaseLog } from "../pipeline/log";
 import {
   release,
@@ -65,6 +65,8 @@ export interface RehearsalOptions {
   repo: string;
   runtimes: Runtime[];
   profile?: RehearsalProfile;
+  /** A runtime's own profile instead of `profile` (the engine test gives Rust a one-step plan). */
+  profileFor?: Partial<Record<Runtime, RehearsalProfile>>;
   /** Defaults to `<repo>/.slipway/rehearsal`. */
   outDir?: string;
   /** Pipeline events and the rehearsal's own lines (as `info` events). */
@@ -249,7 +251,7 @@ async function rehearseLocked(
             rehearseRuntime({
               runtime,
               binary,
-              profile,
+              profile: options.profileFor?.[runtime] ?? profile,
               outDir,
               repo: options.repo,
               report,
@@ -384,7 +386,11 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
   if (kube) {
     await a.orAbort(deleteNamespace(kube, namespace, say, tag));
     a.stops.push(async () => {
-      // Nothing of this run stays in the cluster (its slot processes are stopped anyway).
+      // Nothing of this run stays in the cluster (its slot processes are stopped anyway). The
+      // HTTPRoute goes first, at once: the next runtime's route matches the same host on the
+      // same Gateway, and Traefik keeps the older route while it exists (sending traffic to
+      // slots that no longer run: 5xx). The namespace's deletion is only asked for.
+      await kube.delete(kubePaths.httpRoute(namespace, service)).catch(() => {});
       await kube.delete(`/api/v1/namespaces/${namespace}`).catch(() => {});
     });
   }
@@ -763,7 +769,8 @@ export function buildService(
       for (const l of lines) if (l.trim()) progress(l.replace(/^build-services: /, "build: "));
     });
     child.on("error", reject);
-    child.on("exit", (code) => {
+    // "close", not "exit": the digest line may still be in the stdout pipe when the process exits.
+    child.on("close", (code) => {
       if (stderr.trim()) progress(stderr.trim());
       const line = stdout.split("\n").find((l) => /^[0-9a-f]{64}\s+\S/.test(l));
       if (code !== 0 || !line)
