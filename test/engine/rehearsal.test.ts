@@ -5,7 +5,7 @@ import type { Runtime } from "../../src/config/schema";
 import { ReleaseLog } from "../../src/pipeline/log";
 import type { PipelineEvent } from "../../src/pipeline/release";
 import { descendants } from "../../src/rehearsal/processes";
-import { QUICK } from "../../src/rehearsal/profile";
+import { QUICK, QUICK_ONE_STEP } from "../../src/rehearsal/profile";
 import { RehearsalAborted, rehearse, type RehearsalResult } from "../../src/rehearsal/rehearse";
 import { formatSummary } from "../../src/rehearsal/summary";
 import { clusterStatus } from "../../src/cluster";
@@ -20,10 +20,16 @@ import { REPO } from "./support/project";
  * HTTPRoute), and a real Prometheus (Debian package, installed by
  * scripts/install-test-servers.sh) that the analysis reads. Nothing is scripted.
  *
- * SLIPWAY_REHEARSAL_RUNTIME=rust runs it with the Rust service instead of Go.
+ * Go and then Rust in one rehearsal, on one cluster session: Go with the whole
+ * plan (20%, analysis, 50%, analysis), Rust with its first step only (20%,
+ * analysis), which still promotes a good Rust release and rolls a bad one back
+ * on the cluster at one update and one analysis less. The interruption case
+ * runs Go.
  */
 
-const runtime = (process.env.SLIPWAY_REHEARSAL_RUNTIME ?? "go") as Runtime;
+const runtimes: Runtime[] = ["go", "rust"];
+/** The canary weights each runtime's plan holds, for a release promoted. */
+const plannedWeights: Record<Runtime, number[]> = { go: [20, 50], rust: [20] };
 // Per test process, so that two test runs in one checkout never share a stage; kept on failure.
 const outDir = join(REPO, ".slipway", "test", `rehearsal-${process.pid}`);
 
@@ -42,7 +48,7 @@ const leftovers = () =>
         !!p && /blobs\/sha256|prometheus|pulumi/.test(p.argv0),
     );
 
-describe(`engine: the local release rehearsal (${runtime})`, () => {
+describe("engine: the local release rehearsal (Go and Rust)", () => {
   let result: RehearsalResult;
   const events: PipelineEvent[] = [];
   let started = 0;
@@ -57,66 +63,79 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
     started = Date.now();
     result = await rehearse({
       repo: REPO,
-      runtimes: [runtime],
+      runtimes,
       profile: QUICK,
+      profileFor: { rust: QUICK_ONE_STEP },
       outDir,
       report: (e) => events.push(e),
     });
     // The summary a person would see, for the test log.
     console.log(formatSummary(result, REPO));
-  });
+    // Go and Rust: about 8 minutes here, more when the shared machine is busy.
+  }, 1_200_000);
 
-  it("promotes the good release and rolls the bad one back", () => {
+  const releasesOf = (runtime: Runtime) => result.releases.filter((r) => r.runtime === runtime);
+
+  it("promotes the good release and rolls the bad one back, Go and Rust", () => {
     expect(result.error).toBeUndefined();
-    expect(result.releases.map((r) => [r.version, r.result.outcome])).toEqual([
-      ["1.1.0", "promoted"],
-      ["1.2.0", "rolledBack"],
+    expect(result.releases.map((r) => [r.runtime, r.version, r.result.outcome])).toEqual([
+      ["go", "1.1.0", "promoted"],
+      ["go", "1.2.0", "rolledBack"],
+      ["rust", "1.1.0", "promoted"],
+      ["rust", "1.2.0", "rolledBack"],
     ]);
     expect(result.ok).toBe(true);
   });
 
-  it("the good release: one update per transition, both analyses passed on Prometheus data", () => {
-    const good = result.releases[0]!.facts!;
-    expect(good.updates.map((u) => u.transition)).toEqual([
-      "deploy",
-      "setWeight",
-      "setWeight",
-      "promote",
-      "scaleDown",
-    ]);
-    for (const u of good.updates) {
-      // Every transition is one in-place update: nothing created, replaced or deleted.
-      expect(
-        Object.fromEntries(
-          Object.entries(u.changes ?? {}).filter(([k, v]) => k !== "same" && v > 0),
-        ),
-      ).toEqual({ update: 1 });
-    }
-    expect(good.analyses.map((a) => a.verdict)).toEqual(["pass", "pass"]);
-    for (const a of good.analyses) {
-      const errors = a.metrics.find((m) => m.name === "errors");
-      const latency = a.metrics.find((m) => m.name === "latency");
-      // Real traffic counted by Prometheus, above minSamples on both sides.
-      expect(errors.canary.n).toBeGreaterThanOrEqual(100);
-      expect(errors.baseline.n).toBeGreaterThanOrEqual(100);
-      expect(errors.canary.bad).toBe(0);
-      expect(latency.canary.n).toBeGreaterThanOrEqual(10);
-    }
-    expect(good.updates.at(-2)!.weights).toEqual({ blue: 0, green: 100 });
-  });
+  it.each(runtimes)(
+    "the good %s release: one update per transition, every analysis passed on Prometheus data",
+    (runtime) => {
+      const good = releasesOf(runtime)[0]!.facts!;
+      expect(good.updates.map((u) => u.transition)).toEqual([
+        "deploy",
+        ...plannedWeights[runtime].map(() => "setWeight"),
+        "promote",
+        "scaleDown",
+      ]);
+      for (const u of good.updates) {
+        // Every transition is one in-place update: nothing created, replaced or deleted.
+        expect(
+          Object.fromEntries(
+            Object.entries(u.changes ?? {}).filter(([k, v]) => k !== "same" && v > 0),
+          ),
+        ).toEqual({ update: 1 });
+      }
+      expect(good.analyses.map((a) => a.verdict)).toEqual(
+        plannedWeights[runtime].map(() => "pass"),
+      );
+      for (const a of good.analyses) {
+        const errors = a.metrics.find((m) => m.name === "errors");
+        const latency = a.metrics.find((m) => m.name === "latency");
+        // Real traffic counted by Prometheus, above minSamples on both sides.
+        expect(errors.canary.n).toBeGreaterThanOrEqual(100);
+        expect(errors.baseline.n).toBeGreaterThanOrEqual(100);
+        expect(errors.canary.bad).toBe(0);
+        expect(latency.canary.n).toBeGreaterThanOrEqual(10);
+      }
+      expect(good.updates.at(-2)!.weights).toEqual({ blue: 0, green: 100 });
+    },
+  );
 
-  it("the bad release: the analysis at 20% fails on errors and the rollback is one update", () => {
-    const bad = result.releases[1]!.facts!;
-    expect(bad.candidate).toBe("blue");
-    expect(bad.updates.map((u) => u.transition)).toEqual(["deploy", "setWeight", "rollback"]);
-    expect(bad.updates.at(-1)!.weights).toEqual({ blue: 0, green: 100 });
-    expect(bad.analyses).toHaveLength(1);
-    expect(bad.analyses[0]!.verdict).toBe("fail");
-    const errors = bad.analyses[0]!.metrics.find((m) => m.name === "errors");
-    expect(errors.verdict).toBe("fail");
-    expect(errors.canary.rate).toBeGreaterThan(0.05);
-    expect(errors.baseline.bad).toBe(0);
-  });
+  it.each(runtimes)(
+    "the bad %s release: the analysis at 20% fails on errors and the rollback is one update",
+    (runtime) => {
+      const bad = releasesOf(runtime)[1]!.facts!;
+      expect(bad.candidate).toBe("blue");
+      expect(bad.updates.map((u) => u.transition)).toEqual(["deploy", "setWeight", "rollback"]);
+      expect(bad.updates.at(-1)!.weights).toEqual({ blue: 0, green: 100 });
+      expect(bad.analyses).toHaveLength(1);
+      expect(bad.analyses[0]!.verdict).toBe("fail");
+      const errors = bad.analyses[0]!.metrics.find((m) => m.name === "errors");
+      expect(errors.verdict).toBe("fail");
+      expect(errors.canary.rate).toBeGreaterThan(0.05);
+      expect(errors.baseline.bad).toBe(0);
+    },
+  );
 
   it("Traefik split the load by the HTTPRoute: at each weight the services served the candidate its share within 3 points", () => {
     for (const r of result.releases) {
@@ -124,7 +143,7 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
       expect(r.load!.total.failed).toBe(0);
       const canary = r.steps!.filter((s) => s.candidateWeight > 0 && s.candidateWeight < 100);
       expect(canary.map((s) => s.candidateWeight)).toEqual(
-        r.expected === "promoted" ? [20, 50] : [20],
+        r.expected === "promoted" ? plannedWeights[r.runtime] : [20],
       );
       for (const s of canary) {
         expect(s.verified).toBe(true);
@@ -133,50 +152,61 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
       }
     }
     // Only the faulty candidate answered 5xx, at about its injected ratio.
-    expect(result.releases[0]!.load!.total.serverErrors).toBe(0);
-    const bad = result.releases[1]!.steps!.find((s) => s.candidateWeight === 20)!;
-    expect(bad.stableErrors).toBe(0);
-    const ratio = bad.candidateErrors / bad.requests.candidate;
-    expect(ratio).toBeGreaterThan(0.05);
-    expect(ratio).toBeLessThan(0.3);
+    for (const runtime of runtimes) {
+      const [good, badRelease] = releasesOf(runtime);
+      expect(good!.load!.total.serverErrors).toBe(0);
+      const bad = badRelease!.steps!.find((s) => s.candidateWeight === 20)!;
+      expect(bad.stableErrors).toBe(0);
+      const ratio = bad.candidateErrors / bad.requests.candidate;
+      expect(ratio).toBeGreaterThan(0.05);
+      expect(ratio).toBeLessThan(0.3);
+    }
   });
 
-  it("the afterDeploy acceptance hook reached each candidate through the Gateway's header route; the sink got the release events", () => {
-    const [good, bad] = result.releases;
-    // Traefik sent the tester header to the candidate, which answered as itself with the new version.
-    expect(good!.acceptance!.map((c) => [c.slot, c.version, c.status, c.answered, c.ok])).toEqual([
-      ["green", "1.1.0", 200, { slot: "green", version: "1.1.0" }, true],
-    ]);
-    expect(bad!.acceptance!.map((c) => [c.slot, c.version, c.status, c.answered, c.ok])).toEqual([
-      ["blue", "1.2.0", 200, { slot: "blue", version: "1.2.0" }, true],
-    ]);
-    const said = (r: typeof good) => r!.notifications!.map((m) => m.replace(/ \(.*?\)/, ""));
-    expect(said(good)[0]).toMatch(/^checkout 1\.1\.0.*: release started on /);
-    expect(said(good).at(-1)).toMatch(/promoted on .*blue 0% \/ green 100%/);
-    expect(said(good).filter((m) => / analysis at step /.test(m))).toHaveLength(2);
-    expect(said(bad).some((m) => / analysis at step .*: fail/.test(m))).toBe(true);
-    expect(said(bad).at(-1)).toMatch(/rolled back on /);
-    // The release report lists the hook's result and every delivery, from the release log.
-    const report = readFileSync(good!.reportFile!, "utf8");
-    expect(report).toContain("## Hooks and notifications");
-    expect(report).toContain("- hook **acceptance** at afterDeploy: passed (200)");
-    expect(report.match(/^- notification delivered to rehearsal-sink: /gm)?.length).toBe(
-      good!.notifications!.length,
-    );
-    const summary = JSON.parse(readFileSync(join(outDir, "summary.json"), "utf8"));
-    expect(summary.releases[0].acceptance).toEqual([
-      { slot: "green", version: "1.1.0", status: 200, ok: true },
-    ]);
-    expect(summary.releases[1].notifications).toEqual(bad!.notifications);
-  });
+  it.each(runtimes)(
+    "%s: the afterDeploy acceptance hook reached each candidate through the Gateway's header route; the sink got the release events",
+    (runtime) => {
+      const [good, bad] = releasesOf(runtime);
+      // Traefik sent the tester header to the candidate, which answered as itself with the new version.
+      expect(good!.acceptance!.map((c) => [c.slot, c.version, c.status, c.answered, c.ok])).toEqual(
+        [["green", "1.1.0", 200, { slot: "green", version: "1.1.0" }, true]],
+      );
+      expect(bad!.acceptance!.map((c) => [c.slot, c.version, c.status, c.answered, c.ok])).toEqual([
+        ["blue", "1.2.0", 200, { slot: "blue", version: "1.2.0" }, true],
+      ]);
+      const said = (r: typeof good) => r!.notifications!.map((m) => m.replace(/ \(.*?\)/, ""));
+      expect(said(good)[0]).toMatch(/^checkout 1\.1\.0.*: release started on /);
+      expect(said(good).at(-1)).toMatch(/promoted on .*blue 0% \/ green 100%/);
+      expect(said(good).filter((m) => / analysis at step /.test(m))).toHaveLength(
+        plannedWeights[runtime].length,
+      );
+      expect(said(bad).some((m) => / analysis at step .*: fail/.test(m))).toBe(true);
+      expect(said(bad).at(-1)).toMatch(/rolled back on /);
+      // The release report lists the hook's result and every delivery, from the release log.
+      const report = readFileSync(good!.reportFile!, "utf8");
+      expect(report).toContain("## Hooks and notifications");
+      expect(report).toContain("- hook **acceptance** at afterDeploy: passed (200)");
+      expect(report.match(/^- notification delivered to rehearsal-sink: /gm)?.length).toBe(
+        good!.notifications!.length,
+      );
+      const summary = JSON.parse(readFileSync(join(outDir, "summary.json"), "utf8"));
+      const i = result.releases.indexOf(good!);
+      expect(summary.releases[i].acceptance).toEqual([
+        { slot: "green", version: "1.1.0", status: 200, ok: true },
+      ]);
+      expect(summary.releases[i + 1].notifications).toEqual(bad!.notifications);
+    },
+  );
 
   it("summary.json: per release the outcome, per step the weight held and the share observed, with counts", () => {
     const summary = JSON.parse(readFileSync(join(outDir, "summary.json"), "utf8"));
     expect(summary).toMatchObject({ schemaVersion: 1, ok: true, mode: "cluster" });
     expect(summary.gatewayUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(summary.releases.map((r: any) => [r.version, r.outcome, r.ok])).toEqual([
-      ["1.1.0", "promoted", true],
-      ["1.2.0", "rolledBack", true],
+    expect(summary.releases.map((r: any) => [r.runtime, r.version, r.outcome, r.ok])).toEqual([
+      ["go", "1.1.0", "promoted", true],
+      ["go", "1.2.0", "rolledBack", true],
+      ["rust", "1.1.0", "promoted", true],
+      ["rust", "1.2.0", "rolledBack", true],
     ]);
     const step = summary.releases[0].steps.find((s: any) => s.candidateWeight === 20);
     expect(step.requests.total).toBe(step.requests.candidate + step.requests.stable);
@@ -186,25 +216,32 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
     );
   });
 
-  it("the slots ran the images the Deployments pinned: restarted into the idle slot for the next release", () => {
-    const lines = events
-      .filter((e): e is Extract<PipelineEvent, { type: "info" }> => e.type === "info")
-      .map((e) => e.message);
-    const slotLines = lines
-      .filter((l) => / slot (blue|green): (started|stopped)/.test(l))
-      .map((l) => l.replace(/^\[\w+\] /, "").replace(/ \(pid.*$/, ""));
-    // Each on its Service's ClusterIP:port, from the cluster's loopback service range.
-    const on = (s: string) => new RegExp(`^${s} on 127\\.100\\.\\d+\\.\\d+:80$`);
-    expect(slotLines).toEqual([
-      expect.stringMatching(on("slot blue: started 1.0.0")),
-      expect.stringMatching(on("slot green: started 1.1.0")),
-      "slot blue: stopped 1.0.0",
-      expect.stringMatching(on("slot blue: started 1.2.0")),
-      expect.stringMatching(/^slot (blue|green): stopped/),
-      expect.stringMatching(/^slot (blue|green): stopped/),
-    ]);
-    expect(lines.some((l) => l.includes("FAULT_ERROR_RATIO=0.15"))).toBe(true);
-  });
+  it.each(runtimes)(
+    "the %s slots ran the images the Deployments pinned: restarted into the idle slot for the next release",
+    (runtime) => {
+      const lines = events
+        .filter((e): e is Extract<PipelineEvent, { type: "info" }> => e.type === "info")
+        .map((e) => e.message);
+      const slotLines = lines
+        .filter(
+          (l) => l.startsWith(`[${runtime}] `) && / slot (blue|green): (started|stopped)/.test(l),
+        )
+        .map((l) => l.replace(/^\[\w+\] /, "").replace(/ \(pid.*$/, ""));
+      // Each on its Service's ClusterIP:port, from the cluster's loopback service range.
+      const on = (s: string) => new RegExp(`^${s} on 127\\.100\\.\\d+\\.\\d+:80$`);
+      expect(slotLines).toEqual([
+        expect.stringMatching(on("slot blue: started 1.0.0")),
+        expect.stringMatching(on("slot green: started 1.1.0")),
+        "slot blue: stopped 1.0.0",
+        expect.stringMatching(on("slot blue: started 1.2.0")),
+        expect.stringMatching(/^slot (blue|green): stopped/),
+        expect.stringMatching(/^slot (blue|green): stopped/),
+      ]);
+      expect(
+        lines.some((l) => l.startsWith(`[${runtime}] `) && l.includes("FAULT_ERROR_RATIO=0.15")),
+      ).toBe(true);
+    },
+  );
 
   it("writes a Markdown report and an SVG chart per release", () => {
     for (const r of result.releases) {
@@ -220,12 +257,16 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
       // Curves from Prometheus for both slots, and the verdict badges.
       expect((svg.match(/<path d="M/g) ?? []).length).toBeGreaterThanOrEqual(6);
       expect(svg).toContain(
-        r.expected === "promoted" ? "✓ analysis 2: pass" : "✗ analysis 1: fail",
+        r.expected === "promoted"
+          ? `✓ analysis ${plannedWeights[r.runtime].length}: pass`
+          : "✗ analysis 1: fail",
       );
     }
-    // The release log the reports came from is the pipeline's own.
-    const log = ReleaseLog.forStage(join(outDir, runtime, "releases"), "local");
-    expect(log.readAll().filter((r) => r.event === "release.started")).toHaveLength(2);
+    // The release log the reports came from is the pipeline's own, one per runtime's stage.
+    for (const runtime of runtimes) {
+      const log = ReleaseLog.forStage(join(outDir, runtime, "releases"), "local");
+      expect(log.readAll().filter((r) => r.event === "release.started")).toHaveLength(2);
+    }
   });
 
   it("stops everything it started, the local cluster too", async () => {
@@ -239,7 +280,7 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
     const seen: string[] = [];
     const run = rehearse({
       repo: REPO,
-      runtimes: [runtime],
+      runtimes: ["go"],
       profile: QUICK,
       outDir,
       signal: controller.signal,
@@ -252,14 +293,14 @@ describe(`engine: the local release rehearsal (${runtime})`, () => {
     });
     // A second rehearsal in the same directory is refused while this one runs.
     await expect(
-      rehearse({ repo: REPO, runtimes: [runtime], profile: QUICK, outDir }),
+      rehearse({ repo: REPO, runtimes: ["go"], profile: QUICK, outDir }),
     ).rejects.toThrow(/another rehearsal is running/);
     await expect(run).rejects.toBeInstanceOf(RehearsalAborted);
     expect(seen.some((l) => l.includes("slot blue: started 1.0.0"))).toBe(true);
     expect(leftovers()).toEqual([]);
     if (!clusterRanBefore) expect(await clusterRunning()).toEqual([]);
     // A fresh run replaces the interrupted one's scratch stage: the next test run starts clean.
-    expect(existsSync(join(outDir, runtime, "project", "Pulumi.local.yaml"))).toBe(true);
+    expect(existsSync(join(outDir, "go", "project", "Pulumi.local.yaml"))).toBe(true);
   });
 
   afterAll(() => {
