@@ -384,6 +384,12 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
   const namespace = `checkout-rehearsal-${runtime}`;
   const kube = live ? KubeClient.fromKubeconfig(live.kubeconfig) : undefined;
   if (kube) {
+    // An interrupted earlier run may have left the other runtime's HTTPRoute, on the same host
+    // and older: Traefik would send this runtime's traffic to it.
+    for (const other of ["go", "rust"].filter((r) => r !== runtime))
+      await a.orAbort(
+        kube.delete(kubePaths.httpRoute(`checkout-rehearsal-${other}`, service)).catch(() => {}),
+      );
     await a.orAbort(deleteNamespace(kube, namespace, say, tag));
     a.stops.push(async () => {
       // Nothing of this run stays in the cluster (its slot processes are stopped anyway). The
