@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 
 /**
  * Fault injection, for the fault tests only (as etcd's and TiKV's failpoints):
@@ -8,7 +8,9 @@ import { writeFileSync } from "node:fs";
  *
  * - `before:<update>`: `update.started` is recorded, the engine has not started;
  * - `during:<update>`: the engine holds the update (its lock exists): the program,
- *   which runs inside the update, blocks before declaring anything;
+ *   which runs inside the update, blocks before declaring anything, until the test
+ *   removes the marker file (then it goes on, as the cancelled engine lets it) or the
+ *   engine is gone (a SIGKILL: then it exits rather than outlive its engine);
  * - `after:<update>`: the engine finished, `update.succeeded` is not recorded yet;
  * - `during:pause` (after `pause.started`), `during:analysis` (after the first measurement).
  *
@@ -65,10 +67,44 @@ export async function failpoint(when: When, kind: string): Promise<void> {
   });
 }
 
-/** The program's side of `during:<update>`: blocks (synchronously) before anything is declared. */
+/**
+ * The program's side of `during:<update>`: blocks (synchronously: the program must not declare
+ * anything meanwhile) before anything is declared, while the marker file exists, at most 60 s.
+ * The language host and this program are not in the release's process group, so a SIGKILL of
+ * that group leaves them behind: the program exits once the engine (the language host's
+ * parent) is gone.
+ */
 export function programFailpoint(env: NodeJS.ProcessEnv = process.env): void {
   const fp = armedFailpoint(env);
   if (!fp || fp.when !== "during" || fp.kind !== env[FAILPOINT_UPDATE_ENV]) return;
   writeFileSync(fp.file, `during:${fp.kind} pid ${process.pid}\n`);
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, BLOCK_MS);
+  const engine = parentOf(process.ppid);
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  for (const end = Date.now() + BLOCK_MS; Date.now() < end && existsSync(fp.file);) {
+    if (engine !== undefined && !alive(engine)) {
+      process.stderr.write(`failpoint during:${fp.kind}: the engine is gone; the program exits\n`);
+      process.exit(1);
+    }
+    Atomics.wait(cell, 0, 0, 100);
+  }
+}
+
+/** A process's parent pid, from /proc (Linux); undefined where it cannot be read. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    return ppid > 1 ? ppid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

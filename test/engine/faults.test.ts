@@ -1,5 +1,13 @@
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineLocks } from "../../src/pipeline/engineLock";
@@ -8,6 +16,7 @@ import { ReleaseLog, type LogRecord } from "../../src/pipeline/log";
 import { status } from "../../src/pipeline/operations";
 import { release } from "../../src/pipeline/release";
 import { StageStack } from "../../src/pipeline/stack";
+import { descendants } from "../../src/rehearsal/processes";
 import { REPO, scratchProject, type ScratchProject } from "./support/project";
 
 /**
@@ -134,7 +143,31 @@ describe("the fault matrix on the real engine", () => {
     process.env.PULUMI_CONFIG_PASSPHRASE = project.env.PULUMI_CONFIG_PASSPHRASE;
     await (await openStack()).up("bootstrap stage local");
   });
-  afterAll(() => project?.cleanup());
+  afterAll(() => {
+    expect(strays()).toEqual([]);
+    project?.cleanup();
+  });
+
+  /**
+   * Processes working in the scratch project that are no longer below this test: the engine
+   * starts its language host (and so the program) in a process group of its own, so a SIGKILL
+   * of the victim's group orphans them. Killed here; none may be left when the file ends.
+   */
+  function strays(kill = false): string[] {
+    const ours = new Set([process.pid, ...descendants(process.pid)]);
+    const found: string[] = [];
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry) || ours.has(Number(entry))) continue;
+      try {
+        if (!realpathSync(`/proc/${entry}/cwd`).startsWith(realpathSync(project.root))) continue;
+        found.push(`${entry} ${readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0")[0]}`);
+        if (kill) process.kill(Number(entry), "SIGKILL");
+      } catch {
+        // Gone meanwhile, or not ours to read.
+      }
+    }
+    return found;
+  }
 
   /** One run of the victim in its own process group; resolves with its exit code (-1: killed). */
   function run(command: Command, extra: Record<string, unknown>, env: Record<string, string> = {}) {
@@ -189,13 +222,18 @@ describe("the fault matrix on the real engine", () => {
       // The engine holds the update: its lock is there.
       expect(engineLocks(project.backendUrl, "local").length).toBeGreaterThan(0);
     process.kill(-r.proc.pid!, signal);
+    // A program held at during:<update> goes on once the marker is gone (SIGINT: the engine is
+    // cancelling); after a SIGKILL it sees its engine gone and exits.
+    if (signal !== "SIGKILL") rmSync(marker, { force: true });
     const timer = setTimeout(() => process.kill(-r.proc.pid!, "SIGKILL"), 180_000);
     const code = await r.exited;
     clearTimeout(timer);
-    // Nothing of the victim's group may outlive it (an orphaned engine would hold the lock).
     if (signal === "SIGKILL") {
       expect(code).toBe(-1);
       await new Promise((res) => setTimeout(res, 300));
+      // The killed engine's language host and program, left behind outside the victim's group.
+      strays(true);
+      rmSync(marker, { force: true });
     } else if (v.command === "rollback") {
       // `slipway rollback` waits for its update; the engine got the same Ctrl-C and cancelled it.
       expect([0, 1], r.out()).toContain(code);
