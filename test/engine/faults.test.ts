@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
   existsSync,
   readdirSync,
@@ -9,6 +10,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineLocks } from "../../src/pipeline/engineLock";
 import { armedFailpoint } from "../../src/pipeline/failpoint";
@@ -405,6 +407,49 @@ describe("drift on the real engine", () => {
       .filter((r) => r.event === "update.succeeded")
       .map((r) => (r.figures as any).transition);
     expect(landed).toEqual(["deploy", "setWeight", "rollback"]);
+  });
+
+  it("operations a killed update left pending in the state are resolved before the next release, and recorded", async () => {
+    plan([{ setWeight: 50 }]);
+    // What a SIGKILL in the middle of the route's update leaves: the state says the update was
+    // under way (the engine writes that before it calls the provider and clears it after).
+    const stack = await StageStack.open(base());
+    if (!(await stack.outputs())) await stack.up("bootstrap stage local"); // when run alone
+    // Written into the file backend's checkpoint as the engine writes it (`stack import` would
+    // drop pending operations), with the blob's MD5 attribute to match.
+    const checkpoint = join(
+      fileURLToPath(project.backendUrl),
+      ".pulumi",
+      "stacks",
+      "slipway",
+      "local.json",
+    );
+    const file = JSON.parse(readFileSync(checkpoint, "utf8"));
+    const route = file.checkpoint.latest.resources.find((r: any) => /:HTTPRoute$/.test(r.type));
+    expect(route).toBeDefined();
+    file.checkpoint.latest.pending_operations = [{ resource: route, type: "updating" }];
+    const text = JSON.stringify(file);
+    writeFileSync(checkpoint, text);
+    const attrs = JSON.parse(readFileSync(`${checkpoint}.attrs`, "utf8"));
+    attrs.md5 = createHash("md5").update(text).digest("base64");
+    writeFileSync(`${checkpoint}.attrs`, JSON.stringify(attrs));
+    expect((await stack.stack.exportStack()).deployment.pending_operations).toHaveLength(1);
+
+    const result = await release({ ...base(), image: digest("7"), version: "6.0.0" });
+    expect(result.outcome, result.reason).toBe("promoted");
+    const records = log().readAll();
+    const resolved = records.find(
+      (r) => r.event === "lock.cleared" && (r.figures as any)?.pendingOperations,
+    );
+    expect(resolved?.figures).toEqual({
+      pendingOperations: [{ type: "updating", urn: route.urn }],
+    });
+    // Resolved before the release touched the stack: ahead of its first update.
+    const firstUpdate = records.findIndex(
+      (r) => r.releaseId === result.releaseId && r.event === "update.started",
+    );
+    expect(records.indexOf(resolved!)).toBeLessThan(firstUpdate);
+    expect((await stack.stack.exportStack()).deployment.pending_operations ?? []).toEqual([]);
   });
 });
 
