@@ -12,6 +12,7 @@ import { hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PipelineBusyError, RefusedError, type LeaseHolder } from "./errors";
+import { processAlive } from "./log";
 
 /**
  * Where a pipeline finds its project, backend, release log and lock. The local
@@ -115,7 +116,7 @@ export class StageLease {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
         const holder = readHolder(path);
-        if (holder && holder.host === hostname() && !alive(holder.pid)) {
+        if (holder && holder.host === hostname() && !processAlive(holder.pid)) {
           unlinkSync(path);
           continue;
         }
@@ -185,20 +186,11 @@ function safeText(path: string): string {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** True while a live process on this host (or any process on another host) holds the stage's lease. */
 export function leaseHolderAlive(logDir: string, stage: string): boolean {
   const path = join(logDir, `${stage}.lock`);
   if (!existsSync(path)) return false;
   const holder = readHolder(path);
   if (!holder) return true; // unreadable: cannot say it is gone
-  return holder.host !== hostname() || alive(holder.pid);
+  return holder.host !== hostname() || processAlive(holder.pid);
 }

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { processAlive } from "./log";
 
 /**
  * Fault injection, for the fault tests only (as etcd's and TiKV's failpoints):
@@ -81,7 +82,7 @@ export function programFailpoint(env: NodeJS.ProcessEnv = process.env): void {
   const engine = parentOf(process.ppid);
   const cell = new Int32Array(new SharedArrayBuffer(4));
   for (const end = Date.now() + BLOCK_MS; Date.now() < end && existsSync(fp.file);) {
-    if (engine !== undefined && !alive(engine)) {
+    if (engine !== undefined && !processAlive(engine)) {
       process.stderr.write(`failpoint during:${fp.kind}: the engine is gone; the program exits\n`);
       process.exit(1);
     }
@@ -97,14 +98,5 @@ function parentOf(pid: number): number | undefined {
     return ppid > 1 ? ppid : undefined;
   } catch {
     return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }

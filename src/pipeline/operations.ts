@@ -102,16 +102,21 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
       outputs && !(outputs.release && !SETTLED_PHASES.includes(outputs.release.phase))
         ? unlandedRelease(log, outputs)
         : undefined;
-    if (outputs && unlanded) {
+    const releaseId = unlanded?.id ?? outputs?.release?.id;
+    if (!outputs || !releaseId)
+      return refuse(report, `stage ${args.stage} has no release to roll back`);
+    // A killed release may have left the engine's lock and pending operations behind, and an
+    // update it cut short is recorded as it ended.
+    await recoverInterruptedEngine({
+      stack,
+      backendUrl: ctx.backendUrl,
+      log,
+      releaseId,
+      note: (message) => report({ type: "info", message }),
+    });
+    recordCutShortUpdate(log, args.stage, releaseId, outputs);
+    if (unlanded) {
       // A kill before its deploy landed: traffic never left the stable slot; the stack file goes back.
-      await recoverInterruptedEngine({
-        stack,
-        backendUrl: ctx.backendUrl,
-        log,
-        releaseId: unlanded.id,
-        note: (message) => report({ type: "info", message }),
-      });
-      recordCutShortUpdate(log, args.stage, unlanded.id, outputs);
       stack.writeState(stateFromOutputs(outputs, config));
       const reason = `${args.reason ?? "manual rollback"}: release ${unlanded.id} never deployed (its deploy did not land); nothing to undo, traffic is on ${outputs.stableSlot}`;
       log.append({
@@ -129,18 +134,8 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
         reason,
       };
     }
-    if (!outputs?.release) return refuse(report, `stage ${args.stage} has no release to roll back`);
-    const rec = outputs.release;
-    // A killed release may have left the engine's lock and pending operations behind.
-    await recoverInterruptedEngine({
-      stack,
-      backendUrl: ctx.backendUrl,
-      log,
-      releaseId: rec.id,
-      note: (message) => report({ type: "info", message }),
-    });
-    // An update a kill cut short is recorded as it ended; a rollback that landed unrecorded is closed.
-    recordCutShortUpdate(log, args.stage, rec.id, outputs);
+    const rec = outputs.release!;
+    // A rollback that landed unrecorded is closed.
     if (rec.phase === "rolledBack" && closeSettledRelease(log, args.stage, outputs)) {
       const reason = `release ${rec.id} had rolled back before the process ended; its record is written now; traffic is on ${outputs.stableSlot}`;
       report({ type: "outcome", outcome: "rolledBack", releaseId: rec.id, reason });
