@@ -184,7 +184,7 @@ export function createPrometheusProvider(
       ...options.slotVars?.[slot],
     });
     const out: MetricInputs = {};
-    await Promise.all(
+    await allInOrder(
       metrics.map(async (metric) => {
         const queries = metric.prometheus ?? DEFAULT_QUERIES[metric.name];
         if (metric.type === "ratio") {
@@ -197,7 +197,7 @@ export function createPrometheusProvider(
           }
           const counts = async (slot: Slot) => {
             const vars = varsFor(slot);
-            const [bad, total] = await Promise.all([
+            const [bad, total] = await allInOrder([
               instant(renderTemplate(queries.bad!, vars), window.end),
               instant(renderTemplate(queries.total!, vars), window.end),
             ]);
@@ -205,7 +205,7 @@ export function createPrometheusProvider(
             const t = Math.max(0, Math.round(total));
             return { bad: Math.min(t, Math.max(0, Math.round(bad))), total: t };
           };
-          const [baseline, canary] = await Promise.all([
+          const [baseline, canary] = await allInOrder([
             counts(options.stableSlot),
             counts(options.candidateSlot),
           ]);
@@ -218,7 +218,7 @@ export function createPrometheusProvider(
               `metric ${metric.name} (samples) needs a prometheus.samples query`,
             );
           }
-          const [baseline, canary] = await Promise.all([
+          const [baseline, canary] = await allInOrder([
             range(renderTemplate(queries.samples, varsFor(options.stableSlot)), window),
             range(renderTemplate(queries.samples, varsFor(options.candidateSlot)), window),
           ]);
@@ -228,4 +228,18 @@ export function createPrometheusProvider(
     );
     return out;
   };
+}
+
+/**
+ * Promise.all that, when several queries fail, rejects with the first failure in the order
+ * given (metric order; stable slot before candidate; bad before total), not the first to
+ * settle, so that the error names the same query however the server's answers race.
+ */
+async function allInOrder<T extends readonly unknown[]>(
+  promises: [...{ [K in keyof T]: Promise<T[K]> }],
+): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
