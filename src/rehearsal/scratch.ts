@@ -9,6 +9,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { parseDocument, stringify } from "yaml";
+import { ensureBuilt } from "../../bin/program-build";
 import type { Runtime } from "../config/schema";
 import { YAML_WRITE } from "../pipeline/stackFile";
 
@@ -26,9 +27,12 @@ const PROGRAM_FILES = [
   "Pulumi.local.yaml",
   "index.ts",
   "tsconfig.json",
+  "tsconfig.build.json",
   "package.json",
   "components",
   "src",
+  // The program's build (bin/program-build.js), made fresh in the repository first.
+  "dist",
 ];
 
 export interface ScratchStage {
@@ -49,6 +53,7 @@ export function scratchStage(repo: string, root: string): ScratchStage {
   rmSync(root, { recursive: true, force: true });
   const projectDir = join(root, "project");
   mkdirSync(projectDir, { recursive: true });
+  ensureBuilt(repo);
   for (const entry of PROGRAM_FILES) {
     const from = join(repo, entry);
     if (existsSync(from)) cpSync(from, join(projectDir, entry), { recursive: true });

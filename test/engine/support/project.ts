@@ -10,6 +10,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseDocument, stringify } from "yaml";
+import { ensureBuilt } from "../../../bin/program-build";
 import { YAML_WRITE } from "../../../src/pipeline/stackFile";
 
 /**
@@ -43,11 +44,14 @@ const COPY = [
   "Pulumi.prod.yaml",
   "index.ts",
   "tsconfig.json",
+  "tsconfig.build.json",
   "package.json",
   "components",
   "src",
   "policy",
   "examples",
+  // The program's build (built here first when stale), so that each scratch copy need not build it.
+  "dist",
 ];
 
 /**
@@ -85,6 +89,7 @@ export function scratchProject(
   const root = mkdtempSync(join(tmpdir(), `${name}-engine-`));
   const dir = join(root, "project");
   mkdirSync(dir);
+  ensureBuilt(REPO);
   for (const entry of COPY) {
     try {
       cpSync(join(REPO, entry), join(dir, entry), {
