@@ -1,15 +1,18 @@
 /**
- * npm run bench:engine [-- --cluster] [-- --baseline <dir>] [-- --steps N]
+ * npm run bench:engine [-- --cluster] [-- --baseline [label=]<dir> …] [-- --steps N]
  *
  * A canary step against the engine's own floor, side by side in one run:
  *  - floor: a minimal Pulumi program (one Kubernetes ConfigMap whose data changes each run,
- *    TypeScript, the same language host, CLI, `file://` backend, passphrase and Kubernetes
- *    provider mode) updated through the same Automation API adapter (StageStack.up);
+ *    precompiled like the stage's program, the same language host, CLI, `file://` backend,
+ *    passphrase and Kubernetes provider mode) updated through the same Automation API adapter
+ *    (StageStack.up);
  *  - step: the local stage's canary step (canaryWeight changed, StageStack.up), what each
- *    step and rollback of a release costs;
- *  - baseline (with `--baseline <dir>`, a checkout of an earlier commit with node_modules):
- *    the same step with that checkout's program and adapter.
- * The runs are interleaved (floor, step, baseline, floor, …) so load on the shared machine
+ *    step and rollback of a release costs (a rollback is the same one update);
+ *  - baselines (each `--baseline [label=]<dir>`, a checkout of an earlier commit; its
+ *    node_modules may be a symlink): the same step with that checkout's program and adapter.
+ *    Give them oldest first to see what each commit changed: each row's ratio to the row
+ *    before it is printed.
+ * The runs are interleaved (floor, step, baselines, floor, …) so load on the shared machine
  * falls on all of them alike; medians and the ratio step / floor are printed for render mode
  * and, with `--cluster`, on the live local cluster (started for the run in its own state
  * directory). Prints figures; asserts nothing.
@@ -37,6 +40,17 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
+function args(name: string): string[] {
+  return process.argv.flatMap((a, i) =>
+    a === name && process.argv[i + 1] ? [process.argv[i + 1]!] : [],
+  );
+}
+
+interface Baseline {
+  label: string;
+  dir: string;
+}
+
 /** The floor: one ConfigMap, same toolchain and provider mode as the stage. */
 async function floor(mode: "render" | "cluster", kubeconfig?: string): Promise<Updater> {
   const root = mkdtempSync(join(tmpdir(), "slipway-bench-floor-"));
@@ -45,6 +59,8 @@ async function floor(mode: "render" | "cluster", kubeconfig?: string): Promise<U
   mkdirSync(join(root, "state"));
   symlinkSync(join(REPO, "node_modules"), join(dir, "node_modules"), "dir");
   cpSync(join(REPO, "tsconfig.json"), join(dir, "tsconfig.json"));
+  // Precompiled as the stage's program is (bin/program-build.js; StageStack.open builds it).
+  cpSync(join(REPO, "tsconfig.build.json"), join(dir, "tsconfig.build.json"));
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "floor", main: "index.ts" }));
   writeFileSync(
     join(dir, "Pulumi.yaml"),
@@ -127,14 +143,14 @@ async function canaryStep(
 async function measure(
   mode: "render" | "cluster",
   steps: number,
-  baseline: string | undefined,
+  baselines: Baseline[],
   kubeconfig?: string,
 ): Promise<Record<string, number>> {
   const updaters: Updater[] = [];
   try {
     updaters.push(await floor(mode, kubeconfig));
+    for (const b of baselines) updaters.push(await canaryStep(b.label, b.dir, mode, kubeconfig));
     updaters.push(await canaryStep("step", REPO, mode, kubeconfig));
-    if (baseline) updaters.push(await canaryStep("baseline", baseline, mode, kubeconfig));
     const times: Record<string, number[]> = Object.fromEntries(updaters.map((u) => [u.label, []]));
     for (let i = 1; i <= steps; i++) {
       const line: string[] = [];
@@ -153,16 +169,24 @@ async function measure(
 
 async function main() {
   const steps = Number(arg("--steps") ?? 5);
-  const baselineArg = arg("--baseline");
-  const baseline = baselineArg ? resolve(baselineArg) : undefined;
+  const baselines: Baseline[] = args("--baseline").map((a, i) => {
+    const eq = a.indexOf("=");
+    return eq > 0
+      ? { label: a.slice(0, eq), dir: resolve(a.slice(eq + 1)) }
+      : { label: `baseline${i + 1}`, dir: resolve(a) };
+  });
+  // Each stack sets its own run path (StageStack.open); an older checkout's adapter sets none
+  // and must get the host's default, as it had, not the one scripts/with-env.sh exported.
+  delete process.env.PULUMI_LANGUAGE_NODEJS_RUN_PATH;
+  delete process.env.NODE_COMPILE_CACHE; // likewise: the adapters that use it set it themselves
   const results: [string, Record<string, number>][] = [
-    ["render", await measure("render", steps, baseline)],
+    ["render", await measure("render", steps, baselines)],
   ];
   if (process.argv.includes("--cluster")) {
     const stateDir = mkdtempSync(join(tmpdir(), "slipway-bench-cluster-"));
     try {
       const info = await clusterUp({ projectDir: REPO, stateDir });
-      results.push(["cluster", await measure("cluster", steps, baseline, info.kubeconfig)]);
+      results.push(["cluster", await measure("cluster", steps, baselines, info.kubeconfig)]);
     } finally {
       await clusterDown({ projectDir: REPO, stateDir }).catch(() => {});
       rmSync(stateDir, { recursive: true, force: true });
@@ -170,18 +194,19 @@ async function main() {
   }
   console.log(`\none \`up\` through StageStack.up, median of ${steps} interleaved runs:`);
   for (const [mode, m] of results) {
-    const parts = [
-      `floor ${m.floor!.toFixed(0)} ms`,
-      `canary step ${m.step!.toFixed(0)} ms`,
-      `step/floor ${(m.step! / m.floor!).toFixed(2)}x`,
-    ];
-    if (m.baseline !== undefined)
-      parts.push(
-        `baseline step ${m.baseline.toFixed(0)} ms`,
-        `baseline/floor ${(m.baseline / m.floor!).toFixed(2)}x`,
-        `step/baseline ${(m.step! / m.baseline).toFixed(2)}x`,
-      );
-    console.log(`  ${mode.padEnd(8)} ${parts.join(", ")}`);
+    console.log(
+      `  ${mode}: floor ${m.floor!.toFixed(0)} ms, canary step ${m.step!.toFixed(0)} ms, step/floor ${(m.step! / m.floor!).toFixed(2)}x`,
+    );
+    const rows = [...baselines.map((b) => b.label), "step"];
+    if (rows.length > 1) {
+      console.log("    program            median ms   /floor   /row before");
+      rows.forEach((label, i) => {
+        const before = i > 0 ? m[rows[i - 1]!]! : undefined;
+        console.log(
+          `    ${label.padEnd(18)} ${m[label]!.toFixed(0).padStart(9)}   ${(m[label]! / m.floor!).toFixed(2).padStart(5)}x   ${before ? `${(m[label]! / before).toFixed(2)}x` : ""}`,
+        );
+      });
+    }
   }
 }
 
