@@ -49,13 +49,25 @@ function project(): string {
   return root;
 }
 
-/** Runs the run-path wrapper as the language host would, with a program argument. */
-function runWrapper(root: string, program = "index.ts") {
-  return spawnSync(
-    process.execPath,
-    [RUN_PATH, "--monitor", "127.0.0.1:1", "--pwd", root, "--dry-run", "--parallel", "4", program],
-    { cwd: root, encoding: "utf8", timeout: 20_000 },
-  );
+/** The flags the language host (v3.68) passes before the program argument. */
+const hostFlags = (root: string) => [
+  "--monitor",
+  "127.0.0.1:1",
+  "--pwd",
+  root,
+  "--dry-run",
+  "--parallel",
+  "4",
+];
+
+/** Runs the run-path wrapper as the language host would, asking for ts-node as it does. */
+function runWrapper(root: string, args: string[] = [...hostFlags(root), "index.ts"]) {
+  return spawnSync(process.execPath, [RUN_PATH, ...args], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 20_000,
+    env: { ...process.env, PULUMI_NODEJS_TYPESCRIPT: "true" },
+  });
 }
 
 describe("the program's precompiled build", () => {
@@ -136,7 +148,7 @@ describe("the program's precompiled build", () => {
     expect(stale.stderr).toContain("npm run build");
     expect(stale.stderr).toContain("the stale build was not run");
     // Only TypeScript entry files are its to run.
-    const js = runWrapper(root, "main.js");
+    const js = runWrapper(root, [...hostFlags(root), "main.js"]);
     expect(js.status).toBe(1);
     expect(js.stderr).toContain(
       'runs a precompiled TypeScript program; the host asked for "main.js"',
@@ -156,43 +168,14 @@ describe("the program's precompiled build", () => {
     symlinkSync(join(REPO, "node_modules", "typescript"), join(fake, "typescript"), "dir");
     rmSync(join(root, "node_modules"));
     symlinkSync(fake, join(root, "node_modules"), "dir");
-    const run = spawnSync(
-      process.execPath,
-      [
-        RUN_PATH,
-        "--monitor",
-        "127.0.0.1:1",
-        "--pwd",
-        root,
-        "--dry-run",
-        "--parallel",
-        "4",
-        "index.ts",
-        "extra",
-      ],
-      { cwd: root, encoding: "utf8", env: { ...process.env, PULUMI_NODEJS_TYPESCRIPT: "true" } },
-    );
+    const run = runWrapper(root, [...hostFlags(root), "index.ts", "extra"]);
     expect(run.stderr).toBe("");
     const seen = JSON.parse(run.stdout);
     expect(seen.ts).toBeNull();
-    expect(seen.argv).toEqual([
-      "--monitor",
-      "127.0.0.1:1",
-      "--pwd",
-      root,
-      "--dry-run",
-      "--parallel",
-      "4",
-      join(root, "dist", "index.js"),
-      "extra",
-    ]);
+    expect(seen.argv).toEqual([...hostFlags(root), join(root, "dist", "index.js"), "extra"]);
     // Without a build config the project runs as Pulumi runs it: the program argument untouched.
     rmSync(join(root, "tsconfig.build.json"));
-    const plain = spawnSync(process.execPath, [RUN_PATH, "--pwd", root, "index.ts"], {
-      cwd: root,
-      encoding: "utf8",
-      env: { ...process.env, PULUMI_NODEJS_TYPESCRIPT: "true" },
-    });
+    const plain = runWrapper(root, ["--pwd", root, "index.ts"]);
     expect(JSON.parse(plain.stdout)).toEqual({ argv: ["--pwd", root, "index.ts"], ts: "true" });
   });
 });
