@@ -165,7 +165,8 @@ run_step() {
     return 1
   fi
   log="$logs/$c.log"
-  printf '%s … ' "$label" >&2
+  # Whole lines: the Pulumi toolchain's build prints alongside this one.
+  say "$label …"
   start=$SECONDS
   # Not inside an `if`: bash ignores `set -e` in a condition, even in a subshell.
   set +e
@@ -174,10 +175,10 @@ run_step() {
   set -e
   if [ "$rc" -eq 0 ]; then
     mark_done "$c"
-    say "done in $((SECONDS - start))s"
+    say "$label … done in $((SECONDS - start))s"
     echo "$c $((SECONDS - start))s $(date -u +%FT%TZ)" >>"$logs/build-times.txt"
   else
-    say "FAILED after $((SECONDS - start))s"
+    say "$label … FAILED after $((SECONDS - start))s"
     say "---- last lines of $log ----"
     tail -n 25 "$log" >&2 || true
     say "----"

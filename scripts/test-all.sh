@@ -3,7 +3,7 @@
 # overlapped with what does not need it:
 #
 #   1. the toolchain (scripts/toolchain.sh: the Pulumi CLI, language host and
-#      provider, then the local cluster's components) builds in the background,
+#      provider, and alongside them the local cluster's components) builds in the background,
 #      its output in .slipway/toolchain.log, its progress lines here prefixed
 #      "[toolchain]" (a cached toolchain takes seconds);
 #   2. meanwhile: the test servers (scripts/install-test-servers.sh), tsc,

@@ -56,20 +56,24 @@ case "${1:-}" in
 esac
 
 # The local cluster's components (kine, control plane, kwok, Traefik, Gateway
-# API CRDs) have a script, cache and lock of their own; they are built after
-# the Pulumi part, whichever way that ends. SLIPWAY_CLUSTER_TOOLCHAIN=off skips
-# them (render mode only).
+# API CRDs) have a script, cache and lock of their own; they build alongside
+# the Pulumi part (each go build leaves a core idle in its serial phases, the
+# big packages and the link, which the other fills), and this script ends when
+# both have, with a failure if either failed. SLIPWAY_CLUSTER_TOOLCHAIN=off
+# skips them (render mode only).
 if [ "$mode" = build ] && [ "${SLIPWAY_CLUSTER_TOOLCHAIN:-on}" != off ]; then
-  build_cluster_toolchain() {
+  bash "$here/cluster-toolchain.sh" &
+  cluster_pid=$!
+  finish_cluster_toolchain() {
     local rc=$?
     trap - EXIT
-    if ! bash "$here/cluster-toolchain.sh"; then
+    if ! wait "$cluster_pid"; then
       say "toolchain: the local cluster's components did not build (see above); SLIPWAY_CLUSTER_TOOLCHAIN=off skips them"
       [ "$rc" -ne 0 ] || rc=1
     fi
     exit "$rc"
   }
-  trap build_cluster_toolchain EXIT
+  trap finish_cluster_toolchain EXIT
 fi
 
 # A pulumi on PATH that does not live in our cache belongs to the user.
@@ -181,7 +185,8 @@ run_step() {
     return 0
   fi
   log="$logs/$c.log"
-  printf '%s … ' "$label" >&2
+  # Whole lines: the cluster's build prints alongside this one.
+  say "$label …"
   start=$SECONDS
   # Not inside an `if`: bash ignores `set -e` in a condition, even in a subshell.
   set +e
@@ -190,9 +195,9 @@ run_step() {
   set -e
   if [ "$rc" -eq 0 ]; then
     mark_done "$c"
-    say "done in $((SECONDS - start))s"
+    say "$label … done in $((SECONDS - start))s"
   else
-    say "FAILED after $((SECONDS - start))s"
+    say "$label … FAILED after $((SECONDS - start))s"
     say "---- last lines of $log ----"
     tail -n 25 "$log" >&2 || true
     say "----"
