@@ -251,8 +251,20 @@ function ensureBuilt(root, say = () => {}) {
       break;
     } catch (err) {
       if (/** @type {NodeJS.ErrnoException} */ (err).code !== "EEXIST") throw err;
-      const holder = Number(fs.readFileSync(lock, "utf8").trim());
-      if (!Number.isInteger(holder) || holder <= 0 || !alive(holder)) {
+      let holder;
+      try {
+        holder = Number(fs.readFileSync(lock, "utf8").trim());
+      } catch (readErr) {
+        // Released between the two calls: try again.
+        if (/** @type {NodeJS.ErrnoException} */ (readErr).code === "ENOENT") continue;
+        throw readErr;
+      }
+      // An empty lock is one being written (for a moment) or left by a builder that died then.
+      const unreadable = !Number.isInteger(holder) || holder <= 0;
+      const stale =
+        unreadable &&
+        Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 5000;
+      if (stale || (!unreadable && !alive(holder))) {
         fs.rmSync(lock, { force: true });
         continue;
       }

@@ -6,6 +6,7 @@ import {
   readFileSync,
   rmSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -134,6 +135,12 @@ describe("the program's precompiled build", () => {
     expect(lines[0]).toMatch(/^building the program into dist\/ \(there is no complete build/);
     expect(existsSync(join(root, "dist", ".build.lock"))).toBe(false);
     expect(ensureBuilt(root).built).toBe(false);
+    // An empty lock (a builder that died between creating and writing it), minutes old.
+    rmSync(manifestPath(root));
+    writeFileSync(join(root, "dist", ".build.lock"), "");
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(join(root, "dist", ".build.lock"), old, old);
+    expect(ensureBuilt(root).built).toBe(true);
   });
 
   it("the run-path wrapper refuses a stale or missing build before the program runs, naming what changed", () => {
