@@ -29,8 +29,9 @@ const path = require("node:path");
 const OUT_DIR = "dist";
 const MANIFEST = ".slipway-build.json";
 const FORMAT = 1;
-/** What is compiled: the entry file and every .ts file under these folders. */
-const SOURCE_ROOTS = ["index.ts", "components", "src"];
+/** What is compiled: every .ts file at the top level (the entry file and what sits next to
+ * it) and under these folders. */
+const SOURCE_DIRS = ["components", "src"];
 /** Inputs that change the output without being compiled themselves. */
 const CONFIG_INPUTS = ["tsconfig.json", "tsconfig.build.json", "package-lock.json"];
 
@@ -70,7 +71,10 @@ function sourceFiles(root) {
       out.push(rel);
     }
   };
-  for (const r of SOURCE_ROOTS) walk(r);
+  for (const entry of fs.readdirSync(root, { withFileTypes: true }))
+    if (entry.isFile() && entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts"))
+      out.push(entry.name);
+  for (const d of SOURCE_DIRS) walk(d);
   return out.sort();
 }
 

@@ -79,7 +79,15 @@ describe("the program's precompiled build", () => {
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   it("compiles every .ts under the entry file, components/ and src/ (not .d.ts), with maps that name the sources", () => {
-    expect(sourceFiles(root)).toEqual(["components/greet.ts", "index.ts", "src/util/shout.ts"]);
+    // A module next to the entry file is part of the program too.
+    writeFileSync(join(root, "extra.ts"), "export const extra = 1;\n");
+    expect(sourceFiles(root)).toEqual([
+      "components/greet.ts",
+      "extra.ts",
+      "index.ts",
+      "src/util/shout.ts",
+    ]);
+    rmSync(join(root, "extra.ts"));
     expect(staleness(root)).toMatch(/no complete build .*no \.slipway-build\.json/);
     const { files } = buildProgram(root);
     expect(files).toBe(3);
