@@ -35,16 +35,14 @@ interface Updater {
   cleanup(): void;
 }
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
 function args(name: string): string[] {
   return process.argv.flatMap((a, i) =>
     a === name && process.argv[i + 1] ? [process.argv[i + 1]!] : [],
   );
 }
+
+/** The first value given for a flag. */
+const arg = (name: string): string | undefined => args(name)[0];
 
 interface Baseline {
   label: string;

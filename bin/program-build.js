@@ -28,6 +28,8 @@ const path = require("node:path");
 
 const OUT_DIR = "dist";
 const MANIFEST = ".slipway-build.json";
+/** One builder at a time per project: this file in dist/ holds the builder's pid. */
+const LOCK = ".build.lock";
 const FORMAT = 1;
 /** What is compiled: every .ts file at the top level (the entry file and what sits next to
  * it) and under these folders. */
@@ -223,8 +225,6 @@ function removeUnwritten(dir, keep) {
     }
   }
 }
-
-const LOCK = ".build.lock";
 
 /** @param {number} pid */
 function alive(pid) {
