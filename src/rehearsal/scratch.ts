@@ -29,6 +29,8 @@ const PROGRAM_FILES = [
   "tsconfig.json",
   "tsconfig.build.json",
   "package.json",
+  // An input of the build's freshness check, so that the copied dist/ is fresh in the copy.
+  "package-lock.json",
   "components",
   "src",
   // The program's build (bin/program-build.js), made fresh in the repository first.

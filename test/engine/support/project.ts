@@ -46,6 +46,9 @@ const COPY = [
   "tsconfig.json",
   "tsconfig.build.json",
   "package.json",
+  // An input of the build's freshness check (bin/program-build.js), so that the copied
+  // dist/ below is fresh in the copy too.
+  "package-lock.json",
   "components",
   "src",
   "policy",

@@ -19,6 +19,8 @@ import {
   sourceFiles,
   staleness,
 } from "../../../bin/program-build";
+import { scratchStage } from "../../../src/rehearsal/scratch";
+import { scratchProject } from "../../engine/support/project";
 
 const REPO = join(__dirname, "..", "..", "..");
 const RUN_PATH = join(REPO, "bin", "program-run.js");
@@ -193,4 +195,22 @@ describe("the program's precompiled build", () => {
     const plain = runWrapper(root, ["--pwd", root, "index.ts"]);
     expect(JSON.parse(plain.stdout)).toEqual({ argv: ["--pwd", root, "index.ts"], ts: "true" });
   });
+});
+
+describe("the scratch copies of the program", () => {
+  it("the rehearsal's and the engine tests' copies carry a build that is fresh in the copy (no rebuild per copy)", () => {
+    const at = mkdtempSync(join(tmpdir(), "slipway-scratch-"));
+    try {
+      const stage = scratchStage(REPO, join(at, "rehearsal"));
+      expect(staleness(stage.projectDir)).toBeUndefined();
+      const project = scratchProject();
+      try {
+        expect(staleness(project.dir)).toBeUndefined();
+      } finally {
+        project.cleanup();
+      }
+    } finally {
+      rmSync(at, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
