@@ -15,6 +15,7 @@
  */
 const path = require("node:path");
 const { OUT_DIR, hasBuildConfig, staleness } = require("./program-build.js");
+const { deferSdkModules } = require("./defer-sdk-modules.js");
 
 /**
  * The index of the program argument in the host's arguments: the first one that is not a
@@ -64,6 +65,9 @@ function main() {
   process.argv = [/** @type {string} */ (process.argv[0]), __filename, ...args];
   // The host (v3.68) always asks for ts-node; the build needs none.
   delete process.env.PULUMI_NODEJS_TYPESCRIPT;
+  // Nor the SDK's closure serializer, which loads TypeScript and npm's arborist up front.
+  // (`runner` is <sdk>/cmd/run/index.js.)
+  deferSdkModules(path.resolve(path.dirname(runner), "..", ".."));
   require(runner);
 }
 
