@@ -11,7 +11,10 @@ export default defineConfig({
           include: ["test/engine/**/*.test.ts"],
           testTimeout: 600_000,
           hookTimeout: 600_000,
-          fileParallelism: false,
+          // Two files at a time: a file spends most of its time waiting on the engine,
+          // a server or a pause, and files share nothing (each its own scratch project,
+          // state, ports and cluster), so two fill this machine's two cores.
+          maxWorkers: 2,
         },
       },
       {
