@@ -7,7 +7,7 @@
  * npm-registry-fetch …) and `normalize-package-data` (to compute a closure's packages): about
  * two thirds of the SDK's load time, on every program run. They serve only
  * `pulumi.runtime.serializeFunction` and dynamic providers, which Slipway's program does not
- * use (see README, "What a step costs").
+ * use (README, "The program's build").
  *
  * Each module is put into Node's module cache as a stand-in, a Proxy whose first use (a
  * property read, a call, `new`, a key listing) loads the real module in its place and
