@@ -57,7 +57,6 @@ function defer(file, esModule) {
   const standIn = new Module(file);
   /** @type {any} */ (standIn)[STAND_IN] = true;
   standIn.filename = file;
-  standIn.paths = Module._nodeModulePaths(path.dirname(file));
   standIn.loaded = true;
   // A function target, so that a module that is a function or a class can be called or
   // constructed through its stand-in.
