@@ -1,5 +1,6 @@
 // Types of bin/program-build.js (plain JavaScript, so that the run-path wrapper needs no build).
 export declare const OUT_DIR: string;
+export declare const BUILD_FILES: string[];
 export declare function hasBuildConfig(root: string): boolean;
 export declare function manifestPath(root: string): string;
 export declare function sourceFiles(root: string): string[];

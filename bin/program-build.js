@@ -36,6 +36,9 @@ const FORMAT = 1;
 const SOURCE_DIRS = ["components", "src"];
 /** Inputs that change the output without being compiled themselves. */
 const CONFIG_INPUTS = ["tsconfig.json", "tsconfig.build.json", "package-lock.json"];
+/** What a copy of the project needs, next to its sources, for the build it carries to be
+ * fresh there: the build and the inputs above. */
+const BUILD_FILES = [OUT_DIR, ...CONFIG_INPUTS];
 
 /** @param {string} root */
 function hasBuildConfig(root) {
@@ -291,6 +294,7 @@ function ensureBuilt(root, say = () => {}) {
 
 module.exports = {
   OUT_DIR,
+  BUILD_FILES,
   hasBuildConfig,
   manifestPath,
   sourceFiles,

@@ -9,7 +9,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { parseDocument, stringify } from "yaml";
-import { ensureBuilt } from "../../bin/program-build";
+import { BUILD_FILES, ensureBuilt } from "../../bin/program-build";
 import type { Runtime } from "../config/schema";
 import { YAML_WRITE } from "../pipeline/stackFile";
 
@@ -26,15 +26,12 @@ const PROGRAM_FILES = [
   "Pulumi.yaml",
   "Pulumi.local.yaml",
   "index.ts",
-  "tsconfig.json",
-  "tsconfig.build.json",
   "package.json",
-  // An input of the build's freshness check, so that the copied dist/ is fresh in the copy.
-  "package-lock.json",
   "components",
   "src",
-  // The program's build (bin/program-build.js), made fresh in the repository first.
-  "dist",
+  // The program's build with its config inputs (bin/program-build.js), made fresh in the
+  // repository first, so that the copy need not build it.
+  ...BUILD_FILES,
 ];
 
 export interface ScratchStage {

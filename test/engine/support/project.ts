@@ -10,7 +10,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseDocument, stringify } from "yaml";
-import { ensureBuilt } from "../../../bin/program-build";
+import { BUILD_FILES, ensureBuilt } from "../../../bin/program-build";
 import { YAML_WRITE } from "../../../src/pipeline/stackFile";
 
 /**
@@ -43,18 +43,14 @@ const COPY = [
   "Pulumi.staging.yaml",
   "Pulumi.prod.yaml",
   "index.ts",
-  "tsconfig.json",
-  "tsconfig.build.json",
   "package.json",
-  // An input of the build's freshness check (bin/program-build.js), so that the copied
-  // dist/ below is fresh in the copy too.
-  "package-lock.json",
   "components",
   "src",
   "policy",
   "examples",
-  // The program's build (built here first when stale), so that each scratch copy need not build it.
-  "dist",
+  // The program's build with its config inputs (built here first when stale), so that each
+  // scratch copy need not build it.
+  ...BUILD_FILES,
 ];
 
 /**
