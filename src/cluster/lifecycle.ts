@@ -401,6 +401,13 @@ async function probe(part: PartName, c: Ctx): Promise<true | string> {
   }
 }
 
+/**
+ * How each part this process started ended, by pid (`exit code 3`, `killed by SIGKILL`): a part
+ * that dies before it is ready is reported with it, since one killed by a signal leaves no line
+ * in its log.
+ */
+const exits = new Map<number, Promise<string>>();
+
 function startPart(part: PartName, c: Ctx): RecordedPart {
   const { args, env } = argsOf(part, c);
   const command = c.toolchain.bin[part];
@@ -426,6 +433,14 @@ function startPart(part: PartName, c: Ctx): RecordedPart {
       throw new Error(
         `local cluster: ${part}: could not start ${command} (missing or not executable)`,
       );
+    exits.set(
+      child.pid,
+      new Promise((resolve) =>
+        child.once("exit", (code, signal) =>
+          resolve(code !== null ? `exit code ${code}` : `killed by ${signal}`),
+        ),
+      ),
+    );
     child.unref();
     return { pid: child.pid, command, startedAt: new Date().toISOString() };
   } finally {
@@ -433,14 +448,31 @@ function startPart(part: PartName, c: Ctx): RecordedPart {
   }
 }
 
+/** A part this `up` started ended before it was ready; `how` is its exit code or signal, if known. */
+class PartExited extends Error {
+  constructor(
+    part: PartName,
+    readonly how: string | undefined,
+    log: string,
+  ) {
+    super(
+      `local cluster: ${part} exited during start-up${how ? ` (${how})` : ""}; last lines of ${log}:\n${lastLines(log)}`,
+    );
+  }
+}
+
 async function waitReady(part: PartName, c: Ctx, rec: RecordedPart): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last: true | string = "not probed";
   while (Date.now() < deadline) {
-    if (!runs(rec.pid, rec.command))
-      throw new Error(
-        `local cluster: ${part} exited during start-up; last lines of ${logPath(c.stateDir, part)}:\n${lastLines(logPath(c.stateDir, part))}`,
-      );
+    if (!runs(rec.pid, rec.command)) {
+      // Its exit event can trail the check by a moment (a zombie not yet reaped).
+      const how = await Promise.race([
+        exits.get(rec.pid),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000)),
+      ]);
+      throw new PartExited(part, how, logPath(c.stateDir, part));
+    }
     last = await probe(part, c);
     if (last === true) return;
     await new Promise((r) => setTimeout(r, 250));
@@ -510,6 +542,8 @@ async function installObjects(c: Ctx, namespaces: string[], say: (l: string) => 
 
 async function stopPids(recs: RecordedPart[], graceMs = 10_000): Promise<void> {
   for (const r of recs) {
+    // A recorded pid that no longer runs its binary may be someone else's by now (pids wrap).
+    if (!runs(r.pid, r.command)) continue;
     try {
       process.kill(r.pid, "SIGTERM");
     } catch {
@@ -584,11 +618,8 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterInfo> {
         say(`  ${part} … running (pid ${rec.pid}), ready`);
         continue;
       }
-      const started = startPart(part, c);
-      state.parts[part] = started;
       startedNow.push(part);
-      writeState(stateDir, state);
-      await waitReady(part, c, started);
+      const started = await startReady(part, c, say);
       say(
         `  ${part} … started (pid ${started.pid}), ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
       );
@@ -609,6 +640,35 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterInfo> {
     `local cluster: ready. API ${info.apiServerUrl}, gateway ${info.gatewayUrl}, kubeconfig ${info.kubeconfig}`,
   );
   return info;
+}
+
+/**
+ * Starts a part and waits until it is ready. A part that exits before that is started once more,
+ * with a progress line naming how it ended (a part killed by a stray signal is not broken); one
+ * that exits again is reported with how it ended and the last lines of its log, which holds both
+ * starts.
+ */
+async function startReady(
+  part: PartName,
+  c: Ctx,
+  say: (line: string) => void,
+): Promise<RecordedPart> {
+  for (let attempt = 1; ; attempt++) {
+    const started = startPart(part, c);
+    c.state.parts[part] = started;
+    writeState(c.stateDir, c.state);
+    try {
+      await waitReady(part, c, started);
+      return started;
+    } catch (err) {
+      if (!(err instanceof PartExited) || attempt > 1) throw err;
+      say(
+        `  ${part} … exited during start-up (${err.how ?? "cause unknown"}); starting it once more`,
+      );
+    } finally {
+      exits.delete(started.pid);
+    }
+  }
 }
 
 /** Stops exactly the processes `up` recorded (Traefik first, kine last) and waits until their ports refuse. */

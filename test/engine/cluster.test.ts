@@ -222,7 +222,7 @@ describe("cluster: the local Kubernetes cluster", () => {
 });
 
 describe("cluster: a part that fails to start", () => {
-  it("is named with the last lines of its log, and nothing this up started keeps running", async () => {
+  it("is started twice, then named with its exit code and the last lines of its log; nothing this up started keeps running", async () => {
     const stateDir = mkdtempSync(join(tmpdir(), "slipway-cluster-fail-"));
     try {
       const broken = join(stateDir, "kine-that-fails");
@@ -242,7 +242,74 @@ describe("cluster: a part that fails to start", () => {
         namespaces: [],
         toolchain,
       };
-      await expect(clusterUp(o)).rejects.toThrow(/kine exited during start-up[\s\S]*disk on fire/);
+      await expect(clusterUp(o)).rejects.toThrow(
+        /kine exited during start-up \(exit code 3\)[\s\S]*disk on fire/,
+      );
+      // Started twice (its log holds both), then given up.
+      const log = readFileSync(join(stateDir, "logs", "kine.log"), "utf8");
+      expect(log.match(/^==== .* slipway cluster up: /gm)).toHaveLength(2);
+      const status = await clusterStatus(o);
+      expect(status.parts.filter((p) => p.running)).toEqual([]);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  it("killed by a signal on its first start, is started once more and named with the signal", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "slipway-cluster-flaky-"));
+    const o = {
+      projectDir: projectDir(),
+      stateDir,
+      gateways: [GATEWAY],
+      namespaces: [],
+      toolchain: findClusterToolchain(),
+    };
+    try {
+      // kine: killed (SIGKILL, before a line of output) the first time, the real one after.
+      // The wrapper stays the recorded process, so it passes a stop on to the real kine.
+      const mark = join(stateDir, "kine-was-killed");
+      const kine = join(stateDir, "kine-killed-once");
+      writeFileSync(
+        kine,
+        [
+          "#!/bin/sh",
+          `if [ ! -e '${mark}' ]; then : > '${mark}'; kill -KILL $$; fi`,
+          `'${o.toolchain.bin.kine}' "$@" & child=$!`,
+          "trap 'kill -TERM $child; wait $child; exit 0' TERM INT",
+          "wait $child",
+          "",
+        ].join("\n"),
+        { mode: 0o755 },
+      );
+      // kube-apiserver: fails each time, so that the up ends here, after kine is ready.
+      const apiServer = join(stateDir, "kube-apiserver-that-fails");
+      writeFileSync(apiServer, "#!/bin/sh\necho 'no certificates today' >&2\nexit 4\n", {
+        mode: 0o755,
+      });
+      o.toolchain = {
+        ...o.toolchain,
+        bin: { ...o.toolchain.bin, kine, "kube-apiserver": apiServer },
+      };
+      const progress: string[] = [];
+      await expect(
+        clusterUp({ ...o, onProgress: (line: string) => progress.push(line) }),
+      ).rejects.toThrow(
+        /kube-apiserver exited during start-up \(exit code 4\)[\s\S]*no certificates/,
+      );
+      expect(progress).toContainEqual(
+        "  kine … exited during start-up (killed by SIGKILL); starting it once more",
+      );
+      expect(progress).toContainEqual(
+        expect.stringMatching(/^ {2}kine … started \(pid \d+\), ready/),
+      );
+      expect(progress).toContainEqual(
+        "  kube-apiserver … exited during start-up (exit code 4); starting it once more",
+      );
+      // What this up started, the kine that came up on its second start included, is stopped.
+      const recorded = JSON.parse(readFileSync(join(stateDir, "cluster.json"), "utf8")) as {
+        ports: Record<string, number>;
+      };
+      expect(await listening(recorded.ports.kine!, 500)).toBe(false);
       const status = await clusterStatus(o);
       expect(status.parts.filter((p) => p.running)).toEqual([]);
     } finally {
