@@ -1,17 +1,10 @@
 import { spawn } from "node:child_process";
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
+import { writeFileWhole } from "../files";
 import { freePort } from "../rehearsal/processes";
 import { ensurePki, type Pki, pkiPaths, writeKubeconfig } from "./certs";
 import { conditionStatus, KubeClient, type KubeCredentials, type KubeObject } from "../kube/client";
@@ -121,10 +114,7 @@ function readState(stateDir: string): ClusterState | undefined {
 
 function writeState(stateDir: string, state: ClusterState): void {
   mkdirSync(stateDir, { recursive: true });
-  const file = join(stateDir, STATE_FILE);
-  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2) + "\n");
-  // rename is atomic: a reader never sees half a file.
-  renameSync(`${file}.tmp`, file);
+  writeFileWhole(join(stateDir, STATE_FILE), JSON.stringify(state, null, 2) + "\n");
 }
 
 /** Whether `pid` is alive (not a zombie) and runs `command`: pids get reused. */
@@ -402,13 +392,11 @@ async function probe(part: PartName, c: Ctx): Promise<true | string> {
 }
 
 /**
- * How each part this process started ended, by pid (`exit code 3`, `killed by SIGKILL`): a part
- * that dies before it is ready is reported with it, since one killed by a signal leaves no line
- * in its log.
+ * Starts a part, detached. `ended` resolves with how it ended (`exit code 3`, `killed by
+ * SIGKILL`): a part that dies before it is ready is reported with it, since one killed by a
+ * signal leaves no line in its log.
  */
-const exits = new Map<number, Promise<string>>();
-
-function startPart(part: PartName, c: Ctx): RecordedPart {
+function startPart(part: PartName, c: Ctx): { rec: RecordedPart; ended: Promise<string> } {
   const { args, env } = argsOf(part, c);
   const command = c.toolchain.bin[part];
   mkdirSync(join(c.stateDir, "logs"), { recursive: true });
@@ -433,16 +421,13 @@ function startPart(part: PartName, c: Ctx): RecordedPart {
       throw new Error(
         `local cluster: ${part}: could not start ${command} (missing or not executable)`,
       );
-    exits.set(
-      child.pid,
-      new Promise((resolve) =>
-        child.once("exit", (code, signal) =>
-          resolve(code !== null ? `exit code ${code}` : `killed by ${signal}`),
-        ),
+    const ended = new Promise<string>((resolve) =>
+      child.once("exit", (code, signal) =>
+        resolve(code !== null ? `exit code ${code}` : `killed by ${signal}`),
       ),
     );
     child.unref();
-    return { pid: child.pid, command, startedAt: new Date().toISOString() };
+    return { rec: { pid: child.pid, command, startedAt: new Date().toISOString() }, ended };
   } finally {
     closeSync(fd);
   }
@@ -461,14 +446,20 @@ class PartExited extends Error {
   }
 }
 
-async function waitReady(part: PartName, c: Ctx, rec: RecordedPart): Promise<void> {
+/** Waits until a part is ready; `ended` (for a part this process started) says how it ended. */
+async function waitReady(
+  part: PartName,
+  c: Ctx,
+  rec: RecordedPart,
+  ended?: Promise<string>,
+): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last: true | string = "not probed";
   while (Date.now() < deadline) {
     if (!runs(rec.pid, rec.command)) {
       // Its exit event can trail the check by a moment (a zombie not yet reaped).
       const how = await Promise.race([
-        exits.get(rec.pid),
+        ended,
         new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000)),
       ]);
       throw new PartExited(part, how, logPath(c.stateDir, part));
@@ -654,19 +645,17 @@ async function startReady(
   say: (line: string) => void,
 ): Promise<RecordedPart> {
   for (let attempt = 1; ; attempt++) {
-    const started = startPart(part, c);
-    c.state.parts[part] = started;
+    const { rec, ended } = startPart(part, c);
+    c.state.parts[part] = rec;
     writeState(c.stateDir, c.state);
     try {
-      await waitReady(part, c, started);
-      return started;
+      await waitReady(part, c, rec, ended);
+      return rec;
     } catch (err) {
       if (!(err instanceof PartExited) || attempt > 1) throw err;
       say(
         `  ${part} … exited during start-up (${err.how ?? "cause unknown"}); starting it once more`,
       );
-    } finally {
-      exits.delete(started.pid);
     }
   }
 }

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { writeFileWhole } from "../files";
 import { processAlive } from "./log";
 
 /**
@@ -53,7 +54,8 @@ export function armedFailpoint(
 export async function failpoint(when: When, kind: string): Promise<void> {
   const fp = armedFailpoint();
   if (!fp || fp.when !== when || fp.kind !== kind) return;
-  writeMarker(fp.file, `${when}:${kind} pid ${process.pid}\n`);
+  // Whole or not at all: the test polls for the marker and reads the point from it.
+  writeFileWhole(fp.file, `${when}:${kind} pid ${process.pid}\n`);
   // A signal ends the block, so the code after the point sees it as it would have there.
   await new Promise<void>((resolve) => {
     const done = () => {
@@ -78,7 +80,7 @@ export async function failpoint(when: When, kind: string): Promise<void> {
 export function programFailpoint(env: NodeJS.ProcessEnv = process.env): void {
   const fp = armedFailpoint(env);
   if (!fp || fp.when !== "during" || fp.kind !== env[FAILPOINT_UPDATE_ENV]) return;
-  writeMarker(fp.file, `during:${fp.kind} pid ${process.pid}\n`);
+  writeFileWhole(fp.file, `during:${fp.kind} pid ${process.pid}\n`);
   const engine = parentOf(process.ppid);
   const cell = new Int32Array(new SharedArrayBuffer(4));
   for (const end = Date.now() + BLOCK_MS; Date.now() < end && existsSync(fp.file);) {
@@ -88,16 +90,6 @@ export function programFailpoint(env: NodeJS.ProcessEnv = process.env): void {
     }
     Atomics.wait(cell, 0, 0, 100);
   }
-}
-
-/**
- * The marker appears whole or not at all (written beside it, then renamed): a test polls for
- * it and reads the point from it, and a plain write lets it see the file created but empty.
- */
-function writeMarker(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
 }
 
 /** A process's parent pid, from /proc (Linux); undefined where it cannot be read. */

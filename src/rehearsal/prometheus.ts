@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { writeFileWhole } from "../files";
 import {
   type Child,
   freePort,
@@ -90,9 +91,8 @@ export async function startPrometheus(args: {
   const interval = `${args.scrapeIntervalSeconds}s`;
   const targetsFile = join(args.dir, "targets.json");
   const setTargets = (targets: string[]) => {
-    // Written whole and renamed, so Prometheus never reads half a file.
-    writeFileSync(`${targetsFile}.tmp`, JSON.stringify([{ targets, labels: {} }]));
-    renameSync(`${targetsFile}.tmp`, targetsFile);
+    // Prometheus never reads half a file.
+    writeFileWhole(targetsFile, JSON.stringify([{ targets, labels: {} }]));
   };
   setTargets(args.targets);
   const config = {
