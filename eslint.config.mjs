@@ -14,6 +14,7 @@ export default tseslint.config(
       ".slipway/",
       "examples/",
       "**/*.js",
+      "**/*.cjs",
       "**/*.mjs",
       "**/*.mts",
     ],

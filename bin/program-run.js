@@ -4,18 +4,20 @@
  * The language host's run path for a project with a precompiled build
  * (PULUMI_LANGUAGE_NODEJS_RUN_PATH, set by StageStack.open and `scripts/with-env.sh
  * --engine`). The host runs `node <this file> --monitor … --pwd <project> … index.ts`; this
- * file checks that `dist/` matches the sources (bin/program-build.js), points the program
+ * file checks that `dist/` matches the sources (src/programBuild.js), points the program
  * argument at `dist/index.js`, turns the SDK's TypeScript support off and hands over to the
  * SDK's own runner, `@pulumi/pulumi/cmd/run`. The working directory stays the project's, so
  * relative paths in config (`renderYamlToDirectory`, `kubeconfig`) mean what they meant.
  *
  * A project without a `tsconfig.build.json` runs through the SDK's runner unchanged.
+ * Either way the program, and its host, end once the engine is gone (bin/engine-watch.js).
  * A stale or missing build stops the program before it declares anything, with the reason
  * (the first file that changed) and the command that fixes it; nothing is changed.
  */
 const path = require("node:path");
-const { OUT_DIR, hasBuildConfig, staleness } = require("./program-build.js");
+const { OUT_DIR, hasBuildConfig, staleness } = require("../src/programBuild.js");
 const { deferSdkModules } = require("./defer-sdk-modules.js");
+const { watchEngine } = require("./engine-watch.js");
 
 /**
  * The index of the program argument in the host's arguments: the first one that is not a
@@ -36,6 +38,8 @@ function programIndex(args) {
 }
 
 function main() {
+  // The engine's death reaches neither the host nor this program (bin/engine-watch.js).
+  watchEngine();
   const args = process.argv.slice(2);
   const pwdAt = args.indexOf("--pwd");
   const root = path.resolve(pwdAt >= 0 ? /** @type {string} */ (args[pwdAt + 1]) : ".");

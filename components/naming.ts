@@ -1,4 +1,4 @@
-import type { Slot } from "../src/config/schema";
+import { SLOT_LABEL, SLOT_TAG, type Slot } from "../src/domain";
 
 /**
  * Physical names that never depend on which slot is stable or on the weight,
@@ -13,7 +13,7 @@ export const defaultNamespace = (service: string, stage: string) => `${service}-
 export const AWS_TAGS = {
   service: "slipway:service",
   stage: "slipway:stage",
-  slot: "slipway:slot",
+  slot: SLOT_TAG,
   managedBy: "managed-by",
 } as const;
 
@@ -21,7 +21,7 @@ export const LABELS = {
   name: "app.kubernetes.io/name",
   partOf: "app.kubernetes.io/part-of",
   managedBy: "app.kubernetes.io/managed-by",
-  slot: "slipway.dev/slot",
+  slot: SLOT_LABEL,
   stage: "slipway.dev/stage",
   version: "app.kubernetes.io/version",
 } as const;

@@ -1,5 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
-import type { Slot, StageConfig } from "../src/config/schema";
+import type { StageConfig } from "../src/config/schema";
+import type { Slot } from "../src/domain";
 import type { Weights } from "../src/traffic/weights";
 
 /**

@@ -1,9 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { otherSlot, SLOTS, type StageConfig } from "../src/config/schema";
+import type { StageConfig } from "../src/config/schema";
+import { otherSlot, SLOTS } from "../src/domain";
 import { SCHEMA_VERSION, type StageOutputs } from "../src/contract/outputs";
 import { weightsFor } from "../src/traffic/weights";
 import type { PlatformBackEnd, PlatformStage, RoutingInputs } from "./platform";
+import { argumentError } from "./arguments";
 import { SecretToken } from "./secretToken";
 import { withoutStackTraces } from "./stackTraces";
 
@@ -40,8 +42,9 @@ export class ServiceStage extends pulumi.ComponentResource {
   constructor(name: string, args: ServiceStageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("slipway:stage:ServiceStage", name, {}, opts);
     if (args.backEnd === undefined)
-      throw new Error(
-        `ServiceStage ${name}: no backEnd for platform "${args.config.platform}"; pass backEnds.${args.config.platform} from the components`,
+      throw new pulumi.ResourceError(
+        `ServiceStage ${name}: backEnd: missing for platform "${args.config.platform}"; allowed: the platform's back end, backEnds.${args.config.platform} from the components (or ${args.config.platform}BackEnd)`,
+        this,
       );
     const declared = withoutStackTraces(() => this.declare(name, args));
     this.platform = declared.platform;
@@ -68,8 +71,11 @@ export class ServiceStage extends pulumi.ComponentResource {
           : new SecretToken(`${name}-tester-header`, { bytes: 24 }, { parent: this }).value;
 
     const stable = cfg.traffic.stable;
+    const weight = cfg.traffic.canaryWeight;
+    if (!Number.isInteger(weight) || weight < 0 || weight > 100)
+      throw argumentError(this, "config.traffic.canaryWeight", weight, "an integer from 0 to 100");
     const routing: RoutingInputs = {
-      weights: weightsFor(stable, cfg.traffic.canaryWeight),
+      weights: weightsFor(stable, weight),
       candidate: otherSlot(stable),
       headerRoute: cfg.traffic.headerRoute.enabled
         ? { name: cfg.traffic.headerRoute.name, value: headerValue }

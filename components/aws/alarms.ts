@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { SLOTS, type AwsConfig, type Slot } from "../../src/config/schema";
+import type { AwsConfig } from "../../src/config/schema";
+import { SLOTS, type Slot } from "../../src/domain";
 import { AWS_TAGS } from "../naming";
 
 export interface AwsHealthAlarmsArgs {
@@ -26,6 +27,11 @@ export class AwsHealthAlarms extends pulumi.ComponentResource {
   readonly alarms: Record<
     Slot,
     { errorRatio: aws.cloudwatch.MetricAlarm; p99Latency: aws.cloudwatch.MetricAlarm }
+  >;
+  /** The alarms' names per slot: what on-call and the release's alarm check look up. */
+  readonly alarmNames: Record<
+    Slot,
+    { errorRatio: pulumi.Output<string>; p99Latency: pulumi.Output<string> }
   >;
 
   constructor(name: string, args: AwsHealthAlarmsArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -86,6 +92,11 @@ export class AwsHealthAlarms extends pulumi.ComponentResource {
       };
     }
     this.alarms = alarms;
-    this.registerOutputs({});
+    const namesOf = (slot: Slot) => ({
+      errorRatio: alarms[slot].errorRatio.name,
+      p99Latency: alarms[slot].p99Latency.name,
+    });
+    this.alarmNames = { blue: namesOf("blue"), green: namesOf("green") };
+    this.registerOutputs({ alarmNames: this.alarmNames });
   }
 }

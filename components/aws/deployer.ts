@@ -17,6 +17,9 @@ export interface AwsDeployerRoleArgs {
 /** The pipeline's role for this stage: it can move traffic and roll services, and nothing else. */
 export class AwsDeployerRole extends pulumi.ComponentResource {
   readonly role: aws.iam.Role;
+  /** What the pipeline assumes for this stage. */
+  readonly roleArn: pulumi.Output<string>;
+  readonly roleName: pulumi.Output<string>;
 
   constructor(name: string, args: AwsDeployerRoleArgs, opts?: pulumi.ComponentResourceOptions) {
     super("slipway:aws:DeployerRole", name, {}, opts);
@@ -49,6 +52,8 @@ export class AwsDeployerRole extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    this.registerOutputs({});
+    this.roleArn = this.role.arn;
+    this.roleName = this.role.name;
+    this.registerOutputs({ roleArn: this.roleArn, roleName: this.roleName });
   }
 }

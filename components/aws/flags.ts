@@ -20,6 +20,10 @@ export class AwsFlags extends pulumi.ComponentResource {
   readonly environment: aws.appconfig.Environment;
   readonly profile: aws.appconfig.ConfigurationProfile;
   readonly arns: pulumi.Output<string[]>;
+  /** What a service's AppConfig agent is configured with to fetch the flags. */
+  readonly applicationId: pulumi.Output<string>;
+  readonly environmentId: pulumi.Output<string>;
+  readonly profileId: pulumi.Output<string>;
 
   constructor(name: string, args: AwsFlagsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("slipway:aws:Flags", name, {}, opts);
@@ -69,6 +73,14 @@ export class AwsFlags extends pulumi.ComponentResource {
     this.arns = pulumi
       .all([this.application.arn, this.environment.arn, this.profile.arn])
       .apply((a) => [...a]);
-    this.registerOutputs({});
+    this.applicationId = this.application.id;
+    this.environmentId = this.environment.environmentId;
+    this.profileId = this.profile.configurationProfileId;
+    this.registerOutputs({
+      arns: this.arns,
+      applicationId: this.applicationId,
+      environmentId: this.environmentId,
+      profileId: this.profileId,
+    });
   }
 }

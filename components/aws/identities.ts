@@ -20,6 +20,10 @@ export interface AwsServiceIdentitiesArgs {
 export class AwsServiceIdentities extends pulumi.ComponentResource {
   readonly executionRole: aws.iam.Role;
   readonly taskRole: aws.iam.Role;
+  readonly executionRoleArn: pulumi.Output<string>;
+  readonly executionRoleName: pulumi.Output<string>;
+  readonly taskRoleArn: pulumi.Output<string>;
+  readonly taskRoleName: pulumi.Output<string>;
 
   constructor(
     name: string,
@@ -68,6 +72,15 @@ export class AwsServiceIdentities extends pulumi.ComponentResource {
         { parent: this },
       );
     }
-    this.registerOutputs({});
+    this.executionRoleArn = this.executionRole.arn;
+    this.executionRoleName = this.executionRole.name;
+    this.taskRoleArn = this.taskRole.arn;
+    this.taskRoleName = this.taskRole.name;
+    this.registerOutputs({
+      executionRoleArn: this.executionRoleArn,
+      executionRoleName: this.executionRoleName,
+      taskRoleArn: this.taskRoleArn,
+      taskRoleName: this.taskRoleName,
+    });
   }
 }

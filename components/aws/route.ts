@@ -1,7 +1,9 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { SLOTS, type AwsConfig, type ServiceConfig, type Slot } from "../../src/config/schema";
+import type { AwsConfig, ServiceConfig } from "../../src/config/schema";
+import { SLOTS, type Slot } from "../../src/domain";
 import type { RoutingInputs } from "../platform";
+import { argumentError, checkWeights } from "../arguments";
 import { AWS_TAGS } from "../naming";
 
 export interface AwsWeightedRouteArgs extends RoutingInputs {
@@ -23,6 +25,16 @@ export class AwsWeightedRoute extends pulumi.ComponentResource {
 
   constructor(name: string, args: AwsWeightedRouteArgs, opts?: pulumi.ComponentResourceOptions) {
     super("slipway:aws:WeightedRoute", name, {}, opts);
+    checkWeights(this, args.weights);
+    // The tester rule takes the priority one below (evaluated first); ALB priorities start at 1.
+    const priority = args.aws.rulePriority;
+    if (!Number.isInteger(priority) || priority < 2 || priority > 50000)
+      throw argumentError(
+        this,
+        "aws.rulePriority",
+        priority,
+        "an integer from 2 to 50000 (the tester rule takes the priority one below it)",
+      );
     const { service } = args;
     const groups = {} as Record<Slot, aws.lb.TargetGroup>;
     for (const slot of SLOTS) {
@@ -103,6 +115,10 @@ export class AwsWeightedRoute extends pulumi.ComponentResource {
         { parent: this },
       );
     }
-    this.registerOutputs({ ruleArn: this.rule.arn });
+    this.registerOutputs({
+      ruleArn: this.rule.arn,
+      headerRuleArn: this.headerRule?.arn,
+      targetGroupArns: { blue: groups.blue.arn, green: groups.green.arn },
+    });
   }
 }

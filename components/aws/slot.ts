@@ -1,7 +1,9 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import type { AwsConfig, ServiceConfig, Slot, SlotRelease } from "../../src/config/schema";
+import type { AwsConfig, ServiceConfig, SlotRelease } from "../../src/config/schema";
+import type { Slot } from "../../src/domain";
 import { containerEnv } from "../../src/runtime/profiles";
+import { checkReplicas } from "../arguments";
 import { slotResourceName, AWS_TAGS } from "../naming";
 
 export interface AwsSlotArgs {
@@ -30,9 +32,14 @@ export interface AwsSlotArgs {
 export class AwsSlot extends pulumi.ComponentResource {
   readonly taskDefinition: aws.ecs.TaskDefinition;
   readonly service: aws.ecs.Service;
+  /** The ECS service's ARN (its id) and name: what the pipeline updates and scales. */
+  readonly serviceArn: pulumi.Output<string>;
+  readonly serviceName: pulumi.Output<string>;
+  readonly taskDefinitionArn: pulumi.Output<string>;
 
   constructor(name: string, args: AwsSlotArgs, opts?: pulumi.ComponentResourceOptions) {
     super("slipway:aws:Slot", name, {}, opts);
+    checkReplicas(this, args.replicas);
     const { service, release, slot } = args;
     const family = slotResourceName(service.name, slot);
     const tags = { ...args.tags, [AWS_TAGS.slot]: slot };
@@ -104,6 +111,13 @@ export class AwsSlot extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [args.routing] },
     );
-    this.registerOutputs({});
+    this.serviceArn = this.service.id;
+    this.serviceName = this.service.name;
+    this.taskDefinitionArn = this.taskDefinition.arn;
+    this.registerOutputs({
+      serviceArn: this.serviceArn,
+      serviceName: this.serviceName,
+      taskDefinitionArn: this.taskDefinitionArn,
+    });
   }
 }

@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { SLOTS, type AwsConfig, type Slot, type StageConfig } from "../../src/config/schema";
+import type { AwsConfig, StageConfig } from "../../src/config/schema";
+import { SLOTS, type Slot } from "../../src/domain";
 import type { AwsStageOutputs } from "../../src/contract/outputs";
 import { AWS_TAGS } from "../naming";
 import type { PlatformBackEnd, PlatformStage, RoutingInputs } from "../platform";
@@ -14,8 +15,13 @@ import { AwsSlot } from "./slot";
 /** The AWS back end of ServiceStage. */
 export const awsBackEnd: PlatformBackEnd = (name, { config, routing }, opts) => {
   // parseStageConfig refuses this already; a config built by hand may not have been through it.
-  if (!config.aws)
-    throw new Error('slipway:aws: missing; it is required when slipway:platform is "aws"');
+  if (!config.aws) {
+    // There is no AwsStage yet: the error belongs to the stage that asked for one.
+    const owner = opts.parent;
+    const message =
+      'config.aws (slipway:aws): missing; it is required when slipway:platform is "aws"';
+    throw owner ? new pulumi.ResourceError(message, owner) : new Error(message);
+  }
   return new AwsStage(`${name}-aws`, { config, aws: config.aws, routing }, opts);
 };
 
@@ -37,6 +43,7 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
   readonly identities: AwsServiceIdentities;
   readonly deployer: AwsDeployerRole;
   readonly alarms: AwsHealthAlarms;
+  readonly flags: AwsFlags;
   readonly routingId: pulumi.Output<string>;
   readonly headerRoutingId?: pulumi.Output<string>;
   readonly deployerIdentity: pulumi.Output<string>;
@@ -167,7 +174,7 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
       childOpts,
     );
 
-    const flags = new AwsFlags(
+    this.flags = new AwsFlags(
       `${name}-flags`,
       { serviceName: service.name, stage: cfg.stage, flags: cfg.flags, tags },
       childOpts,
@@ -187,7 +194,7 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
           this.alarms.alarms[s].errorRatio.arn,
           this.alarms.alarms[s].p99Latency.arn,
         ]),
-        appConfigArns: flags.arns,
+        appConfigArns: this.flags.arns,
         tags,
       },
       childOpts,
@@ -210,20 +217,11 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
             { parent: this, provider: this.provider },
           )
           .apply((lb) => `http://${lb.dnsName}/`);
-    this.health = {
-      blue: {
-        errorRatio: this.alarms.alarms.blue.errorRatio.name,
-        p99Latency: this.alarms.alarms.blue.p99Latency.name,
-      },
-      green: {
-        errorRatio: this.alarms.alarms.green.errorRatio.name,
-        p99Latency: this.alarms.alarms.green.p99Latency.name,
-      },
-    };
+    this.health = this.alarms.alarmNames;
     const groups = this.route.targetGroups;
     const alarmNames = (slot: Slot) => [
-      this.alarms.alarms[slot].errorRatio.name,
-      this.alarms.alarms[slot].p99Latency.name,
+      this.alarms.alarmNames[slot].errorRatio,
+      this.alarms.alarmNames[slot].p99Latency,
     ];
     this.aws = pulumi
       .all([
@@ -244,6 +242,15 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
         },
         alarms: { blue: blueAlarms, green: greenAlarms },
       }));
-    this.registerOutputs({ routingId: this.routingId });
+    this.registerOutputs({
+      routingId: this.routingId,
+      headerRoutingId: this.headerRoutingId,
+      deployerIdentity: this.deployerIdentity,
+      executionIdentity: this.executionIdentity,
+      serviceIdentities: this.serviceIdentities,
+      endpoint: this.endpoint,
+      health: this.health,
+      aws: this.aws,
+    });
   }
 }

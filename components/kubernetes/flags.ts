@@ -18,6 +18,8 @@ export interface KubernetesFlagsArgs {
  */
 export class KubernetesFlags extends pulumi.ComponentResource {
   readonly configMap: k8s.core.v1.ConfigMap;
+  /** What a flagd sidecar or the OpenFeature operator is pointed at. */
+  readonly configMapName: pulumi.Output<string>;
 
   constructor(name: string, args: KubernetesFlagsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("slipway:kubernetes:Flags", name, {}, opts);
@@ -33,6 +35,7 @@ export class KubernetesFlags extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    this.registerOutputs({});
+    this.configMapName = this.configMap.metadata.name;
+    this.registerOutputs({ configMapName: this.configMapName });
   }
 }

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { SLOTS, type KubernetesConfig, type Slot } from "../../src/config/schema";
+import type { KubernetesConfig } from "../../src/config/schema";
+import { SLOTS, type Slot } from "../../src/domain";
 import { slotResourceName, slotLabels } from "../naming";
 
 export interface KubernetesIdentitiesArgs {
@@ -21,6 +22,8 @@ export class KubernetesIdentities extends pulumi.ComponentResource {
   readonly serviceAccounts: Record<Slot, k8s.core.v1.ServiceAccount>;
   readonly deployerRole: k8s.rbac.v1.Role;
   readonly deployerBinding: k8s.rbac.v1.RoleBinding;
+  readonly serviceAccountNames: Record<Slot, pulumi.Output<string>>;
+  readonly deployerRoleName: pulumi.Output<string>;
 
   constructor(
     name: string,
@@ -89,6 +92,14 @@ export class KubernetesIdentities extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    this.registerOutputs({});
+    this.serviceAccountNames = {
+      blue: accounts.blue.metadata.name,
+      green: accounts.green.metadata.name,
+    };
+    this.deployerRoleName = this.deployerRole.metadata.name;
+    this.registerOutputs({
+      serviceAccountNames: this.serviceAccountNames,
+      deployerRoleName: this.deployerRoleName,
+    });
   }
 }

@@ -18,6 +18,7 @@ export interface KubernetesNetworkPolicyArgs {
 export class KubernetesNetworkPolicy extends pulumi.ComponentResource {
   readonly denyAll: k8s.networking.v1.NetworkPolicy;
   readonly allowGateway: k8s.networking.v1.NetworkPolicy;
+  readonly policyNames: pulumi.Output<string[]>;
 
   constructor(
     name: string,
@@ -54,6 +55,9 @@ export class KubernetesNetworkPolicy extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    this.registerOutputs({});
+    this.policyNames = pulumi
+      .all([this.denyAll.metadata.name, this.allowGateway.metadata.name])
+      .apply((names) => [...names]);
+    this.registerOutputs({ policyNames: this.policyNames });
   }
 }

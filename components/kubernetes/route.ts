@@ -1,7 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { KubernetesConfig, Slot } from "../../src/config/schema";
+import type { KubernetesConfig } from "../../src/config/schema";
+import type { Slot } from "../../src/domain";
 import type { RoutingInputs } from "../platform";
+import { checkWeights } from "../arguments";
 import { slotLabels } from "../naming";
 
 export interface KubernetesWeightedRouteArgs extends RoutingInputs {
@@ -28,6 +30,7 @@ export class KubernetesWeightedRoute extends pulumi.ComponentResource {
     opts?: pulumi.ComponentResourceOptions,
   ) {
     super("slipway:kubernetes:WeightedRoute", name, {}, opts);
+    checkWeights(this, args.weights);
     const backend = (slot: Slot, weight: number) => ({
       kind: "Service",
       name: args.serviceNames[slot],

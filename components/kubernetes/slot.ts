@@ -1,7 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { ServiceConfig, Slot, SlotRelease } from "../../src/config/schema";
+import type { ServiceConfig, SlotRelease } from "../../src/config/schema";
+import type { Slot } from "../../src/domain";
 import { containerEnv, runtimeProfile } from "../../src/runtime/profiles";
+import { checkReplicas } from "../arguments";
 import { LABELS, slotResourceName, slotLabels } from "../naming";
 
 export interface KubernetesSlotArgs {
@@ -25,9 +27,12 @@ export class KubernetesSlot extends pulumi.ComponentResource {
   readonly service: k8s.core.v1.Service;
   readonly disruptionBudget: k8s.policy.v1.PodDisruptionBudget;
   readonly serviceName: pulumi.Output<string>;
+  /** What the pipeline scales and reads the rollout of. */
+  readonly deploymentName: pulumi.Output<string>;
 
   constructor(name: string, args: KubernetesSlotArgs, opts?: pulumi.ComponentResourceOptions) {
     super("slipway:kubernetes:Slot", name, {}, opts);
+    checkReplicas(this, args.replicas);
     const { service, release, slot } = args;
     const physicalName = slotResourceName(service.name, slot);
     const selector = { [LABELS.name]: service.name, [LABELS.slot]: slot };
@@ -117,6 +122,7 @@ export class KubernetesSlot extends pulumi.ComponentResource {
     );
 
     this.serviceName = this.service.metadata.name;
-    this.registerOutputs({ serviceName: this.serviceName });
+    this.deploymentName = this.deployment.metadata.name;
+    this.registerOutputs({ serviceName: this.serviceName, deploymentName: this.deploymentName });
   }
 }

@@ -1,7 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { SLOTS, type Slot, type StageConfig } from "../../src/config/schema";
+import type { StageConfig } from "../../src/config/schema";
+import { SLOTS, type Slot } from "../../src/domain";
 import { defaultNamespace, flagsName, routeName, namespaceLabels } from "../naming";
 import { KubernetesFlags } from "./flags";
 import { KubernetesIdentities } from "./identities";
@@ -41,6 +42,8 @@ export class KubernetesStage extends pulumi.ComponentResource implements Platfor
   readonly slots: Record<Slot, KubernetesSlot>;
   readonly route: KubernetesWeightedRoute;
   readonly identities: KubernetesIdentities;
+  readonly network: KubernetesNetworkPolicy;
+  readonly flags: KubernetesFlags;
   readonly namespace: pulumi.Output<string>;
   readonly routingId: pulumi.Output<string>;
   readonly deployerIdentity: pulumi.Output<string>;
@@ -143,7 +146,7 @@ export class KubernetesStage extends pulumi.ComponentResource implements Platfor
       childOpts,
     );
 
-    new KubernetesNetworkPolicy(
+    this.network = new KubernetesNetworkPolicy(
       `${name}-network`,
       {
         stage: cfg.stage,
@@ -156,17 +159,17 @@ export class KubernetesStage extends pulumi.ComponentResource implements Platfor
       childOpts,
     );
 
-    new KubernetesFlags(
+    this.flags = new KubernetesFlags(
       `${name}-flags`,
       { stage: cfg.stage, serviceName: service.name, configMapName, namespace, flags: cfg.flags },
       childOpts,
     );
 
     this.routingId = pulumi.interpolate`${namespace}/${this.route.name}`;
-    this.deployerIdentity = pulumi.interpolate`${namespace}/Role/${this.identities.deployerRole.metadata.name}`;
+    this.deployerIdentity = pulumi.interpolate`${namespace}/Role/${this.identities.deployerRoleName}`;
     this.serviceIdentities = {
-      blue: pulumi.interpolate`${namespace}/ServiceAccount/${this.identities.serviceAccounts.blue.metadata.name}`,
-      green: pulumi.interpolate`${namespace}/ServiceAccount/${this.identities.serviceAccounts.green.metadata.name}`,
+      blue: pulumi.interpolate`${namespace}/ServiceAccount/${this.identities.serviceAccountNames.blue}`,
+      green: pulumi.interpolate`${namespace}/ServiceAccount/${this.identities.serviceAccountNames.green}`,
     };
     this.endpoint = kube.hostnames[0]
       ? pulumi.output(`https://${kube.hostnames[0]}/`)
@@ -175,6 +178,13 @@ export class KubernetesStage extends pulumi.ComponentResource implements Platfor
       blue: slotQueries(service.name, "blue"),
       green: slotQueries(service.name, "green"),
     };
-    this.registerOutputs({ routingId: this.routingId });
+    this.registerOutputs({
+      namespace: this.namespace,
+      routingId: this.routingId,
+      deployerIdentity: this.deployerIdentity,
+      serviceIdentities: this.serviceIdentities,
+      endpoint: this.endpoint,
+      health: this.health,
+    });
   }
 }

@@ -1,4 +1,4 @@
-import type { PipelineEvent, Reporter } from "../pipeline/release";
+import type { PipelineEvent, Reporter } from "../domain";
 
 /**
  * Human output with live progress on a terminal, or JSON Lines for machines

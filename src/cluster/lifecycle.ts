@@ -4,8 +4,8 @@ import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
-import { writeFileWhole } from "../files";
-import { freePort } from "../rehearsal/processes";
+import { privateDir, writeFileWhole } from "../files";
+import { freePort } from "../processes";
 import { ensurePki, type Pki, pkiPaths, writeKubeconfig } from "./certs";
 import { conditionStatus, KubeClient, type KubeCredentials, type KubeObject } from "../kube/client";
 import {
@@ -42,6 +42,8 @@ export interface ClusterOptions {
   onProgress?: (line: string) => void;
   /** Binaries and files; default: scripts/cluster-toolchain.sh's cache. */
   toolchain?: ClusterToolchain;
+  /** How long a part may take to become ready; default 180 s. */
+  readyTimeoutMs?: number;
 }
 
 export interface ClusterInfo {
@@ -82,6 +84,12 @@ interface RecordedPart {
   /** argv[0] as started: a pid that now runs something else is not ours. */
   command: string;
   startedAt: string;
+  /**
+   * The kernel's start time of the process (clock ticks after boot, /proc/<pid>/stat): with the
+   * pid, it names the process we started even after it execs another binary (a wrapper script),
+   * and never a later process that reuses the pid. Absent in records of earlier versions.
+   */
+  startTicks?: number;
 }
 
 interface ClusterState {
@@ -113,7 +121,7 @@ function readState(stateDir: string): ClusterState | undefined {
 }
 
 function writeState(stateDir: string, state: ClusterState): void {
-  mkdirSync(stateDir, { recursive: true });
+  privateDir(stateDir);
   writeFileWhole(join(stateDir, STATE_FILE), JSON.stringify(state, null, 2) + "\n");
 }
 
@@ -130,8 +138,40 @@ export function runs(pid: number, command: string): boolean {
   }
 }
 
+/** The state letter and start time of `pid` from /proc/<pid>/stat, or undefined when there is no such process. */
+function procStat(pid: number): { state: string; startTicks: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // After the command name in parentheses: state (field 3) … starttime (field 22).
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: fields[0] ?? "", startTicks: Number(fields[19]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the recorded process still runs (is not a zombie): by start time when recorded, else by its command. */
 function alive(rec: RecordedPart | undefined): boolean {
-  return !!rec && runs(rec.pid, rec.command);
+  if (!rec) return false;
+  if (rec.startTicks === undefined) return runs(rec.pid, rec.command);
+  const now = procStat(rec.pid);
+  return !!now && now.state !== "Z" && now.startTicks === rec.startTicks;
+}
+
+/**
+ * Signals a part's process group (a detached part leads its own, so a wrapper script's children
+ * get the signal too), or the process alone when it leads none. Returns false when nothing was there.
+ */
+function signalPart(pid: number, signal: NodeJS.Signals): boolean {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, signal);
+      return true;
+    } catch {
+      // no such group (or process): try the next
+    }
+  }
+  return false;
 }
 
 function logPath(stateDir: string, part: PartName): string {
@@ -257,6 +297,7 @@ interface Ctx {
   kubeconfig: string;
   client: KubeClient;
   gateways: GatewayRef[];
+  readyTimeoutMs: number;
 }
 
 function argsOf(part: PartName, c: Ctx): { args: string[]; env?: Record<string, string> } {
@@ -264,7 +305,7 @@ function argsOf(part: PartName, c: Ctx): { args: string[]; env?: Record<string, 
   const kc = c.kubeconfig;
   switch (part) {
     case "kine":
-      mkdirSync(join(c.stateDir, "kine"), { recursive: true });
+      privateDir(join(c.stateDir, "kine"));
       return {
         args: [
           "--listen-address",
@@ -392,11 +433,20 @@ async function probe(part: PartName, c: Ctx): Promise<true | string> {
 }
 
 /**
- * Starts a part, detached. `ended` resolves with how it ended (`exit code 3`, `killed by
- * SIGKILL`): a part that dies before it is ready is reported with it, since one killed by a
- * signal leaves no line in its log.
+ * A part this `up` started. Its `ended` resolves on the child's 'exit' event, which Node emits
+ * only once it has reaped the process (waitpid): until then the pid cannot be reused, so
+ * signalling it reaches our process, and "exited" means gone, not "a /proc check failed".
  */
-function startPart(part: PartName, c: Ctx): { rec: RecordedPart; ended: Promise<string> } {
+interface StartedPart {
+  rec: RecordedPart;
+  /** How it ended (`exit code 3`, `killed by SIGKILL`), once reaped. */
+  ended: Promise<string>;
+  /** Set when `ended` resolves. */
+  how?: string;
+}
+
+/** Starts a part, detached. */
+function startPart(part: PartName, c: Ctx): StartedPart {
   const { args, env } = argsOf(part, c);
   const command = c.toolchain.bin[part];
   mkdirSync(join(c.stateDir, "logs"), { recursive: true });
@@ -421,15 +471,49 @@ function startPart(part: PartName, c: Ctx): { rec: RecordedPart; ended: Promise<
       throw new Error(
         `local cluster: ${part}: could not start ${command} (missing or not executable)`,
       );
-    const ended = new Promise<string>((resolve) =>
-      child.once("exit", (code, signal) =>
-        resolve(code !== null ? `exit code ${code}` : `killed by ${signal}`),
+    const started: StartedPart = {
+      rec: {
+        pid: child.pid,
+        command,
+        startedAt: new Date().toISOString(),
+        startTicks: procStat(child.pid)?.startTicks,
+      },
+      ended: new Promise<string>((resolve) =>
+        child.once("exit", (code, signal) => {
+          started.how = code !== null ? `exit code ${code}` : `killed by ${signal}`;
+          resolve(started.how);
+        }),
       ),
-    );
+    };
     child.unref();
-    return { rec: { pid: child.pid, command, startedAt: new Date().toISOString() }, ended };
+    return started;
   } finally {
     closeSync(fd);
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Stops a part this `up` started and resolves once it is reaped: SIGTERM to its process group,
+ * SIGKILL after `graceMs`. Then whatever is left in its group (a wrapper's child) gets SIGKILL:
+ * the group outlives its leader, and no other process can be given the group's id while it exists.
+ */
+async function stopStarted(s: StartedPart, graceMs = 5000): Promise<void> {
+  if (s.how === undefined) {
+    signalPart(s.rec.pid, "SIGTERM");
+    await Promise.race([s.ended, sleep(graceMs)]);
+    if (s.how === undefined) signalPart(s.rec.pid, "SIGKILL");
+    await Promise.race([s.ended, sleep(10_000)]);
+    if (s.how === undefined)
+      throw new Error(
+        `local cluster: pid ${s.rec.pid} (${s.rec.command}) did not exit within 10 s of SIGKILL`,
+      );
+  }
+  try {
+    process.kill(-s.rec.pid, "SIGKILL");
+  } catch {
+    // the group is empty: nothing left
   }
 }
 
@@ -446,30 +530,27 @@ class PartExited extends Error {
   }
 }
 
-/** Waits until a part is ready; `ended` (for a part this process started) says how it ended. */
+/**
+ * Waits until a part is ready. One this `up` started (`started`) has exited only when its exit
+ * event came (it is reaped); one that was running already, when its recorded process is gone.
+ */
 async function waitReady(
   part: PartName,
   c: Ctx,
   rec: RecordedPart,
-  ended?: Promise<string>,
+  started?: StartedPart,
 ): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const deadline = Date.now() + c.readyTimeoutMs;
   let last: true | string = "not probed";
   while (Date.now() < deadline) {
-    if (!runs(rec.pid, rec.command)) {
-      // Its exit event can trail the check by a moment (a zombie not yet reaped).
-      const how = await Promise.race([
-        ended,
-        new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000)),
-      ]);
-      throw new PartExited(part, how, logPath(c.stateDir, part));
-    }
+    if (started ? started.how !== undefined : !alive(rec))
+      throw new PartExited(part, started?.how, logPath(c.stateDir, part));
     last = await probe(part, c);
     if (last === true) return;
-    await new Promise((r) => setTimeout(r, 250));
+    await Promise.race([started?.ended, sleep(250)]);
   }
   throw new Error(
-    `local cluster: ${part} not ready after ${READY_TIMEOUT_MS / 1000}s (${last}); last lines of ${logPath(c.stateDir, part)}:\n${lastLines(logPath(c.stateDir, part))}`,
+    `local cluster: ${part} not ready after ${c.readyTimeoutMs / 1000}s (${last}); last lines of ${logPath(c.stateDir, part)}:\n${lastLines(logPath(c.stateDir, part))}`,
   );
 }
 
@@ -531,31 +612,19 @@ async function installObjects(c: Ctx, namespaces: string[], say: (l: string) => 
   );
 }
 
+/**
+ * Stops recorded parts this process did not start (`down`): SIGTERM to each one's process group,
+ * SIGKILL after `graceMs`, then waits (bounded) until none runs.
+ */
 async function stopPids(recs: RecordedPart[], graceMs = 10_000): Promise<void> {
-  for (const r of recs) {
-    // A recorded pid that no longer runs its binary may be someone else's by now (pids wrap).
-    if (!runs(r.pid, r.command)) continue;
-    try {
-      process.kill(r.pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
-  }
+  // A recorded pid that is no longer the process we started may be someone else's by now (pids wrap).
+  const running = () => recs.filter((r) => alive(r));
+  for (const r of running()) signalPart(r.pid, "SIGTERM");
   const deadline = Date.now() + graceMs;
-  while (recs.some((r) => runs(r.pid, r.command)) && Date.now() < deadline)
-    await new Promise((res) => setTimeout(res, 100));
-  for (const r of recs) {
-    if (runs(r.pid, r.command)) {
-      try {
-        process.kill(r.pid, "SIGKILL");
-      } catch {
-        // gone
-      }
-    }
-  }
+  while (running().length > 0 && Date.now() < deadline) await sleep(100);
+  for (const r of running()) signalPart(r.pid, "SIGKILL");
   const killDeadline = Date.now() + 5000;
-  while (recs.some((r) => runs(r.pid, r.command)) && Date.now() < killDeadline)
-    await new Promise((res) => setTimeout(res, 50));
+  while (running().length > 0 && Date.now() < killDeadline) await sleep(50);
 }
 
 /**
@@ -572,7 +641,7 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterInfo> {
       : localStageNeeds(o.projectDir);
   const gateways = o.gateways ?? needs.gateways;
   const namespaces = o.namespaces ?? needs.namespaces;
-  mkdirSync(stateDir, { recursive: true });
+  privateDir(stateDir);
 
   const previous = readState(stateDir);
   const anyAlive = !!previous && PARTS.some((p) => alive(previous.parts[p]));
@@ -593,10 +662,12 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterInfo> {
     kubeconfig,
     client: new KubeClient(credentials(pki, state.ports.apiServer)),
     gateways,
+    readyTimeoutMs: o.readyTimeoutMs ?? READY_TIMEOUT_MS,
   };
   say(`local cluster: ${stateDir}`);
 
   const startedNow: PartName[] = [];
+  const handles = new Map<PartName, StartedPart>();
   try {
     for (const part of PARTS) {
       // Once the control plane is up: kwok needs the Node, Traefik the Gateway
@@ -610,18 +681,17 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterInfo> {
         continue;
       }
       startedNow.push(part);
-      const started = await startReady(part, c, say);
+      const started = await startReady(part, c, say, handles);
       say(
         `  ${part} … started (pid ${started.pid}), ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
       );
     }
   } catch (err) {
-    // Leave nothing behind that this call started.
-    const recs = startedNow
-      .reverse()
-      .map((p) => state.parts[p])
-      .filter((r): r is RecordedPart => !!r);
-    await stopPids(recs);
+    // Leave nothing behind that this call started: each is stopped and reaped.
+    for (const p of [...startedNow].reverse()) {
+      const h = handles.get(p);
+      if (h) await stopStarted(h);
+    }
     for (const p of startedNow) delete state.parts[p];
     writeState(stateDir, state);
     throw err;
@@ -637,24 +707,29 @@ export async function clusterUp(o: ClusterOptions): Promise<ClusterInfo> {
  * Starts a part and waits until it is ready. A part that exits before that is started once more,
  * with a progress line naming how it ended (a part killed by a stray signal is not broken); one
  * that exits again is reported with how it ended and the last lines of its log, which holds both
- * starts.
+ * starts. The first start is reaped, and its process group emptied, before the second begins:
+ * two copies of a part never run at once. `handles` receives the latest start, for the caller's
+ * cleanup.
  */
 async function startReady(
   part: PartName,
   c: Ctx,
   say: (line: string) => void,
+  handles: Map<PartName, StartedPart>,
 ): Promise<RecordedPart> {
   for (let attempt = 1; ; attempt++) {
-    const { rec, ended } = startPart(part, c);
-    c.state.parts[part] = rec;
+    const started = startPart(part, c);
+    handles.set(part, started);
+    c.state.parts[part] = started.rec;
     writeState(c.stateDir, c.state);
     try {
-      await waitReady(part, c, rec, ended);
-      return rec;
+      await waitReady(part, c, started.rec, started);
+      return started.rec;
     } catch (err) {
       if (!(err instanceof PartExited) || attempt > 1) throw err;
+      await stopStarted(started);
       say(
-        `  ${part} … exited during start-up (${err.how ?? "cause unknown"}); starting it once more`,
+        `  ${part} … exited during start-up (${err.how ?? "how unknown"}); pid ${started.rec.pid} is gone, starting it once more`,
       );
     }
   }
@@ -701,12 +776,7 @@ export function clusterSignalSync(o: Pick<ClusterOptions, "projectDir" | "stateD
   for (const part of [...PARTS].reverse()) {
     const rec = state?.parts[part];
     if (!rec || !alive(rec)) continue;
-    try {
-      process.kill(rec.pid, "SIGTERM");
-      signalled.push(rec.pid);
-    } catch {
-      // gone
-    }
+    if (signalPart(rec.pid, "SIGTERM")) signalled.push(rec.pid);
   }
   return signalled;
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { PLATFORMS, releaseRecordSchema, RUNTIMES, SLOTS } from "../config/schema";
+import { PLATFORMS, releaseRecordSchema, RUNTIMES } from "../config/schema";
+import { SLOTS } from "../domain";
 
 /**
  * The stage outputs contract, version 1. App teams read it through

@@ -1,5 +1,6 @@
 import type { LogRecord } from "../pipeline/log";
 import type { NotifyKind } from "./spec";
+import { outcomeNotice } from "../domain";
 
 /**
  * Release events, derived from release log records: the log is where every
@@ -89,6 +90,8 @@ export function eventFromRecord(record: LogRecord, ctx: EventContext): NotifyEve
 }
 
 function kindOf(record: LogRecord): NotifyKind | undefined {
+  const notice = outcomeNotice(record.event);
+  if (notice) return notice.kind;
   switch (record.event) {
     case "release.started":
       return "started";
@@ -98,14 +101,6 @@ function kindOf(record: LogRecord): NotifyKind | undefined {
     case "analysis.failed":
     case "analysis.inconclusive":
       return "analysis";
-    case "release.paused":
-      return "paused";
-    case "release.promoted":
-      return "promoted";
-    case "release.rolledBack":
-      return "rolledBack";
-    case "release.failed":
-      return "failed";
     case "weights.drifted":
       return "drift";
     default:

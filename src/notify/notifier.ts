@@ -118,6 +118,7 @@ export class Notifier {
         // Repeat only what certainly did not arrive.
         retryable: (a) => a.status !== undefined || a.error === "ECONNREFUSED",
         backoffMs: this.options.backoffMs,
+        redact: (text) => redact(text, secrets),
       });
       attempts = result.attempts;
       ok = result.ok;

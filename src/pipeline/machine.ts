@@ -1,7 +1,17 @@
-import type { HookPoint } from "../hooks/spec";
-import { otherSlot, type ReleaseRecord, type Slot, type SlotRelease } from "../config/schema";
+import type { ReleaseRecord, SlotRelease } from "../config/schema";
+import { ROLLBACK_ATTEMPTS } from "../defaults";
+import {
+  otherSlot,
+  type HookPoint,
+  type Outcome,
+  type PauseReason,
+  type PlanStep,
+  type Slot,
+  type Wait,
+} from "../domain";
 import { weightsFor, type Weights } from "../traffic/weights";
-import { describeStep, type PlanStep } from "./plan";
+import { describeStep } from "./plan";
+import { ConfigChangedError, NotServingError, RoutingNotFoundError } from "./errors";
 
 /**
  * The release state machine, the one authority for transitions: it computes
@@ -144,12 +154,11 @@ export function transitionMessage(t: Transition, record: ReleaseRecord, plan: Pl
   }
 }
 
-/** `refused`: a preRollout hook stopped the release before anything changed. */
-export type Outcome = "promoted" | "rolledBack" | "paused" | "failed" | "refused" | "interrupted";
-
 /** What the hooks at a point decided (src/hooks): go on, roll back, or pause for a person. */
 export type CheckpointDecision =
-  { action: "continue" } | { action: "rollback" | "pause"; reason: string };
+  | { action: "continue" }
+  /** `hook`: the hook that decided (none when an alarm did). */
+  | { action: "rollback" | "pause"; reason: string; hook?: string };
 
 export interface AnalysisResult {
   verdict: "pass" | "fail" | "inconclusive";
@@ -165,9 +174,16 @@ export interface Effects {
   apply(next: StageState, t: Transition, message: string): Promise<void>;
   /** Reads the weights actually in force and throws if they differ from `expected`. */
   verify(expected: Weights, when?: string): Promise<void>;
+  /**
+   * Reads what serves (each slot's live pods and image, the Gateway) and throws
+   * NotServingError when `state` is not served. Optional: a stage without live objects to
+   * read (render mode) has none.
+   */
+  serving?(state: StageState, when: string): Promise<void>;
   smoke(): Promise<{ ok: boolean; detail: string }>;
   analyse(step: Extract<PlanStep, { kind: "analysis" }>, index: number): Promise<AnalysisResult>;
-  sleep(seconds: number, label: string): Promise<void>;
+  /** A timed wait: `label` is what people read, `wait` what a resumed release finds it by. */
+  sleep(seconds: number, label: string, wait: Wait): Promise<void>;
   /** True when someone approved continuing past step `index` of this release. */
   approved(index: number): Promise<boolean>;
   note(event: string, detail: Record<string, unknown>): void;
@@ -232,116 +248,239 @@ export interface MachineResult {
   outcome: Outcome;
   state: StageState;
   reason?: string;
+  /** Why it paused (outcome `paused`): the typed form of `reason`. */
+  pause?: PauseReason;
 }
 
 class StepFailure extends Error {}
+
+/**
+ * What the machine asks of its effects, one request at a time: `machineSteps` yields them and
+ * a driver answers each, `runMachine` through `Effects` (a rejected effect is thrown back in
+ * where the machine asked), the release plan (src/releasePlan) with recorded answers.
+ */
+export type MachineRequest =
+  | { op: "apply"; next: StageState; t: Transition; message: string }
+  | { op: "verify"; expected: Weights; when: string }
+  | { op: "serving"; state: StageState; when: string }
+  | { op: "smoke" }
+  | { op: "analyse"; step: Extract<PlanStep, { kind: "analysis" }>; index: number }
+  | { op: "sleep"; seconds: number; label: string; wait: Wait }
+  | { op: "approved"; index: number }
+  | { op: "checkpoint"; point: HookPoint; at?: { index?: number; reason?: string } }
+  | { op: "note"; event: string; detail: Record<string, unknown> }
+  | { op: "now" }
+  /** The time the states the machine computes carry (`updatedAt`, `promotedAt`). */
+  | { op: "clock" };
+
+interface Answers {
+  apply: void;
+  verify: void;
+  serving: void;
+  smoke: { ok: boolean; detail: string };
+  analyse: AnalysisResult;
+  sleep: void;
+  approved: boolean;
+  checkpoint: CheckpointDecision;
+  note: void;
+  now: number;
+  clock: string;
+}
+
+type Steps<T> = Generator<MachineRequest, T, unknown>;
+
+function* ask<K extends MachineRequest["op"]>(
+  request: Extract<MachineRequest, { op: K }>,
+): Steps<Answers[K]> {
+  return (yield request) as Answers[K];
+}
+
+function perform(fx: Effects, r: MachineRequest): unknown {
+  switch (r.op) {
+    case "apply":
+      return fx.apply(r.next, r.t, r.message);
+    case "verify":
+      return fx.verify(r.expected, r.when);
+    case "serving":
+      return fx.serving?.(r.state, r.when);
+    case "smoke":
+      return fx.smoke();
+    case "analyse":
+      return fx.analyse(r.step, r.index);
+    case "sleep":
+      return fx.sleep(r.seconds, r.label, r.wait);
+    case "approved":
+      return fx.approved(r.index);
+    case "checkpoint":
+      return fx.checkpoint ? fx.checkpoint(r.point, r.at) : { action: "continue" };
+    case "note":
+      return fx.note(r.event, r.detail);
+    case "now":
+      return fx.now();
+    case "clock":
+      return new Date(fx.now()).toISOString();
+  }
+}
 
 /**
  * Runs (or resumes) the release recorded in `input.state.release` to an outcome.
  * A resumed release continues after its last completed update; no update is repeated.
  */
 export async function runMachine(input: MachineInput, fx: Effects): Promise<MachineResult> {
+  const steps = machineSteps(input);
+  let step = steps.next();
+  while (!step.done) {
+    let answer: unknown;
+    try {
+      answer = await perform(fx, step.value);
+    } catch (err) {
+      step = steps.throw(err);
+      continue;
+    }
+    step = steps.next(answer);
+  }
+  return step.value;
+}
+
+/** The machine itself (see `runMachine`), as the requests it makes of its effects. */
+export function* machineSteps(input: MachineInput): Steps<MachineResult> {
   let state = input.state;
   const record = () => state.release!;
-  const iso = () => new Date(fx.now()).toISOString();
+  const iso = () => ask({ op: "clock" });
+  const note = (event: string, detail: Record<string, unknown>) =>
+    ask({ op: "note", event, detail });
 
-  const apply = async (t: Transition) => {
+  const apply = function* (t: Transition) {
     const message = transitionMessage(t, record(), input.plan);
-    const next = nextState(state, t, input.fullReplicas, iso());
-    await fx.apply(next, t, message);
+    const next = nextState(state, t, input.fullReplicas, yield* iso());
+    yield* ask({ op: "apply", next, t, message });
     state = next;
   };
 
   // True while the weights in force were read back since the last wait (pause or analysis).
   let fresh = false;
-  const verify = async (when = "after the update") => {
+  const verify = function* (when = "after the update") {
     try {
-      await fx.verify(weightsOf(state), when);
-      fresh = true;
+      yield* ask({ op: "verify", expected: weightsOf(state), when });
     } catch (err) {
       if (err instanceof WeightsDriftedError) throw err;
       throw new StepFailure(`weights in force differ from the stack: ${(err as Error).message}`);
     }
-  };
-
-  const rollback = async (reason: string): Promise<MachineResult> => {
-    fx.note("rollback", { reason });
-    let lastError: unknown;
-    // The rollback is a single update; retried because it is the one that must land.
-    for (let attempt = 1; attempt <= 3; attempt++) {
-      try {
-        await apply({ kind: "rollback", reason });
-        try {
-          await verify();
-        } catch (err) {
-          fx.note("rollback.unverified", { reason: (err as Error).message });
-        }
-        try {
-          // onRollback hooks observe; their failure is logged and changes nothing.
-          await checkpoint("onRollback", { reason });
-        } catch (err) {
-          fx.note("hook.error", { point: "onRollback", error: (err as Error).message });
-        }
-        return { outcome: "rolledBack", state, reason };
-      } catch (err) {
-        if (err instanceof InterruptedError)
-          return {
-            outcome: "interrupted",
-            state,
-            reason: `${reason}; rollback interrupted: ${err.message}`,
-          };
-        lastError = err;
-        fx.note("rollback.retry", { attempt, error: (err as Error).message });
-      }
-    }
-    return {
-      outcome: "failed",
-      state,
-      reason: `${reason}; rollback failed: ${(lastError as Error).message}`,
-    };
+    // The weights are only half of it: a slot at its weight must also serve.
+    yield* ask({ op: "serving", state, when });
+    fresh = true;
   };
 
   const checkpoint = (point: HookPoint, at?: { index?: number; reason?: string }) =>
-    fx.checkpoint
-      ? fx.checkpoint(point, at)
-      : Promise.resolve<CheckpointDecision>({ action: "continue" });
+    ask({ op: "checkpoint", point, ...(at === undefined ? {} : { at }) });
+
+  const rollback = function* (reason: string): Steps<MachineResult> {
+    yield* note("rollback", { reason });
+    let lastError: unknown;
+    // The rollback is a single update; retried because it is the one that must land.
+    for (let attempt = 1; attempt <= ROLLBACK_ATTEMPTS; attempt++) {
+      try {
+        yield* apply({ kind: "rollback", reason });
+        let unverified: string | undefined;
+        try {
+          yield* verify();
+        } catch (err) {
+          unverified = (err as Error).message;
+          yield* note("rollback.unverified", { reason: unverified });
+        }
+        try {
+          // onRollback hooks observe; their failure is logged and changes nothing.
+          yield* checkpoint("onRollback", { reason });
+        } catch (err) {
+          yield* note("hook.error", { point: "onRollback", error: (err as Error).message });
+        }
+        // The update landed, so the stack is rolled back; what is in force was not confirmed,
+        // and the report says so rather than a plain "rolled back".
+        return {
+          outcome: "rolledBack",
+          state,
+          reason:
+            unverified === undefined
+              ? reason
+              : `${reason}; the rollback landed but what is in force could not be confirmed: ${unverified}`,
+        };
+      } catch (err) {
+        if (err instanceof InterruptedError) return rollbackCutShort(reason, err);
+        lastError = err;
+        yield* note("rollback.retry", { attempt, error: (err as Error).message });
+      }
+    }
+    return rollbackCutShort(reason, lastError);
+  };
+
+  /** A rollback that did not land: interrupted by a signal, or failed (the stack says where it stands). */
+  const rollbackCutShort = (reason: string, err: unknown): MachineResult =>
+    err instanceof InterruptedError
+      ? { outcome: "interrupted", state, reason: `${reason}; rollback interrupted: ${err.message}` }
+      : {
+          outcome: "failed",
+          state,
+          reason: `${reason}; rollback failed: ${(err as Error).message}`,
+        };
+
+  /** After promotion: the machine's own rollback transitions from here (flip back, or restore and flip). */
+  const flipBack = function* (reason: string): Steps<MachineResult> {
+    yield* note("rollback", { reason });
+    try {
+      for (const t of rollbackTransitions(state, input.fullReplicas, reason)) yield* apply(t);
+    } catch (err) {
+      return rollbackCutShort(reason, err);
+    }
+    try {
+      yield* ask({ op: "verify", expected: weightsOf(state), when: "after the rollback" });
+    } catch (err) {
+      yield* note("rollback.unverified", { reason: (err as Error).message });
+    }
+    return { outcome: "rolledBack", state, reason };
+  };
 
   /**
    * A gate: a failing hook rolls back, or pauses until someone approves (a
    * step's approval, or one for the whole release) or the hook passes when the
    * release is resumed. Undefined: go on.
    */
-  const gate = async (point: HookPoint, index?: number): Promise<MachineResult | undefined> => {
-    const decision = await checkpoint(point, index === undefined ? undefined : { index });
+  const gate = function* (point: HookPoint, index?: number): Steps<MachineResult | undefined> {
+    const decision = yield* checkpoint(point, index === undefined ? undefined : { index });
     if (decision.action === "continue") return undefined;
-    if (decision.action === "rollback") return await rollback(decision.reason);
-    if (await fx.approved(index ?? -1)) {
-      fx.note("hook.approved", { point, reason: decision.reason });
+    if (decision.action === "rollback") return yield* rollback(decision.reason);
+    if (yield* ask({ op: "approved", index: index ?? -1 })) {
+      yield* note("hook.approved", { point, reason: decision.reason });
       return undefined;
     }
     return {
       outcome: "paused",
       state,
       reason: `${decision.reason}; waiting for \`slipway approve\`, or a passing hook on --resume`,
+      pause: {
+        kind: "hook",
+        point,
+        ...(decision.hook === undefined ? {} : { hook: decision.hook }),
+        ...(index === undefined ? {} : { step: index }),
+      },
     };
   };
 
   const deadline = Date.parse(record().startedAt) + input.progressDeadlineSeconds * 1000;
 
   if (input.rollingBack && (record().phase === "canary" || record().phase === "paused"))
-    return await rollback(`finishing a rollback cut short: ${input.rollingBack}`);
+    return yield* rollback(`finishing a rollback cut short: ${input.rollingBack}`);
   try {
-    if (input.resumed && record().phase !== "deploying") await verify("on resume");
+    if (input.resumed && record().phase !== "deploying") yield* verify("on resume");
     if (record().phase === "deploying") {
-      const pre = await checkpoint("preRollout");
+      const pre = yield* checkpoint("preRollout");
       if (pre.action !== "continue")
         return { outcome: "refused", state, reason: `${pre.reason}; nothing was deployed` };
-      await apply({ kind: "deploy", release: record(), replicas: input.fullReplicas });
-      await verify();
+      yield* apply({ kind: "deploy", release: record(), replicas: input.fullReplicas });
+      yield* verify();
       if (input.smokeCheck) {
-        const smoke = await fx.smoke();
-        fx.note(smoke.ok ? "smoke.passed" : "smoke.failed", { detail: smoke.detail });
-        if (!smoke.ok) return await rollback(`smoke check failed: ${smoke.detail}`);
+        const smoke = yield* ask({ op: "smoke" });
+        yield* note(smoke.ok ? "smoke.passed" : "smoke.failed", { detail: smoke.detail });
+        if (!smoke.ok) return yield* rollback(`smoke check failed: ${smoke.detail}`);
       }
     }
 
@@ -351,79 +490,100 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
       const position = record().position;
       const after =
         position === 0
-          ? await gate("afterDeploy")
+          ? yield* gate("afterDeploy")
           : input.plan[position - 1]?.kind === "setWeight"
-            ? await gate("afterStep", position - 1)
+            ? yield* gate("afterStep", position - 1)
             : undefined;
       if (after) return after;
       for (let index = position; index < input.plan.length; index++) {
-        if (fx.now() > deadline)
-          return await rollback(`progress deadline of ${input.progressDeadlineSeconds}s passed`);
+        if ((yield* ask({ op: "now" })) > deadline)
+          return yield* rollback(`progress deadline of ${input.progressDeadlineSeconds}s passed`);
         const step = input.plan[index]!;
         // Drift made during the previous pause, analysis or gate is caught before traffic moves on.
-        if (!fresh) await verify(`before step ${index + 1}`);
-        const before = await gate("beforeStep", index);
+        if (!fresh) yield* verify(`before step ${index + 1}`);
+        const before = yield* gate("beforeStep", index);
         if (before) return before;
         if (step.kind === "setWeight") {
-          await apply({ kind: "setWeight", weight: step.weight, position: index + 1 });
-          await verify();
-          const done = await gate("afterStep", index);
+          yield* apply({ kind: "setWeight", weight: step.weight, position: index + 1 });
+          yield* verify();
+          const done = yield* gate("afterStep", index);
           if (done) return done;
           continue;
         } else if (step.kind === "pause") {
           if (step.untilApproved) {
-            if (!(await fx.approved(index)))
-              return { outcome: "paused", state, reason: `step ${index + 1} waits for approval` };
+            if (!(yield* ask({ op: "approved", index })))
+              return {
+                outcome: "paused",
+                state,
+                reason: `step ${index + 1} waits for approval`,
+                pause: { kind: "awaitingApproval", step: index },
+              };
           } else {
-            await fx.sleep(step.seconds ?? 0, `step ${index + 1}: ${describeStep(step)}`);
+            const seconds = step.seconds ?? 0;
+            yield* ask({
+              op: "sleep",
+              seconds,
+              label: `step ${index + 1}: ${describeStep(step)}`,
+              wait: { kind: "stepPause", step: index, seconds },
+            });
             fresh = false;
           }
         } else {
-          let result = await fx.analyse(step, index);
+          let result = yield* ask({ op: "analyse", step, index });
           // An analysis over a drifted window never counts: the split it measured is not the plan's.
-          await verify(`after the analysis of step ${index + 1}`);
+          yield* verify(`after the analysis of step ${index + 1}`);
           for (
             let retry = 0;
             result.verdict === "inconclusive" && retry < input.inconclusiveRetries;
             retry++
           ) {
-            fx.note("analysis.retry", { index, reasons: result.reasons });
-            result = await fx.analyse(step, index);
-            await verify(`after the analysis of step ${index + 1}`);
+            yield* note("analysis.retry", { index, reasons: result.reasons });
+            result = yield* ask({ op: "analyse", step, index });
+            yield* verify(`after the analysis of step ${index + 1}`);
           }
           if (result.verdict === "fail")
-            return await rollback(
+            return yield* rollback(
               `analysis failed at step ${index + 1}: ${result.reasons.join("; ")}`,
             );
-          if (result.verdict === "inconclusive" && !(await fx.approved(index))) {
+          if (result.verdict === "inconclusive" && !(yield* ask({ op: "approved", index }))) {
             return {
               outcome: "paused",
               state,
               reason: `analysis inconclusive at step ${index + 1}: ${result.reasons.join("; ")}`,
+              pause: { kind: "inconclusive", step: index },
             };
           }
         }
-        const done = await gate("afterStep", index);
+        const done = yield* gate("afterStep", index);
         if (done) return done;
       }
-      const confirmed = await gate("confirmPromotion");
+      const confirmed = yield* gate("confirmPromotion");
       if (confirmed) return confirmed;
-      await apply({ kind: "promote", at: iso() });
-      await verify();
+      // Read back and probed right before the flip, however fresh the last read: a gate or a
+      // pause may have passed since, and a promotion into a slot that does not serve is an outage.
+      yield* verify("before promotion");
+      yield* apply({ kind: "promote", at: yield* iso() });
+      yield* verify();
     }
 
     if (record().phase === "promoted") {
       // postRollout hooks observe the promotion (also again on a resume); a failure is only logged.
-      await checkpoint("postRollout");
-      const promotedAt = Date.parse(record().promotedAt ?? iso());
+      yield* checkpoint("postRollout");
+      const promotedAt = Date.parse(record().promotedAt ?? (yield* iso()));
       const waitSeconds = Math.max(
         0,
-        promotedAt / 1000 + input.scaleDownDelaySeconds - fx.now() / 1000,
+        promotedAt / 1000 + input.scaleDownDelaySeconds - (yield* ask({ op: "now" })) / 1000,
       );
-      await fx.sleep(waitSeconds, `scale down ${record().previous.slot} in`);
+      const slot = record().previous.slot;
+      yield* ask({
+        op: "sleep",
+        seconds: waitSeconds,
+        label: `scale down ${slot} in`,
+        wait: { kind: "scaleDownDelay", slot, seconds: waitSeconds },
+      });
       // The old slot loses its pods only while no traffic is sent to it.
-      await verify("before the scale-down");
-      await apply({ kind: "scaleDown", slot: otherSlot(state.stable) });
+      yield* verify("before the scale-down");
+      yield* apply({ kind: "scaleDown", slot: otherSlot(state.stable) });
     }
     if (record().phase === "completed") return { outcome: "promoted", state };
     if (record().phase === "rolledBack")
@@ -432,6 +592,26 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
   } catch (err) {
     if (err instanceof InterruptedError)
       return { outcome: "interrupted", state, reason: err.message };
+    if (err instanceof ConfigChangedError) {
+      // Config drift, answered as weights drift is: a rollback (the one update an edited config
+      // cannot ride along with) or, with onDrift pause and always after promotion, a person's call.
+      const afterPromotion = record().phase === "promoted" || record().phase === "completed";
+      if (afterPromotion || input.onDrift === "pause")
+        return {
+          outcome: "paused",
+          state,
+          reason: `${err.message}${afterPromotion ? "; the scale-down is held" : ` (slipway:canary.onDrift pause)`}: then slipway release --resume, or slipway rollback`,
+          pause: { kind: "configChanged", keys: err.keys, afterPromotion },
+        };
+      return yield* rollback(err.message);
+    }
+    if (err instanceof NotServingError && record().phase === "promoted") {
+      // The new stable does not serve: the old slot is not scaled down; traffic goes back to
+      // it (while it still runs the previous release, one update), whatever the steps said.
+      return yield* flipBack(
+        `${err.message}: the scale-down is held and traffic returns to ${record().previous.slot}`,
+      );
+    }
     if (err instanceof WeightsDriftedError && record().phase === "promoted") {
       // The release passed every step: drift after its promotion is no evidence against it, so
       // no automatic rollback (that is a person's call); the scale-down is held, since it would
@@ -440,6 +620,7 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
         outcome: "paused",
         state,
         reason: `${err.message} after promotion: the scale-down of ${otherSlot(state.stable)} is held; restore the weights and run slipway release --resume, or slipway rollback`,
+        pause: { kind: "drift", afterPromotion: true },
       };
     }
     if (
@@ -452,18 +633,23 @@ export async function runMachine(input: MachineInput, fx: Effects): Promise<Mach
           outcome: "paused",
           state,
           reason: `${err.message} (slipway:canary.onDrift pause): restore the weights and run slipway release --resume, or slipway rollback`,
+          pause: { kind: "drift", afterPromotion: false },
         };
-      return await rollback(err.message);
+      return yield* rollback(err.message);
     }
     const reason =
-      err instanceof StepFailure || err instanceof WeightsDriftedError
+      err instanceof StepFailure ||
+      err instanceof WeightsDriftedError ||
+      err instanceof NotServingError
         ? err.message
-        : `stack update failed: ${(err as Error).message}`;
+        : err instanceof RoutingNotFoundError
+          ? `the route could not be read back: ${err.message}`
+          : `stack update failed: ${(err as Error).message}`;
     if (record().phase === "promoted" || record().phase === "completed") {
       // After promotion the candidate is stable; a failed scale-down leaves traffic where it belongs.
       return { outcome: "promoted", state, reason };
     }
-    return await rollback(reason);
+    return yield* rollback(reason);
   }
 }
 

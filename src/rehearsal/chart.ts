@@ -1,4 +1,4 @@
-import type { Slot } from "../config/schema";
+import type { Slot } from "../domain";
 
 /**
  * A release's chart as hand-written SVG (no browser, no dependencies): traffic

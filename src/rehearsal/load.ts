@@ -1,5 +1,5 @@
 import { Agent, request } from "node:http";
-import type { Slot } from "../config/schema";
+import type { Slot } from "../domain";
 import type { Weights } from "../traffic/weights";
 
 /**

@@ -11,7 +11,7 @@ import {
   startChild,
   waitUntil,
   which,
-} from "./processes";
+} from "../processes";
 
 /**
  * A real Prometheus server (the Debian package's /usr/bin/prometheus) on

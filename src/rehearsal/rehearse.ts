@@ -2,16 +2,11 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createPrometheusProvider } from "../analysis/providers/prometheus";
-import { otherSlot, type Runtime } from "../config/schema";
+import type { Runtime } from "../config/schema";
+import { OUTCOMES, otherSlot, type PipelineEvent, type Reporter } from "../domain";
 import { KubeApiError, KubeClient, kubePaths } from "../kube/client";
 import { type LogRecord, ReleaseLog } from "../pipeline/log";
-import {
-  release,
-  type MetricsSource,
-  type PipelineEvent,
-  type ReleaseReport,
-  type Reporter,
-} from "../pipeline/release";
+import { release, type MetricsSource } from "../pipeline/release";
 import { planSteps } from "../pipeline/plan";
 import { StageLease } from "../pipeline/context";
 import { PipelineBusyError } from "../pipeline/errors";
@@ -21,16 +16,17 @@ import {
   type ClusterInfo,
   localClusterDriver,
 } from "./clusterDriver";
-import { type AcceptanceCheck, startHookSink } from "./hookSink";
-import { LoadGenerator, type LoadTally } from "./load";
-import { descendants, freePort, PidFile } from "./processes";
+import { startHookSink } from "./hookSink";
+import { LoadGenerator } from "./load";
+import { descendants, freePort, PidFile } from "../processes";
 import { analysisConfig, DEMO, type RehearsalProfile } from "./profile";
 import { ensurePrometheus, startPrometheus, type LocalPrometheus } from "./prometheus";
 import { type Artifact, LocalRegistry } from "./registry";
-import { releaseFacts, writeReleaseReport, type ReleaseFacts } from "./report";
+import { releaseFacts, writeReleaseReport } from "./report";
 import { configureStage, scratchStage } from "./scratch";
-import { type ObservedStep, SplitRecorder } from "./split";
+import { SplitRecorder } from "./split";
 import { summaryJson } from "./summary";
+import type { RehearsalMode, RehearsedRelease, RehearsalResult } from "./result";
 import {
   liveSource,
   renderedSource,
@@ -58,8 +54,6 @@ import { readStageConfig } from "../pipeline/stackFile";
  * load generator splits by the rendered HTTPRoute's weights.
  */
 
-export type RehearsalMode = "cluster" | "render";
-
 export interface RehearsalOptions {
   /** The repository (program, node_modules, scripts). */
   repo: string;
@@ -77,37 +71,6 @@ export interface RehearsalOptions {
   mode?: RehearsalMode;
   /** The local cluster's implementation (tests may pass one that is already up). */
   cluster?: ClusterDriver;
-}
-
-export interface RehearsedRelease {
-  runtime: Runtime;
-  version: string;
-  expected: "promoted" | "rolledBack";
-  result: ReleaseReport;
-  facts?: ReleaseFacts;
-  reportFile?: string;
-  chartFile?: string;
-  /** What the load generator sent and got back during the release. */
-  load?: LoadTally;
-  /** Per stretch of constant weights: the weights held and the split the services served. */
-  steps?: ObservedStep[];
-  /** The afterDeploy acceptance hook's checks of the candidate (through the tester header). */
-  acceptance?: AcceptanceCheck[];
-  /** The release events the notification sink received, in order. */
-  notifications?: string[];
-}
-
-export interface RehearsalResult {
-  ok: boolean;
-  releases: RehearsedRelease[];
-  /** Set when the rehearsal itself failed (build, Prometheus, an exception), not a release. */
-  error?: string;
-  durationMs: number;
-  mode: RehearsalMode;
-  /** The Gateway the traffic went through (cluster mode). */
-  gatewayUrl?: string;
-  /** Where summary.json was written. */
-  summaryFile?: string;
 }
 
 export class RehearsalAborted extends Error {}
@@ -551,9 +514,7 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
     expected: RehearsedRelease["expected"],
     imageFaults?: Record<string, string>,
   ) => {
-    say(
-      `${tag} ── release ${version} (expected: ${expected === "promoted" ? "promoted" : "rolled back"}) ──`,
-    );
+    say(`${tag} ── release ${version} (expected: ${OUTCOMES[expected].word}) ──`);
     const tally = load.startTally();
     const checksBefore = sink.checks.length;
     const messagesBefore = sink.messages.length;

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { hookAndNotificationLines } from "./hookSink";
 import { join } from "node:path";
-import { otherSlot, type Slot } from "../config/schema";
+import { OUTCOMES, outcomeClosedBy, otherSlot, type Slot } from "../domain";
 import type { LogRecord } from "../pipeline/log";
 import { type ChartData, type Point, renderChart } from "./chart";
 import type { LoadTally } from "./load";
@@ -140,16 +140,8 @@ export function releaseFacts(records: LogRecord[]): ReleaseFacts {
       )
       .map((r) => r.step!.index),
   );
-  const outcome =
-    end?.event === "release.completed"
-      ? "promoted"
-      : end?.event === "release.rolledBack"
-        ? "rolled back"
-        : end?.event === "release.paused"
-          ? "paused"
-          : end
-            ? "failed"
-            : "unfinished";
+  const closed = end && outcomeClosedBy(end.event);
+  const outcome = closed ? OUTCOMES[closed].word : end ? "failed" : "unfinished";
   return {
     releaseId: started.releaseId,
     version: started.artifact?.version ?? "?",

@@ -9,7 +9,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { parseDocument, stringify } from "yaml";
-import { BUILD_FILES, ensureBuilt } from "../../bin/program-build";
+import { BUILD_FILES, ensureBuilt } from "../programBuild";
 import type { Runtime } from "../config/schema";
 import { YAML_WRITE } from "../pipeline/stackFile";
 
@@ -29,7 +29,7 @@ const PROGRAM_FILES = [
   "package.json",
   "components",
   "src",
-  // The program's build with its config inputs (bin/program-build.js), made fresh in the
+  // The program's build with its config inputs (src/programBuild.js), made fresh in the
   // repository first, so that the copy need not build it.
   ...BUILD_FILES,
 ];

@@ -1,4 +1,4 @@
-import type { Slot } from "../config/schema";
+import type { Slot } from "../domain";
 import type { Weights } from "../traffic/weights";
 import type { ServedCount } from "./supervisor";
 

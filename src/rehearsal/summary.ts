@@ -1,5 +1,6 @@
 import { relative } from "node:path";
-import type { RehearsalResult } from "./rehearse";
+import { OUTCOMES } from "../domain";
+import type { RehearsalResult } from "./result";
 
 /** The closing table of a rehearsal: per release, steps, verdicts, duration and outcome against what was expected. */
 export function formatSummary(result: RehearsalResult, cwd = process.cwd()): string {
@@ -7,8 +8,8 @@ export function formatSummary(result: RehearsalResult, cwd = process.cwd()): str
   lines.push("", "Rehearsal summary");
   const rows = result.releases.map((r) => {
     const f = r.facts;
-    const outcome = r.result.outcome === "rolledBack" ? "rolled back" : r.result.outcome;
-    const expected = r.expected === "rolledBack" ? "rolled back" : "promoted";
+    const outcome = OUTCOMES[r.result.outcome].word;
+    const expected = OUTCOMES[r.expected].word;
     return {
       release: `${r.runtime} ${r.version}`,
       id: r.result.releaseId ?? "–",

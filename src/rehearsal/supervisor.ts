@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import { request } from "node:http";
-import type { Slot } from "../config/schema";
+import { SLOTS, type Slot } from "../domain";
 import { KubeClient, kubePaths } from "../kube/client";
 import { renderedManifests, renderedRouteWeights, weightsOfHttpRoute } from "../pipeline/readBack";
 import type { Weights } from "../traffic/weights";
-import { type Child, type PidFile, startChild, waitUntil } from "./processes";
+import { type Child, type PidFile, startChild, waitUntil } from "../processes";
 import type { LocalRegistry } from "./registry";
 
 /**
@@ -24,8 +24,6 @@ import type { LocalRegistry } from "./registry";
  *
  * It polls the source every `pollMs`, and at once on `sync()`.
  */
-
-export const SLOTS: readonly Slot[] = ["blue", "green"];
 
 export interface DesiredSlot {
   image: string;

@@ -1,5 +1,5 @@
 import type { AnalysisSpec } from "../analysis/spec";
-import type { PlanStep } from "../pipeline/plan";
+import type { PlanStep } from "../domain";
 import type { PlannedTransition } from "./transitions";
 
 /**

@@ -1,16 +1,17 @@
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAnalysisSpec } from "../analysis/spec";
-import { otherSlot, SETTLED_PHASES, type ReleaseRecord, type StageConfig } from "../config/schema";
-import { ExitCode } from "../cli/exitCodes";
+import type { ReleaseRecord, StageConfig } from "../config/schema";
+import { otherSlot, ExitCode, SETTLED_PHASES } from "../domain";
 import { parseImageRef } from "../governance/artifact";
 import { resolveContext, StageLease } from "../pipeline/context";
 import { planSteps } from "../pipeline/plan";
 import { newReleaseId, stateFromOutputs, type ReleaseOptions } from "../pipeline/release";
 import type { StageState } from "../pipeline/machine";
 import { StageStack } from "../pipeline/stack";
-import { readStageConfig } from "../pipeline/stackFile";
+import { readStageConfig, stackFilePath } from "../pipeline/stackFile";
 import {
   changesAgainstState,
   changesBetween,
@@ -31,8 +32,10 @@ import { planTransitions } from "./transitions";
 /**
  * `slipway plan`: the real engine's preview of every transition a release
  * would make, in order, with nothing applied. Each transition's config is
- * written to the stack file for its preview and the file is restored
- * afterwards; previews never write the stack's state.
+ * written to a scratch copy of the stack file, outside the project, which the
+ * previews read (`--config-file`): the project's stack file is never written,
+ * so no signal can leave it holding an unreleased image. Previews never write
+ * the stack's state.
  */
 /** The release's own options, as `slipway release` would take them. */
 export interface PlanOptions extends Pick<
@@ -85,20 +88,22 @@ export async function previewPlan(options: PlanOptions): Promise<PlanReport> {
   }
   let lease: StageLease;
   try {
-    // The plan writes the stack file for a moment: no release may run meanwhile.
+    // A release running meanwhile would move the outputs the plan starts from.
     lease = StageLease.acquire(ctx.logDir, options.stage, `plan ${options.version}`);
   } catch (err) {
     return refused((err as Error).message);
   }
-  const stackFile = join(ctx.projectDir, `Pulumi.${options.stage}.yaml`);
-  const original = readFileSync(stackFile);
+  const scratch = mkdtempSync(join(tmpdir(), "slipway-plan-"));
+  const configFile = join(scratch, `Pulumi.${options.stage}.yaml`);
   const started = Date.now();
   try {
+    copyFileSync(stackFilePath(ctx.projectDir, options.stage), configFile);
     const stack = await StageStack.open({
       stage: options.stage,
       projectDir: ctx.projectDir,
       backendUrl: ctx.backendUrl,
       env: { ...ctx.env, ...(options.env ?? {}) },
+      configFile,
     });
     const outputs = await stack.outputs();
     if (outputs?.release && !SETTLED_PHASES.includes(outputs.release.phase))
@@ -146,6 +151,7 @@ export async function previewPlan(options: PlanOptions): Promise<PlanReport> {
       const t0 = Date.now();
       await stack.stack.preview({
         color: "never",
+        configFile,
         message: `slipway plan ${options.version}: ${t.label}`,
         onEvent: (e: EngineEvent) => {
           if (e.resourcePreEvent) steps.push(e.resourcePreEvent.metadata as StepMetadataLike);
@@ -199,7 +205,7 @@ export async function previewPlan(options: PlanOptions): Promise<PlanReport> {
       violations: [],
     };
   } finally {
-    writeFileSync(stackFile, original);
+    rmSync(scratch, { recursive: true, force: true });
     lease.release();
   }
 }

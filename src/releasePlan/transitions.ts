@@ -1,13 +1,25 @@
-import { otherSlot, type ReleaseRecord } from "../config/schema";
-import { nextState, weightsOf, type StageState, type Transition } from "../pipeline/machine";
-import { describeStep, type PlanStep } from "../pipeline/plan";
+import type { ReleaseRecord } from "../config/schema";
+import type { PlanStep } from "../domain";
+import {
+  machineSteps,
+  nextState,
+  rollbackTransitions,
+  weightsOf,
+  type AnalysisResult,
+  type CheckpointDecision,
+  type MachineRequest,
+  type StageState,
+  type Transition,
+} from "../pipeline/machine";
+import { describeStep } from "../pipeline/plan";
 
 /**
  * The transitions a release would make, in order, each with the stack config
  * it would write: the happy path (deploy, every setWeight, promote, scale
- * down) and the rollback from each point. Pure; the states come from the
- * state machine's own `nextState`, so the plan previews exactly what a
- * release would write.
+ * down) and the rollback from each point. Pure: derived by running the state
+ * machine itself (`machineSteps`) with recording effects, and the machine's
+ * own `rollbackTransitions` from each point, so the plan cannot drift from
+ * what a release does.
  */
 export type PlannedKind = Transition["kind"];
 
@@ -34,83 +46,76 @@ export function planTransitions(
   now: string,
 ): PlannedTransition[] {
   const out: PlannedTransition[] = [];
-  const add = (t: Omit<PlannedTransition, "weights">) => {
+  let previous: string | undefined;
+  const add = (t: Omit<PlannedTransition, "weights">) =>
     out.push({ ...t, weights: weightsOf(t.state) });
-    return t.state;
-  };
-  const rollbackFrom = (label: string, state: StageState) =>
-    add({
-      label: `rollback after ${label}`,
-      kind: "rollback",
-      from: label,
-      state: nextState(state, { kind: "rollback", reason: "plan" }, fullReplicas, now),
-      rollback: true,
-    });
 
-  let state: StageState = { ...start, release: record };
-  state = add({
-    label: "deploy",
-    kind: "deploy",
-    state: nextState(
-      state,
-      { kind: "deploy", release: record, replicas: fullReplicas },
-      fullReplicas,
-      now,
-    ),
-    rollback: false,
-  });
-  rollbackFrom("deploy", state);
-  let previous = "deploy";
-  plan.forEach((step, index) => {
-    if (step.kind !== "setWeight") return;
-    const label = `step ${index + 1} ${describeStep(step)}`;
-    state = add({
-      label,
-      kind: "setWeight",
-      from: previous,
-      stepIndex: index,
-      state: nextState(
-        state,
-        { kind: "setWeight", weight: step.weight, position: index + 1 },
-        fullReplicas,
-        now,
-      ),
-      rollback: false,
+  // The machine's own rollback from the state a forward transition landed: one update mid-canary,
+  // a flip back after promotion while the old slot still runs (two updates later on, chained).
+  const rollbackFrom = (label: string, state: StageState) => {
+    let from = label;
+    const back = rollbackTransitions(state, fullReplicas, "plan");
+    back.forEach((t, i) => {
+      state = nextState(state, t, fullReplicas, now);
+      const step = i === back.length - 1 ? `rollback after ${label}` : `${t.kind} after ${label}`;
+      add({ label: step, kind: t.kind, from, state, rollback: true });
+      from = step;
     });
-    rollbackFrom(label, state);
-    previous = label;
+  };
+
+  // Every analysis passes, every approval is granted, every hook passes, sleeps return at once;
+  // each update the machine applies is recorded with the state it lands.
+  const answer = (r: MachineRequest): unknown => {
+    switch (r.op) {
+      case "apply": {
+        const label =
+          r.t.kind === "setWeight"
+            ? `step ${r.t.position} ${describeStep(plan[r.t.position - 1]!)}`
+            : r.t.kind === "scaleDown"
+              ? "scale down"
+              : r.t.kind;
+        add({
+          label,
+          kind: r.t.kind,
+          ...(previous ? { from: previous } : {}),
+          ...(r.t.kind === "setWeight" ? { stepIndex: r.t.position - 1 } : {}),
+          state: r.next,
+          rollback: false,
+        });
+        // After the scale-down the release is over: going back is `slipway rollback`'s, not the plan's.
+        if (r.t.kind !== "scaleDown") rollbackFrom(label, r.next);
+        previous = label;
+        return undefined;
+      }
+      case "smoke":
+        return { ok: true, detail: "plan" };
+      case "analyse":
+        return { verdict: "pass", reasons: [] } satisfies AnalysisResult;
+      case "approved":
+        return true;
+      case "checkpoint":
+        return { action: "continue" } satisfies CheckpointDecision;
+      case "now":
+        return Date.parse(now);
+      case "clock":
+        return now;
+      case "verify":
+      case "serving":
+      case "sleep":
+      case "note":
+        return undefined;
+    }
+  };
+
+  const steps = machineSteps({
+    state: { ...start, release: record },
+    plan: [...plan],
+    fullReplicas,
+    smokeCheck: false,
+    scaleDownDelaySeconds: 0,
+    progressDeadlineSeconds: Infinity,
+    inconclusiveRetries: 0,
   });
-  const promoted = add({
-    label: "promote",
-    kind: "promote",
-    from: previous,
-    state: nextState(state, { kind: "promote", at: now }, fullReplicas, now),
-    rollback: false,
-  });
-  // After promotion, while the old slot still runs, a rollback flips stable back (one update).
-  add({
-    label: "rollback after promote",
-    kind: "flipBack",
-    from: "promote",
-    state: nextState(
-      promoted,
-      { kind: "flipBack", slot: record.previous.slot, reason: "plan" },
-      fullReplicas,
-      now,
-    ),
-    rollback: true,
-  });
-  add({
-    label: "scale down",
-    kind: "scaleDown",
-    from: "promote",
-    state: nextState(
-      promoted,
-      { kind: "scaleDown", slot: otherSlot(promoted.stable) },
-      fullReplicas,
-      now,
-    ),
-    rollback: false,
-  });
+  for (let step = steps.next(); !step.done; step = steps.next(answer(step.value)));
   return out;
 }

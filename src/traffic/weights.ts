@@ -1,4 +1,4 @@
-import { otherSlot, type Slot } from "../config/schema";
+import { otherSlot, type Slot } from "../domain";
 
 export interface Weights {
   blue: number;

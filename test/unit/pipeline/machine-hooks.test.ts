@@ -8,7 +8,7 @@ import {
   type StageState,
   type Transition,
 } from "../../../src/pipeline/machine";
-import type { PlanStep } from "../../../src/pipeline/plan";
+import type { PlanStep } from "../../../src/domain";
 
 /** The machine's checkpoints: where hooks run, and what their decisions do. */
 const image = (c: string) => `registry.local/checkout@sha256:${c.repeat(64)}`;

@@ -11,7 +11,7 @@ import {
   type StageState,
   type Transition,
 } from "../../../src/pipeline/machine";
-import type { PlanStep } from "../../../src/pipeline/plan";
+import type { PlanStep } from "../../../src/domain";
 
 const FULL = 3;
 const image = (c: string) => `registry.local/checkout@sha256:${c.repeat(64)}`;

@@ -18,7 +18,7 @@ import {
   manifestPath,
   sourceFiles,
   staleness,
-} from "../../../bin/program-build";
+} from "../../../src/programBuild";
 import { scratchStage } from "../../../src/rehearsal/scratch";
 import { scratchProject } from "../../engine/support/project";
 

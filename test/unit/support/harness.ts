@@ -32,6 +32,8 @@ export function variant(stage: string, change: (raw: any) => void): StageConfig 
 export const stageConfigOf = (stage: string) => parseStageConfig(stackConfig(stage), stage);
 
 export interface Recorded {
+  /** As the engine names it (parent types and name): a changed URN is a replacement. */
+  urn?: string;
   type: string;
   name: string;
   custom: boolean;
@@ -181,6 +183,7 @@ export async function renderStage(config: StageConfig): Promise<Rendered> {
         await collectDependencies(args.props, deps);
         await collectDependencies(args.opts.dependsOn, deps);
         entry.dependsOn = [...deps].sort();
+        entry.urn = await promiseOf(args.resource.urn);
       })(),
     );
     return undefined;

@@ -1,4 +1,4 @@
-// Types of bin/program-build.js (plain JavaScript, so that the run-path wrapper needs no build).
+// Types of src/programBuild.js (plain JavaScript, so that the run-path wrapper needs no build).
 export declare const OUT_DIR: string;
 export declare const BUILD_FILES: string[];
 export declare function hasBuildConfig(root: string): boolean;

@@ -4,9 +4,10 @@ import { createServer } from "node:net";
 import { dirname } from "node:path";
 
 /**
- * Child processes of the rehearsal (slot processes, Prometheus): started with
- * their output kept for error messages, stopped by pid, and recorded in a pid
- * file so that a run killed with SIGKILL has its leftovers stopped by the next.
+ * Child processes of the rehearsal (slot processes, Prometheus) and the helpers the
+ * local cluster and the test servers share: started with their output kept for error
+ * messages, stopped by pid, and recorded in a pid file so that a run killed with
+ * SIGKILL has its leftovers stopped by the next.
  */
 
 /** A free TCP port on 127.0.0.1 (bind to 0, read it, release it). */
