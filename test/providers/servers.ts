@@ -1,5 +1,5 @@
 import { basename } from "node:path";
-import { freePort, startChild, waitUntil, which, type Child } from "../../src/rehearsal/processes";
+import { freePort, startChild, waitUntil, which, type Child } from "../../src/processes";
 
 /**
  * The provider tier's servers (Prometheus, moto) are started with the same

@@ -1,0 +1,362 @@
+/**
+ * The release store against a real S3 server (moto_server on loopback): conditional writes
+ * decide every race, so these tests race real requests and check who won.
+ */
+import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { appendFileSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PipelineBusyError } from "../../src/pipeline/errors";
+import { LogBrokenError } from "../../src/pipeline/log";
+import {
+  LeaseLostError,
+  StoreAccessError,
+  LogPositionTakenError,
+  MigrationRefusedError,
+  StoreUnreachableError,
+} from "../../src/store/errors";
+import { FileStore } from "../../src/store/fileStore";
+import { migrateFileLog } from "../../src/store/migrate";
+import { S3Store } from "../../src/store/s3Store";
+import type { NewHolder, ReleaseStore } from "../../src/store/store";
+import { storeFromUrl } from "../../src/store/url";
+import { freePort, requireCommand, startProcess, waitFor, type Started } from "./servers";
+
+const CREDENTIALS = { accessKeyId: "slipway-test-key", secretAccessKey: "slipway-test-secret" };
+const BUCKET = "slipway-releases";
+
+interface Server {
+  endpoint: string;
+  process: Started;
+  admin: S3Client;
+  stop(): Promise<void>;
+}
+
+async function startS3(): Promise<Server> {
+  const command = requireCommand("moto_server", "PyPI moto[server]");
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const started = startProcess(command, ["-H", "127.0.0.1", "-p", String(port)]);
+  await waitFor(
+    "moto_server",
+    async () => (await fetch(`${endpoint}/moto-api/`)).ok,
+    60_000,
+    started,
+  );
+  const admin = new S3Client({
+    region: "us-east-1",
+    endpoint,
+    forcePathStyle: true,
+    credentials: CREDENTIALS,
+    maxAttempts: 1,
+  });
+  await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  return {
+    endpoint,
+    process: started,
+    admin,
+    async stop() {
+      admin.destroy();
+      await started.stop();
+    },
+  };
+}
+
+const urlOf = (server: Server, prefix: string) =>
+  `s3://${BUCKET}/${prefix}?endpoint=${server.endpoint}&s3ForcePathStyle=true&region=us-east-1`;
+
+const runner = (n: number | string, what = "release 1.0.0"): NewHolder => ({
+  what,
+  runnerId: `runner-${n}`,
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let server: Server;
+const stores: S3Store[] = [];
+let prefixes = 0;
+
+/** A store under a prefix of its own: tests share the server, never a stage's objects. */
+function s3Store(): S3Store {
+  const store = storeFromUrl(urlOf(server, `t${++prefixes}`), {
+    backendUrl: "file:///unused",
+    projectDir: "/unused",
+  });
+  expect(store).toBeInstanceOf(S3Store);
+  stores.push(store as S3Store);
+  return store as S3Store;
+}
+
+beforeAll(async () => {
+  // The store reads credentials the standard way; the test's are fake and only moto sees them.
+  process.env.AWS_ACCESS_KEY_ID = CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = CREDENTIALS.secretAccessKey;
+  process.env.AWS_EC2_METADATA_DISABLED = "true";
+  delete process.env.AWS_PROFILE;
+  server = await startS3();
+});
+
+afterAll(async () => {
+  for (const s of stores) s.close();
+  await server?.stop();
+});
+
+describe("lease", () => {
+  it("concurrent acquires: exactly one of eight racers wins, the others are told who holds it", async () => {
+    const store = s3Store();
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, (_, i) => store.acquireLease("prod", runner(i), { ttlMs: 30_000 })),
+    );
+    const won = results.filter((r) => r.status === "fulfilled");
+    const lost = results.filter((r) => r.status === "rejected");
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(7);
+    const lease = won[0]!.value;
+    expect(lease.generation).toBe(1);
+    for (const r of lost) {
+      const err = r.reason as PipelineBusyError;
+      expect(err).toBeInstanceOf(PipelineBusyError);
+      expect(err.holder?.runnerId).toBe(lease.holder.runnerId);
+      expect(err.message).toContain(`runner ${lease.holder.runnerId}`);
+      expect(err.message).toContain(`pid ${process.pid}`);
+      expect(err.message).toContain(`since ${lease.holder.since}`);
+      expect(err.message).toContain(`expires at ${lease.holder.expiresAt}`);
+      expect(err.message).toContain(`/t${prefixes}/.slipway/prod/lease.json`);
+    }
+    const state = await store.readLease("prod");
+    expect(state?.live).toBe(true);
+    expect(state?.holder?.runnerId).toBe(lease.holder.runnerId);
+    await lease.release();
+    expect(await store.readLease("prod")).toBeUndefined();
+    // Released: the next holder takes it at once, one generation on.
+    const next = await store.acquireLease("prod", runner("next"), { ttlMs: 30_000 });
+    expect(next.generation).toBe(2);
+  });
+
+  it("a renewal after a takeover fails with LeaseLostError (fencing); the old holder's release leaves the new lease", async () => {
+    const store = s3Store();
+    const a = await store.acquireLease("staging", runner("a"), { ttlMs: 600 });
+    await a.renew(); // still ours
+    await sleep(800);
+    const b = await store.acquireLease("staging", runner("b"), { ttlMs: 30_000 });
+    expect(b.generation).toBe(a.generation + 1);
+    const err = await a.renew().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LeaseLostError);
+    expect((err as LeaseLostError).current?.runnerId).toBe("runner-b");
+    expect((err as Error).message).toMatch(/lost the lease of stage staging.*runner runner-b/);
+    await a.release();
+    expect((await store.readLease("staging"))?.holder?.runnerId).toBe("runner-b");
+    await b.renew();
+  });
+
+  it("an expired lease is taken over by exactly one of several racers, generation + 1", async () => {
+    const store = s3Store();
+    const dead = await store.acquireLease("prod", runner("dead"), { ttlMs: 500 });
+    await sleep(700);
+    expect((await store.readLease("prod"))?.live).toBe(false);
+    const results = await Promise.allSettled(
+      Array.from({ length: 6 }, (_, i) => store.acquireLease("prod", runner(i), { ttlMs: 30_000 })),
+    );
+    const won = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    expect(won).toHaveLength(1);
+    expect(won[0]!.generation).toBe(dead.generation + 1);
+    for (const r of results)
+      if (r.status === "rejected") {
+        expect(r.reason).toBeInstanceOf(PipelineBusyError);
+        expect((r.reason as PipelineBusyError).holder?.runnerId).toBe(won[0]!.holder.runnerId);
+      }
+  });
+
+  it("a heartbeat keeps a lease past its TTL; onLost fires when the server stops", async () => {
+    const own = await startS3();
+    const store = storeFromUrl(urlOf(own, "hb"), {
+      backendUrl: "file:///unused",
+      projectDir: "/unused",
+      s3: { maxAttempts: 1, connectTimeoutMs: 300, requestTimeoutMs: 500 },
+    }) as S3Store;
+    try {
+      const lease = await store.acquireLease("prod", runner("hb"), { ttlMs: 1_500 });
+      const lost: Error[] = [];
+      const heartbeat = lease.startHeartbeat({
+        intervalMs: 300,
+        retryDelayMs: 100,
+        onLost: (e) => lost.push(e),
+      });
+      await sleep(3_000); // twice the TTL
+      expect(lost).toEqual([]);
+      await expect(store.acquireLease("prod", runner("other"), { ttlMs: 1_500 })).rejects.toThrow(
+        PipelineBusyError,
+      );
+      const expiryBefore = lease.expiresAt.getTime();
+      await own.process.stop();
+      const stoppedAt = Date.now();
+      await waitFor("onLost", async () => lost.length > 0, 5_000);
+      // Given up before the lease could expire under it.
+      expect(Date.now()).toBeLessThan(Math.max(expiryBefore, lease.expiresAt.getTime()));
+      expect(Date.now() - stoppedAt).toBeLessThan(1_500);
+      expect(lost).toHaveLength(1);
+      expect(lost[0]).toBeInstanceOf(StoreUnreachableError);
+      // Fenced off: no renewal counts any more, even the fencing check before an update.
+      await expect(lease.renew()).rejects.toThrow(LeaseLostError);
+      await heartbeat.stop();
+    } finally {
+      store.close();
+      await own.stop();
+    }
+  });
+});
+
+describe("log", () => {
+  it("appends chained records across pages and reads them back verified", async () => {
+    const first = s3Store();
+    const store = new S3Store(first.location, { listPageSize: 2 });
+    stores.push(store);
+    const log = store.log("prod");
+    const heard: number[] = [];
+    log.onAppend((r) => heard.push(r.seq));
+    for (const event of ["release.started", "update.started", "update.succeeded"] as const)
+      await log.append({ stage: "prod", releaseId: "r-1", event });
+    const other = first.log("prod"); // another runner's view of the same objects
+    const reading = await other.read();
+    expect(reading.problems).toEqual([]);
+    expect(reading.records.map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(heard).toEqual([1, 2, 3]);
+    expect(
+      (await other.append({ stage: "prod", releaseId: "r-1", event: "release.completed" })).seq,
+    ).toBe(4);
+    expect((await log.read()).records.map((r) => r.event).at(-1)).toBe("release.completed");
+  });
+
+  it("two writers racing for one position: one wins, the other is told another runner wrote it first", async () => {
+    const store = s3Store();
+    await store.log("prod").append({ stage: "prod", releaseId: "r-1", event: "release.started" });
+    const results = await Promise.allSettled(
+      ["a", "b", "c"].map((who) =>
+        store
+          .log("prod")
+          .append({ stage: "prod", releaseId: "r-1", event: "update.started", actor: who }),
+      ),
+    );
+    const won = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    const lost = results.flatMap((r) => (r.status === "rejected" ? [r.reason as Error] : []));
+    expect(won).toHaveLength(1);
+    expect(won[0]!.seq).toBe(2);
+    expect(lost).toHaveLength(2);
+    for (const err of lost) {
+      expect(err).toBeInstanceOf(LogPositionTakenError);
+      expect((err as LogPositionTakenError).seq).toBe(2);
+      expect((err as LogPositionTakenError).winner?.actor).toBe(won[0]!.actor);
+      expect(err.message).toMatch(
+        /another runner wrote record 2 of stage prod's release log first/,
+      );
+    }
+    const reading = await store.log("prod").read();
+    expect(reading.problems).toEqual([]);
+    expect(reading.records).toHaveLength(2);
+  });
+
+  it("an object overwritten in the bucket breaks the chain, is named by key, and blocks appends", async () => {
+    const store = s3Store();
+    const log = store.log("prod");
+    for (const event of ["release.started", "analysis.passed", "release.promoted"] as const)
+      await log.append({ stage: "prod", releaseId: "r-1", event });
+    const key = `t${prefixes}/.slipway/prod/log/000000000002.json`;
+    const forged = { ...(await log.read()).records[1]!, event: "analysis.failed" };
+    await server.admin.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: JSON.stringify(forged) }),
+    );
+    const reading = await store.log("prod").read();
+    expect(reading.problems).toEqual([
+      expect.objectContaining({
+        line: 3,
+        where: `s3://${BUCKET}/t${prefixes}/.slipway/prod/log/000000000003.json`,
+        problem: expect.stringMatching(/does not chain to the record on line 2/),
+      }),
+    ]);
+    // The same log read by the runner that wrote it (its cache holds the original) sees it too.
+    expect((await log.read()).problems).toHaveLength(1);
+    const refused = await log
+      .append({ stage: "prod", releaseId: "r-1", event: "release.completed" })
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(LogBrokenError);
+    expect((refused as Error).message).toContain("000000000003.json");
+    expect((await log.read()).records).toHaveLength(3);
+  });
+});
+
+describe("migrate a file log", () => {
+  it("copies each line to its object and verifies the copy; a second migration is refused", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "slipway-migrate-"));
+    const files = new FileStore(dir);
+    for (const event of ["release.started", "update.started", "release.completed"] as const)
+      await files.log("staging").append({ stage: "staging", releaseId: "r-1", event });
+    const store = s3Store();
+    const done = await migrateFileLog(files, store, "staging");
+    expect(done.copied).toBe(3);
+    const lines = readFileSync(join(dir, "staging.jsonl"), "utf8").trimEnd().split("\n");
+    expect((await store.log("staging").readLines()).lines).toEqual(lines);
+    // The chain goes on in S3 from the migrated records.
+    expect(
+      (
+        await store
+          .log("staging")
+          .append({ stage: "staging", releaseId: "r-2", event: "release.started" })
+      ).seq,
+    ).toBe(4);
+    await expect(migrateFileLog(files, store, "staging")).rejects.toThrow(
+      /already holds 4 record\(s\); nothing was copied/,
+    );
+  });
+
+  it("refuses a file log that does not verify and copies nothing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "slipway-migrate-"));
+    const files = new FileStore(dir);
+    await files
+      .log("staging")
+      .append({ stage: "staging", releaseId: "r-1", event: "release.started" });
+    appendFileSync(join(dir, "staging.jsonl"), '{"not": "a record"}\n');
+    const store = s3Store();
+    await expect(migrateFileLog(files, store, "staging")).rejects.toThrow(MigrationRefusedError);
+    await expect(migrateFileLog(files, store, "staging")).rejects.toThrow(
+      /the file log does not verify \(line 2: not a release record/,
+    );
+    expect((await store.log("staging").read()).records).toEqual([]);
+  });
+});
+
+describe("store faults", () => {
+  it("server down at start: a typed unreachable error naming the URL, never the credentials", async () => {
+    const port = await freePort(); // nothing listens there
+    const store: ReleaseStore = storeFromUrl(
+      `s3://${BUCKET}/down?endpoint=http://127.0.0.1:${port}&s3ForcePathStyle=true&region=us-east-1`,
+      { backendUrl: "file:///unused", projectDir: "/unused", s3: { maxAttempts: 1 } },
+    );
+    stores.push(store as S3Store);
+    for (const attempt of [
+      () => store.acquireLease("prod", runner("x")),
+      () => store.log("prod").read(),
+    ]) {
+      const err = await attempt().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreUnreachableError);
+      expect((err as StoreUnreachableError).url).toBe(
+        `s3://${BUCKET}/down?endpoint=http://127.0.0.1:${port}&s3ForcePathStyle=true&region=us-east-1`,
+      );
+      expect((err as Error).message).toContain(`http://127.0.0.1:${port}`);
+      expect((err as Error).message).not.toContain(CREDENTIALS.secretAccessKey);
+      expect((err as Error).message).not.toContain(CREDENTIALS.accessKeyId);
+    }
+  });
+
+  it("a bucket that does not exist: a typed access error naming it and the fix", async () => {
+    const store = storeFromUrl(
+      `s3://no-such-bucket/x?endpoint=${server.endpoint}&s3ForcePathStyle=true&region=us-east-1`,
+      { backendUrl: "file:///unused", projectDir: "/unused" },
+    ) as S3Store;
+    stores.push(store);
+    const err = await store.acquireLease("prod", runner("x")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreAccessError);
+    expect((err as StoreAccessError).code).toBe("NoSuchBucket");
+    expect((err as Error).message).toContain("Bucket no-such-bucket does not exist");
+  });
+});
