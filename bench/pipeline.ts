@@ -15,7 +15,8 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { MetricInputs } from "../src/analysis/run";
 import { clusterDown, clusterUp } from "../src/cluster";
-import { release, type PipelineEvent } from "../src/pipeline/release";
+import { release } from "../src/pipeline/release";
+import type { PipelineEvent } from "../src/domain";
 import { StageStack } from "../src/pipeline/stack";
 import { scratchProject, toCluster, type ScratchProject } from "../test/engine/support/project";
 

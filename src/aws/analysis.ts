@@ -2,7 +2,7 @@ import type { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { createCloudWatchProvider } from "../analysis/providers/cloudwatch";
 import type { AnalysisWindow, MetricInputs } from "../analysis/run";
 import type { AnalysisSpec } from "../analysis/spec";
-import type { Slot } from "../config/schema";
+import type { Slot } from "../domain";
 import type { AwsStageOutputs } from "../contract/outputs";
 import type { AwsClientSettings } from "./client";
 

@@ -3,7 +3,7 @@ import {
   ElasticLoadBalancingV2Client,
   type Rule,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
-import { SLOTS, type Slot } from "../config/schema";
+import { SLOTS, type Slot } from "../domain";
 import type { AwsStageOutputs, StageOutputs } from "../contract/outputs";
 import { RoutingNotFoundError } from "../pipeline/errors";
 import type { Weights } from "../traffic/weights";

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { registerCommands } from "./commands";
-import { ExitCode } from "./exitCodes";
+import { ExitCode } from "../domain";
 import { RefusedError } from "../pipeline/errors";
 
 export function buildProgram(): Command {

@@ -4,7 +4,7 @@ import { artifactPolicySchema } from "../governance/artifactPolicy";
 import { analysisSpecSchema, parseDurationSeconds } from "../analysis/spec";
 import { hooksSchema, stepNumberProblems } from "../hooks/spec";
 import { notificationsSchema } from "../notify/spec";
-import { PRESET_PLANS } from "../pipeline/plan";
+import { DEFAULT_PRESET, PRESET_PLANS, PRESETS, RELEASE_PHASES, SLOTS } from "../domain";
 
 /**
  * The stack config contract: every `slipway:*` key, its shape and its defaults.
@@ -16,10 +16,6 @@ import { PRESET_PLANS } from "../pipeline/plan";
  * own defaults fill it (`.default({...})` would return its value unparsed and
  * need a second copy of every default).
  */
-
-export const SLOTS = ["blue", "green"] as const;
-export type Slot = (typeof SLOTS)[number];
-export const otherSlot = (slot: Slot): Slot => (slot === "blue" ? "green" : "blue");
 
 export const PLATFORMS = ["kubernetes", "aws"] as const;
 
@@ -112,10 +108,21 @@ export const serviceSchema = z
   .strict();
 export type ServiceConfig = z.infer<typeof serviceSchema>;
 
+/**
+ * A release's version label. It becomes the Kubernetes label `app.kubernetes.io/version`
+ * (and an AWS tag), so it follows the label-value rule on every platform: a version the
+ * cluster would refuse is refused here, before any update.
+ */
+export const VERSION_LABEL_ALLOWED =
+  "allowed: a version label such as 1.4.2: 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit";
+export const versionLabelSchema = z
+  .string({ error: VERSION_LABEL_ALLOWED })
+  .regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, { error: VERSION_LABEL_ALLOWED });
+
 export const slotReleaseSchema = z
   .object({
     image: imageSchema,
-    version: z.string({ error: "allowed: a version label such as 1.4.2" }).min(1).max(63),
+    version: versionLabelSchema,
     revision: z.string().max(64).optional(),
     /** Omitted: the service's full replica count. The idle slot is scaled to 0 after promotion. */
     replicas: intIn(0, 1000).optional(),
@@ -151,15 +158,20 @@ export const trafficSchema = z
   })
   .strict();
 
+// A duration of 0 is refused: it meant a pause of no time that waits for no approval.
+const DURATION_ALLOWED =
+  'allowed: whole seconds from 1, or a duration such as "30s", "5m", "1h", "1m30s"';
 const durationSchema = z.union(
   [
-    z.number().int().min(0),
-    z.string().refine((v) => parseDurationSeconds(v) !== undefined, {
-      error: 'allowed: seconds, or a duration such as "30s", "5m", "1h", "1m30s"',
+    z.number({ error: DURATION_ALLOWED }).int({ error: DURATION_ALLOWED }).min(1, {
+      error: DURATION_ALLOWED,
     }),
+    z.string().refine((v) => parseDurationSeconds(v) !== undefined, { error: DURATION_ALLOWED }),
   ],
-  { error: 'allowed: seconds, or a duration such as "30s", "5m", "1h", "1m30s"' },
+  { error: DURATION_ALLOWED },
 );
+const secondsOf = (d: string | number | undefined) =>
+  d === undefined ? 0 : (parseDurationSeconds(d) ?? 0);
 
 export const stepSchema = z.union(
   [
@@ -189,12 +201,6 @@ export const stepSchema = z.union(
 );
 export type Step = z.infer<typeof stepSchema>;
 
-export const PRESETS = [
-  "Canary10Percent5Minutes",
-  "Linear10PercentEvery1Minute",
-  "BlueGreenImmediate",
-] as const;
-
 export const canarySchema = z
   .object({
     preset: z.enum(PRESETS, { error: `allowed: ${PRESETS.join(", ")}` }).optional(),
@@ -221,8 +227,7 @@ export const canarySchema = z
   })
   .strict()
   .superRefine((canary, ctx) => {
-    const planLength = (canary.steps ?? PRESET_PLANS[canary.preset ?? "Canary10Percent5Minutes"])
-      .length;
+    const planLength = (canary.steps ?? PRESET_PLANS[canary.preset ?? DEFAULT_PRESET]).length;
     for (const { index, step } of stepNumberProblems(canary.hooks, planLength)) {
       ctx.addIssue({
         code: "custom",
@@ -239,7 +244,21 @@ export const canarySchema = z
       });
     }
     let last = 0;
+    let timedSeconds = 0;
     (canary.steps ?? []).forEach((step, i) => {
+      if ("pause" in step) {
+        if (step.pause.duration === undefined && step.pause.untilApproved === false)
+          ctx.addIssue({
+            code: "custom",
+            path: ["steps", i, "pause"],
+            input: step.pause,
+            message:
+              "a pause with untilApproved: false needs a duration; allowed: {duration: 30s} or {untilApproved: true}",
+          });
+        timedSeconds += secondsOf(step.pause.duration);
+      }
+      if ("analysis" in step && step.analysis.count)
+        timedSeconds += step.analysis.count * secondsOf(step.analysis.interval);
       if ("setWeight" in step) {
         if (step.setWeight <= last) {
           ctx.addIssue({
@@ -252,6 +271,14 @@ export const canarySchema = z
         last = step.setWeight;
       }
     });
+    // The deadline counts from the release's start: a plan whose timed steps alone outlast it
+    // would always be rolled back at the deadline, however good the release.
+    if (timedSeconds > canary.progressDeadlineSeconds)
+      ctx.addIssue({
+        code: "custom",
+        path: ["steps"],
+        message: `the plan's pauses and analyses take at least ${timedSeconds}s, longer than progressDeadlineSeconds (${canary.progressDeadlineSeconds}s): every release would roll back at the deadline; allowed: timed steps that fit within progressDeadlineSeconds, or a larger progressDeadlineSeconds (at most ${24 * 3600})`,
+      });
   });
 export type CanaryConfig = z.infer<typeof canarySchema>;
 
@@ -420,19 +447,6 @@ export const promotionSchema = z
       .default([]),
   })
   .strict();
-
-export const RELEASE_PHASES = [
-  "deploying",
-  "canary",
-  "paused",
-  "promoted",
-  "completed",
-  "rolledBack",
-  "failed",
-] as const;
-export type ReleasePhase = (typeof RELEASE_PHASES)[number];
-/** Phases after which a new release may start. */
-export const SETTLED_PHASES: readonly ReleasePhase[] = ["completed", "rolledBack", "failed"];
 
 /**
  * Where the current release stands. Written by the pipeline with every update

@@ -3,6 +3,12 @@
  * and notifications. Thin: it records what happened and lets the caller decide.
  */
 
+import {
+  WEBHOOK_BACKOFF_FIRST_MS,
+  WEBHOOK_BACKOFF_MAX_MS,
+  WEBHOOK_EXCERPT_BYTES,
+} from "../defaults";
+
 export interface Attempt {
   attempt: number;
   /** HTTP status, when a response came back. */
@@ -33,10 +39,15 @@ export interface JsonRequest {
   /** Wait before attempt n (n ≥ 2); default 250 ms doubling, at most 2 s. */
   backoffMs?: (attempt: number) => number;
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Applied to the whole response body before it is cut to an excerpt: a secret echoed
+   * across the cut would otherwise leave its prefix in the log.
+   */
+  redact?: (text: string) => string;
 }
 
-const EXCERPT_BYTES = 300;
-const defaultBackoff = (n: number) => Math.min(2000, 250 * 2 ** (n - 2));
+const defaultBackoff = (n: number) =>
+  Math.min(WEBHOOK_BACKOFF_MAX_MS, WEBHOOK_BACKOFF_FIRST_MS * 2 ** (n - 2));
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function callJson(req: JsonRequest): Promise<CallResult> {
@@ -71,7 +82,9 @@ async function once(req: JsonRequest, n: number): Promise<Attempt> {
       attempt: n,
       status: res.status,
       durationMs: Date.now() - started,
-      ...(text ? { excerpt: text.slice(0, EXCERPT_BYTES) } : {}),
+      ...(text
+        ? { excerpt: (req.redact ? req.redact(text) : text).slice(0, WEBHOOK_EXCERPT_BYTES) }
+        : {}),
     };
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };

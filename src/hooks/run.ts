@@ -1,5 +1,5 @@
 import { callJson, describeAttempts, type Attempt } from "./http";
-import { MissingSecretError, redact, resolveHeaders, urlForLog } from "./secrets";
+import { HeaderError, redact, resolveHeaders, urlForLog } from "./secrets";
 import { failurePolicyOf, hooksAt, type Hook, type HookPoint } from "./spec";
 
 /** What a hook learns about the release: the documented JSON body (README, "Release hooks"). */
@@ -128,7 +128,7 @@ export class HookRunner {
     try {
       resolved = resolveHeaders(hook.headers, this.options.env, `${this.key}[${index}]`);
     } catch (err) {
-      if (!(err instanceof MissingSecretError)) throw err;
+      if (!(err instanceof HeaderError)) throw err;
       resolved = { headers: {}, secrets: [] };
       return this.finish(hook, ctx, [], resolved.secrets, err.message);
     }
@@ -162,6 +162,7 @@ export class HookRunner {
       timeoutSeconds: hook.timeoutSeconds,
       retries: hook.retries,
       backoffMs: this.options.backoffMs,
+      redact: (text) => redact(text, secrets),
     });
     return this.finish(
       hook,

@@ -1,4 +1,4 @@
-import type { HeaderValue } from "./spec";
+import { CONTROL_CHARACTER, HEADER_VALUE_ALLOWED, type HeaderValue } from "./spec";
 
 /**
  * Header values from the environment (`{fromEnv: NAME}`) keep tokens out of
@@ -6,7 +6,10 @@ import type { HeaderValue } from "./spec";
  * log. Pure: the environment is passed in.
  */
 
-export class MissingSecretError extends Error {}
+/** A header of a hook or webhook that cannot be sent: refused before any update. */
+export class HeaderError extends Error {}
+
+export class MissingSecretError extends HeaderError {}
 
 export interface ResolvedHeaders {
   headers: Record<string, string>;
@@ -27,6 +30,10 @@ export function resolveHeaders(
   const out: ResolvedHeaders = { headers: {}, secrets: [] };
   for (const [name, value] of Object.entries(headers)) {
     if (typeof value === "string") {
+      if (CONTROL_CHARACTER.test(value))
+        throw new HeaderError(
+          `${key}.headers.${name}: the value contains a line break or control character; ${HEADER_VALUE_ALLOWED}`,
+        );
       out.headers[name] = value;
       continue;
     }
@@ -37,6 +44,11 @@ export function resolveHeaders(
           "allowed: set it in the pipeline's environment, or give the header a literal value",
       );
     }
+    if (CONTROL_CHARACTER.test(secret))
+      // The value is a secret: named by its variable, never shown.
+      throw new HeaderError(
+        `${key}.headers.${name}: environment variable ${value.fromEnv} holds a line break or control character; ${HEADER_VALUE_ALLOWED}`,
+      );
     out.headers[name] = secret;
     out.secrets.push(secret);
   }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { HOOK_POINTS, type HookPoint } from "../domain";
 
 /**
  * Release hooks (`slipway:canary.hooks`): HTTP calls the pipeline makes at
@@ -6,17 +7,8 @@ import { z } from "zod";
  * which hooks run at a point. The HTTP side is in ./call.ts.
  */
 
-/** Where a hook runs, in release order. */
-export const HOOK_POINTS = [
-  "preRollout", // before the deploy update: nothing has changed yet
-  "afterDeploy", // candidate up at weight 0: acceptance tests through the tester header
-  "beforeStep", // before a step of the plan (steps: [n…] or all)
-  "afterStep", // after a step of the plan completed
-  "confirmPromotion", // gate before the promote update
-  "postRollout", // after the promote update landed
-  "onRollback", // after the rollback update landed
-] as const;
-export type HookPoint = (typeof HOOK_POINTS)[number];
+// Where a hook runs: src/domain, since the machine's typed pause reasons name the point.
+export { HOOK_POINTS, type HookPoint };
 
 /** Points that observe an outcome already reached: a failure there can only be logged. */
 export const OBSERVING_POINTS: readonly HookPoint[] = ["postRollout", "onRollback"];
@@ -26,10 +18,20 @@ export const STEP_POINTS: readonly HookPoint[] = ["beforeStep", "afterStep"];
 export const FAILURE_POLICIES = ["rollback", "pause", "ignore"] as const;
 export type FailurePolicy = (typeof FAILURE_POLICIES)[number];
 
+/**
+ * CR, LF, NUL and the other control characters but tab: a value carrying them would end the
+ * header early (header injection) and every HTTP client refuses it at send time, mid-release.
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+export const CONTROL_CHARACTER = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+export const HEADER_VALUE_ALLOWED =
+  "allowed: printable characters, spaces and tabs (no CR, LF or other control characters)";
+
 /** A header value: a literal (not secret), or an environment variable's value read at release time. */
 export const headerValueSchema = z.union(
   [
-    z.string(),
+    z.string().refine((v) => !CONTROL_CHARACTER.test(v), { error: HEADER_VALUE_ALLOWED }),
     z
       .object({
         fromEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {

@@ -1,6 +1,7 @@
-import { SETTLED_PHASES, type ReleaseRecord } from "../config/schema";
-import type { LogRecord } from "./log";
-import { describeStep, type PlanStep } from "./plan";
+import type { ReleaseRecord } from "../config/schema";
+import { waitOf, type LogRecord } from "./log";
+import { describeStep } from "./plan";
+import { SETTLED_PHASES, type PlanStep } from "../domain";
 
 /**
  * Where a release in progress stands for a person reading `status`: running
@@ -36,7 +37,13 @@ export function releaseCondition(args: {
   let doing: string | undefined;
   for (const r of since) {
     if (r.event === "pause.started") {
-      const index = Number(/^step (\d+):/.exec(r.reason ?? "")?.[1]) - 1;
+      const wait = waitOf(r);
+      // A record written before waits were typed names its step only in its label.
+      const index = wait
+        ? wait.kind === "stepPause"
+          ? wait.step
+          : -1
+        : Number(/^step (\d+):/.exec(r.reason ?? "")?.[1]) - 1;
       if (Number.isInteger(index) && index >= 0) current = index;
       doing = r.reason;
     } else if (r.event === "pause.ended") doing = undefined;
@@ -71,6 +78,15 @@ export function releaseCondition(args: {
       ...(next ? { next } : {}),
       commands: [],
     };
+  // A rollback that did not land is what continues, whichever command: say so, not the next step.
+  const cutShort = rollbackCutShort(records);
+  if (cutShort !== undefined && (release.phase === "canary" || release.phase === "paused"))
+    return {
+      condition: "interrupted",
+      doing: `a rollback that did not land: ${cutShort}`,
+      next: `finish the rollback (${release.candidateSlot} to weight 0, one update); no step runs again`,
+      commands: [resume, back],
+    };
   const last = records.at(-1);
   if (last?.event === "release.paused")
     return {
@@ -84,4 +100,15 @@ export function releaseCondition(args: {
     ...(next ? { next } : {}),
     commands: [resume, back],
   };
+}
+
+/**
+ * The reason of a rollback whose update started and never landed (killed, or every attempt
+ * failed), from a release's records; undefined when none is under way. Pure.
+ */
+export function rollbackCutShort(records: LogRecord[]): string | undefined {
+  const i = records.map((r) => r.event).lastIndexOf("update.started");
+  if (i < 0 || records[i]!.figures?.transition !== "rollback") return undefined;
+  if (records.slice(i + 1).some((r) => r.event === "update.succeeded")) return undefined;
+  return records[i]!.reason ?? "a rollback cut short";
 }

@@ -23,15 +23,25 @@ export interface EngineLock {
 }
 
 export function engineLocks(backendUrl: string, stage: string): EngineLock[] {
+  return stageLockDirs(backendUrl, stage).flatMap((dir) =>
+    readdirSync(dir)
+      .map((entry) => join(dir, entry))
+      .filter((path) => path.endsWith(".json") && statSync(path).isFile())
+      .map(read),
+  );
+}
+
+/** The directories under `<state>/.pulumi/locks` that hold `stage`'s lock files (file backend only). */
+function stageLockDirs(backendUrl: string, stage: string): string[] {
   if (!backendUrl.startsWith("file://")) return [];
   const root = join(fileURLToPath(backendUrl), ".pulumi", "locks");
   if (!existsSync(root)) return [];
-  const out: EngineLock[] = [];
+  const out: string[] = [];
   const walk = (dir: string) => {
+    if (dir.split(/[\\/]/).at(-1) === stage) out.push(dir);
     for (const entry of readdirSync(dir)) {
       const path = join(dir, entry);
       if (statSync(path).isDirectory()) walk(path);
-      else if (entry.endsWith(".json") && dir.split(/[\\/]/).at(-1) === stage) out.push(read(path));
     }
   };
   walk(root);
@@ -55,17 +65,45 @@ function read(file: string): EngineLock {
   }
 }
 
-/** Removes the dead locks of `stage` (only those) and returns them; live ones are left alone. */
+/**
+ * The backend keeps each lock's blob attributes beside it (`<lock>.json.attrs`, gocloud's
+ * fileblob); it writes them just before the lock itself, so one younger than this may belong
+ * to a lock being taken.
+ */
+const ATTRS_SETTLE_MS = 60_000;
+
+/**
+ * Removes the dead locks of `stage` (only those) and returns them; live ones are left alone. Each
+ * goes with its `.attrs` file, and an `.attrs` file whose lock is gone (left by an earlier clear)
+ * goes too.
+ */
 export function clearDeadEngineLocks(backendUrl: string, stage: string): EngineLock[] {
   const dead = engineLocks(backendUrl, stage).filter((l) => l.dead);
   for (const lock of dead) {
-    try {
-      unlinkSync(lock.file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    removeIfThere(lock.file);
+    removeIfThere(`${lock.file}.attrs`);
+  }
+  for (const dir of stageLockDirs(backendUrl, stage)) {
+    for (const entry of readdirSync(dir)) {
+      if (!entry.endsWith(".json.attrs")) continue;
+      const attrs = join(dir, entry);
+      if (existsSync(attrs.slice(0, -".attrs".length))) continue;
+      try {
+        if (Date.now() - statSync(attrs).mtimeMs >= ATTRS_SETTLE_MS) removeIfThere(attrs);
+      } catch {
+        // removed meanwhile
+      }
     }
   }
   return dead;
+}
+
+function removeIfThere(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
 }
 
 export const describeLock = (l: EngineLock): string =>

@@ -8,12 +8,23 @@ export class RefusedError extends Error {
   override name = "RefusedError";
 }
 
-/** Who holds a stage's lease: written into the lock file by `StageLease.acquire`. */
+/**
+ * Who holds a stage's lease: written into the lease by `StageLease.acquire` or the S3 release
+ * store. Leases written before runner ids and expiries existed name only pid, host, what and since.
+ */
 export interface LeaseHolder {
   pid: number;
   host: string;
   what: string;
   since: string;
+  /** Unique per process (SLIPWAY_RUNNER_ID sets it): two runners on one host tell apart. */
+  runnerId?: string;
+  /** The CI job that runs the holder, when its environment names one. */
+  ciJobUrl?: string;
+  /** Counts takeovers of this stage's lease: a holder that lost its lease sees a newer one. */
+  generation?: number;
+  /** Past it, any runner may take the lease over; none means held until its process is gone. */
+  expiresAt?: string;
 }
 
 /** Another pipeline holds the stage's lease. */
@@ -26,7 +37,7 @@ export class PipelineBusyError extends RefusedError {
     readonly holder: LeaseHolder | undefined,
   ) {
     super(
-      `stage ${stage} is busy: ${describeHolder(lockFile, holder)}. ` +
+      `stage ${stage} is busy: ${describeHolder(lockFile, holder)}${holder ? ` (lease ${lockFile})` : ""}. ` +
         "Nothing was changed. Wait for it, or see `slipway status`.",
     );
   }
@@ -38,9 +49,15 @@ export class PipelineBusyError extends RefusedError {
 }
 
 function describeHolder(lockFile: string, holder: LeaseHolder | undefined): string {
-  return holder
-    ? `${holder.what} by pid ${holder.pid} on ${holder.host} since ${holder.since}`
-    : `lock ${lockFile}`;
+  if (!holder) return `lock ${lockFile}`;
+  const runner = holder.runnerId
+    ? ` (runner ${holder.runnerId}${holder.ciJobUrl ? `, ${holder.ciJobUrl}` : ""})`
+    : "";
+  const left = holder.expiresAt ? Math.ceil((Date.parse(holder.expiresAt) - Date.now()) / 1000) : 0;
+  const expiry = holder.expiresAt
+    ? `; its lease expires at ${holder.expiresAt}${left > 0 ? ` (in ${left} s)` : ""}`
+    : "";
+  return `${holder.what} by pid ${holder.pid} on ${holder.host}${runner} since ${holder.since}${expiry}`;
 }
 
 /** The engine's own stack lock is held by another update. */
@@ -76,5 +93,39 @@ export class RoutingNotFoundError extends Error {
     readonly detail: string,
   ) {
     super(`routing ${routingId}: ${detail}`);
+  }
+}
+
+/**
+ * What serves does not match the stack (src/pipeline/serving.ts): each problem in words a
+ * person can act on. The machine answers it: no promotion, no scale-down.
+ */
+export class NotServingError extends Error {
+  override name = "NotServingError";
+  constructor(
+    readonly when: string,
+    readonly problems: string[],
+  ) {
+    super(`not serving ${when}: ${problems.join("; ")}`);
+  }
+}
+
+/**
+ * Someone edited the people-owned config of the stack file (or Pulumi.yaml's defaults) while a
+ * release runs: the update that would apply it is refused before it starts. Only the release's
+ * rollback, which changes the routing resource alone, still runs.
+ */
+export class ConfigChangedError extends Error {
+  override name = "ConfigChangedError";
+  constructor(
+    /** Config leaves added, removed or changed since the release started (`slipway:service.env`). */
+    readonly keys: string[],
+    readonly file: string,
+    readonly update: string,
+  ) {
+    super(
+      `${file} changed during the release (${keys.join(", ")}): ${update} refused, nothing was applied; ` +
+        "a release applies only the config it started with. Undo the edit to go on, or roll back; release the edit afterwards",
+    );
   }
 }

@@ -5,7 +5,6 @@ import {
   fstatSync,
   fsyncSync,
   ftruncateSync,
-  mkdirSync,
   openSync,
   readFileSync,
   readSync,
@@ -15,6 +14,9 @@ import {
 import { dirname, join } from "node:path";
 import { userInfo, hostname } from "node:os";
 import { z } from "zod";
+import { APPEND_LOCK_POLL_MS, APPEND_LOCK_WAIT_MS } from "../defaults";
+import { SLOTS, type Wait } from "../domain";
+import { privateDir } from "../files";
 import { RefusedError } from "./errors";
 
 /**
@@ -38,8 +40,11 @@ export const LOG_EVENTS = [
   "update.started",
   "update.succeeded",
   "update.failed",
+  /** An update refused before it started: the stack file's people-owned config changed mid-release. */
+  "config.changed",
   "weights.verified",
   "weights.drifted",
+  "serving.failed",
   "alarm.fired",
   "smoke.passed",
   "smoke.failed",
@@ -134,6 +139,20 @@ export interface LogRecord {
   prev: string;
 }
 
+const stepIndex = z.number().int().min(0);
+const waitSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("stepPause"), step: stepIndex, seconds: z.number() }),
+  z.object({ kind: z.literal("scaleDownDelay"), slot: z.enum(SLOTS), seconds: z.number() }),
+]);
+/**
+ * The typed wait of a `pause.started` / `pause.ended` record (`figures.pause`); undefined for
+ * a record written before waits were typed, which only its `reason` (the label) names.
+ */
+export function waitOf(record: LogRecord): Wait | undefined {
+  const parsed = waitSchema.safeParse(record.figures?.pause);
+  return parsed.success ? parsed.data : undefined;
+}
+
 export type NewLogRecord = Omit<LogRecord, "seq" | "at" | "actor" | "prev" | "tornTail"> & {
   actor?: string;
   at?: string;
@@ -143,6 +162,8 @@ export type NewLogRecord = Omit<LogRecord, "seq" | "at" | "actor" | "prev" | "to
 export interface LogProblem {
   line: number;
   problem: string;
+  /** The object holding the line, for stores that keep one record per object (S3). */
+  where?: string;
 }
 
 export interface LogReading {
@@ -186,7 +207,7 @@ export class LogBrokenError extends RefusedError {
 export function brokenLogMessage(path: string, stage: string, problems: LogProblem[]): string {
   const shown = problems
     .slice(0, 5)
-    .map((p) => `line ${p.line}: ${p.problem}`)
+    .map((p) => `${p.where ?? `line ${p.line}`}: ${p.problem}`)
     .join("; ");
   const more = problems.length > 5 ? ` (and ${problems.length - 5} more)` : "";
   return (
@@ -278,7 +299,7 @@ export class ReleaseLog {
     readonly path: string,
     readonly stage: string,
   ) {
-    mkdirSync(dirname(path), { recursive: true });
+    privateDir(dirname(path));
   }
 
   /** Called with every record this log appends, after it is on disk (notifications hear releases here). */
@@ -332,29 +353,19 @@ export class ReleaseLog {
 
   private write(record: NewLogRecord): LogRecord {
     return withAppendLock(`${this.path}.append-lock`, () => {
-      const fd = openSync(this.path, "a+");
+      const fd = openSync(this.path, "a+", 0o600);
       try {
         const text = readFd(fd);
         const reading = verifyLogText(text, this.stage);
         if (reading.problems.length > 0)
           throw new LogBrokenError(this.path, this.stage, reading.problems);
         const tail = reading.records.at(-1);
-        const lastLine = tail ? lastRecordLine(text, reading) : undefined;
-        const { actor, at, ...rest } = record;
-        const full: LogRecord = {
-          seq: (tail?.seq ?? 0) + 1,
-          at: at ?? new Date().toISOString(),
-          actor: actor ?? defaultActor(),
-          ...rest,
-          ...(reading.tornTail ? { tornTail: reading.tornTail.text.slice(0, 2000) } : {}),
-          prev: lastLine === undefined ? genesisOf(this.stage) : hashLine(lastLine),
-        };
-        const line = JSON.stringify(full);
-        const check = logRecordSchema.safeParse(JSON.parse(line));
-        if (!check.success)
-          throw new Error(
-            `release log: refusing to write an invalid record: ${check.error.issues[0]!.path.join(".")}: ${check.error.issues[0]!.message}`,
-          );
+        const { record: full, line } = chainRecord(
+          this.stage,
+          record,
+          tail ? { seq: tail.seq, line: lastRecordLine(text, reading) } : undefined,
+          reading.tornTail?.text,
+        );
         if (reading.tornTail) {
           // A crash mid-write left bytes that never became a record; they are kept in this record instead.
           ftruncateSync(
@@ -362,7 +373,10 @@ export class ReleaseLog {
             Buffer.byteLength(text, "utf8") - Buffer.byteLength(reading.tornTail.text, "utf8"),
           );
         }
-        writeSync(fd, line + "\n");
+        // A last record whose newline was removed (by hand, or a copy that dropped it) still
+        // verifies; the new record must start on a line of its own, not join it.
+        const unterminated = text !== "" && !text.endsWith("\n") && !reading.tornTail;
+        writeSync(fd, (unterminated ? "\n" : "") + line + "\n");
         fsyncSync(fd);
         return full;
       } finally {
@@ -370,6 +384,34 @@ export class ReleaseLog {
       }
     });
   }
+}
+
+/**
+ * The record that follows `tail` (the last record's seq and its line exactly as written; undefined
+ * for the first record) and the line to write for it. Pure: every store chains records this way.
+ */
+export function chainRecord(
+  stage: string,
+  record: NewLogRecord,
+  tail: { seq: number; line: string } | undefined,
+  tornTail?: string,
+): { record: LogRecord; line: string } {
+  const { actor, at, ...rest } = record;
+  const full: LogRecord = {
+    seq: (tail?.seq ?? 0) + 1,
+    at: at ?? new Date().toISOString(),
+    actor: actor ?? defaultActor(),
+    ...rest,
+    ...(tornTail !== undefined ? { tornTail: tornTail.slice(0, 2000) } : {}),
+    prev: tail === undefined ? genesisOf(stage) : hashLine(tail.line),
+  };
+  const line = JSON.stringify(full);
+  const check = logRecordSchema.safeParse(JSON.parse(line));
+  if (!check.success)
+    throw new Error(
+      `release log: refusing to write an invalid record: ${check.error.issues[0]!.path.join(".")}: ${check.error.issues[0]!.message}`,
+    );
+  return { record: full, line };
 }
 
 function readFd(fd: number): string {
@@ -386,14 +428,21 @@ function readFd(fd: number): string {
 
 function lastRecordLine(text: string, reading: LogReading): string {
   const lines = text.split("\n");
-  // The last record is the last line, or the one before a torn tail.
-  const index = reading.tornTail ? reading.tornTail.line - 2 : lines.length - 2;
+  // The last record is the last line (before the final newline, if it has one), or the
+  // one before a torn tail.
+  const index = reading.tornTail
+    ? reading.tornTail.line - 2
+    : text.endsWith("\n")
+      ? lines.length - 2
+      : lines.length - 1;
   return lines[index]!;
 }
 
-const APPEND_LOCK_WAIT_MS = 10_000;
-
-function withAppendLock<T>(path: string, body: () => T): T {
+/**
+ * Runs `body` while holding a short lock file at `path` (created exclusively, holding this pid),
+ * waiting up to 10 s for another holder; a lock left by a process that is gone is removed.
+ */
+export function withAppendLock<T>(path: string, body: () => T): T {
   const started = Date.now();
   for (;;) {
     try {
@@ -417,7 +466,7 @@ function withAppendLock<T>(path: string, body: () => T): T {
           `release log append lock ${path} held by pid ${holder || "unknown"} for over ${APPEND_LOCK_WAIT_MS / 1000}s; if no slipway runs, remove it`,
           { cause: err },
         );
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, APPEND_LOCK_POLL_MS);
     }
   }
   try {

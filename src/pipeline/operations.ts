@@ -1,6 +1,6 @@
-import { SETTLED_PHASES, type ReleaseRecord, type StageConfig } from "../config/schema";
+import type { ReleaseRecord, StageConfig } from "../config/schema";
 import { flagHealth } from "../config/flags";
-import { pipelineExitCode } from "../cli/exitCodes";
+import { closesRelease, pipelineExitCode, SETTLED_PHASES, type Reporter } from "../domain";
 import type { StageOutputs } from "../contract/outputs";
 import { parseImageRef } from "../governance/artifact";
 import {
@@ -31,11 +31,10 @@ import {
   stateFromOutputs,
   type ReleaseOptions,
   type ReleaseReport,
-  type Reporter,
 } from "./release";
 import { StageStack } from "./stack";
 import { listStages, readStageConfig } from "./stackFile";
-import { applyUpdate } from "./update";
+import { applyUpdate, configGuard } from "./update";
 
 /**
  * The other pipeline commands: rollback, promote across stages, approve,
@@ -155,7 +154,16 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
     const reason = args.reason ?? "manual rollback";
     // The machine decides the transitions and their states; each lands as one update.
     let current = stateFromOutputs(outputs, config);
-    const updater = { stack, log, report, releaseId: rec.id };
+    // Its rollback transition changes only the route; a flip back or a restore is refused over
+    // config edited since the release started, as the release's own updates are.
+    const updater = {
+      stack,
+      log,
+      report,
+      releaseId: rec.id,
+      routing: outputs.routing,
+      config: configGuard(ctx.projectDir, args.stage, log.forRelease(rec.id)),
+    };
     const { state, transitions } = await runRollback(
       { state: current, fullReplicas: config.service.replicas, reason },
       {
@@ -203,12 +211,14 @@ function describeRollback(transitions: Transition[]): string {
     : `flipped back to ${last.slot}, one update`;
 }
 
+type SummaryOutcome = "completed" | "rolledBack" | "failed" | "paused" | "refused";
+
 /** Releases of a stage, newest first, folded from the log. */
 export interface ReleaseSummary {
   releaseId: string;
   artifact?: LogRecord["artifact"];
   startedAt: string;
-  outcome?: "completed" | "rolledBack" | "failed" | "paused" | "refused";
+  outcome?: SummaryOutcome;
   /** When the promote update landed (`release.promoted`). */
   promotedAt?: string;
   /** When the old slot's scale-down landed (`release.scaledDown`). */
@@ -227,10 +237,9 @@ export function summarize(records: LogRecord[]): ReleaseSummary[] {
     if (r.artifact && !s.artifact) s.artifact = r.artifact;
     if (r.event === "release.promoted") s.promotedAt = r.at;
     if (r.event === "release.scaledDown") s.scaledDownAt = r.at;
-    if (r.event === "release.completed") [s.outcome, s.endedAt] = ["completed", r.at];
-    if (r.event === "release.rolledBack") [s.outcome, s.endedAt] = ["rolledBack", r.at];
-    if (r.event === "release.failed") [s.outcome, s.endedAt] = ["failed", r.at];
-    if (r.event === "release.refused") [s.outcome, s.endedAt] = ["refused", r.at];
+    // The summary names an ended release by its closing event (`release.completed` → completed).
+    if (closesRelease(r.event))
+      [s.outcome, s.endedAt] = [r.event.slice("release.".length) as SummaryOutcome, r.at];
     if (r.event === "release.paused") s.outcome = "paused";
   }
   return [...byId.values()].sort((a, b) => b.startedAt.localeCompare(a.startedAt));

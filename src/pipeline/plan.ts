@@ -1,30 +1,10 @@
-import type { CanaryConfig, Step } from "../config/schema";
+import type { CanaryConfig } from "../config/schema";
 import { parseDurationSeconds } from "../analysis/spec";
+import { DEFAULT_PRESET, PRESET_PLANS, type PlanStep } from "../domain";
 
-/**
- * Step plans: the stage's `slipway:canary.steps`, or a preset named after the
- * CodeDeploy configurations people already know. Promotion after the last step
- * is implicit (it is the state machine's `promote` transition, not a step).
- */
-export type PlanStep =
-  | { kind: "setWeight"; weight: number }
-  | { kind: "pause"; seconds?: number; untilApproved: boolean }
-  | { kind: "analysis"; count?: number; intervalSeconds?: number };
-
-export const PRESET_PLANS: Record<NonNullable<CanaryConfig["preset"]>, Step[]> = {
-  // 10% for 5 minutes (analysed throughout), then the rest at once.
-  Canary10Percent5Minutes: [{ setWeight: 10 }, { analysis: { count: 5, interval: "1m" } }],
-  // +10% every minute (analysed each minute) until 90%, then the rest.
-  Linear10PercentEvery1Minute: [10, 20, 30, 40, 50, 60, 70, 80, 90].flatMap((w) => [
-    { setWeight: w },
-    { analysis: { count: 1, interval: "1m" } },
-  ]),
-  // No canary: smoke-check through the tester header, then flip.
-  BlueGreenImmediate: [],
-};
-
+/** The steps the state machine runs for a stage's canary config (src/domain/plan.ts). */
 export function planSteps(canary: Pick<CanaryConfig, "preset" | "steps">): PlanStep[] {
-  const steps = canary.steps ?? PRESET_PLANS[canary.preset ?? "Canary10Percent5Minutes"];
+  const steps = canary.steps ?? PRESET_PLANS[canary.preset ?? DEFAULT_PRESET];
   return steps.map((step): PlanStep => {
     if ("setWeight" in step) return { kind: "setWeight", weight: step.setWeight };
     if ("pause" in step) {
@@ -53,7 +33,7 @@ export function describeStep(step: PlanStep): string {
     case "setWeight":
       return `setWeight ${step.weight}`;
     case "pause":
-      return step.untilApproved ? "pause until approved" : `pause ${step.seconds}s`;
+      return step.untilApproved ? "pause until approved" : `pause ${step.seconds ?? 0}s`;
     case "analysis":
       return `analysis${step.count ? ` x${step.count}` : ""}${step.intervalSeconds ? ` every ${step.intervalSeconds}s` : ""}`;
   }

@@ -3,11 +3,13 @@ import { isAbsolute, join, resolve } from "node:path";
 import { parse } from "yaml";
 import { AWS_TAGS, routeName, slotResourceName } from "../../components/naming";
 import { LoadBalancerWeights } from "../aws/loadBalancerWeights";
-import { SLOTS, type Slot, type StageConfig } from "../config/schema";
+import type { StageConfig } from "../config/schema";
+import { SLOTS, type Slot } from "../domain";
 import type { StageOutputs } from "../contract/outputs";
 import { KubeApiError, KubeClient, kubePaths, parseKubeconfig } from "../kube/client";
 import type { Weights } from "../traffic/weights";
 import { RoutingNotFoundError } from "./errors";
+import { findRoutingResource } from "./routingResource";
 import type { StageStack, StateResource } from "./stack";
 
 /**
@@ -141,13 +143,7 @@ export class RefreshedStateReadBack implements WeightsReadBack {
   constructor(readonly stack: StageStack) {}
 
   async read(outputs: StageOutputs): Promise<Weights> {
-    const find = (resources: StateResource[]) =>
-      resources.find((r) =>
-        outputs.routing.kind === "HTTPRoute"
-          ? r.type === HTTP_ROUTE_TYPE &&
-            `${r.outputs?.metadata?.namespace}/${r.outputs?.metadata?.name}` === outputs.routing.id
-          : r.type === LISTENER_RULE_TYPE && r.outputs?.arn === outputs.routing.id,
-      );
+    const find = (resources: StateResource[]) => findRoutingResource(resources, outputs.routing);
     const route = find(await this.stack.resources());
     if (!route)
       throw new RoutingNotFoundError(
@@ -172,13 +168,11 @@ export class RefreshedStateReadBack implements WeightsReadBack {
   }
 }
 
-/** Engine type tokens of the resources the read-back looks at. */
-const HTTP_ROUTE_TYPE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute";
-const LISTENER_RULE_TYPE = "aws:lb/listenerRule:ListenerRule";
+/** Engine type token of the target groups a listener rule's weights name. */
 const TARGET_GROUP_TYPE = "aws:lb/targetGroup:TargetGroup";
 
 /** `routing.id` of an HTTPRoute is `namespace/name`. */
-function httpRouteRef(outputs: StageOutputs): { namespace: string; name: string } {
+export function httpRouteRef(outputs: StageOutputs): { namespace: string; name: string } {
   const [namespace, name, ...rest] = outputs.routing.id.split("/");
   if (outputs.routing.kind !== "HTTPRoute" || !namespace || !name || rest.length > 0)
     throw new RoutingNotFoundError(outputs.routing.id, "not an HTTPRoute id (namespace/name)");

@@ -1,6 +1,8 @@
-import { otherSlot, releaseRecordSchema, type ReleaseRecord } from "../config/schema";
+import { releaseRecordSchema, type ReleaseRecord } from "../config/schema";
+import { closesRelease, closingEventOfPhase, otherSlot } from "../domain";
 import type { StageOutputs } from "../contract/outputs";
 import { clearDeadEngineLocks, describeLock } from "./engineLock";
+import { rollbackCutShort } from "./condition";
 import type { ReleaseLog } from "./log";
 import type { UpdatableStack } from "./stack";
 
@@ -46,9 +48,6 @@ export async function recoverInterruptedEngine(args: {
     args.note(`resolved ${pending.length} pending operation(s) of a killed update`);
   }
 }
-
-/** Records that close a release in the log. */
-const CLOSING = ["release.completed", "release.rolledBack", "release.refused"];
 
 /**
  * An update cut short by a kill: the release's last `update.started` has no
@@ -110,8 +109,11 @@ export function recordCutShortUpdate(
 
 /**
  * The stack says the release ended (completed or rolled back: its last update
- * landed) but the log has no closing record: the process ended before writing
- * it. Appends it; returns the release's outcome, or undefined when nothing was missing.
+ * landed) but the log lacks the record of that end: the process ended before
+ * writing it. Appends it; returns the release's outcome, or undefined when nothing
+ * was missing. Only the end the stack says counts: a `release.failed` (its rollback
+ * did not land, as far as that process saw) is followed by the `release.rolledBack`
+ * of the rollback the stack shows landed.
  */
 export function closeSettledRelease(
   log: ReleaseLog,
@@ -121,7 +123,8 @@ export function closeSettledRelease(
   const rec = outputs?.release;
   if (!rec || (rec.phase !== "completed" && rec.phase !== "rolledBack")) return undefined;
   const records = log.forRelease(rec.id);
-  if (records.length === 0 || records.some((r) => CLOSING.includes(r.event))) return undefined;
+  const closing = closingEventOfPhase(rec.phase);
+  if (records.length === 0 || records.some((r) => r.event === closing)) return undefined;
   recordCutShortUpdate(log, stage, rec.id, outputs);
   log.append({
     stage,
@@ -135,8 +138,10 @@ export function closeSettledRelease(
 
 /**
  * A release the log started whose deploy never landed (the stack's outputs do not
- * name it) and that nothing closed: a kill before or during its first update.
- * Returns its record (from `release.started`), which `--resume` deploys.
+ * name it) and that nothing closed (CLOSING_EVENTS, src/domain): a kill before or
+ * during its first update. Returns its record (from `release.started`), which
+ * `--resume` deploys. A release that ended `failed` (its deploy and then its rollback
+ * did not land) is closed: its verdict was announced, and a new release starts afresh.
  */
 export function unlandedRelease(
   log: ReleaseLog,
@@ -146,16 +151,12 @@ export function unlandedRelease(
   const started = records.filter((r) => r.event === "release.started").at(-1);
   if (!started || started.releaseId === outputs?.release?.id) return undefined;
   const own = records.filter((r) => r.releaseId === started.releaseId);
-  if (own.some((r) => CLOSING.includes(r.event))) return undefined;
+  if (own.some((r) => closesRelease(r.event))) return undefined;
   const parsed = releaseRecordSchema.safeParse(started.figures?.record);
   return parsed.success ? parsed.data : undefined;
 }
 
 /** The rollback a kill or signal cut short (its update started, none landed since), or undefined. */
 export function rollbackUnderWay(log: ReleaseLog, releaseId: string): string | undefined {
-  const records = log.forRelease(releaseId);
-  const i = records.map((r) => r.event).lastIndexOf("update.started");
-  if (i < 0 || records[i]!.figures?.transition !== "rollback") return undefined;
-  if (records.slice(i + 1).some((r) => r.event === "update.succeeded")) return undefined;
-  return records[i]!.reason ?? "a rollback cut short";
+  return rollbackCutShort(log.forRelease(releaseId));
 }

@@ -4,39 +4,55 @@ import { parseAnalysisSpec, type AnalysisSpec } from "../analysis/spec";
 import { runAnalysis, type AnalysisWindow, type MetricInputs } from "../analysis/run";
 import { createPrometheusProvider } from "../analysis/providers/prometheus";
 import {
-  otherSlot,
-  SETTLED_PHASES,
+  VERSION_LABEL_ALLOWED,
+  versionLabelSchema,
   type ReleaseRecord,
-  type Slot,
   type StageConfig,
 } from "../config/schema";
-import { pipelineExitCode, type PipelineOutcome } from "../cli/exitCodes";
+import {
+  OUTCOMES,
+  otherSlot,
+  sameWait,
+  SETTLED_PHASES,
+  pipelineExitCode,
+  type PipelineOutcome,
+  type PlanStep,
+  type Reporter,
+  type Slot,
+  type Wait,
+} from "../domain";
 import { alarmRollbackReason, AwsSetupError, prepareAwsRelease, type AwsRelease } from "../aws";
 import type { StageOutputs } from "../contract/outputs";
+import { ALARM_POLL_MS, INCONCLUSIVE_RETRIES, SMOKE_REQUEST_TIMEOUT_MS } from "../defaults";
 import { parseImageRef, ImageRefError } from "../governance/artifact";
 import { checkArtifact } from "../governance/artifactPolicy";
 import { releasePolicyFindings } from "../policy/releaseCheck";
-import { LogBrokenError, ReleaseLog, type LogRecord } from "./log";
+import { LogBrokenError, ReleaseLog, waitOf, type LogRecord } from "./log";
 import {
   runMachine,
   weightsOf,
   type AnalysisResult,
   type Effects,
-  type Outcome,
   type StageState,
   type Transition,
   InterruptedError,
   WeightsDriftedError,
 } from "./machine";
-import { describeStep, planSteps, type PlanStep } from "./plan";
-import { weightsReadBackFor, type WeightsReadBack } from "./readBack";
+import { describeStep, planSteps } from "./plan";
+import {
+  httpRouteRef,
+  KubernetesApiReadBack,
+  weightsReadBackFor,
+  type WeightsReadBack,
+} from "./readBack";
+import { KubernetesServing, type ServingCheck } from "./serving";
 import type { Weights } from "../traffic/weights";
 import { StageStack, type StageStackOptions, type UpdatableStack } from "./stack";
-import { MissingSecretError, type HookPoint } from "../hooks";
+import { HeaderError, type HookPoint } from "../hooks";
 import type { Notifier } from "../notify";
 import { checkHookSecrets, checkpointEffect, startNotifier } from "./releaseHooks";
-import { readStageConfig } from "./stackFile";
-import { applyUpdate } from "./update";
+import { readStageConfig, stageConfigFingerprint } from "./stackFile";
+import { applyUpdate, configGuard } from "./update";
 import { resolveContext, StageLease, type PipelineContext } from "./context";
 import {
   closeSettledRelease,
@@ -45,24 +61,8 @@ import {
   rollbackUnderWay,
   unlandedRelease,
 } from "./recovery";
-import { RefusedError } from "./errors";
+import { NotServingError, RefusedError } from "./errors";
 import { armedFailpoint, failpoint } from "./failpoint";
-
-export type PipelineEvent =
-  | { type: "info"; message: string }
-  | {
-      type: "update";
-      message: string;
-      phase: "started" | "succeeded" | "failed";
-      changes?: Record<string, number>;
-      durationMs?: number;
-    }
-  | { type: "weights"; blue: number; green: number; verified: boolean }
-  | { type: "wait"; label: string; seconds: number }
-  | { type: "analysis"; index: number; verdict: string; reasons: string[] }
-  | { type: "outcome"; outcome: Outcome | "refused"; releaseId?: string; reason?: string };
-
-export type Reporter = (event: PipelineEvent) => void;
 
 /** Fetches metric inputs for one analysis window; tests and the rehearsal may inject their own. */
 export type MetricsSource = (args: {
@@ -219,6 +219,11 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
     }
     if (!options.version)
       return refuse(report, "--version is required: the release's version label, e.g. 1.4.2");
+    if (!versionLabelSchema.safeParse(options.version).success)
+      return refuse(
+        report,
+        `--version ${JSON.stringify(options.version.length > 80 ? `${options.version.slice(0, 80)}…` : options.version)}: not a version label; ${VERSION_LABEL_ALLOWED}`,
+      );
   }
   const plan = planSteps(config.canary);
   let analysisSpec: AnalysisSpec;
@@ -269,7 +274,7 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
   try {
     checkHookSecrets(config, hookEnv);
   } catch (err) {
-    if (err instanceof MissingSecretError) return refuse(report, err.message);
+    if (err instanceof HeaderError) return refuse(report, err.message);
     throw err;
   }
   let lease: StageLease;
@@ -441,7 +446,13 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
         },
         weights: outputs.weights,
         // The whole record: a resume deploys it when a kill ended the process before the deploy landed.
-        figures: { plan: plan.map(describeStep), previous: record.previous, record },
+        // The people-owned config it starts with: an update over an edited one is refused.
+        figures: {
+          plan: plan.map(describeStep),
+          previous: record.previous,
+          record,
+          config: stageConfigFingerprint(ctx.projectDir, options.stage),
+        },
       });
       log.append({
         stage: options.stage,
@@ -516,6 +527,28 @@ interface DriveArgs {
   rollingBack?: string;
 }
 
+/**
+ * What serves can be read on a stage whose route is read from the API server: each slot's
+ * Deployment, and the Gateway when its URL is known (`--smoke-url`). Elsewhere (render mode,
+ * AWS for now) there are no live objects here to read.
+ */
+function servingCheckFor(a: DriveArgs): ServingCheck | undefined {
+  if (!(a.readBack instanceof KubernetesApiReadBack)) return undefined;
+  const readBack = a.readBack;
+  return new KubernetesServing(
+    () => readBack.api(),
+    a.config.service.name,
+    httpRouteRef(a.outputs).namespace,
+    a.options.smokeUrl
+      ? {
+          url: a.options.smokeUrl,
+          healthPath: a.config.service.healthPath,
+          testerHeader: () => a.stack.testerHeader(),
+        }
+      : undefined,
+  );
+}
+
 async function drive(a: DriveArgs): Promise<ReleaseReport> {
   const { stack, config, plan, log, report, now } = a;
   const stage = a.options.stage;
@@ -527,7 +560,15 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
       ? { index: t.position - 1, description: describeStep(plan[t.position - 1]!) }
       : undefined;
 
-  const updater = { stack, log, report, releaseId, signal: a.options.signal };
+  const updater = {
+    stack,
+    log,
+    report,
+    releaseId,
+    signal: a.options.signal,
+    routing: a.outputs.routing,
+    config: configGuard(a.ctx.projectDir, stage, log.forRelease(releaseId)),
+  };
 
   /** Reads the weights in force back from the live route; drift is logged and thrown. */
   const watchWeights = async (expected: Weights, when: string): Promise<void> => {
@@ -571,8 +612,6 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
         return reason;
       }
     : undefined;
-  /** Pauses are cut into looks at the alarms at most this far apart. */
-  const ALARM_POLL_MS = 60_000;
   const hooks = checkpointEffect({
     config,
     log,
@@ -583,7 +622,26 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
     testerHeader: () => stack.testerHeader(),
   });
 
+  const serving = servingCheckFor(a);
   const effects: Effects = {
+    ...(serving
+      ? {
+          async serving(state, when) {
+            try {
+              await serving.check(state, a.config.service.replicas, when);
+            } catch (err) {
+              if (err instanceof NotServingError)
+                log.append({
+                  ...base(),
+                  event: "serving.failed",
+                  reason: err.message,
+                  figures: { when, problems: err.problems },
+                });
+              throw err;
+            }
+          },
+        }
+      : {}),
     async apply(next, t, message) {
       const signal = a.options.signal;
       if (signal?.aborted)
@@ -614,7 +672,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
         try {
           const res = await fetch(url, {
             headers: header ? { [header.name]: header.value } : {},
-            signal: AbortSignal.timeout(5000),
+            signal: AbortSignal.timeout(SMOKE_REQUEST_TIMEOUT_MS),
           });
           codes.push(res.status);
         } catch {
@@ -695,14 +753,14 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
       report({ type: "analysis", index, verdict: outcome.verdict, reasons: outcome.reasons });
       return result;
     },
-    async sleep(seconds, label) {
+    async sleep(seconds, label, wait) {
       if (seconds <= 0) return;
       // A resumed release does not serve again a pause it already served, in full or in part.
-      const served = pauseServed(log.forRelease(releaseId), label, now());
+      const served = pauseServed(log.forRelease(releaseId), label, now(), wait);
       if (served.done) return;
       const left = served.leftSeconds ?? seconds;
       if (left <= 0) {
-        log.append({ ...base(), event: "pause.ended", reason: label });
+        log.append({ ...base(), event: "pause.ended", reason: label, figures: { pause: wait } });
         return;
       }
       log.append({
@@ -712,6 +770,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
         figures: {
           seconds,
           ...(served.leftSeconds !== undefined ? { resumedWithSecondsLeft: left } : {}),
+          pause: wait,
         },
       });
       report({ type: "wait", label, seconds: left });
@@ -731,7 +790,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
           if (alarmRollback && (await alarmRollback())) break;
         }
       }
-      log.append({ ...base(), event: "pause.ended", reason: label });
+      log.append({ ...base(), event: "pause.ended", reason: label, figures: { pause: wait } });
     },
     async approved(index) {
       const approvals = log.forRelease(releaseId).filter((r) => r.event === "approval.recorded");
@@ -767,7 +826,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
       smokeCheck: !!config.canary.smokeCheck,
       scaleDownDelaySeconds: config.canary.scaleDownDelaySeconds,
       progressDeadlineSeconds: config.canary.progressDeadlineSeconds,
-      inconclusiveRetries: 1,
+      inconclusiveRetries: INCONCLUSIVE_RETRIES,
       onDrift: config.canary.onDrift,
       resumed: !!a.options.resume,
       ...(a.rollingBack ? { rollingBack: a.rollingBack } : {}),
@@ -775,21 +834,16 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
     effects,
   );
 
-  const event: LogRecord["event"] =
-    result.outcome === "promoted"
-      ? "release.completed"
-      : result.outcome === "rolledBack"
-        ? "release.rolledBack"
-        : result.outcome === "paused"
-          ? "release.paused"
-          : result.outcome === "refused"
-            ? "release.refused"
-            : result.outcome === "interrupted"
-              ? "release.interrupted"
-              : "release.failed";
+  const event: LogRecord["event"] = OUTCOMES[result.outcome].closingEvent;
   if (result.outcome === "interrupted")
     result.reason = `${result.reason}; continue with: slipway release --stage ${stage} --resume, or go back with: slipway rollback --stage ${stage}`;
-  log.append({ ...base(), event, weights: weightsOf(result.state), reason: result.reason });
+  log.append({
+    ...base(),
+    event,
+    weights: weightsOf(result.state),
+    reason: result.reason,
+    ...(result.pause ? { figures: { pause: result.pause } } : {}),
+  });
   return finish(report, result.outcome, { releaseId, reason: result.reason });
 }
 
@@ -825,23 +879,31 @@ function metricsFetcher(
 }
 
 /**
- * How much of the pause `label` this release already served, from its log: a
- * pause ended since the last update is done; one started and not ended has the
- * rest of its time left. Pure.
+ * How much of the timed wait `wait` (labelled `label`) this release already served,
+ * from its log: a pause ended since the last update is done; one started and not
+ * ended has the rest of its time left. Records are matched by their typed
+ * `figures.pause`; a record written before waits were typed has none and is matched
+ * by its `reason`, the label. Pure.
  */
 export function pauseServed(
   records: LogRecord[],
   label: string,
   nowMs: number,
+  wait?: Wait,
 ): { done: boolean; leftSeconds?: number } {
   let lastUpdate = -1;
   records.forEach((r, i) => {
     if (r.event === "update.succeeded") lastUpdate = i;
   });
-  const since = records.slice(lastUpdate + 1).filter((r) => r.reason === label);
+  const since = records.slice(lastUpdate + 1).filter((r) => {
+    const typed = waitOf(r);
+    return typed && wait ? sameWait(typed, wait) : r.reason === label;
+  });
   if (since.some((r) => r.event === "pause.ended")) return { done: true };
   const started = since.find((r) => r.event === "pause.started");
-  const seconds = started?.figures?.seconds;
+  // A step's pause lasts what the plan says now, counted from when it started: a person who
+  // shortened it in the stack file before --resume gets the shorter pause, not the old one.
+  const seconds = wait?.kind === "stepPause" ? wait.seconds : started?.figures?.seconds;
   if (!started || typeof seconds !== "number") return { done: false };
   return {
     done: false,

@@ -4,7 +4,8 @@ import { HookRunner, resolveHeaders, type HookPoint } from "../hooks";
 import { Notifier } from "../notify";
 import type { ReleaseLog } from "./log";
 import { weightsOf, type CheckpointDecision, type StageState } from "./machine";
-import { describeStep, type PlanStep } from "./plan";
+import { describeStep } from "./plan";
+import type { PlanStep } from "../domain";
 
 /**
  * The pipeline side of hooks and notifications. Notifications hear the release
@@ -100,6 +101,6 @@ export function checkpointEffect(
     });
     return decision.action === "continue"
       ? decision
-      : { action: decision.action, reason: decision.reason };
+      : { action: decision.action, reason: decision.reason, hook: decision.hook };
   };
 }

@@ -5,17 +5,20 @@ import {
   type Stack,
 } from "@pulumi/pulumi/automation";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { ensureBuilt, hasBuildConfig } from "../../bin/program-build";
+import { scratchDir, sweepScratchDirs } from "../files";
+import { ensureBuilt, hasBuildConfig } from "../programBuild";
 import { TESTER_TOKEN_KEY } from "../config/load";
 import { parseStageOutputs, type StageOutputs } from "../contract/outputs";
 import { StackLockedError } from "./errors";
 import { FAILPOINT_UPDATE_ENV } from "./failpoint";
 import type { StageState } from "./machine";
-import { writeStageState } from "./stackFile";
+import { RoutingNotFoundError } from "./errors";
+import { findRoutingResource } from "./routingResource";
+import { stackFilePath, writeStageState } from "./stackFile";
 
 /**
  * The Automation API side of the pipeline: one stage is one stack of the
@@ -30,6 +33,12 @@ export interface StageStackOptions {
   /** Extra environment for the engine (passphrase, credentials). */
   env?: Record<string, string>;
   onOutput?: (text: string) => void;
+  /**
+   * The stack settings file every command of this stack reads and writes (`--config-file`)
+   * instead of the project's `Pulumi.<stage>.yaml`: `slipway plan` previews in a scratch copy,
+   * so the project's file is never written, whatever signal ends the plan.
+   */
+  configFile?: string;
 }
 
 export interface UpdateResult {
@@ -60,6 +69,9 @@ export function compileCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const cache = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
   return join(cache, "slipway", "node-compile-cache");
 }
+
+/** The prefix of the folder each `up` keeps its engine event log in. */
+const UP_SCRATCH_PREFIX = "slipway-up-";
 
 /** The run-path wrapper that runs a project's precompiled build (bin/program-run.js). */
 export const PROGRAM_RUN_PATH = join(__dirname, "..", "..", "bin", "program-run.js");
@@ -93,8 +105,12 @@ export interface UpdatableStack {
   testerHeader(): Promise<{ name: string; value: string } | undefined>;
   /** Writes the pipeline's keys into the stack file; the next `up` applies them. */
   writeState(state: StageState): void;
-  /** `kind`: the transition the update lands (the failpoint's `during:<kind>`, failpoint.ts). */
-  up(message: string, kind?: string): Promise<UpdateResult>;
+  /**
+   * `kind`: the transition the update lands (the failpoint's `during:<kind>`, failpoint.ts).
+   * `only`: the update may change this routing resource and nothing else (the engine's
+   * `--target`); a stand-in that applies updates its own way may ignore it.
+   */
+  up(message: string, kind?: string, only?: StageOutputs["routing"]): Promise<UpdateResult>;
   /** Resolves operations a killed update left pending (see StageStack); absent on stand-ins. */
   clearPendingOperations?(): Promise<{ type: string; urn: string }[]>;
 }
@@ -104,6 +120,16 @@ export class StageStack implements UpdatableStack {
     readonly options: StageStackOptions,
     readonly stack: Stack,
   ) {}
+
+  /** The stack file this stack reads and writes: `options.configFile`, else the project's. */
+  get stackFile(): string {
+    return this.options.configFile ?? stackFilePath(this.options.projectDir, this.options.stage);
+  }
+
+  /** `--config-file` for every command when the stack reads a file other than the project's. */
+  private get configFileArgs(): string[] {
+    return this.options.configFile ? ["--config-file", this.options.configFile] : [];
+  }
 
   static async open(options: StageStackOptions): Promise<StageStack> {
     const envVars: Record<string, string> = {
@@ -131,14 +157,21 @@ export class StageStack implements UpdatableStack {
    * stay as they are (the next update deletes that resource and changes nothing else).
    */
   private async ensureTesterToken(): Promise<void> {
-    const file = join(this.options.projectDir, `Pulumi.${this.stage}.yaml`);
+    const file = this.stackFile;
     if (!existsSync(file)) return;
     const doc = (parse(readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, any> };
     const config = doc.config ?? {};
     if (config[`slipway:${TESTER_TOKEN_KEY}`] !== undefined) return;
     if (config["slipway:traffic"]?.headerRoute?.secretGenerator !== "builtin") return;
     const value = (await this.stateTesterToken()) ?? randomBytes(24).toString("base64url");
-    await this.stack.setConfig(`slipway:${TESTER_TOKEN_KEY}`, { value, secret: true });
+    if (!this.options.configFile)
+      return this.stack.setConfig(`slipway:${TESTER_TOKEN_KEY}`, { value, secret: true });
+    // The Automation API's setConfig has no --config-file; `--` keeps a value starting with "-" a value.
+    await this.cli(
+      ["config", "set", `slipway:${TESTER_TOKEN_KEY}`, "--secret", "--non-interactive"],
+      this.configFileArgs,
+      ["--", value],
+    );
   }
 
   /** The value of the SecretToken a stack deployed before `slipway:testerToken` holds in state. */
@@ -162,7 +195,7 @@ export class StageStack implements UpdatableStack {
   }
 
   writeState(state: StageState): void {
-    writeStageState(this.options.projectDir, this.options.stage, state);
+    writeStageState(this.stackFile, state);
   }
 
   /** The outputs of the last successful update, or undefined before the first. */
@@ -183,17 +216,20 @@ export class StageStack implements UpdatableStack {
    * stack's secrets: about 1.2 s a step); the change counts come from the update's own
    * summary event instead, and outputs are read only when the caller asks for them.
    */
-  async up(message: string, kind?: string): Promise<UpdateResult> {
+  async up(message: string, kind?: string, only?: StageOutputs["routing"]): Promise<UpdateResult> {
     const started = Date.now();
+    const target = only ? ["--target", await this.routingUrn(only)] : [];
     // Fault injection only: tells the program which update it runs in (inert without SLIPWAY_FAILPOINT).
     if (process.env.SLIPWAY_FAILPOINT)
       (this.stack.workspace as LocalWorkspace).envVars[FAILPOINT_UPDATE_ENV] = kind ?? "";
-    const dir = mkdtempSync(join(tmpdir(), "slipway-up-"));
+    // Those of runs killed before their `finally` (SIGKILL) go first.
+    sweepScratchDirs(UP_SCRATCH_PREFIX);
+    const dir = scratchDir(UP_SCRATCH_PREFIX);
     const eventLog = join(dir, "events.jsonl");
     try {
       await this.cli(
         ["up", "--yes", "--skip-preview", "--message", message, "--color", "never"],
-        ["--exec-kind", "auto.local", "--event-log", eventLog],
+        ["--exec-kind", "auto.local", "--event-log", eventLog, ...target, ...this.configFileArgs],
       );
       return { changes: summaryOf(readEvents(eventLog)), durationMs: Date.now() - started };
     } catch (err) {
@@ -201,6 +237,26 @@ export class StageStack implements UpdatableStack {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  /** URNs of routing resources by id: a routing resource keeps its URN for the stack's life. */
+  private readonly routingUrns = new Map<string, string>();
+
+  /**
+   * The URN of the routing resource `routing` (the stack's outputs name it by id), found in the
+   * stack's state. Not there: nothing is updated, since an untargeted update could change more.
+   */
+  private async routingUrn(routing: StageOutputs["routing"]): Promise<string> {
+    const known = this.routingUrns.get(routing.id);
+    if (known) return known;
+    const found = findRoutingResource(await this.resources(), routing);
+    if (!found)
+      throw new RoutingNotFoundError(
+        routing.id,
+        `no ${routing.kind} with that id in the state of stack ${this.stage}, so an update limited to it cannot run (nothing was changed); \`slipway status\` shows the stage`,
+      );
+    this.routingUrns.set(routing.id, found.urn);
+    return found.urn;
   }
 
   /**
@@ -217,7 +273,11 @@ export class StageStack implements UpdatableStack {
    * One CLI command on this stack, run the way the Automation API runs its own (the
    * workspace's CLI, environment and working directory; errors are its CommandErrors).
    */
-  private cli(args: string[], extra: string[] = []): Promise<{ stdout: string; stderr: string }> {
+  private cli(
+    args: string[],
+    extra: string[] = [],
+    trailing: string[] = [],
+  ): Promise<{ stdout: string; stderr: string }> {
     const ws = this.stack.workspace as LocalWorkspace;
     const env: Record<string, string> = {
       PULUMI_DEBUG_COMMANDS: "true",
@@ -227,7 +287,7 @@ export class StageStack implements UpdatableStack {
     // PulumiCommand.run is the SDK's own command runner (marked internal, not in its typings).
     const command = ws.pulumiCommand as PulumiCommand & InternalRun;
     return command.run(
-      [...args, ...extra, "--stack", this.stage],
+      [...args, ...extra, "--stack", this.stage, ...trailing],
       ws.workDir,
       env,
       this.options.onOutput,
@@ -236,7 +296,10 @@ export class StageStack implements UpdatableStack {
 
   async preview(): Promise<Record<string, number>> {
     try {
-      const result = await this.stack.preview({ color: "never" });
+      const result = await this.stack.preview({
+        color: "never",
+        configFile: this.options.configFile,
+      });
       return result.changeSummary as Record<string, number>;
     } catch (err) {
       throw asLockError(err);
@@ -271,7 +334,12 @@ export class StageStack implements UpdatableStack {
   /** Refreshes only `urns` from the cloud (no other resource is read or changed); returns the state. */
   async refresh(urns: string[], message: string): Promise<StateResource[]> {
     try {
-      await this.stack.refresh({ target: urns, color: "never", message });
+      await this.stack.refresh({
+        target: urns,
+        color: "never",
+        message,
+        configFile: this.options.configFile,
+      });
     } catch (err) {
       throw asLockError(err);
     }

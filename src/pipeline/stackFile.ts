@@ -1,6 +1,7 @@
+import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse, parseDocument } from "yaml";
+import { isMap, parse, parseDocument, type Document } from "yaml";
 import { parseStageConfig, TESTER_TOKEN_KEY } from "../config/load";
 import type { StageConfig } from "../config/schema";
 import { RefusedError } from "./errors";
@@ -12,12 +13,15 @@ import type { StageState } from "./machine";
  * the keys it owns (slots, traffic, release), keeping every other line.
  */
 
-/** Project defaults (Pulumi.yaml `config:` defaults) overlaid by the stack file, as the engine does it. */
-export function readRawStackConfig(projectDir: string, stage: string): Record<string, unknown> {
+/**
+ * Every key the engine reads for `stage`: the project's `slipway:` defaults (Pulumi.yaml) overlaid
+ * by every key of the stack file, names as written.
+ */
+function mergedStackConfig(projectDir: string, stage: string): Record<string, unknown> {
   const project = parseYamlFile(join(projectDir, "Pulumi.yaml")) as {
     config?: Record<string, any>;
   };
-  const stackFile = join(projectDir, `Pulumi.${stage}.yaml`);
+  const stackFile = stackFilePath(projectDir, stage);
   if (!existsSync(stackFile)) {
     throw new Error(
       `--stage ${stage}: no stack file ${stackFile}; stages in ${projectDir}: ${listStages(projectDir).join(", ") || "none"}`,
@@ -26,15 +30,19 @@ export function readRawStackConfig(projectDir: string, stage: string): Record<st
   const stack = (parseYamlFile(stackFile) ?? {}) as {
     config?: Record<string, unknown>;
   };
+  const merged: Record<string, unknown> = {};
+  for (const [key, decl] of Object.entries(project?.config ?? {}))
+    if (key.startsWith("slipway:") && isMapping(decl) && "default" in decl)
+      merged[key] = decl.default;
+  return Object.assign(merged, stack.config ?? {});
+}
+
+/** Project defaults (Pulumi.yaml `config:` defaults) overlaid by the stack file, as the engine does it. */
+export function readRawStackConfig(projectDir: string, stage: string): Record<string, unknown> {
   const raw: Record<string, unknown> = {};
-  for (const [key, decl] of Object.entries(project.config ?? {})) {
-    if (key.startsWith("slipway:") && decl && typeof decl === "object" && "default" in decl)
-      raw[key.slice(8)] = decl.default;
-  }
-  for (const [key, value] of Object.entries(stack.config ?? {})) {
+  for (const [key, value] of Object.entries(mergedStackConfig(projectDir, stage)))
     if (key.startsWith("slipway:") && key !== `slipway:${TESTER_TOKEN_KEY}`)
       raw[key.slice(8)] = value;
-  }
   return raw;
 }
 
@@ -78,16 +86,104 @@ export function readStageConfig(projectDir: string, stage: string): StageConfig 
  */
 export const YAML_WRITE = { defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" } as const;
 
-/** Writes the pipeline's keys into the stack file, leaving every other line as it was. */
-export function writeStageState(projectDir: string, stage: string, state: StageState): void {
-  const file = join(projectDir, `Pulumi.${stage}.yaml`);
+/** The stack file of `stage`: `Pulumi.<stage>.yaml` in the project. */
+export const stackFilePath = (projectDir: string, stage: string): string =>
+  join(projectDir, `Pulumi.${stage}.yaml`);
+
+/** Writes the pipeline's keys into the stack file `file`, leaving every other line as it was. */
+export function writeStageState(file: string, state: StageState): void {
   const doc = parseDocument(readFileSync(file, "utf8"));
-  const traffic = (doc.getIn(["config", "slipway:traffic"]) as any)?.toJSON?.() ?? {};
-  doc.setIn(
-    ["config", "slipway:traffic"],
-    doc.createNode({ ...traffic, stable: state.stable, canaryWeight: state.canaryWeight }),
-  );
-  doc.setIn(["config", "slipway:slots"], doc.createNode(state.slots));
+  // Key by key, not whole mappings: a comment a person wrote inside slipway:traffic or
+  // slipway:slots stays on its line.
+  setMapping(doc, ["config", "slipway:traffic"], {
+    stable: state.stable,
+    canaryWeight: state.canaryWeight,
+  });
+  for (const slot of ["blue", "green"] as const) {
+    const path = ["config", "slipway:slots", slot];
+    setMapping(doc, path, state.slots[slot]);
+    const node = doc.getIn(path) as { items?: { key: unknown }[] } | undefined;
+    for (const key of keysOf(node)) if (!(key in state.slots[slot])) doc.deleteIn([...path, key]);
+  }
   if (state.release) doc.setIn(["config", "slipway:release"], doc.createNode(state.release));
   writeFileSync(file, doc.toString(YAML_WRITE));
+}
+
+/** Sets each of `values` at `path` (creating the mapping when missing), leaving other keys and comments. */
+function setMapping(doc: Document, path: string[], values: Record<string, unknown>): void {
+  if (!isMap(doc.getIn(path))) doc.setIn(path, doc.createNode({}));
+  for (const [key, value] of Object.entries(values))
+    if (value !== undefined) doc.setIn([...path, key], doc.createNode(value));
+}
+
+function keysOf(node: unknown): string[] {
+  if (!isMap(node)) return [];
+  return node.items.map((item) => String((item.key as { value?: unknown })?.value ?? item.key));
+}
+
+/**
+ * Keys outside the fingerprint. What the pipeline writes into a stack file: whole keys
+ * (writeStageState, the tester token StageStack.open generates) and two fields of
+ * `slipway:traffic`. And the release's own instructions, which only the pipeline reads and the
+ * program turns into no resource, so an edit of them cannot ride along with an update: a person
+ * may shorten a pause or add an approval and resume (the plan is read again on resume).
+ */
+const PIPELINE_KEYS: readonly string[] = [
+  "slipway:slots",
+  "slipway:release",
+  `slipway:${TESTER_TOKEN_KEY}`,
+  "slipway:canary",
+  "slipway:promotion",
+  "slipway:notifications",
+  "slipway:artifacts",
+];
+const PIPELINE_TRAFFIC_FIELDS: readonly string[] = ["stable", "canaryWeight"];
+
+/**
+ * The people-owned config of a stage, one entry per leaf (`slipway:service.env.LOG_FORMAT`)
+ * with a digest of its value: what a release compares before each update to tell that someone
+ * edited the stack file meanwhile, and can record in the (world-readable) log without the values.
+ */
+export type ConfigFingerprint = Record<string, string>;
+
+const isMapping = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** The fingerprint of a config map (keys as in a stack file, `slipway:service`). Pure. */
+export function fingerprintConfig(config: Record<string, unknown>): ConfigFingerprint {
+  const out: ConfigFingerprint = {};
+  const walk = (path: string, value: unknown) => {
+    if (isMapping(value) && Object.keys(value).length > 0)
+      for (const [k, v] of Object.entries(value)) walk(`${path}.${k}`, v);
+    else
+      out[path] = createHash("sha256")
+        .update(JSON.stringify(value) ?? "undefined")
+        .digest("hex")
+        .slice(0, 16);
+  };
+  for (const [key, value] of Object.entries(config)) {
+    if (PIPELINE_KEYS.includes(key)) continue;
+    if (key === "slipway:traffic" && isMapping(value)) {
+      const owned = Object.fromEntries(
+        Object.entries(value).filter(([k]) => !PIPELINE_TRAFFIC_FIELDS.includes(k)),
+      );
+      // An empty mapping is a leaf: the key itself still counts as present.
+      walk(key, owned);
+    } else walk(key, value);
+  }
+  return out;
+}
+
+/** The leaves added, removed or changed between two fingerprints, sorted. Pure. */
+export function changedConfigKeys(before: ConfigFingerprint, after: ConfigFingerprint): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].filter((k) => before[k] !== after[k]).sort();
+}
+
+/**
+ * The fingerprint of the config the engine would read for `stage` now: the project's
+ * `slipway:` defaults (Pulumi.yaml) overlaid by every key of the stack file.
+ */
+export function stageConfigFingerprint(projectDir: string, stage: string): ConfigFingerprint {
+  return fingerprintConfig(mergedStackConfig(projectDir, stage));
 }

@@ -1,8 +1,16 @@
-import type { ReleaseLog } from "./log";
+import type { StageOutputs } from "../contract/outputs";
+import type { LogRecord, ReleaseLog } from "./log";
+import { ConfigChangedError } from "./errors";
 import { failpoint } from "./failpoint";
 import { InterruptedError, weightsOf, type StageState, type Transition } from "./machine";
-import type { Reporter } from "./release";
+import type { Reporter } from "../domain";
 import type { UpdatableStack, UpdateResult } from "./stack";
+import {
+  changedConfigKeys,
+  stackFilePath,
+  stageConfigFingerprint,
+  type ConfigFingerprint,
+} from "./stackFile";
 
 /** Where one stage's updates land and are recorded. */
 export interface StageUpdater {
@@ -12,7 +20,40 @@ export interface StageUpdater {
   releaseId: string;
   /** SIGINT/SIGTERM: an update not yet handed to the engine does not start. */
   signal?: AbortSignal;
+  /** The stage's routing resource (its outputs name it): all a step or rollback may change. */
+  routing: StageOutputs["routing"];
+  /** The people-owned config the release started with; an update over an edited one is refused. */
+  config?: ConfigGuard;
 }
+
+/** The config a release started with, and how to read it now (stackFile.ts). */
+export interface ConfigGuard {
+  started: ConfigFingerprint;
+  /** The stack file people edit: what the refusal names. */
+  file: string;
+  read(): ConfigFingerprint;
+}
+
+/**
+ * The guard of a release's updates on `stage`: `started` is what its `release.started` record
+ * holds (`figures.config`); a release recorded before fingerprints existed starts from now.
+ */
+export function configGuard(projectDir: string, stage: string, records: LogRecord[]): ConfigGuard {
+  const read = () => stageConfigFingerprint(projectDir, stage);
+  const recorded = records.find((r) => r.event === "release.started")?.figures?.config;
+  const started =
+    recorded && typeof recorded === "object" && !Array.isArray(recorded)
+      ? (recorded as ConfigFingerprint)
+      : read();
+  return { started, file: stackFilePath(projectDir, stage), read };
+}
+
+/**
+ * Transitions whose update changes the routing resource and nothing else (the design's
+ * invariants 1 and 2): the engine is told so (`--target`), so an edit of anything else, in
+ * the stack file or the program, cannot ride along with a canary step or a rollback.
+ */
+const ROUTING_ONLY: readonly Transition["kind"][] = ["setWeight", "rollback"];
 
 /**
  * The one writer of stage state, for `release` and `rollback` alike: writes
@@ -29,6 +70,20 @@ export async function applyUpdate(
   step?: { index: number; description: string },
 ): Promise<UpdateResult> {
   const base = { stage: u.stack.stage, releaseId: u.releaseId, step };
+  // A rollback still runs over an edited config: it is limited to the routing resource.
+  const changed =
+    u.config && t.kind !== "rollback" ? changedConfigKeys(u.config.started, u.config.read()) : [];
+  if (changed.length > 0) {
+    const err = new ConfigChangedError(changed, u.config!.file, message);
+    u.log.append({
+      ...base,
+      event: "config.changed",
+      reason: err.message,
+      figures: { keys: changed, file: u.config!.file, transition: t.kind },
+    });
+    u.report({ type: "update", phase: "failed", message: err.message });
+    throw err;
+  }
   u.stack.writeState(next);
   // `transition` and `updatedAt` let a recovery tell whether an update cut short by a kill landed.
   u.log.append({
@@ -46,7 +101,11 @@ export async function applyUpdate(
       throw new InterruptedError(
         `${String(u.signal.reason ?? "interrupted")} before: ${message} (not started)`,
       );
-    result = await u.stack.up(message, t.kind);
+    result = await u.stack.up(
+      message,
+      t.kind,
+      ROUTING_ONLY.includes(t.kind) ? u.routing : undefined,
+    );
     await failpoint("after", t.kind);
   } catch (err) {
     u.stack.writeState(current);

@@ -1,5 +1,6 @@
 import { appConfigDocument, flagdDocument } from "../config/flags";
-import { otherSlot, type StageConfig } from "../config/schema";
+import type { StageConfig } from "../config/schema";
+import { otherSlot } from "../domain";
 import { weightsFor } from "../traffic/weights";
 import { evaluate, POLICIES, type Finding } from "./catalog";
 import { FLAGD_DATA_KEY, TYPES, type PolicyResource } from "./rules";

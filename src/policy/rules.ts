@@ -1,6 +1,7 @@
 import { flagHealth } from "../config/flags";
 import { parseImageRef, ImageRefError } from "../governance/artifact";
 import { UNSCOPABLE_ACTIONS } from "../iam/policies";
+import { isSlot, SLOT_LABEL, SLOT_TAG, SLOTS } from "../domain";
 
 /**
  * The rules of Slipway's policy pack, as pure functions over a resource's type
@@ -81,13 +82,7 @@ export const INGRESS_TYPES = [
 ] as const;
 export const FLAG_TYPES = [TYPES.configMap, TYPES.appConfigVersion] as const;
 
-/** Where Slipway keeps slot identity: a label on Kubernetes objects, a tag on AWS ones. */
-export const SLOT_LABEL = "slipway.dev/slot";
-export const SLOT_TAG = "slipway:slot";
 export const FLAGD_DATA_KEY = "flags.flagd.json";
-const SLOTS = ["blue", "green"] as const;
-type Slot = (typeof SLOTS)[number];
-const isSlot = (v: unknown): v is Slot => v === "blue" || v === "green";
 
 const isObject = (v: unknown): v is Record<string, any> =>
   typeof v === "object" && v !== null && !Array.isArray(v);

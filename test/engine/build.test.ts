@@ -1,7 +1,7 @@
 import { appendFileSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureBuilt } from "../../bin/program-build";
+import { ensureBuilt } from "../../src/programBuild";
 import { StageStack } from "../../src/pipeline/stack";
 import { scratchProject, type ScratchProject } from "./support/project";
 

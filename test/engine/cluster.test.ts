@@ -297,13 +297,17 @@ describe("cluster: a part that fails to start", () => {
         /kube-apiserver exited during start-up \(exit code 4\)[\s\S]*no certificates/,
       );
       expect(progress).toContainEqual(
-        "  kine … exited during start-up (killed by SIGKILL); starting it once more",
+        expect.stringMatching(
+          /^ {2}kine … exited during start-up \(killed by SIGKILL\); pid \d+ is gone, starting it once more$/,
+        ),
       );
       expect(progress).toContainEqual(
         expect.stringMatching(/^ {2}kine … started \(pid \d+\), ready/),
       );
       expect(progress).toContainEqual(
-        "  kube-apiserver … exited during start-up (exit code 4); starting it once more",
+        expect.stringMatching(
+          /^ {2}kube-apiserver … exited during start-up \(exit code 4\); pid \d+ is gone, starting it once more$/,
+        ),
       );
       // What this up started, the kine that came up on its second start included, is stopped.
       const recorded = JSON.parse(readFileSync(join(stateDir, "cluster.json"), "utf8")) as {
@@ -312,6 +316,116 @@ describe("cluster: a part that fails to start", () => {
       expect(await listening(recorded.ports.kine!, 500)).toBe(false);
       const status = await clusterStatus(o);
       expect(status.parts.filter((p) => p.running)).toEqual([]);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Whether `pid` is a process that runs (a zombie has ended; only its parent's wait is missing). */
+function runningPid(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return false;
+  }
+}
+
+/** Every part started by `script` (none of these tests gets past the first part or two). */
+function fakeToolchain(dir: string, bin: Partial<Record<(typeof PARTS)[number], string>>) {
+  const missing = join(dir, "not-a-part");
+  return {
+    dir,
+    bin: { ...Object.fromEntries(PARTS.map((p) => [p, missing])), ...bin } as Record<
+      (typeof PARTS)[number],
+      string
+    >,
+    kwokStages: missing,
+    gatewayApiCrds: [],
+  };
+}
+
+describe("cluster: a part counts as exited only once it is reaped", () => {
+  it("one that runs but is never ready is not taken for exited, not started twice, and is stopped when up gives up", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "slipway-cluster-hung-"));
+    try {
+      // A wrapper that execs: the pid stays, its command line becomes sleep's (a /proc check by
+      // command line called this "exited", started a second copy and left both running).
+      const pids = join(stateDir, "kine-pids");
+      const kine = join(stateDir, "kine-that-hangs");
+      writeFileSync(kine, `#!/bin/sh\necho $$ >> '${pids}'\nexec sleep 600\n`, { mode: 0o755 });
+      const progress: string[] = [];
+      const o = {
+        projectDir: projectDir(),
+        stateDir,
+        gateways: [GATEWAY],
+        namespaces: [],
+        toolchain: fakeToolchain(stateDir, { kine }),
+        readyTimeoutMs: 4000,
+        onProgress: (line: string) => progress.push(line),
+      };
+      await expect(clusterUp(o)).rejects.toThrow(
+        /kine not ready after 4s \(nothing listens on 127\.0\.0\.1:\d+\)/,
+      );
+      const started = readFileSync(pids, "utf8").trim().split("\n").map(Number);
+      expect(started).toHaveLength(1);
+      expect(progress.filter((l) => l.includes("starting it once more"))).toEqual([]);
+      expect(started.filter(runningPid)).toEqual([]);
+      expect((await clusterStatus(o)).parts.filter((p) => p.running)).toEqual([]);
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  it("before a second start, the first one's process and whatever it left in its group are gone", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "slipway-cluster-leftover-"));
+    try {
+      // kine, first start: leaves a child behind in its process group and exits 5; second start:
+      // listens on its address (ready). kube-apiserver fails each time, which ends the up.
+      const leftovers = join(stateDir, "leftovers");
+      const mark = join(stateDir, "kine-started-once");
+      const kine = join(stateDir, "kine-exits-once");
+      const listen = `const [h, p] = process.argv[1].split(":"); require("node:net").createServer().listen(Number(p), h)`;
+      writeFileSync(
+        kine,
+        [
+          "#!/bin/sh",
+          `if [ ! -e '${mark}' ]; then : > '${mark}'; sleep 600 & echo $! > '${leftovers}'; exit 5; fi`,
+          `exec '${process.execPath}' -e '${listen}' "$2"`,
+          "",
+        ].join("\n"),
+        { mode: 0o755 },
+      );
+      const apiServer = join(stateDir, "kube-apiserver-that-fails");
+      writeFileSync(apiServer, "#!/bin/sh\nexit 4\n", { mode: 0o755 });
+      const progress: string[] = [];
+      const o = {
+        projectDir: projectDir(),
+        stateDir,
+        gateways: [GATEWAY],
+        namespaces: [],
+        toolchain: fakeToolchain(stateDir, { kine, "kube-apiserver": apiServer }),
+        readyTimeoutMs: 30_000,
+        onProgress: (line: string) => progress.push(line),
+      };
+      await expect(clusterUp(o)).rejects.toThrow(/kube-apiserver exited during start-up/);
+      const retry = progress.find((l) => l.startsWith("  kine … exited during start-up"));
+      expect(retry).toMatch(
+        /^ {2}kine … exited during start-up \(exit code 5\); pid \d+ is gone, starting it once more$/,
+      );
+      const first = Number(/pid (\d+)/.exec(retry!)![1]);
+      expect(runningPid(first)).toBe(false);
+      expect(runningPid(Number(readFileSync(leftovers, "utf8")))).toBe(false);
+      expect(progress).toContainEqual(
+        expect.stringMatching(/^ {2}kine … started \(pid \d+\), ready/),
+      );
+      // The kine that came up on its second start is stopped with the rest.
+      const recorded = JSON.parse(readFileSync(join(stateDir, "cluster.json"), "utf8")) as {
+        ports: Record<string, number>;
+      };
+      expect(await listening(recorded.ports.kine!, 500)).toBe(false);
+      expect((await clusterStatus(o)).parts.filter((p) => p.running)).toEqual([]);
     } finally {
       rmSync(stateDir, { recursive: true, force: true });
     }

@@ -18,7 +18,7 @@ import { ReleaseLog, type LogRecord } from "../../src/pipeline/log";
 import { status } from "../../src/pipeline/operations";
 import { release } from "../../src/pipeline/release";
 import { StageStack } from "../../src/pipeline/stack";
-import { descendants } from "../../src/rehearsal/processes";
+import { descendants } from "../../src/processes";
 import { REPO, scratchProject, type ScratchProject } from "./support/project";
 
 /**

@@ -5,8 +5,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { MetricInputs } from "../../src/analysis/run";
 import { ReleaseLog } from "../../src/pipeline/log";
 import { approve, promote, rollback, status } from "../../src/pipeline/operations";
-import { release, type MetricsSource, type PipelineEvent } from "../../src/pipeline/release";
-import { renderedRouteWeights } from "../../src/pipeline/readBack";
+import { release, type MetricsSource } from "../../src/pipeline/release";
+import type { PipelineEvent } from "../../src/domain";
+import { renderedManifests, renderedRouteWeights } from "../../src/pipeline/readBack";
 import { StageStack } from "../../src/pipeline/stack";
 import { REPO, scratchProject, toKubernetesRender, type ScratchProject } from "./support/project";
 
@@ -203,6 +204,69 @@ describe("pipeline on the real engine", () => {
     });
   });
 
+  it("an env edit in the stack file during a pause is refused: the step and the rollback change the route only, the stable slot is untouched", async () => {
+    fastPlan(project, "local", [{ setWeight: 10 }, { pause: { duration: 2 } }, { setWeight: 50 }]);
+    const stable = (await status(base())).outputs!.stableSlot;
+    const deploymentOf = (slot: string) =>
+      renderedManifests(project.renderDir("local")).find(
+        (m) => m?.kind === "Deployment" && String(m?.metadata?.name).endsWith(`-${slot}`),
+      );
+    const stableBefore = deploymentOf(stable);
+    expect(stableBefore).toBeDefined();
+    let edited = false;
+    try {
+      const result = await release({
+        ...base(),
+        image: digest("e"),
+        version: "1.9.0",
+        // The first pause: someone edits the service's environment in the stack file.
+        sleep: async (ms) => {
+          if (!edited) {
+            edited = true;
+            project.editStack("local", (c) => {
+              c["slipway:service"].env = { ...c["slipway:service"].env, GREETING: "mid-canary" };
+            });
+          }
+          await new Promise((r) => setTimeout(r, ms));
+        },
+      });
+      expect(edited).toBe(true);
+      expect(result.outcome).toBe("rolledBack");
+      expect(result.exitCode).toBe(3);
+      expect(result.reason).toMatch(/slipway:service\.env\.GREETING/);
+      const updates = updatesOf(log, result.releaseId!);
+      expect(updates.map((u) => (u.figures as any).transition)).toEqual([
+        "deploy",
+        "setWeight",
+        "rollback",
+      ]);
+      // The step before the edit and the rollback over it: the route, and nothing else.
+      for (const u of updates.slice(1)) {
+        const changes = (u.figures as any).changes as Record<string, number>;
+        expect(Object.entries(changes).filter(([op]) => op !== "same")).toEqual([["update", 1]]);
+      }
+      const refused = log.forRelease(result.releaseId!).filter((r) => r.event === "config.changed");
+      expect(refused).toHaveLength(1);
+      expect(refused[0]!.figures).toMatchObject({
+        keys: ["slipway:service.env.GREETING"],
+        transition: "setWeight",
+      });
+      expect(refused[0]!.reason).toContain("Pulumi.local.yaml");
+      // The stable slot's Deployment was never updated; no object carries the edit.
+      expect(deploymentOf(stable)).toEqual(stableBefore);
+      expect(JSON.stringify(renderedManifests(project.renderDir("local")))).not.toContain(
+        "mid-canary",
+      );
+      expect(renderedRouteWeights(project.renderDir("local"), "checkout")).toEqual(
+        stable === "blue" ? { blue: 100, green: 0 } : { blue: 0, green: 100 },
+      );
+    } finally {
+      project.editStack("local", (c) => {
+        delete c["slipway:service"].env.GREETING;
+      });
+    }
+  });
+
   it("rollback after promotion while the old slot runs flips back in one update", async () => {
     fastPlan(project, "local", [{ setWeight: 50 }], { scaleDownDelaySeconds: 3600 });
     // Promote but stop before the (long) scale-down: the sleep of the delay ends the run.
@@ -342,12 +406,18 @@ describe("pipeline on the real engine", () => {
     };
 
     it("a concurrent run is refused and changes nothing; a killed run resumes without repeating an update", async () => {
-      fastPlan(project, "local", [
-        { setWeight: 10 },
-        { pause: { duration: 600 } },
-        { setWeight: 40 },
-        { pause: { duration: 1 } },
-      ]);
+      // A pause the child is killed in; the deadline must outlast the plan (the config refuses one that does not).
+      fastPlan(
+        project,
+        "local",
+        [
+          { setWeight: 10 },
+          { pause: { duration: 600 } },
+          { setWeight: 40 },
+          { pause: { duration: 1 } },
+        ],
+        { progressDeadlineSeconds: 1200 },
+      );
       child = startChild([
         "release",
         "--stage",
@@ -361,8 +431,13 @@ describe("pipeline on the real engine", () => {
         project.logDir,
       ]);
       let out = "";
+      let err = "";
       child.stdout!.on("data", (d) => (out += d));
-      await waitFor(() => out.includes('"type":"wait"'));
+      child.stderr!.on("data", (d) => (err += d));
+      // What the child said, when it never gets to its pause.
+      await waitFor(() => out.includes('"type":"wait"')).catch((e: Error) => {
+        throw new Error(`${e.message}; stdout: ${out.slice(-3000)}; stderr: ${err.slice(-3000)}`);
+      });
 
       const before = await (await StageStack.open({ ...base() })).stack.exportStack();
       const second = await release({ ...base(), image: digest("b"), version: "2.0.1" });

@@ -64,6 +64,7 @@ describe("slipway plan on the real engine", () => {
       await stack.up("bootstrap for the plan test");
       const stackFile = join(project.dir, "Pulumi.local.yaml");
       const fileBefore = readFileSync(stackFile, "utf8");
+      const mtimeBefore = statSync(stackFile).mtimeMs;
       const stateBefore = (await stack.stack.exportStack()).deployment;
       const renderedBefore = filesOf(project.renderDir("local"));
 
@@ -107,8 +108,10 @@ describe("slipway plan on the real engine", () => {
         fitsDeadline: true,
       });
 
-      // Nothing changed: the stack file, the state, the rendered manifests.
+      // Nothing changed: the stack file, the state, the rendered manifests. The stack file was
+      // not even written (the previews read a scratch copy), so no signal could leave it changed.
       expect(readFileSync(stackFile, "utf8")).toBe(fileBefore);
+      expect(statSync(stackFile).mtimeMs).toBe(mtimeBefore);
       expect((await stack.stack.exportStack()).deployment.resources).toEqual(stateBefore.resources);
       expect(filesOf(project.renderDir("local"))).toEqual(renderedBefore);
     },

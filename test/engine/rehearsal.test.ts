@@ -3,10 +3,11 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Runtime } from "../../src/config/schema";
 import { ReleaseLog } from "../../src/pipeline/log";
-import type { PipelineEvent } from "../../src/pipeline/release";
-import { descendants } from "../../src/rehearsal/processes";
+import type { PipelineEvent } from "../../src/domain";
+import { descendants } from "../../src/processes";
 import { QUICK, QUICK_ONE_STEP } from "../../src/rehearsal/profile";
-import { RehearsalAborted, rehearse, type RehearsalResult } from "../../src/rehearsal/rehearse";
+import { RehearsalAborted, rehearse } from "../../src/rehearsal/rehearse";
+import type { RehearsalResult } from "../../src/rehearsal/result";
 import { formatSummary } from "../../src/rehearsal/summary";
 import { clusterStatus } from "../../src/cluster";
 import { REPO } from "./support/project";
@@ -88,7 +89,7 @@ describe("engine: the local release rehearsal (Go and Rust)", () => {
   });
 
   it.each(runtimes)(
-    "the good %s release: one update per transition, every analysis passed on Prometheus data",
+    "the good %s release: one update per transition, no analysis failed and every step passed on Prometheus data",
     (runtime) => {
       const good = releasesOf(runtime)[0]!.facts!;
       expect(good.updates.map((u) => u.transition)).toEqual([
@@ -105,10 +106,13 @@ describe("engine: the local release rehearsal (Go and Rust)", () => {
           ),
         ).toEqual({ update: 1 });
       }
-      expect(good.analyses.map((a) => a.verdict)).toEqual(
-        plannedWeights[runtime].map(() => "pass"),
-      );
-      for (const a of good.analyses) {
+      // What must hold: no analysis failed, and every step's analysis passed in the end. An
+      // "inconclusive" before its pass (too little data when the machine is busy) is the judge
+      // refusing to guess, followed by the machine's retry: correct behaviour, not a failure.
+      const verdicts = good.analyses.map((a) => a.verdict);
+      expect(verdicts).not.toContain("fail");
+      expect(verdicts.filter((v) => v === "pass")).toHaveLength(plannedWeights[runtime].length);
+      for (const a of good.analyses.filter((x) => x.verdict === "pass")) {
         const errors = a.metrics.find((m) => m.name === "errors");
         const latency = a.metrics.find((m) => m.name === "latency");
         // Real traffic counted by Prometheus, above minSamples on both sides.
@@ -128,9 +132,13 @@ describe("engine: the local release rehearsal (Go and Rust)", () => {
       expect(bad.candidate).toBe("blue");
       expect(bad.updates.map((u) => u.transition)).toEqual(["deploy", "setWeight", "rollback"]);
       expect(bad.updates.at(-1)!.weights).toEqual({ blue: 0, green: 100 });
-      expect(bad.analyses).toHaveLength(1);
-      expect(bad.analyses[0]!.verdict).toBe("fail");
-      const errors = bad.analyses[0]!.metrics.find((m) => m.name === "errors");
+      // The step's analysis ends in "fail"; any analysis before it in that step (a retry on too
+      // little data under load) was inconclusive, never a pass.
+      expect(bad.analyses.at(-1)!.verdict).toBe("fail");
+      expect(bad.analyses.slice(0, -1).map((a) => a.verdict)).toEqual(
+        bad.analyses.slice(0, -1).map(() => "inconclusive"),
+      );
+      const errors = bad.analyses.at(-1)!.metrics.find((m) => m.name === "errors");
       expect(errors.verdict).toBe("fail");
       expect(errors.canary.rate).toBeGreaterThan(0.05);
       expect(errors.baseline.bad).toBe(0);
@@ -256,11 +264,12 @@ describe("engine: the local release rehearsal (Go and Rust)", () => {
       expect(svg.trim().endsWith("</svg>")).toBe(true);
       // Curves from Prometheus for both slots, and the verdict badges.
       expect((svg.match(/<path d="M/g) ?? []).length).toBeGreaterThanOrEqual(6);
-      expect(svg).toContain(
-        r.expected === "promoted"
-          ? `✓ analysis ${plannedWeights[r.runtime].length}: pass`
-          : "✗ analysis 1: fail",
-      );
+      if (r.expected === "promoted") {
+        expect(svg).toMatch(/✓ analysis \d+: pass/);
+        expect(svg).not.toContain("✗");
+      } else {
+        expect(svg).toMatch(/✗ analysis \d+: fail/);
+      }
     }
     // The release log the reports came from is the pipeline's own, one per runtime's stage.
     for (const runtime of runtimes) {

@@ -5,11 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ClusterInfo, clusterDown, clusterUp } from "../../src/cluster";
 import { KubeClient, kubePaths } from "../../src/kube/client";
 import { ReleaseLog } from "../../src/pipeline/log";
-import { release, type PipelineEvent } from "../../src/pipeline/release";
+import { release } from "../../src/pipeline/release";
+import type { PipelineEvent } from "../../src/domain";
 import { KubernetesApiReadBack } from "../../src/pipeline/readBack";
 import { StageStack } from "../../src/pipeline/stack";
 import { sendRequests } from "../../src/rehearsal/load";
-import { PidFile } from "../../src/rehearsal/processes";
+import { PidFile } from "../../src/processes";
 import { type Artifact, LocalRegistry } from "../../src/rehearsal/registry";
 import { buildService } from "../../src/rehearsal/rehearse";
 import { liveSource, servedBetween, SlotSupervisor } from "../../src/rehearsal/supervisor";
@@ -270,5 +271,52 @@ describe("engine: the local stage on a live cluster", () => {
     await gatewayHasRoute();
     const { served } = await splitThroughGateway(300);
     expect(served).toMatchObject({ blue: { total: 0 }, green: { total: 300 } });
+  });
+
+  it("a candidate scaled to 0 in a pause is never promoted: the next read finds it not serving and rolls back; traffic ends on the stable slot", async () => {
+    // Stable green (1.1.0) since the promotion above; the candidate goes into blue.
+    const deploymentPath = `${kubePaths.deployments(NAMESPACE)}/checkout-blue`;
+    let scaled = false;
+    const result = await release({
+      stage: "local",
+      projectDir: project.dir,
+      backendUrl: project.backendUrl,
+      logDir: project.logDir,
+      env: project.env,
+      image: images.next.image,
+      version: "1.2.0",
+      smokeUrl: info.gatewayUrl,
+      sleep: async (ms) => {
+        if (!scaled) {
+          // Someone scales the candidate's Deployment to 0 during the first pause.
+          scaled = true;
+          await kube.mergePatch(deploymentPath, { spec: { replicas: 0 } });
+        }
+        await new Promise((r) => setTimeout(r, ms));
+      },
+    });
+    expect(scaled).toBe(true);
+    expect(result.outcome).toBe("rolledBack");
+    expect(result.reason).toMatch(
+      /not serving before step 3: .*blue: Deployment checkout-blue is scaled to 0, the stack declares 2/,
+    );
+    const records = ReleaseLog.forStage(project.logDir, "local").forRelease(result.releaseId!);
+    expect(records.some((r) => r.event === "serving.failed")).toBe(true);
+    expect(records.some((r) => r.event === "release.promoted")).toBe(false);
+    expect(
+      records
+        .filter((r) => r.event === "update.succeeded")
+        .map((r) => (r.figures as any).transition),
+    ).toEqual(["deploy", "setWeight", "rollback"]);
+    // Traffic on the stable slot, which serves: read back from the API server and through the Gateway.
+    expect(
+      await new KubernetesApiReadBack(kube, "checkout").read((await stack.outputs())!),
+    ).toEqual({ blue: 0, green: 100 });
+    const green = await kube.get(`${kubePaths.deployments(NAMESPACE)}/checkout-green`);
+    expect(green.status.readyReplicas).toBe(2);
+    await gatewayHasRoute();
+    const { sent, served } = await splitThroughGateway(200);
+    expect(sent.ok).toBe(200);
+    expect(served).toMatchObject({ blue: { total: 0 }, green: { total: 200 } });
   });
 });

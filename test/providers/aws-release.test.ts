@@ -19,7 +19,12 @@ import { ReleaseLog, type LogRecord } from "../../src/pipeline/log";
 import type { StageState } from "../../src/pipeline/machine";
 import { release, type ReleaseReport } from "../../src/pipeline/release";
 import type { UpdatableStack, UpdateResult } from "../../src/pipeline/stack";
-import { readStageConfig, writeStageState, YAML_WRITE } from "../../src/pipeline/stackFile";
+import {
+  readStageConfig,
+  stackFilePath,
+  writeStageState,
+  YAML_WRITE,
+} from "../../src/pipeline/stackFile";
 import { weightsFor, type Weights } from "../../src/traffic/weights";
 import {
   createAwsWorld,
@@ -112,7 +117,7 @@ class RecordingStack implements UpdatableStack {
     return undefined;
   }
   writeState(state: StageState): void {
-    writeStageState(this.dir, STAGE, state);
+    writeStageState(stackFilePath(this.dir, STAGE), state);
   }
   async up(message: string): Promise<UpdateResult> {
     // The program's weighted rule: the stack file's stable slot and canary weight.

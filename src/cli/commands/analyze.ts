@@ -1,8 +1,9 @@
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { InputError, parseAnalysisInput, toJudgeArguments } from "../../analysis/input";
 import { judge, type JudgeResult, type MetricVerdict } from "../../analysis/judge";
-import { analyzeExitCode, ExitCode } from "../exitCodes";
+import { readInputFile } from "../../files";
+import { analyzeExitCode } from "../exitCodes";
+import { ExitCode } from "../../domain";
 
 export function register(program: Command): void {
   program
@@ -19,6 +20,9 @@ export function register(program: Command): void {
     });
 }
 
+/** Samples of a window are thousands of numbers, not hundreds of megabytes. */
+const MAX_INPUT_BYTES = 16 * 1024 * 1024;
+
 /** Runs the judge on a file, writes the report, returns the exit code. */
 export function analyze(
   file: string,
@@ -28,7 +32,7 @@ export function analyze(
 ): number {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readInputFile(file, MAX_INPUT_BYTES);
   } catch (e) {
     err.write(
       `slipway analyze: --input ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}\n`,

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { resolveContext } from "../../pipeline/context";
 import { readStageConfig } from "../../pipeline/stackFile";
 import { formatPlan, previewPlan, type PlanOptions, type PlanReport } from "../../releasePlan";
-import { ExitCode } from "../exitCodes";
+import { ExitCode } from "../../domain";
 
 /**
  * `slipway plan`: what each transition of a release would change, previewed

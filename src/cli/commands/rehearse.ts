@@ -4,7 +4,7 @@ import type { Runtime } from "../../config/schema";
 import { PROFILES } from "../../rehearsal/profile";
 import { RehearsalAborted, rehearse } from "../../rehearsal/rehearse";
 import { formatSummary } from "../../rehearsal/summary";
-import { ExitCode } from "../exitCodes";
+import { ExitCode } from "../../domain";
 import { makeReporter } from "../reporter";
 
 /** `slipway rehearse` (`npm start`): the local release rehearsal, docs/rehearsal.md. */

@@ -26,7 +26,7 @@ import {
   SIGNING_ALGORITHMS,
   type KeyAlgorithm,
 } from "../../governance/keys";
-import { ExitCode } from "../exitCodes";
+import { ExitCode } from "../../domain";
 import { readInput, registerVerify, UsageError } from "./verify";
 
 /** Encrypted private keys (keygen and sign) take their passphrase from here, never from argv. */

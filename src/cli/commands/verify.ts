@@ -6,7 +6,7 @@ import {
   type VerifiedArtifact,
 } from "../../governance/attestation";
 import { KeyError } from "../../governance/keys";
-import { ExitCode } from "../exitCodes";
+import { ExitCode } from "../../domain";
 
 interface VerifyOptions {
   image: string;

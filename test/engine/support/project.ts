@@ -10,7 +10,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseDocument, stringify } from "yaml";
-import { BUILD_FILES, ensureBuilt } from "../../../bin/program-build";
+import { BUILD_FILES, ensureBuilt } from "../../../src/programBuild";
 import { YAML_WRITE } from "../../../src/pipeline/stackFile";
 
 /**

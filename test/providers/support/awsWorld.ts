@@ -20,7 +20,7 @@ import {
   ElasticLoadBalancingV2Client,
   ModifyRuleCommand,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
-import type { Slot } from "../../../src/config/schema";
+import type { Slot } from "../../../src/domain";
 import type { AwsStageOutputs } from "../../../src/contract/outputs";
 import type { Weights } from "../../../src/traffic/weights";
 import { freePort, requireCommand, startProcess, waitFor, type Started } from "../servers";

@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { parseStageConfig } from "../../../src/config/load";
-import { otherSlot, SLOTS, type StageConfig } from "../../../src/config/schema";
+import type { StageConfig } from "../../../src/config/schema";
+import { otherSlot, SLOTS } from "../../../src/domain";
 import {
   parseStageOutputs,
   SCHEMA_VERSION,

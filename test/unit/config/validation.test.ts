@@ -197,6 +197,36 @@ describe("config validation", () => {
       /got "5 minutes".*"30s", "5m"/,
     ],
     [
+      "a pause of no time that waits for no approval",
+      (r) => (r.canary.steps = [{ setWeight: 10 }, { pause: { untilApproved: false } }]),
+      "slipway:canary.steps[1].pause",
+      /needs a duration; allowed: \{duration: 30s\} or \{untilApproved: true\}/,
+    ],
+    [
+      "a pause of 0 seconds",
+      (r) => (r.canary.steps = [{ pause: { duration: 0 } }]),
+      "slipway:canary.steps[0].pause.duration",
+      /got 0.*whole seconds from 1/,
+    ],
+    [
+      "a plan longer than its progress deadline",
+      (r) => {
+        r.canary.steps = [
+          { setWeight: 10 },
+          { pause: { duration: "5m" } },
+          { analysis: { count: 5, interval: "1m" } },
+        ];
+      },
+      "slipway:canary.steps",
+      /got \[.*; the plan's pauses and analyses take at least 600s, longer than progressDeadlineSeconds \(300s\)/,
+    ],
+    [
+      "a version that is not a label value",
+      (r) => (r.slots.green.version = "1.4.0+build.7"),
+      "slipway:slots.green.version",
+      /got "1.4.0\+build.7".*1 to 63 letters, digits/,
+    ],
+    [
       "a flag without owner",
       (r) => delete r.flags["new-checkout-flow"].owner,
       "slipway:flags.new-checkout-flow.owner",

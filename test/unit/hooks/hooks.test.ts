@@ -1,6 +1,10 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  callJson,
   failurePolicyOf,
+  HeaderError,
   hookBody,
   HookRunner,
   hooksAt,
@@ -134,6 +138,59 @@ describe("hook spec", () => {
     expect(redact("Bearer s3cr3t-token in s3cr3t-token", ["s3cr3t-token"])).toBe(
       "Bearer [redacted] in [redacted]",
     );
+  });
+
+  it("refuses a header value with CR, LF or another control character, by key, before any call", () => {
+    for (const bad of ["a\r\nX-Injected: 1", "line\nbreak", "nul\u0000", "bell\u0007"]) {
+      expect(() => resolveHeaders({ "X-Team": bad }, {}, "slipway:canary.hooks[2]")).toThrow(
+        /slipway:canary\.hooks\[2\]\.headers\.X-Team: the value contains a line break or control character; allowed: printable/,
+      );
+      // From the environment: named by its variable, the (secret) value never shown.
+      let message = "";
+      try {
+        resolveHeaders({ Authorization: { fromEnv: "TOKEN" } }, { TOKEN: bad }, "k");
+      } catch (err) {
+        expect(err).toBeInstanceOf(HeaderError);
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(
+        /k\.headers\.Authorization: environment variable TOKEN holds a line break/,
+      );
+      expect(message).not.toContain(bad);
+    }
+    // A tab is a legal header character.
+    expect(resolveHeaders({ "X-Team": "a\tb" }, {}, "k").headers).toEqual({ "X-Team": "a\tb" });
+    // The stack file's literal values are refused by the config schema, naming the path.
+    const parsed = hooksSchema.safeParse([
+      { name: "h", at: "afterDeploy", url: "http://127.0.0.1:1/", headers: { "X-A": "x\ny" } },
+    ]);
+    expect(parsed.success).toBe(false);
+    expect(parsed.error!.issues[0]!.path).toEqual([0, "headers", "X-A"]);
+  });
+
+  it("redacts the whole response before cutting it to an excerpt: no prefix of a secret near the cut", async () => {
+    const secret = "tester-secret-value-123";
+    // The secret starts 10 bytes before the 300-byte cut: cut first, its first 10 bytes would stay.
+    const body = "x".repeat(290) + secret + "y".repeat(50);
+    const server = createServer((_req, res) => res.writeHead(500).end(body));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const result = await callJson({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+        method: "POST",
+        headers: {},
+        body: {},
+        timeoutSeconds: 5,
+        retries: 0,
+        redact: (text) => redact(text, [secret]),
+      });
+      const excerpt = result.attempts[0]!.excerpt!;
+      expect(excerpt).toHaveLength(300);
+      expect(excerpt.endsWith("x[redacted]")).toBe(true);
+      expect(excerpt).not.toContain(secret.slice(0, 10));
+    } finally {
+      server.close();
+    }
   });
 });
 

@@ -66,6 +66,31 @@ describe("release condition for status", () => {
     ]);
   });
 
+  it("after a rollback that did not land, it says the resume finishes the rollback, not the next step", () => {
+    const c = releaseCondition({
+      stage: "local",
+      release: { ...release, candidateSlot: "green" } as ReleaseRecord,
+      records: [
+        ...during,
+        rec("update.started", {
+          reason: "analysis failed at step 2: errors",
+          figures: { transition: "rollback" },
+        }),
+        rec("update.failed", { figures: { transition: "rollback" } }),
+        rec("release.failed"),
+      ],
+      plan,
+      leaseHeldByLiveProcess: false,
+      deadEngineLocks: 0,
+    });
+    expect(c).toEqual({
+      condition: "interrupted",
+      doing: "a rollback that did not land: analysis failed at step 2: errors",
+      next: "finish the rollback (green to weight 0, one update); no step runs again",
+      commands: ["slipway release --stage local --resume", "slipway rollback --stage local"],
+    });
+  });
+
   it("a release that paused for approval is paused, not interrupted", () => {
     const c = releaseCondition({
       stage: "local",

@@ -8,7 +8,7 @@ import {
   type StageState,
   type Transition,
 } from "../../../src/pipeline/machine";
-import type { PlanStep } from "../../../src/pipeline/plan";
+import type { PlanStep } from "../../../src/domain";
 import { pauseServed } from "../../../src/pipeline/release";
 import type { LogRecord } from "../../../src/pipeline/log";
 import type { Weights } from "../../../src/traffic/weights";
@@ -147,7 +147,7 @@ describe("drift watching", () => {
     expect(result.state.release!.phase).toBe("promoted");
   });
 
-  it("reads back before every step and after every analysis, and on resume", async () => {
+  it("reads back before every step, after every analysis, before promotion, and on resume", async () => {
     const w = world("none");
     expect((await w.run()).outcome).toBe("promoted");
     expect(w.checks.map((c) => c.when)).toEqual([
@@ -156,6 +156,7 @@ describe("drift watching", () => {
       "before step 3", // after the pause
       "after the analysis of step 3",
       "after the update", // setWeight 50
+      "before promotion", // right before the flip, however fresh the last read
       "after the update", // promote
       "before the scale-down",
     ]);

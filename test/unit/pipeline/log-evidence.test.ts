@@ -100,6 +100,18 @@ describe("release log as evidence", () => {
     expect(log.readAll()).toHaveLength(4);
   });
 
+  it("appends on a line of its own when the last record's newline was removed, chained to it", () => {
+    const log = freshLog(2);
+    writeFileSync(log.path, readFileSync(log.path, "utf8").replace(/\n$/, ""));
+    expect(log.verify()).toMatchObject({ problems: [] });
+    const next = log.append({ stage: "staging", releaseId: "r-2", event: "release.started" });
+    expect(next.seq).toBe(3);
+    expect(next.prev).toBe(hashLine(lines(log)[1]!));
+    expect(lines(log)).toHaveLength(3);
+    expect(log.verify().problems).toEqual([]);
+    expect(log.readAll().map((r) => r.seq)).toEqual([1, 2, 3]);
+  });
+
   it("validates dates and fields of a record that parses", () => {
     const log = freshLog(1);
     const rec = JSON.parse(lines(log)[0]!);

@@ -80,3 +80,58 @@ describe("the artifact check runs before the stack is opened or bootstrapped", (
     expect(result.reason).toMatch(/artifact refused, nothing deployed/);
   });
 });
+
+describe("every input is checked before the first update", () => {
+  it.each([
+    ["1.4.0+build.7", "a '+' is not allowed in a label"],
+    ["1".repeat(70), "longer than 63 characters"],
+    ["-1.4.0", "starts with '-'"],
+  ])("refuses --version %j (%s), naming the flag and what is allowed", async (version) => {
+    const args = project();
+    const result = await release({ ...args, image, version });
+    expect(result).toMatchObject({ outcome: "refused", exitCode: 6 });
+    expect(result.reason).toMatch(
+      /^--version ".*": not a version label; allowed: a version label such as 1\.4\.2: 1 to 63 letters/,
+    );
+  });
+
+  it("refuses a hook header value with a line break in the stack file, naming the key", async () => {
+    const args = project((c) => {
+      c["slipway:canary"].hooks = [
+        {
+          name: "acceptance",
+          at: "afterDeploy",
+          url: "http://127.0.0.1:1/",
+          headers: { "X-Team": "payments\r\nX-Injected: 1" },
+        },
+      ];
+    });
+    const result = await release({ ...args, image, version: "2.0.0" });
+    expect(result).toMatchObject({ outcome: "refused", exitCode: 6 });
+    expect(result.reason).toMatch(/slipway:canary\.hooks\[0\]\.headers\.X-Team: got .*no CR, LF/);
+  });
+
+  it("refuses a hook header from the environment holding a line break, never showing its value", async () => {
+    const args = project((c) => {
+      c["slipway:canary"].hooks = [
+        {
+          name: "acceptance",
+          at: "afterDeploy",
+          url: "http://127.0.0.1:1/",
+          headers: { Authorization: { fromEnv: "HOOK_TOKEN_CRLF" } },
+        },
+      ];
+    });
+    process.env.HOOK_TOKEN_CRLF = "Bearer abc\r\nX-Injected: 1";
+    try {
+      const result = await release({ ...args, image, version: "2.0.0" });
+      expect(result).toMatchObject({ outcome: "refused", exitCode: 6 });
+      expect(result.reason).toMatch(
+        /headers\.Authorization: environment variable HOOK_TOKEN_CRLF holds a line break/,
+      );
+      expect(result.reason).not.toContain("Bearer abc");
+    } finally {
+      delete process.env.HOOK_TOKEN_CRLF;
+    }
+  });
+});

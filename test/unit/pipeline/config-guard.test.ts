@@ -1,0 +1,294 @@
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseDocument } from "yaml";
+import { describe, expect, it } from "vitest";
+import type { ReleaseRecord } from "../../../src/config/schema";
+import type { PlanStep } from "../../../src/domain";
+import { ConfigChangedError } from "../../../src/pipeline/errors";
+import { ReleaseLog } from "../../../src/pipeline/log";
+import {
+  runMachine,
+  type Effects,
+  type StageState,
+  type Transition,
+} from "../../../src/pipeline/machine";
+import type { UpdatableStack } from "../../../src/pipeline/stack";
+import {
+  changedConfigKeys,
+  fingerprintConfig,
+  stackFilePath,
+  stageConfigFingerprint,
+  writeStageState,
+  YAML_WRITE,
+} from "../../../src/pipeline/stackFile";
+import { applyUpdate, configGuard } from "../../../src/pipeline/update";
+import { ROOT } from "../support/harness";
+
+/**
+ * Issue 25, point 6: the people-owned config of a stack file is fingerprinted when a release
+ * starts; an update over an edited one is refused (naming the keys), except the rollback,
+ * which the engine limits to the routing resource.
+ */
+const image = (c: string) => `registry.local/checkout@sha256:${c.repeat(64)}`;
+
+const CONFIG = {
+  "slipway:platform": "kubernetes",
+  "slipway:service": { name: "checkout", env: { LOG_FORMAT: "json" }, replicas: 2 },
+  "slipway:slots": { blue: { image: image("a"), version: "1.0.0" } },
+  "slipway:traffic": { stable: "blue", canaryWeight: 0, headerRoute: { name: "x-canary" } },
+  "slipway:release": { id: "r-1" },
+  "slipway:testerToken": { secure: "v1:abc" },
+  "kubernetes:context": "local",
+};
+
+describe("the people-owned config fingerprint", () => {
+  const before = fingerprintConfig(CONFIG);
+  const after = (change: (c: any) => void) => {
+    const copy = structuredClone(CONFIG) as any;
+    change(copy);
+    return changedConfigKeys(before, fingerprintConfig(copy));
+  };
+
+  it("ignores what the pipeline writes (slots, release, tester token, stable slot and weight) and what only it reads (the canary plan, promotion gates, notifications, artifact policy)", () => {
+    expect(
+      after((c) => {
+        c["slipway:slots"].blue.image = image("b");
+        c["slipway:release"] = { id: "r-2", phase: "canary" };
+        c["slipway:testerToken"] = { secure: "v1:other" };
+        c["slipway:traffic"].stable = "green";
+        c["slipway:traffic"].canaryWeight = 50;
+        c["slipway:canary"] = { steps: [{ setWeight: 10 }, { pause: { duration: 1 } }] };
+        c["slipway:promotion"] = { requireApproval: true };
+        c["slipway:notifications"] = { webhooks: [] };
+        c["slipway:artifacts"] = { requireSignature: true };
+      }),
+    ).toEqual([]);
+    expect(Object.keys(before).some((k) => /slots|release|testerToken|canaryWeight/.test(k))).toBe(
+      false,
+    );
+  });
+
+  it("names each edited leaf people own: service env, the header route, another provider's key", () => {
+    expect(after((c) => (c["slipway:service"].env.LOG_FORMAT = "text"))).toEqual([
+      "slipway:service.env.LOG_FORMAT",
+    ]);
+    expect(after((c) => (c["slipway:service"].env.DEBUG = "1"))).toEqual([
+      "slipway:service.env.DEBUG",
+    ]);
+    expect(after((c) => (c["slipway:traffic"].headerRoute.name = "x-tester"))).toEqual([
+      "slipway:traffic.headerRoute.name",
+    ]);
+    expect(after((c) => (c["kubernetes:context"] = "prod"))).toEqual(["kubernetes:context"]);
+    expect(after((c) => delete c["slipway:platform"])).toEqual(["slipway:platform"]);
+    expect(after((c) => (c["slipway:flags"] = { beta: { enabled: true } }))).toEqual([
+      "slipway:flags.beta.enabled",
+    ]);
+  });
+
+  it("records digests, not values (the log is world-readable)", () => {
+    expect(JSON.stringify(before)).not.toContain("json");
+    expect(Object.values(before).every((v) => /^[0-9a-f]{16}$/.test(v))).toBe(true);
+  });
+
+  it("of a project: the pipeline's own stack-file writes never count, a person's edit does", () => {
+    const dir = mkdtempSync(join(tmpdir(), "slipway-guard-"));
+    copyFileSync(join(ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
+    copyFileSync(join(ROOT, "Pulumi.local.yaml"), join(dir, "Pulumi.local.yaml"));
+    const started = stageConfigFingerprint(dir, "local");
+    writeStageState(stackFilePath(dir, "local"), {
+      ...state(),
+      canaryWeight: 30,
+      slots: { ...state().slots, green: { image: image("b"), version: "2.0.0", replicas: 2 } },
+    });
+    expect(changedConfigKeys(started, stageConfigFingerprint(dir, "local"))).toEqual([]);
+    editEnv(dir);
+    expect(changedConfigKeys(started, stageConfigFingerprint(dir, "local"))).toEqual([
+      "slipway:service.env.GREETING",
+    ]);
+  });
+});
+
+function editEnv(dir: string) {
+  const file = stackFilePath(dir, "local");
+  const doc = parseDocument(readFileSync(file, "utf8"));
+  doc.setIn(["config", "slipway:service", "env", "GREETING"], "hello");
+  writeFileSync(file, doc.toString(YAML_WRITE));
+}
+
+function state(): StageState {
+  const release: ReleaseRecord = {
+    id: "r-guard",
+    phase: "canary",
+    candidateSlot: "green",
+    artifact: { image: image("b"), version: "2.0.0" },
+    previous: { slot: "blue", image: image("a"), version: "1.0.0" },
+    position: 1,
+    steps: 2,
+    startedAt: new Date(0).toISOString(),
+    updatedAt: new Date(0).toISOString(),
+  };
+  return {
+    stable: "blue",
+    canaryWeight: 10,
+    slots: {
+      blue: { image: image("a"), version: "1.0.0" },
+      green: { image: image("b"), version: "2.0.0", replicas: 2 },
+    },
+    release,
+  };
+}
+
+describe("applyUpdate over an edited stack file", () => {
+  const routing = { kind: "HTTPRoute" as const, id: "checkout-local/checkout" };
+  function setup() {
+    const dir = mkdtempSync(join(tmpdir(), "slipway-guard-"));
+    copyFileSync(join(ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
+    copyFileSync(join(ROOT, "Pulumi.local.yaml"), join(dir, "Pulumi.local.yaml"));
+    const log = ReleaseLog.forStage(dir, "local");
+    log.append({
+      stage: "local",
+      releaseId: "r-guard",
+      event: "release.started",
+      figures: { config: stageConfigFingerprint(dir, "local") },
+    });
+    const ups: { message: string; only?: unknown }[] = [];
+    const stack: UpdatableStack = {
+      stage: "local",
+      outputs: async () => undefined,
+      testerHeader: async () => undefined,
+      writeState: (s) => writeStageState(stackFilePath(dir, "local"), s),
+      up: async (message, _kind, only) => {
+        ups.push({ message, only });
+        return { changes: { update: 1 }, durationMs: 1 };
+      },
+    };
+    const updater = {
+      stack,
+      log,
+      report: () => {},
+      releaseId: "r-guard",
+      routing,
+      config: configGuard(dir, "local", log.forRelease("r-guard")),
+    };
+    return { dir, log, ups, updater };
+  }
+  const setWeight: Transition = { kind: "setWeight", weight: 50, position: 2 };
+
+  it("limits a step and a rollback to the routing resource; a deploy, promote or scale-down is not", async () => {
+    const { ups, updater } = setup();
+    const s = state();
+    await applyUpdate(updater, s, { ...s, canaryWeight: 50 }, setWeight, "step");
+    await applyUpdate(updater, s, s, { kind: "rollback", reason: "r" }, "rollback");
+    await applyUpdate(updater, s, s, { kind: "promote", at: "now" }, "promote");
+    expect(ups.map((u) => u.only)).toEqual([routing, routing, undefined]);
+  });
+
+  it("refuses a step over an edited env before it starts, naming the key and the file; the rollback still runs", async () => {
+    const { dir, log, ups, updater } = setup();
+    const s = state();
+    editEnv(dir);
+    const fileBefore = readFileSync(stackFilePath(dir, "local"), "utf8");
+    const err = await applyUpdate(
+      updater,
+      s,
+      { ...s, canaryWeight: 50 },
+      setWeight,
+      "step 2",
+    ).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigChangedError);
+    expect(err.message).toContain("slipway:service.env.GREETING");
+    expect(err.message).toContain(stackFilePath(dir, "local"));
+    expect(ups).toEqual([]);
+    // Nothing written: not the next state, not an update record.
+    expect(readFileSync(stackFilePath(dir, "local"), "utf8")).toBe(fileBefore);
+    const records = log.forRelease("r-guard");
+    expect(records.map((r) => r.event)).toEqual(["release.started", "config.changed"]);
+    expect(records[1]!.figures).toMatchObject({
+      keys: ["slipway:service.env.GREETING"],
+      transition: "setWeight",
+    });
+    await applyUpdate(
+      updater,
+      s,
+      { ...s, canaryWeight: 0 },
+      { kind: "rollback", reason: "r" },
+      "rb",
+    );
+    expect(ups).toEqual([{ message: "rb", only: routing }]);
+  });
+});
+
+describe("the machine answers an edited config as it answers drift", () => {
+  const PLAN: PlanStep[] = [
+    { kind: "setWeight", weight: 10 },
+    { kind: "pause", seconds: 60, untilApproved: false },
+    { kind: "setWeight", weight: 50 },
+  ];
+  function run(options: { onDrift?: "rollback" | "pause"; refuse: Transition["kind"] }) {
+    const applied: Transition["kind"][] = [];
+    const fx: Effects = {
+      async apply(_next, t) {
+        // The edit lands during the first pause: every later update of that kind is refused.
+        if (t.kind === options.refuse && applied.includes("setWeight"))
+          throw new ConfigChangedError(["slipway:service.env"], "Pulumi.local.yaml", t.kind);
+        applied.push(t.kind);
+      },
+      async verify() {},
+      async smoke() {
+        return { ok: true, detail: "" };
+      },
+      async analyse() {
+        return { verdict: "pass", reasons: [] };
+      },
+      async sleep() {},
+      async approved() {
+        return false;
+      },
+      note() {},
+      now: () => 0,
+    };
+    const result = runMachine(
+      {
+        state: { ...state(), release: { ...state().release!, phase: "deploying", position: 0 } },
+        plan: PLAN,
+        fullReplicas: 2,
+        smokeCheck: false,
+        scaleDownDelaySeconds: 0,
+        progressDeadlineSeconds: 3600,
+        inconclusiveRetries: 1,
+        ...(options.onDrift ? { onDrift: options.onDrift } : {}),
+      },
+      fx,
+    );
+    return { result, applied };
+  }
+
+  it("rolls back by default, naming the key", async () => {
+    const { result, applied } = run({ refuse: "setWeight" });
+    const r = await result;
+    expect(r.outcome).toBe("rolledBack");
+    expect(r.reason).toMatch(/slipway:service\.env/);
+    expect(applied).toEqual(["deploy", "setWeight", "rollback"]);
+  });
+
+  it("pauses with onDrift pause, typed, and applies nothing more", async () => {
+    const { result, applied } = run({ refuse: "setWeight", onDrift: "pause" });
+    const r = await result;
+    expect(r.outcome).toBe("paused");
+    expect(r.pause).toEqual({
+      kind: "configChanged",
+      keys: ["slipway:service.env"],
+      afterPromotion: false,
+    });
+    expect(applied).toEqual(["deploy", "setWeight"]);
+  });
+
+  it("after promotion holds the scale-down and pauses, never rolls back on its own", async () => {
+    const { result, applied } = run({ refuse: "scaleDown" });
+    const r = await result;
+    expect(r.outcome).toBe("paused");
+    expect(r.reason).toMatch(/scale-down is held/);
+    expect(applied).toEqual(["deploy", "setWeight", "setWeight", "promote"]);
+  });
+});
