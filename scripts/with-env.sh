@@ -8,13 +8,28 @@
 #      precompiled build (bin/program-build.js: dist/, rebuilt when a source
 #      changed), which a hand-run `pulumi up` then runs through the language
 #      host's run path (bin/program-run.js), as the release pipeline does.
-# Usage: scripts/with-env.sh [--engine] <command> [args...]
+# Usage: scripts/with-env.sh [--engine | --cli] <command> [args...]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 engine=0
 if [[ "${1:-}" == "--engine" ]]; then engine=1; shift; fi
+# --cli: the slipway CLI from sources (`npm run slipway`). Commands that read only files
+# (analyze, sign, keygen, verify, history, help) need no engine: they never wait for the
+# toolchain, which takes most of an hour to build on a fresh machine. Every other command
+# gets the engine, as with --engine.
+if [[ "${1:-}" == "--cli" ]]; then
+  shift
+  engine=1
+  for arg in "$@"; do
+    case "$arg" in
+      analyze|sign|keygen|verify|history|help|--help|-h|--version|-V) engine=0; break ;;
+      -*|node|--import|tsx|*.ts) continue ;;
+      *) break ;;
+    esac
+  done
+fi
 
 lock_hash="$(sha256sum package-lock.json | cut -d' ' -f1)"
 stamp="node_modules/.slipway-lock-sha256"

@@ -1,3 +1,6 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { main } from "../../../src/cli/main";
@@ -89,5 +92,24 @@ describe("slipway analyze", () => {
 
   it("requires --input (usage error, exit 2)", async () => {
     expect(await analyze()).toBe(2);
+  });
+
+  it("refuses a device, a FIFO and a file over 16 MiB at once (exit 2), never reading without end", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "slipway-analyze-"));
+    const fifo = join(dir, "fifo");
+    execFileSync("mkfifo", [fifo]);
+    const big = join(dir, "big.json");
+    writeFileSync(big, Buffer.alloc(16 * 1024 * 1024 + 1, 0x20));
+    for (const [file, says] of [
+      ["/dev/zero", "not a regular file (a character device)"],
+      [fifo, "not a regular file (a FIFO)"],
+      [dir, "not a regular file (a directory)"],
+      [big, "16777217 bytes; allowed: a file of at most 16777216 bytes"],
+    ] as const) {
+      stderr = "";
+      expect(await analyze("--input", file)).toBe(2);
+      expect(stderr).toContain(`slipway analyze: --input ${file}: ${says}`);
+      expect(stdout).toBe("");
+    }
   });
 });
