@@ -7,7 +7,8 @@
 #      its output in .slipway/toolchain.log, its progress lines here prefixed
 #      "[toolchain]" (a cached toolchain takes seconds);
 #   2. meanwhile: the test servers (scripts/install-test-servers.sh), tsc,
-#      prettier --check, eslint, knip, and the unit and providers tiers;
+#      prettier --check, eslint, knip, the import rules (dependency-cruiser),
+#      and the unit and providers tiers;
 #   3. once the toolchain is ready: the program's build (dist/, which the
 #      engine runs) and the engine tier.
 #
@@ -72,10 +73,12 @@ if [[ -x scripts/install-test-servers.sh ]]; then
 fi
 # The engine runs the program transpile-only (fast); types are checked here, once.
 step "type check (tsc --noEmit)" tsc --noEmit -p .
-# Formatting, lint (unused variables and imports, floating promises), unused files/exports/dependencies.
+# Formatting, lint (unused variables and imports, floating promises), unused files/exports/dependencies,
+# and the layers (no import circle, no upward import: .dependency-cruiser.cjs).
 step "prettier --check" prettier --check . --log-level warn
 step "eslint" eslint .
 step "knip" knip
+step "import rules (dependency-cruiser)" depcruise src components bin policy index.ts
 rm -f .slipway/vitest-*.json
 step "unit and providers tiers" vitest run --project unit --project providers --passWithNoTests \
   --reporter=default --reporter=json --outputFile.json=.slipway/vitest-early.json "$@"
