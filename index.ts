@@ -9,7 +9,7 @@ import {
   readRawConfig,
   TESTER_TOKEN_KEY,
 } from "./src/config/load";
-import { programFailpoint } from "./src/pipeline/failpoint";
+import { programFailpoint, programFailpointLanded } from "./src/pipeline/failpoint";
 
 // Fault injection for the fault tests (src/pipeline/failpoint.ts); inert unless SLIPWAY_FAILPOINT is set.
 programFailpoint();
@@ -79,4 +79,6 @@ export const health = serviceStage.outputs.health;
 export const flags = serviceStage.outputs.flags;
 export const aws = serviceStage.outputs.aws;
 export const release = serviceStage.outputs.release;
+// Fault injection: `landed:<update>` holds the program once the route is applied (inert otherwise).
+programFailpointLanded(serviceStage.outputs.routing);
 export const testerHeader = serviceStage.testerHeader;

@@ -97,6 +97,23 @@ export class RoutingNotFoundError extends Error {
 }
 
 /**
+ * The live route is not the one the stack declared, beyond its weights: a rule, match, filter,
+ * parentRef or backendRef was added, removed or changed outside the stack (kubectl edit, another
+ * tool). `weights` are the shares the live route gives the slots; `differences` say, in words,
+ * what differs. The release answers it as drift (readBack.ts, release.ts).
+ */
+export class RouteDriftedError extends Error {
+  override name = "RouteDriftedError";
+  constructor(
+    readonly routingId: string,
+    readonly weights: { blue: number; green: number },
+    readonly differences: string[],
+  ) {
+    super(`routing ${routingId} differs from the stack: ${differences.join("; ")}`);
+  }
+}
+
+/**
  * What serves does not match the stack (src/pipeline/serving.ts): each problem in words a
  * person can act on. The machine answers it: no promotion, no scale-down.
  */

@@ -13,12 +13,14 @@ import { processAlive } from "./log";
  *   which runs inside the update, blocks before declaring anything, until the test
  *   removes the marker file (then it goes on, as the cancelled engine lets it) or the
  *   engine is gone (a SIGKILL: then it exits rather than outlive its engine);
+ * - `landed:<update>`: the engine has applied the routing resource, and the program blocks
+ *   before the stack's outputs are recorded (a kill here leaves the route ahead of the outputs);
  * - `after:<update>`: the engine finished, `update.succeeded` is not recorded yet;
  * - `during:pause` (after `pause.started`), `during:analysis` (after the first measurement).
  *
  * `<update>` is a transition kind: deploy, setWeight, promote, scaleDown, rollback.
  */
-const WHEN = ["before", "during", "after"] as const;
+const WHEN = ["before", "during", "landed", "after"] as const;
 const UPDATES = ["deploy", "setWeight", "promote", "scaleDown", "rollback"] as const;
 const KINDS = [...UPDATES, "pause", "analysis"] as const;
 type When = (typeof WHEN)[number];
@@ -42,7 +44,7 @@ export function armedFailpoint(
     (when === "during" || (UPDATES as readonly string[]).includes(kind!));
   if (!ok)
     throw new Error(
-      `SLIPWAY_FAILPOINT=${JSON.stringify(value)}: not a failpoint; allowed: before|during|after:${UPDATES.join("|")}, or during:pause|analysis (fault injection for tests; unset it otherwise)`,
+      `SLIPWAY_FAILPOINT=${JSON.stringify(value)}: not a failpoint; allowed: before|during|landed|after:${UPDATES.join("|")}, or during:pause|analysis (fault injection for tests; unset it otherwise)`,
     );
   const file = env.SLIPWAY_FAILPOINT_FILE;
   if (!file)
@@ -80,12 +82,36 @@ export async function failpoint(when: When, kind: string): Promise<void> {
 export function programFailpoint(env: NodeJS.ProcessEnv = process.env): void {
   const fp = armedFailpoint(env);
   if (!fp || fp.when !== "during" || fp.kind !== env[FAILPOINT_UPDATE_ENV]) return;
-  writeFileWhole(fp.file, `during:${fp.kind} pid ${process.pid}\n`);
+  holdProgram(fp);
+}
+
+/**
+ * The program's side of `landed:<update>`: once `routed` (the stack's routing output, known when
+ * the engine has applied the routing resource) resolves, blocks as `during:` does, before the
+ * program hands the engine the stack's outputs.
+ */
+export function programFailpointLanded(
+  routed: { apply(f: (value: unknown) => unknown): unknown },
+  env: NodeJS.ProcessEnv = process.env,
+): void {
+  const fp = armedFailpoint(env);
+  if (!fp || fp.when !== "landed" || fp.kind !== env[FAILPOINT_UPDATE_ENV]) return;
+  routed.apply((value) => {
+    holdProgram(fp);
+    return value;
+  });
+}
+
+/** Writes the marker and blocks the program (synchronously) while it exists, at most 60 s. */
+function holdProgram(fp: { when: When; kind: Kind; file: string }): void {
+  writeFileWhole(fp.file, `${fp.when}:${fp.kind} pid ${process.pid}\n`);
   const engine = parentOf(process.ppid);
   const cell = new Int32Array(new SharedArrayBuffer(4));
   for (const end = Date.now() + BLOCK_MS; Date.now() < end && existsSync(fp.file);) {
     if (engine !== undefined && !processAlive(engine)) {
-      process.stderr.write(`failpoint during:${fp.kind}: the engine is gone; the program exits\n`);
+      process.stderr.write(
+        `failpoint ${fp.when}:${fp.kind}: the engine is gone; the program exits\n`,
+      );
       process.exit(1);
     }
     Atomics.wait(cell, 0, 0, 100);

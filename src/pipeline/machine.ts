@@ -237,9 +237,14 @@ export class WeightsDriftedError extends Error {
     readonly expected: Weights,
     readonly found: Weights,
     readonly when: string,
+    /** What else differs in the live route (an added backend or rule, another parent), in words. */
+    readonly differences: string[] = [],
   ) {
     super(
-      `weights drifted ${when}: expected blue ${expected.blue} / green ${expected.green}, found blue ${found.blue} / green ${found.green}`,
+      `weights drifted ${when}: expected blue ${expected.blue} / green ${expected.green}, found blue ${found.blue} / green ${found.green}` +
+        (differences.length > 0
+          ? `; the route differs from the stack: ${differences.join("; ")}`
+          : ""),
     );
   }
 }

@@ -8,7 +8,7 @@ import { SLOTS, type Slot } from "../domain";
 import type { StageOutputs } from "../contract/outputs";
 import { KubeApiError, KubeClient, kubePaths, parseKubeconfig } from "../kube/client";
 import type { Weights } from "../traffic/weights";
-import { RoutingNotFoundError } from "./errors";
+import { RouteDriftedError, RoutingNotFoundError } from "./errors";
 import { findRoutingResource } from "./routingResource";
 import type { StageStack, StateResource } from "./stack";
 
@@ -44,7 +44,9 @@ export function weightsReadBackFor(
       resolve(stack.options.projectDir, config.kubernetes.renderYamlToDirectory),
     );
   if (config.platform === "kubernetes" && config.kubernetes.kubeconfig)
-    return KubernetesApiReadBack.forStage(config, stack.options.projectDir);
+    return KubernetesApiReadBack.forStage(config, stack.options.projectDir, (routing) =>
+      stack.declaredRouting(routing),
+    );
   return new RefreshedStateReadBack(stack);
 }
 
@@ -68,6 +70,10 @@ export class KubernetesApiReadBack implements WeightsReadBack {
   constructor(
     client: KubeClient | (() => KubeClient),
     readonly service: string,
+    /** The route as the stack last applied it: when given, the live one is compared with it whole. */
+    private readonly declared?: (
+      routing: StageOutputs["routing"],
+    ) => Promise<Record<string, any> | undefined>,
   ) {
     if (client instanceof KubeClient) this.client = client;
     else this.makeClient = client;
@@ -75,7 +81,11 @@ export class KubernetesApiReadBack implements WeightsReadBack {
 
   private makeClient: (() => KubeClient) | undefined;
 
-  static forStage(config: StageConfig, projectDir: string): KubernetesApiReadBack {
+  static forStage(
+    config: StageConfig,
+    projectDir: string,
+    declared?: KubernetesApiReadBack["declared"],
+  ): KubernetesApiReadBack {
     const kubeconfig = stageKubeconfig(config, projectDir);
     if (config.platform !== "kubernetes" || !kubeconfig)
       throw new Error(
@@ -90,6 +100,7 @@ export class KubernetesApiReadBack implements WeightsReadBack {
             )
           : KubeClient.fromKubeconfig(kubeconfig, context),
       config.service.name,
+      declared,
     );
   }
 
@@ -113,7 +124,27 @@ export class KubernetesApiReadBack implements WeightsReadBack {
           : `cannot read it from ${client.server}: ${(err as Error).message}`,
       );
     }
-    return weightsOfHttpRoute(route.spec, this.service, outputs.routing.id);
+    const declared = await this.declared?.(outputs.routing);
+    const differences = declared?.spec ? httpRouteDifferences(declared.spec, route.spec) : [];
+    if (differences.length === 0)
+      return weightsOfHttpRoute(route.spec, this.service, outputs.routing.id);
+    // The weighted rule is where the stack declared it, whatever was appended after it.
+    const rules: unknown[] = route.spec?.rules ?? [];
+    const at = Math.min(rules.length, declared!.spec.rules?.length ?? rules.length);
+    let weights: Weights;
+    try {
+      weights = weightsOfHttpRoute(
+        { ...route.spec, rules: rules.slice(0, at) },
+        this.service,
+        outputs.routing.id,
+      );
+    } catch (err) {
+      throw new RoutingNotFoundError(
+        outputs.routing.id,
+        `${(err as RoutingNotFoundError).detail}; the route differs from the stack: ${differences.join("; ")}`,
+      );
+    }
+    throw new RouteDriftedError(outputs.routing.id, weights, differences);
   }
 }
 
@@ -261,4 +292,149 @@ export function renderedRouteWeights(dir: string, service: string): Weights {
       `no rendered HTTPRoute named ${routeName(service)} in ${dir}`,
     );
   return weightsOfHttpRoute(route.spec, service, routeName(service));
+}
+
+/**
+ * How the live HTTPRoute's spec differs from the declared one (the state's, as the stack last
+ * applied it), in words, each naming the rule and field: parentRefs, hostnames, every rule's
+ * matches and filters, and every backendRef (an added, missing or changed one). The weights of
+ * the declared backends are left out: they are compared with what the release expects, which
+ * knows the step. Both sides are normalised with the Gateway API's defaults (backendRef kind
+ * Service and weight 1, path match PathPrefix /, parentRef group and kind), and a value the
+ * state keeps secret (the tester header's) matches any value.
+ */
+export function httpRouteDifferences(declared: any, live: any): string[] {
+  const want = normaliseRouteSpec(declared);
+  const got = normaliseRouteSpec(live);
+  const out: string[] = [];
+  const same = (a: unknown, b: unknown) => canonical(a, b) === canonical(b, a);
+  for (const key of ["parentRefs", "hostnames"] as const)
+    if (!same(want[key], got[key]))
+      out.push(`${key}: declared ${brief(want[key])}, found ${brief(got[key])}`);
+  const other = Object.keys({ ...want.rest, ...got.rest }).sort();
+  for (const key of other)
+    if (!same(want.rest[key], got.rest[key]))
+      out.push(`spec.${key}: declared ${brief(want.rest[key])}, found ${brief(got.rest[key])}`);
+  if (want.rules.length !== got.rules.length)
+    out.push(`rules: declared ${want.rules.length}, found ${got.rules.length}`);
+  const n = Math.max(want.rules.length, got.rules.length);
+  for (let i = 0; i < n; i++) {
+    const w = want.rules[i];
+    const g = got.rules[i];
+    const at = `rule ${i + 1}`;
+    if (!w) {
+      out.push(`${at} is not declared: ${brief(g)}`);
+      continue;
+    }
+    if (!g) {
+      out.push(`${at} is missing: declared ${brief(w)}`);
+      continue;
+    }
+    for (const key of Object.keys({ ...w.rest, ...g.rest }).sort())
+      if (!same(w.rest[key], g.rest[key]))
+        out.push(`${at} ${key}: declared ${brief(w.rest[key])}, found ${brief(g.rest[key])}`);
+    const wanted = new Map(w.backendRefs.map((b) => [b.name, b]));
+    const found = new Map(g.backendRefs.map((b) => [b.name, b]));
+    for (const [name, b] of found) {
+      const d = wanted.get(name);
+      if (!d) out.push(`${at} has a backendRef ${brief(b)} that is not declared`);
+      else {
+        const { weight: _dw, ...dRest } = d;
+        const { weight: _gw, ...gRest } = b;
+        if (!same(dRest, gRest))
+          out.push(`${at} backendRef ${name}: declared ${brief(dRest)}, found ${brief(gRest)}`);
+      }
+    }
+    for (const name of wanted.keys())
+      if (!found.has(name)) out.push(`${at} is missing its declared backendRef ${name}`);
+    if (g.backendRefs.length !== found.size) out.push(`${at} names a backendRef more than once`);
+  }
+  return out;
+}
+
+/** Marks the state gives a secret: the event log's, and the checkpoint's signature key. */
+const SECRET_SIG = "4dabf18193072939515e22adb0a4d25";
+const SECRET = "<secret>";
+
+interface NormalisedRule {
+  backendRefs: Record<string, any>[];
+  rest: Record<string, unknown>;
+}
+
+function normaliseRouteSpec(spec: any): {
+  parentRefs: unknown;
+  hostnames: unknown;
+  rules: NormalisedRule[];
+  rest: Record<string, unknown>;
+} {
+  const { parentRefs, hostnames, rules, ...rest } = unsecret(spec ?? {});
+  return {
+    parentRefs: (parentRefs ?? []).map((p: any) => ({
+      group: "gateway.networking.k8s.io",
+      kind: "Gateway",
+      ...p,
+    })),
+    hostnames: hostnames ?? [],
+    rules: (rules ?? []).map((r: any) => {
+      const { backendRefs, matches, ...other } = r ?? {};
+      return {
+        backendRefs: (backendRefs ?? []).map((b: any) => ({
+          group: "",
+          kind: "Service",
+          weight: 1,
+          ...b,
+        })),
+        rest: {
+          ...other,
+          matches: (matches?.length ? matches : [{}]).map((m: any) => ({
+            ...m,
+            path: m?.path ?? { type: "PathPrefix", value: "/" },
+          })),
+        },
+      };
+    }),
+    rest,
+  };
+}
+
+/** A copy with the state's secret values replaced by one marker. */
+function unsecret(value: any): any {
+  if (value === "[secret]") return SECRET;
+  if (Array.isArray(value)) return value.map(unsecret);
+  if (value && typeof value === "object") {
+    if (SECRET_SIG in value) return SECRET;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unsecret(v)]));
+  }
+  return value;
+}
+
+/**
+ * `a` as canonical JSON (keys sorted, empty lists and objects and undefined dropped), where a
+ * secret marker in `against` at the same place stands for whatever `a` holds there.
+ */
+function canonical(a: unknown, against: unknown): string {
+  const walk = (x: any, y: any): unknown => {
+    if (y === SECRET || x === SECRET) return SECRET;
+    if (Array.isArray(x)) return x.map((v, i) => walk(v, Array.isArray(y) ? y[i] : undefined));
+    if (x && typeof x === "object") {
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(x).sort()) {
+        const v = walk(x[k], y && typeof y === "object" ? y[k] : undefined);
+        const empty =
+          v === undefined ||
+          (Array.isArray(v) && v.length === 0) ||
+          (v !== null && typeof v === "object" && Object.keys(v).length === 0);
+        if (!empty) out[k] = v;
+      }
+      return out;
+    }
+    return x;
+  };
+  return JSON.stringify(walk(a, against)) ?? "undefined";
+}
+
+/** A value in a message: compact JSON, cut at 200 characters. */
+function brief(value: unknown): string {
+  const text = JSON.stringify(value) ?? "nothing";
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
 }

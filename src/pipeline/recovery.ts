@@ -5,6 +5,7 @@ import { clearDeadEngineLocks, describeLock } from "./engineLock";
 import { rollbackCutShort } from "./condition";
 import type { ReleaseLog } from "./log";
 import type { UpdatableStack } from "./stack";
+import type { Weights } from "../traffic/weights";
 
 /**
  * What a killed release leaves behind, cleared before a resume, a rollback or a
@@ -61,29 +62,67 @@ export function recordCutShortUpdate(
   stage: string,
   releaseId: string,
   outputs: StageOutputs | undefined,
-): void {
+  live?: Weights,
+): "routeAhead" | undefined {
   const records = log.forRelease(releaseId);
   const i = records.map((r) => r.event).lastIndexOf("update.started");
-  if (i < 0) return;
-  if (
-    records.slice(i + 1).some((r) => r.event === "update.succeeded" || r.event === "update.failed")
-  )
-    return;
+  if (i < 0) return undefined;
+  const result = records
+    .slice(i + 1)
+    .find((r) => r.event === "update.succeeded" || r.event === "update.failed");
+  if (result) {
+    // Recorded by an earlier recovery as ahead of the stack, and the route still is: a kill cut
+    // the route's restoration short as well.
+    const landedWeights = result.figures?.routeLanded as Weights | undefined;
+    return landedWeights && live && sameWeights(live, landedWeights) ? "routeAhead" : undefined;
+  }
   const started = records[i]!;
   const f = started.figures ?? {};
   const base = { stage, releaseId, ...(started.step ? { step: started.step } : {}) };
+  if (f.transition === RESTORE_ROUTE) {
+    // The outputs never change with a restoration: the live route says whether it landed.
+    const restored = !!outputs && !!live && sameWeights(live, outputs.weights);
+    log.append({
+      ...base,
+      event: restored ? "update.succeeded" : "update.failed",
+      ...(restored ? { weights: live } : {}),
+      reason: restored
+        ? `landed before the process ended (the live route carries the stack's weights); recorded on recovery: ${started.reason}`
+        : `cut short before the route was restored: ${started.reason}`,
+      figures: {
+        transition: f.transition,
+        ...(restored ? { recovered: true } : { cutShort: true }),
+      },
+    });
+    return !restored && live ? "routeAhead" : undefined;
+  }
   const landed =
     outputs?.release?.id === releaseId &&
     typeof f.updatedAt === "string" &&
     outputs.release.updatedAt === f.updatedAt;
   if (!outputs || !landed) {
+    // The engine had changed the route, then the process ended before the stack's outputs were
+    // written: the live route carries this update's weights, the outputs the previous ones.
+    const intended = started.weights;
+    const ahead =
+      !!outputs &&
+      !!live &&
+      !!intended &&
+      sameWeights(live, intended) &&
+      !sameWeights(live, outputs.weights);
     log.append({
       ...base,
       event: "update.failed",
-      reason: `cut short, did not land (the stack's outputs do not carry it): ${started.reason}`,
-      figures: { transition: f.transition, cutShort: true },
+      reason: ahead
+        ? `cut short after it changed the route (live blue ${live!.blue} / green ${live!.green}, this update's weights) but before the stack recorded it: ${started.reason}`
+        : `cut short, did not land (the stack's outputs do not carry it): ${started.reason}`,
+      figures: {
+        transition: f.transition,
+        cutShort: true,
+        ...(ahead ? { routeLanded: live } : {}),
+      },
     });
-    return;
+    return ahead ? "routeAhead" : undefined;
   }
   log.append({
     ...base,
@@ -105,7 +144,13 @@ export function recordCutShortUpdate(
       event: "release.scaledDown",
       figures: { slot: otherSlot(outputs.stableSlot) },
     });
+  return undefined;
 }
+
+/** The transition of the update that takes a route ahead of the stack back to it (release.ts). */
+export const RESTORE_ROUTE = "restoreRoute";
+
+const sameWeights = (a: Weights, b: Weights) => a.blue === b.blue && a.green === b.green;
 
 /**
  * The stack says the release ended (completed or rolled back: its last update

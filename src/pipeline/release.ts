@@ -57,11 +57,12 @@ import { resolveContext, StageLease, type PipelineContext } from "./context";
 import {
   closeSettledRelease,
   recordCutShortUpdate,
+  RESTORE_ROUTE,
   recoverInterruptedEngine,
   rollbackUnderWay,
   unlandedRelease,
 } from "./recovery";
-import { NotServingError, RefusedError } from "./errors";
+import { NotServingError, RefusedError, RouteDriftedError } from "./errors";
 import { armedFailpoint, failpoint } from "./failpoint";
 
 /** Fetches metric inputs for one analysis window; tests and the rehearsal may inject their own. */
@@ -354,8 +355,21 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
       outputs.release && !SETTLED_PHASES.includes(outputs.release.phase)
         ? outputs.release
         : undefined;
+    const readBack =
+      options.weightsReadBack ??
+      weightsReadBackFor(config, stack instanceof StageStack ? stack : undefined, aws);
     // A kill may have cut the last update short, or ended the process before its closing record.
-    if (outputs.release) recordCutShortUpdate(log, options.stage, outputs.release.id, outputs);
+    // A resume reads the live route first: an update that changed it before the process ended
+    // is told from one that never reached the cluster.
+    const routeAhead =
+      !!outputs.release &&
+      recordCutShortUpdate(
+        log,
+        options.stage,
+        outputs.release.id,
+        outputs,
+        options.resume && active ? await liveWeights(readBack, outputs) : undefined,
+      ) === "routeAhead";
     const closed = closeSettledRelease(log, options.stage, outputs);
     if (options.resume && closed)
       return finish(report, closed, {
@@ -389,6 +403,8 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
       stack.writeState(state);
       // A rollback that was under way when the process ended is finished, not forgotten.
       rollingBack = rollbackUnderWay(log, active.id);
+      if (routeAhead && !rollingBack)
+        await restoreRoute({ stack, log, report, outputs, releaseId: active.id });
       log.append({
         stage: options.stage,
         releaseId: active.id,
@@ -474,9 +490,7 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
     return await drive({
       stack,
       outputs,
-      readBack:
-        options.weightsReadBack ??
-        weightsReadBackFor(config, stack instanceof StageStack ? stack : undefined, aws),
+      readBack,
       aws,
       state,
       config,
@@ -497,6 +511,65 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
     await notifier?.flush();
     aws?.close();
     lease.release();
+  }
+}
+
+/** The weights the live route carries, or undefined when it cannot be read (the resume's verify says why). */
+async function liveWeights(
+  readBack: WeightsReadBack,
+  outputs: StageOutputs,
+): Promise<Weights | undefined> {
+  try {
+    return await readBack.read(outputs);
+  } catch (err) {
+    return err instanceof RouteDriftedError ? err.weights : undefined;
+  }
+}
+
+/**
+ * A resume after an update that changed the route but was cut short before the stack recorded
+ * it: the route goes back to what the stack holds (one update limited to it, which reads it back
+ * first), so the step runs again from a route that agrees with the stack, instead of the
+ * difference being taken for drift and a release that passed every step being rolled back.
+ */
+async function restoreRoute(a: {
+  stack: UpdatableStack;
+  log: ReleaseLog;
+  report: Reporter;
+  outputs: StageOutputs;
+  releaseId: string;
+}): Promise<void> {
+  const { stack, outputs } = a;
+  const base = { stage: stack.stage, releaseId: a.releaseId };
+  const message = `restore the route of ${stack.stage} to the stack's weights (blue ${outputs.weights.blue} / green ${outputs.weights.green}) before the step runs again`;
+  a.log.append({
+    ...base,
+    event: "update.started",
+    weights: outputs.weights,
+    reason: message,
+    figures: { transition: RESTORE_ROUTE },
+  });
+  a.report({ type: "update", phase: "started", message });
+  try {
+    const result = await stack.up(message, RESTORE_ROUTE, outputs.routing, { refresh: true });
+    a.log.append({
+      ...base,
+      event: "update.succeeded",
+      weights: outputs.weights,
+      figures: {
+        changes: result.changes,
+        durationMs: result.durationMs,
+        transition: RESTORE_ROUTE,
+      },
+    });
+    a.report({ type: "update", phase: "succeeded", message, ...result });
+  } catch (err) {
+    a.log.append({
+      ...base,
+      event: "update.failed",
+      reason: (err as Error).message.slice(0, 2000),
+    });
+    throw err;
   }
 }
 
@@ -572,16 +645,26 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
 
   /** Reads the weights in force back from the live route; drift is logged and thrown. */
   const watchWeights = async (expected: Weights, when: string): Promise<void> => {
-    const found = await a.readBack.read(a.outputs);
-    const ok = found.blue === expected.blue && found.green === expected.green;
+    let found: Weights;
+    let differences: string[] = [];
+    try {
+      found = await a.readBack.read(a.outputs);
+    } catch (err) {
+      // The route carries more than weights the stack did not set: drift all the same.
+      if (!(err instanceof RouteDriftedError)) throw err;
+      found = err.weights;
+      differences = err.differences;
+    }
+    const ok =
+      found.blue === expected.blue && found.green === expected.green && !differences.length;
     log.append({
       ...base(),
       event: ok ? "weights.verified" : "weights.drifted",
       weights: found,
-      figures: { expected, found, when },
+      figures: { expected, found, when, ...(differences.length ? { differences } : {}) },
     });
     report({ type: "weights", ...found, verified: ok });
-    if (!ok) throw new WeightsDriftedError(expected, found, when);
+    if (!ok) throw new WeightsDriftedError(expected, found, when, differences);
   };
 
   /**

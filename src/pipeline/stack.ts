@@ -17,7 +17,7 @@ import { StackLockedError } from "./errors";
 import { FAILPOINT_UPDATE_ENV } from "./failpoint";
 import type { StageState } from "./machine";
 import { RoutingNotFoundError } from "./errors";
-import { findRoutingResource } from "./routingResource";
+import { findRoutingResource, isRoutingType } from "./routingResource";
 import { stackFilePath, writeStageState } from "./stackFile";
 
 /**
@@ -110,9 +110,28 @@ export interface UpdatableStack {
    * `only`: the update may change this routing resource and nothing else (the engine's
    * `--target`); a stand-in that applies updates its own way may ignore it.
    */
-  up(message: string, kind?: string, only?: StageOutputs["routing"]): Promise<UpdateResult>;
+  up(
+    message: string,
+    kind?: string,
+    only?: StageOutputs["routing"],
+    options?: UpOptions,
+  ): Promise<UpdateResult>;
+  /**
+   * The routing resource as the stack last applied it (its state's outputs): what the live
+   * object is compared with, whole (readBack.ts). Absent on stand-ins.
+   */
+  declaredRouting?(routing: StageOutputs["routing"]): Promise<Record<string, any> | undefined>;
   /** Resolves operations a killed update left pending (see StageStack); absent on stand-ins. */
   clearPendingOperations?(): Promise<{ type: string; urn: string }[]>;
+}
+
+export interface UpOptions {
+  /**
+   * Read the targeted resources back from the cloud first (the engine's `--refresh`), so that
+   * the update re-creates one deleted outside the stack and re-applies one edited there: a
+   * recovery takes the route back to what the stack declares, whatever happened to it.
+   */
+  refresh?: boolean;
 }
 
 export class StageStack implements UpdatableStack {
@@ -216,9 +235,17 @@ export class StageStack implements UpdatableStack {
    * stack's secrets: about 1.2 s a step); the change counts come from the update's own
    * summary event instead, and outputs are read only when the caller asks for them.
    */
-  async up(message: string, kind?: string, only?: StageOutputs["routing"]): Promise<UpdateResult> {
+  async up(
+    message: string,
+    kind?: string,
+    only?: StageOutputs["routing"],
+    options: UpOptions = {},
+  ): Promise<UpdateResult> {
     const started = Date.now();
     const target = only ? ["--target", await this.routingUrn(only)] : [];
+    const refresh = options.refresh ? ["--refresh"] : [];
+    // What the update applies replaces what was known of the routing resource.
+    this.declaredRoutes.clear();
     // Fault injection only: tells the program which update it runs in (inert without SLIPWAY_FAILPOINT).
     if (process.env.SLIPWAY_FAILPOINT)
       (this.stack.workspace as LocalWorkspace).envVars[FAILPOINT_UPDATE_ENV] = kind ?? "";
@@ -229,14 +256,40 @@ export class StageStack implements UpdatableStack {
     try {
       await this.cli(
         ["up", "--yes", "--skip-preview", "--message", message, "--color", "never"],
-        ["--exec-kind", "auto.local", "--event-log", eventLog, ...target, ...this.configFileArgs],
+        [
+          "--exec-kind",
+          "auto.local",
+          "--event-log",
+          eventLog,
+          ...refresh,
+          ...target,
+          ...this.configFileArgs,
+        ],
       );
-      return { changes: summaryOf(readEvents(eventLog)), durationMs: Date.now() - started };
+      const events = readEvents(eventLog);
+      for (const [urn, outputs] of routingOutputsOf(events)) this.declaredRoutes.set(urn, outputs);
+      return { changes: summaryOf(events), durationMs: Date.now() - started };
     } catch (err) {
       throw asLockError(err);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  /** The routing resources' outputs as the last update applied them, by URN (its events carry them). */
+  private readonly declaredRoutes = new Map<string, Record<string, any>>();
+
+  async declaredRouting(
+    routing: StageOutputs["routing"],
+  ): Promise<Record<string, any> | undefined> {
+    const known = this.routingUrns.get(routing.id);
+    const cached = known ? this.declaredRoutes.get(known) : undefined;
+    if (cached) return cached;
+    const found = findRoutingResource(await this.resources(), routing);
+    if (!found?.outputs) return undefined;
+    this.routingUrns.set(routing.id, found.urn);
+    this.declaredRoutes.set(found.urn, found.outputs);
+    return found.outputs;
   }
 
   /** URNs of routing resources by id: a routing resource keeps its URN for the stack's life. */
@@ -333,6 +386,7 @@ export class StageStack implements UpdatableStack {
 
   /** Refreshes only `urns` from the cloud (no other resource is read or changed); returns the state. */
   async refresh(urns: string[], message: string): Promise<StateResource[]> {
+    this.declaredRoutes.clear();
     try {
       await this.stack.refresh({
         target: urns,
@@ -362,6 +416,17 @@ function readEvents(file: string): EngineEvent[] {
     .split("\n")
     .filter((line) => line.trim() !== "")
     .map((line) => JSON.parse(line) as EngineEvent);
+}
+
+/** The routing resources an update applied, with the outputs it recorded for each, by URN. */
+function routingOutputsOf(events: EngineEvent[]): [string, Record<string, any>][] {
+  const found: [string, Record<string, any>][] = [];
+  for (const e of events) {
+    const m = e.resOutputsEvent?.metadata;
+    const outputs = m?.new?.outputs;
+    if (m && outputs && isRoutingType(m.type)) found.push([m.urn, outputs]);
+  }
+  return found;
 }
 
 /** The update's change counts per operation ("same", "update", "create", …), from its summary event. */

@@ -56,6 +56,15 @@ export function configGuard(projectDir: string, stage: string, records: LogRecor
 const ROUTING_ONLY: readonly Transition["kind"][] = ["setWeight", "rollback"];
 
 /**
+ * Transitions that first read the routing resource back from the cluster (the engine's
+ * `--refresh`, limited by `--target` to that resource): a rollback takes the route back to what
+ * the stack declares even when it was deleted (it is created again) or edited outside the stack
+ * (an added rule or backend is removed), instead of failing on an object the state no longer
+ * describes.
+ */
+const REFRESHED: readonly Transition["kind"][] = ["rollback"];
+
+/**
  * The one writer of stage state, for `release` and `rollback` alike: writes
  * `next` (the machine's state for transition `t`) into the stack file, lands it
  * with one update and records it. On failure the stack file goes back to
@@ -105,6 +114,7 @@ export async function applyUpdate(
       message,
       t.kind,
       ROUTING_ONLY.includes(t.kind) ? u.routing : undefined,
+      REFRESHED.includes(t.kind) ? { refresh: true } : {},
     );
     await failpoint("after", t.kind);
   } catch (err) {

@@ -44,6 +44,8 @@ export interface PlanOptions extends Pick<
 > {
   /** Progress, one line per transition previewed. */
   progress?: (line: string) => void;
+  /** SIGINT/SIGTERM: no further preview starts; the plan ends with exit 130. */
+  signal?: AbortSignal;
 }
 
 export interface PlanReport {
@@ -146,6 +148,14 @@ export async function previewPlan(options: PlanOptions): Promise<PlanReport> {
     const snapshots = new Map<string, PreviewSnapshot>();
     const transitions: PlanReport["transitions"] = [];
     for (const t of planned) {
+      if (options.signal?.aborted)
+        return {
+          stage: options.stage,
+          exitCode: ExitCode.interrupted,
+          error: `interrupted (${String(options.signal.reason)}) before previewing ${t.label}; nothing was changed`,
+          transitions,
+          violations: [],
+        };
       stack.writeState(t.state);
       const steps: StepMetadataLike[] = [];
       const t0 = Date.now();
@@ -199,7 +209,8 @@ export async function previewPlan(options: PlanOptions): Promise<PlanReport> {
   } catch (err) {
     return {
       stage: options.stage,
-      exitCode: ExitCode.error,
+      // The engine's preview got the same Ctrl-C: an interruption, not a failure.
+      exitCode: options.signal?.aborted ? ExitCode.interrupted : ExitCode.error,
       error: (err as Error).message,
       transitions: [],
       violations: [],

@@ -1,9 +1,10 @@
-import { copyFileSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StageStack } from "../../src/pipeline/stack";
 import { previewPlan, ROUTING_TYPES } from "../../src/releasePlan";
-import { scratchProject, type ScratchProject } from "./support/project";
+import { REPO, scratchProject, type ScratchProject } from "./support/project";
 
 /**
  * `slipway plan` on the real engine (local stage, file backend, Kubernetes
@@ -114,6 +115,69 @@ describe("slipway plan on the real engine", () => {
       expect(statSync(stackFile).mtimeMs).toBe(mtimeBefore);
       expect((await stack.stack.exportStack()).deployment.resources).toEqual(stateBefore.resources);
       expect(filesOf(project.renderDir("local"))).toEqual(renderedBefore);
+    },
+    PLAN_TIMEOUT,
+  );
+
+  it(
+    "Ctrl-C during `slipway plan` leaves the stack file, the state and the lease as they were",
+    async () => {
+      const stackFile = join(project.dir, "Pulumi.local.yaml");
+      const fileBefore = readFileSync(stackFile, "utf8");
+      const mtimeBefore = statSync(stackFile).mtimeMs;
+      const topBefore = readdirSync(project.dir).sort();
+      const stack = await StageStack.open(base());
+      const stateBefore = (await stack.stack.exportStack()).deployment.resources;
+      const proc = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          join(REPO, "src", "cli", "main.ts"),
+          "plan",
+          "--stage",
+          "local",
+          "--image",
+          digest("4"),
+          "--version",
+          "1.3.0",
+          "--project-dir",
+          project.dir,
+          "--backend",
+          project.backendUrl,
+          "--log-dir",
+          project.logDir,
+        ],
+        {
+          cwd: project.dir,
+          env: { ...process.env, ...project.env },
+          stdio: ["ignore", "pipe", "pipe"],
+          detached: true,
+        },
+      );
+      let out = "";
+      proc.stdout!.on("data", (d) => (out += d));
+      // SIGINT to its process group (as a terminal's Ctrl-C) once the first preview runs.
+      const interrupted = new Promise<void>((resolve) => {
+        proc.stderr!.on("data", (d) => {
+          out += d;
+          if (/^… /m.test(out) && proc.exitCode === null) {
+            process.kill(-proc.pid!, "SIGINT");
+            resolve();
+          }
+        });
+      });
+      const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+      const timer = setTimeout(() => process.kill(-proc.pid!, "SIGKILL"), 600_000);
+      await Promise.race([interrupted, exited]);
+      await exited;
+      clearTimeout(timer);
+      expect(out, out).toMatch(/^… /m);
+      expect(readFileSync(stackFile, "utf8")).toBe(fileBefore);
+      expect(statSync(stackFile).mtimeMs).toBe(mtimeBefore);
+      expect(readdirSync(project.dir).sort()).toEqual(topBefore);
+      expect((await stack.stack.exportStack()).deployment.resources).toEqual(stateBefore);
+      expect(existsSync(join(project.logDir, "local.lock"))).toBe(false);
     },
     PLAN_TIMEOUT,
   );

@@ -319,4 +319,96 @@ describe("engine: the local stage on a live cluster", () => {
     expect(sent.ok).toBe(200);
     expect(served).toMatchObject({ blue: { total: 0 }, green: { total: 200 } });
   });
+
+  /** Releases 1.2.0 into blue with a pause in which `edit` changes the route; returns the result. */
+  const releaseWithRouteEdit = async (edit: () => Promise<void>) => {
+    let edited = false;
+    const result = await release({
+      stage: "local",
+      projectDir: project.dir,
+      backendUrl: project.backendUrl,
+      logDir: project.logDir,
+      env: project.env,
+      image: images.next.image,
+      version: "1.2.0",
+      smokeUrl: info.gatewayUrl,
+      sleep: async (ms) => {
+        if (!edited) {
+          edited = true;
+          await edit();
+        }
+        await new Promise((r) => setTimeout(r, ms));
+      },
+    });
+    expect(edited).toBe(true);
+    return result;
+  };
+
+  /** After a rollback: the route is the stack's again, whole, and what serves is the stable slot. */
+  const expectRouteRestored = async () => {
+    const route = await kube.get(routePath);
+    // The tester rule and the weighted rule, each with its declared backends and nothing else.
+    expect(route.spec.rules).toHaveLength(2);
+    expect(route.spec.rules[1].backendRefs.map((b: any) => `${b.name}:${b.weight}`)).toEqual([
+      "checkout-blue:0",
+      "checkout-green:100",
+    ]);
+    expect(
+      await new KubernetesApiReadBack(kube, "checkout").read((await stack.outputs())!),
+    ).toEqual({ blue: 0, green: 100 });
+    await gatewayHasRoute();
+    const { sent, served } = await splitThroughGateway(200);
+    expect(sent.ok).toBe(200);
+    expect(served).toMatchObject({ blue: { total: 0 }, green: { total: 200 } });
+  };
+
+  it("an added backendRef and an added rule are drift (the whole route is compared): rolled back, and the rollback takes the route back to the stack's", async () => {
+    // Stable green; the candidate goes into blue. Someone adds a second backend for the
+    // candidate (weight 900: most requests) and a rule of their own, weights left alone.
+    const result = await releaseWithRouteEdit(async () => {
+      const route = await kube.get(routePath);
+      const last = route.spec.rules.length - 1;
+      await kube.jsonPatch(routePath, [
+        {
+          op: "add",
+          path: `/spec/rules/${last}/backendRefs/-`,
+          value: { kind: "Service", name: "checkout-blue", port: 80, weight: 900 },
+        },
+        {
+          op: "add",
+          path: "/spec/rules/-",
+          value: {
+            matches: [{ path: { type: "PathPrefix", value: "/admin" } }],
+            backendRefs: [{ kind: "Service", name: "checkout-blue", port: 80 }],
+          },
+        },
+      ]);
+    });
+    expect(result.outcome).toBe("rolledBack");
+    expect(result.reason).toMatch(/the route differs from the stack: /);
+    const records = ReleaseLog.forStage(project.logDir, "local").forRelease(result.releaseId!);
+    const drifted = records.find((r) => r.event === "weights.drifted");
+    const differences = ((drifted?.figures as any)?.differences ?? []).join("\n");
+    expect(differences).toMatch(/rules: declared 2, found 3/);
+    expect(differences).toMatch(/rule 2 names a backendRef more than once/);
+    expect(records.some((r) => r.event === "release.promoted")).toBe(false);
+    await expectRouteRestored();
+  });
+
+  it("a route deleted in a pause: the release rolls back, and the rollback creates the route again", async () => {
+    const result = await releaseWithRouteEdit(async () => {
+      await kube.delete(routePath);
+    });
+    expect(result.outcome).toBe("rolledBack");
+    expect(result.reason).toMatch(/no HTTPRoute checkout-local\/checkout in the cluster/);
+    const records = ReleaseLog.forStage(project.logDir, "local").forRelease(result.releaseId!);
+    expect(
+      records
+        .filter((r) => r.event === "update.succeeded")
+        .map((r) => (r.figures as any).transition),
+    ).toEqual(["deploy", "setWeight", "rollback"]);
+    await expectRouteRestored();
+    // The stage is whole again: a plain read of the stack's routing resource finds it.
+    expect((await stack.outputs())!.release?.phase).toBe("rolledBack");
+  });
 });

@@ -3,6 +3,7 @@ import { resolveContext } from "../../pipeline/context";
 import { readStageConfig } from "../../pipeline/stackFile";
 import { formatPlan, previewPlan, type PlanOptions, type PlanReport } from "../../releasePlan";
 import { ExitCode } from "../../domain";
+import { whileHandlingSignals } from "./signals";
 
 /**
  * `slipway plan`: what each transition of a release would change, previewed
@@ -39,16 +40,23 @@ export function register(program: Command): void {
         logDir?: string;
         json?: boolean;
       }) => {
-        const report = await previewPlan({
-          stage: o.stage,
-          image: o.image,
-          version: o.version,
-          revision: o.revision,
-          projectDir: o.projectDir,
-          backendUrl: o.backend,
-          logDir: o.logDir,
-          progress: o.json ? undefined : (line) => process.stderr.write(`… ${line}\n`),
-        });
+        // Ctrl-C stops the previews and releases the lease (the stack file is never written).
+        const report = await whileHandlingSignals(
+          "plan",
+          (signal) =>
+            previewPlan({
+              stage: o.stage,
+              image: o.image,
+              version: o.version,
+              revision: o.revision,
+              projectDir: o.projectDir,
+              backendUrl: o.backend,
+              logDir: o.logDir,
+              signal,
+              progress: o.json ? undefined : (line) => process.stderr.write(`… ${line}\n`),
+            }),
+          "no further preview starts; nothing was applied",
+        );
         process.stdout.write((o.json ? JSON.stringify(report) : formatPlan(report)) + "\n");
         process.exitCode = report.exitCode;
       },

@@ -152,14 +152,14 @@ describe("applyUpdate over an edited stack file", () => {
       event: "release.started",
       figures: { config: stageConfigFingerprint(dir, "local") },
     });
-    const ups: { message: string; only?: unknown }[] = [];
+    const ups: { message: string; only?: unknown; refresh?: boolean }[] = [];
     const stack: UpdatableStack = {
       stage: "local",
       outputs: async () => undefined,
       testerHeader: async () => undefined,
       writeState: (s) => writeStageState(stackFilePath(dir, "local"), s),
-      up: async (message, _kind, only) => {
-        ups.push({ message, only });
+      up: async (message, _kind, only, options) => {
+        ups.push({ message, only, refresh: options?.refresh });
         return { changes: { update: 1 }, durationMs: 1 };
       },
     };
@@ -182,6 +182,9 @@ describe("applyUpdate over an edited stack file", () => {
     await applyUpdate(updater, s, s, { kind: "rollback", reason: "r" }, "rollback");
     await applyUpdate(updater, s, s, { kind: "promote", at: "now" }, "promote");
     expect(ups.map((u) => u.only)).toEqual([routing, routing, undefined]);
+    // Only the rollback reads the route back first: it re-creates a deleted route and takes an
+    // edited one back to what the stack declares (issue 25, points 3 and 4).
+    expect(ups.map((u) => !!u.refresh)).toEqual([false, true, false]);
   });
 
   it("refuses a step over an edited env before it starts, naming the key and the file; the rollback still runs", async () => {
@@ -215,7 +218,7 @@ describe("applyUpdate over an edited stack file", () => {
       { kind: "rollback", reason: "r" },
       "rb",
     );
-    expect(ups).toEqual([{ message: "rb", only: routing }]);
+    expect(ups).toEqual([{ message: "rb", only: routing, refresh: true }]);
   });
 });
 

@@ -59,7 +59,7 @@ describe("failpoints (fault injection)", () => {
         armedFailpoint({ SLIPWAY_FAILPOINT: bad, SLIPWAY_FAILPOINT_FILE: "/tmp/m" }),
       ).toThrow(
         new RegExp(
-          `SLIPWAY_FAILPOINT=${JSON.stringify(bad)}: not a failpoint; allowed: before\\|during\\|after:deploy`,
+          `SLIPWAY_FAILPOINT=${JSON.stringify(bad)}: not a failpoint; allowed: before\\|during\\|landed\\|after:deploy`,
         ),
       );
     expect(() => armedFailpoint({ SLIPWAY_FAILPOINT: "during:pause" })).toThrow(
