@@ -223,6 +223,9 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
       this.alarms.alarmNames[slot].errorRatio,
       this.alarms.alarmNames[slot].p99Latency,
     ];
+    const ecsServices = pulumi
+      .all([slots.blue.service.cluster, slots.blue.serviceArn, slots.green.serviceArn])
+      .apply(([clusterArn, blue, green]) => ({ clusterArn, services: { blue, green } }));
     this.aws = pulumi
       .all([
         this.route.rule.arn,
@@ -232,8 +235,9 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
         groups.green.arnSuffix,
         pulumi.all(alarmNames("blue")),
         pulumi.all(alarmNames("green")),
+        ecsServices,
       ])
-      .apply(([ruleArn, blueArn, blueDim, greenArn, greenDim, blueAlarms, greenAlarms]) => ({
+      .apply(([ruleArn, blueArn, blueDim, greenArn, greenDim, blueAlarms, greenAlarms, ecs]) => ({
         loadBalancerDimension: loadBalancerArnSuffix(awsCfg.loadBalancerArn),
         listenerRuleArn: ruleArn,
         targetGroups: {
@@ -241,6 +245,7 @@ export class AwsStage extends pulumi.ComponentResource implements PlatformStage 
           green: { arn: greenArn, dimension: greenDim },
         },
         alarms: { blue: blueAlarms, green: greenAlarms },
+        ecs,
       }));
     this.registerOutputs({
       routingId: this.routingId,

@@ -12,11 +12,16 @@
  *   DescribeRules  — the weighted rule; supports no resource-level permission (Resource "*")
  *   GetMetricData  — classic metrics support no resource-level permission (Resource "*")
  *   DescribeAlarms — scoped to the stage's alarm ARNs (resource type `alarm`)
+ *   DescribeServices — scoped to the stage's ECS service ARNs (what serves)
+ *   DescribeTaskDefinition, DescribeTargetHealth — no resource-level permission (Resource "*")
  */
 export const PIPELINE_AWS_ACTIONS = [
   "elasticloadbalancing:DescribeRules",
   "cloudwatch:GetMetricData",
   "cloudwatch:DescribeAlarms",
+  "ecs:DescribeServices",
+  "ecs:DescribeTaskDefinition",
+  "elasticloadbalancing:DescribeTargetHealth",
 ] as const;
 
 /** Also the SDK v3 clients' own config: `new CloudWatchClient(settings)`. */

@@ -3,3 +3,4 @@ export * from "./loadBalancerWeights";
 export * from "./alarms";
 export * from "./analysis";
 export * from "./releaseSetup";
+export * from "./serving";

@@ -1,15 +1,18 @@
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
+import { ECSClient } from "@aws-sdk/client-ecs";
 import { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { slotResourceName } from "../../components/naming";
 import type { AnalysisWindow, MetricInputs } from "../analysis/run";
 import type { AnalysisSpec } from "../analysis/spec";
 import type { StageConfig } from "../config/schema";
-import type { Slot } from "../domain";
+import { SLOTS, type Slot } from "../domain";
 import type { AwsStageOutputs, StageOutputs } from "../contract/outputs";
 import type { Weights } from "../traffic/weights";
 import { StageAlarms, type AlarmStates } from "./alarms";
 import { cloudWatchMetricNames, cloudWatchMetrics, cloudWatchSampleShortfall } from "./analysis";
 import { awsClientSettings, describeEndpoint, type AwsClientSettings } from "./client";
 import { LoadBalancerReadBackError, LoadBalancerWeights } from "./loadBalancerWeights";
+import { EcsServing, type EcsServices } from "./serving";
 
 /**
  * Everything an AWS release reads, set up and probed before the first update:
@@ -44,6 +47,8 @@ export interface AwsRelease {
   }): (window: AnalysisWindow) => Promise<MetricInputs>;
   /** The alarm states of a slot's alarms; undefined when alarms are not a rollback signal. */
   alarms?: (slot: Slot) => Promise<AlarmStates>;
+  /** What serves: each slot's ECS service and target health (the pipeline's `serving` effect). */
+  serving: EcsServing;
   /** Closes the clients. */
   close(): void;
 }
@@ -92,9 +97,11 @@ export async function prepareAwsRelease(args: PrepareAwsReleaseArgs): Promise<Aw
   const settings = awsClientSettings(region, args.env);
   const elb = new ElasticLoadBalancingV2Client(settings);
   const cloudwatch = new CloudWatchClient(settings);
+  const ecs = new ECSClient(settings);
   const close = () => {
     elb.destroy();
     cloudwatch.destroy();
+    ecs.destroy();
   };
   try {
     try {
@@ -152,10 +159,28 @@ export async function prepareAwsRelease(args: PrepareAwsReleaseArgs): Promise<Aw
           client: cloudwatch,
         }),
       ...(watchAlarms ? { alarms: (slot: Slot) => alarms.states(stage.alarms[slot]) } : {}),
+      serving: new EcsServing({
+        settings,
+        stage,
+        services: stage.ecs ?? servicesByName(args.config),
+        ecs,
+        elb,
+      }),
       close,
     };
   } catch (err) {
     close();
     throw err;
   }
+}
+
+/**
+ * A stack last updated before `aws.ecs` was in the outputs: the cluster of the stack file and
+ * the services by the name the slot component gives them. The release's updates export the
+ * ARNs, which the next release reads.
+ */
+function servicesByName(config: StageConfig): EcsServices {
+  const services = {} as Record<Slot, string>;
+  for (const slot of SLOTS) services[slot] = slotResourceName(config.service.name, slot);
+  return { clusterArn: config.aws!.clusterArn, services };
 }

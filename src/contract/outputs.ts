@@ -30,6 +30,16 @@ export const awsStageOutputsSchema = z.object({
   targetGroups: z.object({ blue: targetGroup, green: targetGroup }),
   /** CloudWatch alarm names per slot. */
   alarms: z.object({ blue: z.array(z.string()), green: z.array(z.string()) }),
+  /**
+   * The ECS cluster and each slot's service ARN, read with DescribeServices before each
+   * release transition. Absent from stacks last updated before it was added.
+   */
+  ecs: z
+    .object({
+      clusterArn: z.string(),
+      services: z.object({ blue: z.string(), green: z.string() }),
+    })
+    .optional(),
 });
 export type AwsStageOutputs = z.infer<typeof awsStageOutputsSchema>;
 

@@ -602,10 +602,12 @@ interface DriveArgs {
 
 /**
  * What serves can be read on a stage whose route is read from the API server: each slot's
- * Deployment, and the Gateway when its URL is known (`--smoke-url`). Elsewhere (render mode,
- * AWS for now) there are no live objects here to read.
+ * Deployment, and the Gateway when its URL is known (`--smoke-url`); on AWS, each slot's ECS
+ * service and target health, with the clients the release prepared. In render mode there are
+ * no live objects here to read.
  */
 function servingCheckFor(a: DriveArgs): ServingCheck | undefined {
+  if (a.aws) return a.aws.serving;
   if (!(a.readBack instanceof KubernetesApiReadBack)) return undefined;
   const readBack = a.readBack;
   return new KubernetesServing(

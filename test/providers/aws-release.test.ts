@@ -2,11 +2,12 @@
  * `release()` on an AWS stage, with only the stack updates replaced: the AWS
  * provider cannot run here, so a recording stand-in applies each update the
  * way the program would (the stack file's weights onto the listener rule, with
- * ModifyRule against moto) and answers with the outputs the program would
- * export. Everything else is the real pipeline against moto: the pre-update
- * checks, the weights read back with DescribeRules, the CloudWatch analysis
- * (GetMetricData) of both target groups and the candidate's alarms
- * (DescribeAlarms).
+ * ModifyRule against moto, and its slots onto the ECS services) and answers
+ * with the outputs the program would export. Everything else is the real
+ * pipeline against moto: the pre-update checks, the weights read back with
+ * DescribeRules, what serves (DescribeServices, DescribeTaskDefinition,
+ * DescribeTargetHealth), the CloudWatch analysis (GetMetricData) of both
+ * target groups and the candidate's alarms (DescribeAlarms).
  */
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +15,7 @@ import { join } from "node:path";
 import { parseDocument } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LoadBalancerWeights } from "../../src/aws";
+import type { StageConfig } from "../../src/config/schema";
 import type { StageOutputs } from "../../src/contract/outputs";
 import { ReleaseLog, type LogRecord } from "../../src/pipeline/log";
 import type { StageState } from "../../src/pipeline/machine";
@@ -33,6 +35,7 @@ import {
   startMoto,
   type AwsWorld,
   type Moto,
+  type SlotDeclared,
   type SlotTraffic,
 } from "./support/awsWorld";
 import { awsStageOutputs, ROOT } from "./support/stageOutputs";
@@ -88,6 +91,18 @@ interface Update {
   weights: Weights;
 }
 
+/** Each slot's image and replicas as the stack file declares them. */
+const declaredSlots = (config: StageConfig): Record<"blue" | "green", SlotDeclared> => ({
+  blue: {
+    image: config.slots.blue.image,
+    replicas: config.slots.blue.replicas ?? config.service.replicas,
+  },
+  green: {
+    image: config.slots.green.image,
+    replicas: config.slots.green.replicas ?? config.service.replicas,
+  },
+});
+
 /** The stand-in for the engine's stack updates, and only for them. */
 class RecordingStack implements UpdatableStack {
   readonly stage = STAGE;
@@ -120,10 +135,11 @@ class RecordingStack implements UpdatableStack {
     writeStageState(stackFilePath(this.dir, STAGE), state);
   }
   async up(message: string): Promise<UpdateResult> {
-    // The program's weighted rule: the stack file's stable slot and canary weight.
+    // The program's weighted rule: the stack file's stable slot and canary weight; its slots.
     const config = readStageConfig(this.dir, STAGE);
     const weights = weightsFor(config.traffic.stable, config.traffic.canaryWeight);
     await this.world.modifyWeights(weights);
+    await this.world.applySlots(declaredSlots(config));
     this.deployed = this.programOutputs();
     const update = { message, weights };
     this.updates.push(update);
@@ -161,8 +177,11 @@ async function runRelease(
     blue: healthy,
     green: options.candidate ?? { ...healthy, requestsPerMinute: 1000 },
   });
+  const deployed = options.deployed ?? true;
+  // A deployed stage runs what its stack file declares.
+  if (deployed) await world.applySlots(declaredSlots(readStageConfig(dir, STAGE)));
   const stack = new RecordingStack(dir, world, {
-    deployed: options.deployed ?? true,
+    deployed,
     onUpdate: options.onUpdate && ((u) => options.onUpdate!(u, world)),
   });
   let clock = start;
@@ -198,7 +217,7 @@ async function runRelease(
 const events = (run: Run, event: string) => run.log.filter((r) => r.event === event);
 const updateWeights = (run: Run) => run.stack.updates.map((u) => u.weights);
 
-describe("release on an AWS stage (engine stand-in for the updates; moto ELBv2 + CloudWatch)", () => {
+describe("release on an AWS stage (engine stand-in for the updates; moto ELBv2, ECS and CloudWatch)", () => {
   it("a good release is analysed on CloudWatch, verified on the load balancer, and promoted", async () => {
     const run = await runRelease("good");
     expect(run.report.outcome, run.report.reason).toBe("promoted");
@@ -229,6 +248,37 @@ describe("release on an AWS stage (engine stand-in for the updates; moto ELBv2 +
     expect(passed).toHaveLength(1);
     expect(events(run, "analysis.measured")).toHaveLength(5);
     expect(events(run, "alarm.fired")).toEqual([]);
+    // Each slot that served was read from ECS and its target group, and served.
+    expect(events(run, "serving.failed")).toEqual([]);
+  });
+
+  it("a candidate whose ECS service is scaled down by hand mid-analysis is rolled back, never promoted", async () => {
+    let scaled = false;
+    const run = await runRelease("scaled", {
+      onClock: async (minutes, world) => {
+        if (!scaled && minutes >= 2) {
+          scaled = true;
+          await world.scaleService("green", 1);
+        }
+      },
+    });
+    expect(run.report.outcome, run.report.reason).toBe("rolledBack");
+    expect(run.report.exitCode).toBe(3);
+    expect(run.report.reason).toBe(
+      "not serving after the analysis of step 2: " +
+        "green: ECS service checkout-green is scaled to 1, the stack declares 2; " +
+        "green: ECS service checkout-green has 1/2 running tasks",
+    );
+    const failed = events(run, "serving.failed");
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.figures).toMatchObject({ when: "after the analysis of step 2" });
+    expect(run.stack.updates.map((u) => u.message).filter((m) => /promote/.test(m))).toEqual([]);
+    expect(updateWeights(run)).toEqual([
+      { blue: 100, green: 0 },
+      { blue: 90, green: 10 },
+      { blue: 100, green: 0 },
+    ]);
+    expect(run.weightsAfter).toEqual({ blue: 100, green: 0 });
   });
 
   it("a candidate with three times the 5xx rolls back in one update", async () => {

@@ -1,8 +1,9 @@
 /**
  * A stage's AWS world in moto, created through the real AWS SDK: a VPC with two
  * subnets, an ALB with a listener, a target group per slot, the weighted
- * listener rule between them, and the slots' CloudWatch alarms — the same
- * shapes the AWS components create — plus the `aws` outputs naming them.
+ * listener rule between them, the slots' CloudWatch alarms, an ECS cluster with
+ * a service per slot — the same shapes the AWS components create — plus the
+ * `aws` outputs naming them.
  */
 import {
   CloudWatchClient,
@@ -13,12 +14,22 @@ import {
 } from "@aws-sdk/client-cloudwatch";
 import { CreateSubnetCommand, CreateVpcCommand, EC2Client } from "@aws-sdk/client-ec2";
 import {
+  CreateClusterCommand,
+  CreateServiceCommand,
+  ECSClient,
+  RegisterTaskDefinitionCommand,
+  UpdateServiceCommand,
+} from "@aws-sdk/client-ecs";
+import {
   CreateListenerCommand,
   CreateLoadBalancerCommand,
   CreateRuleCommand,
   CreateTargetGroupCommand,
+  DeregisterTargetsCommand,
+  DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
   ModifyRuleCommand,
+  RegisterTargetsCommand,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { Slot } from "../../../src/domain";
 import type { AwsStageOutputs } from "../../../src/contract/outputs";
@@ -34,6 +45,7 @@ export interface Moto {
   elb: ElasticLoadBalancingV2Client;
   cloudwatch: CloudWatchClient;
   ec2: EC2Client;
+  ecs: ECSClient;
   stop(): Promise<void>;
 }
 
@@ -55,10 +67,12 @@ export async function startMoto(): Promise<Moto> {
     elb: new ElasticLoadBalancingV2Client(config),
     cloudwatch: new CloudWatchClient(config),
     ec2: new EC2Client(config),
+    ecs: new ECSClient(config),
     async stop() {
       moto.elb.destroy();
       moto.cloudwatch.destroy();
       moto.ec2.destroy();
+      moto.ecs.destroy();
       await server.stop();
     },
   };
@@ -84,7 +98,26 @@ export interface AwsWorld {
   /** A change made outside the pipeline (a console edit, another tool). */
   modifyWeights(weights: Weights): Promise<void>;
   setAlarm(slot: Slot, state: "OK" | "ALARM", reason: string): Promise<void>;
+  /**
+   * What an update of the slots does: each slot's service on a task definition with its
+   * image, at its replicas (moto reports an updated desired count as running at once), and
+   * that many healthy targets in its target group (moto does not register ECS tasks there).
+   */
+  applySlots(slots: Record<Slot, SlotDeclared>): Promise<void>;
+  /** A change made outside the pipeline: a slot's service scaled by hand. */
+  scaleService(slot: Slot, desiredCount: number): Promise<void>;
+  /** A change made outside the pipeline: a slot's service moved to another image. */
+  setServiceImage(slot: Slot, image: string): Promise<void>;
 }
+
+export interface SlotDeclared {
+  image: string;
+  replicas: number;
+}
+
+/** The service name the slot component gives (`slotResourceName`). */
+const SERVICE = "checkout";
+const PLACEHOLDER_IMAGE = "public.ecr.aws/docker/library/busybox:1.37";
 
 /** The LoadBalancer and TargetGroup metric dimensions, from the ARNs (what `arnSuffix` is). */
 const loadBalancerDimension = (arn: string) =>
@@ -183,6 +216,60 @@ export async function createAwsWorld(
       );
     }
   }
+  const clusterArn = (await moto.ecs.send(new CreateClusterCommand({ clusterName: name }))).cluster!
+    .clusterArn!;
+  const taskDefinitions = new Map<string, string>();
+  /** One task definition per slot and image, as the slot component registers them. */
+  const taskDefinitionOf = async (slot: Slot, image: string): Promise<string> => {
+    const key = `${slot} ${image}`;
+    const known = taskDefinitions.get(key);
+    if (known) return known;
+    const registered = await moto.ecs.send(
+      new RegisterTaskDefinitionCommand({
+        family: `${name}-${slot}`,
+        requiresCompatibilities: ["FARGATE"],
+        networkMode: "awsvpc",
+        cpu: "512",
+        memory: "512",
+        containerDefinitions: [
+          {
+            name: SERVICE,
+            image,
+            essential: true,
+            portMappings: [{ containerPort: 8080, protocol: "tcp" }],
+          },
+        ],
+      }),
+    );
+    const arn = registered.taskDefinition!.taskDefinitionArn!;
+    taskDefinitions.set(key, arn);
+    return arn;
+  };
+  const services = {} as Record<Slot, string>;
+  for (const slot of ["blue", "green"] as const) {
+    const created = await moto.ecs.send(
+      new CreateServiceCommand({
+        cluster: clusterArn,
+        serviceName: `${SERVICE}-${slot}`,
+        taskDefinition: await taskDefinitionOf(slot, PLACEHOLDER_IMAGE),
+        desiredCount: 0,
+        launchType: "FARGATE",
+        loadBalancers: [
+          { targetGroupArn: groups[slot], containerName: SERVICE, containerPort: 8080 },
+        ],
+      }),
+    );
+    services[slot] = created.service!.serviceArn!;
+  }
+  const targetIds = (slot: Slot, n: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      Id: `10.0.${slot === "blue" ? 1 : 2}.${10 + i}`,
+      Port: 8080,
+    }));
+  const updateService = (slot: Slot, change: { desiredCount?: number; taskDefinition?: string }) =>
+    moto.ecs.send(
+      new UpdateServiceCommand({ cluster: clusterArn, service: services[slot], ...change }),
+    );
   const outputs: AwsStageOutputs = {
     loadBalancerDimension: loadBalancerDimension(alb.LoadBalancerArn!),
     listenerRuleArn: rule.RuleArn!,
@@ -191,6 +278,7 @@ export async function createAwsWorld(
       green: { arn: groups.green, dimension: targetGroupDimension(groups.green) },
     },
     alarms,
+    ecs: { clusterArn, services },
   };
   return {
     name,
@@ -205,6 +293,35 @@ export async function createAwsWorld(
         await moto.cloudwatch.send(
           new SetAlarmStateCommand({ AlarmName: alarm, StateValue: state, StateReason: reason }),
         );
+    },
+    async applySlots(slots) {
+      for (const slot of ["blue", "green"] as const) {
+        const { image, replicas } = slots[slot];
+        await updateService(slot, {
+          taskDefinition: await taskDefinitionOf(slot, image),
+          desiredCount: replicas,
+        });
+        const registered = (
+          await moto.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: groups[slot] }))
+        ).TargetHealthDescriptions!.map((t) => ({ Id: t.Target!.Id!, Port: t.Target!.Port! }));
+        if (registered.length > 0)
+          await moto.elb.send(
+            new DeregisterTargetsCommand({ TargetGroupArn: groups[slot], Targets: registered }),
+          );
+        if (replicas > 0)
+          await moto.elb.send(
+            new RegisterTargetsCommand({
+              TargetGroupArn: groups[slot],
+              Targets: targetIds(slot, replicas),
+            }),
+          );
+      }
+    },
+    async scaleService(slot, desiredCount) {
+      await updateService(slot, { desiredCount });
+    },
+    async setServiceImage(slot, image) {
+      await updateService(slot, { taskDefinition: await taskDefinitionOf(slot, image) });
     },
   };
 }

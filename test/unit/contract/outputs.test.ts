@@ -32,6 +32,15 @@ describe("outputs contract v1", () => {
       expect(aws.alarms[slot]).toHaveLength(2);
     }
     expect(aws.loadBalancerDimension).toBe("app/platform-staging/0123456789abcdef");
+    // Each slot's ECS service by ARN, in the stack file's cluster: what the serving check reads.
+    expect(aws.ecs!.clusterArn).toBe(stageConfigOf("staging").aws!.clusterArn);
+    for (const slot of ["blue", "green"] as const) {
+      const service = r.byName(`checkout-aws-${slot}-service`);
+      expect(aws.ecs!.services[slot]).toBe(
+        `arn:aws:ecs:eu-west-1:123456789012:service/platform/${service.inputs.name}`,
+      );
+      expect(service.inputs.name).toBe(`checkout-${slot}`);
+    }
   });
 
   it("a Kubernetes stage has no aws output", async () => {

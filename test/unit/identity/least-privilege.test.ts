@@ -111,6 +111,22 @@ describe("least privilege on AWS (IAM simulation of the generated policies)", ()
       for (const name of aws.alarms[slot])
         expect(await decide(deployer, "cloudwatch:DescribeAlarms", alarmArn(name))).toBe("Allowed");
     }
+    // What serves: the slots' ECS services (scoped), their task definitions and target health.
+    for (const slot of ["blue", "green"] as const)
+      expect(await decide(deployer, "ecs:DescribeServices", aws.ecs!.services[slot])).toBe(
+        "Allowed",
+      );
+    expect(
+      await decide(
+        deployer,
+        "ecs:DescribeServices",
+        `arn:aws:ecs:eu-west-1:${ACCOUNT}:service/platform/payments-blue`,
+      ),
+    ).toBe("ImplicitlyDenied");
+    expect(await decide(deployer, "ecs:DescribeTaskDefinition", "*")).toBe("Allowed");
+    expect(await decide(deployer, "elasticloadbalancing:DescribeTargetHealth", "*")).toBe(
+      "Allowed",
+    );
     // DescribeAlarms is scoped: another service's alarms stay unreadable.
     expect(
       await decide(deployer, "cloudwatch:DescribeAlarms", alarmArn("payments-prod-5xx-ratio")),
