@@ -411,4 +411,20 @@ describe("engine: the local stage on a live cluster", () => {
     // The stage is whole again: a plain read of the stack's routing resource finds it.
     expect((await stack.outputs())!.release?.phase).toBe("rolledBack");
   });
+
+  it("the Gateway killed in a pause: nothing is promoted, the release rolls back; once the Gateway is back, traffic is on the stable slot", async () => {
+    const traefik = info.pids.traefik!;
+    const result = await releaseWithRouteEdit(async () => {
+      process.kill(traefik, "SIGKILL");
+    });
+    expect(result.outcome).toBe("rolledBack");
+    expect(result.reason).toMatch(/the Gateway did not serve/);
+    const records = ReleaseLog.forStage(project.logDir, "local").forRelease(result.releaseId!);
+    expect(records.some((r) => r.event === "serving.failed")).toBe(true);
+    expect(records.some((r) => r.event === "release.promoted")).toBe(false);
+    // The same command brings the Gateway back (the other parts kept running, so its port too).
+    info = await clusterUp({ projectDir: project.dir, stateDir });
+    expect(info.started).toEqual(["traefik"]);
+    await expectRouteRestored();
+  });
 });
