@@ -125,7 +125,9 @@ export class KubernetesApiReadBack implements WeightsReadBack {
       );
     }
     const declared = await this.declared?.(outputs.routing);
-    const differences = declared?.spec ? httpRouteDifferences(declared.spec, route.spec) : [];
+    // A spec the state keeps secret as a whole cannot be compared: the weights still are.
+    const comparable = isPlainSpec(declared?.spec);
+    const differences = comparable ? httpRouteDifferences(declared!.spec, route.spec) : [];
     if (differences.length === 0)
       return weightsOfHttpRoute(route.spec, this.service, outputs.routing.id);
     // The weighted rule is where the stack declared it, whatever was appended after it.
@@ -350,6 +352,11 @@ export function httpRouteDifferences(declared: any, live: any): string[] {
     if (g.backendRefs.length !== found.size) out.push(`${at} names a backendRef more than once`);
   }
   return out;
+}
+
+/** An object spec, not a value the state keeps secret whole. */
+function isPlainSpec(spec: unknown): spec is Record<string, unknown> {
+  return !!spec && typeof spec === "object" && !Array.isArray(spec) && !(SECRET_SIG in spec);
 }
 
 /** Marks the state gives a secret: the event log's, and the checkpoint's signature key. */

@@ -140,8 +140,17 @@ describe("the live HTTPRoute compared whole with the declared one", () => {
     expect((err as RouteDriftedError).message).toMatch(
       /apps\/checkout differs from the stack: rules: declared 2, found 3/,
     );
-    // Without a declared route (a stand-in stack) only the weights are read.
+    // Without a declared route (a stand-in stack), or one the state keeps secret whole, only
+    // the weights are read: never a difference made up from a value that cannot be compared.
     spec.rules.pop();
+    const secretWhole = new KubernetesApiReadBack(
+      () => client as unknown as KubeClient,
+      "checkout",
+      async () => ({ spec: "[secret]" }),
+    );
+    spec.rules[1].backendRefs[0].port = 8080;
+    await expect(secretWhole.read(outputs)).resolves.toEqual({ blue: 80, green: 20 });
+    spec.rules[1].backendRefs[0].port = 80;
     const weightsOnly = new KubernetesApiReadBack(
       () => client as unknown as KubeClient,
       "checkout",
