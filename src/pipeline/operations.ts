@@ -32,6 +32,7 @@ import {
   type ReleaseOptions,
   type ReleaseReport,
 } from "./release";
+import { routeRefreshable } from "./readBack";
 import { StageStack } from "./stack";
 import { listStages, readStageConfig } from "./stackFile";
 import { applyUpdate, configGuard } from "./update";
@@ -163,6 +164,7 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
       releaseId: rec.id,
       routing: outputs.routing,
       config: configGuard(ctx.projectDir, args.stage, log.forRelease(rec.id)),
+      refreshable: routeRefreshable(config),
     };
     const { state, transitions } = await runRollback(
       { state: current, fullReplicas: config.service.replicas, reason },

@@ -10,7 +10,7 @@ import { KubeApiError, KubeClient, kubePaths, parseKubeconfig } from "../kube/cl
 import type { Weights } from "../traffic/weights";
 import { RouteDriftedError, RoutingNotFoundError } from "./errors";
 import { findRoutingResource } from "./routingResource";
-import type { StageStack, StateResource } from "./stack";
+import { SECRET_SIG, type StageStack, type StateResource } from "./stack";
 
 /**
  * Read-back of the weights in force: what the routing resource the stack says
@@ -48,6 +48,14 @@ export function weightsReadBackFor(
       stack.declaredRouting(routing),
     );
   return new RefreshedStateReadBack(stack);
+}
+
+/**
+ * Whether the stage's routing resource can be read back by the engine (`pulumi refresh`): on a
+ * cluster or a cloud, yes; in render mode there is nothing to read (the provider would fail).
+ */
+export function routeRefreshable(config: StageConfig): boolean {
+  return !(config.platform === "kubernetes" && config.kubernetes.renderYamlToDirectory);
 }
 
 /** The stage's kubeconfig: a path (relative ones are relative to the project) or a kubeconfig's text. */
@@ -356,11 +364,12 @@ export function httpRouteDifferences(declared: any, live: any): string[] {
 
 /** An object spec, not a value the state keeps secret whole. */
 function isPlainSpec(spec: unknown): spec is Record<string, unknown> {
-  return !!spec && typeof spec === "object" && !Array.isArray(spec) && !(SECRET_SIG in spec);
+  if (!spec || typeof spec !== "object" || Array.isArray(spec) || SECRET_SIG in spec) return false;
+  const { rules, parentRefs } = spec as { rules?: unknown; parentRefs?: unknown };
+  return Array.isArray(rules) && (parentRefs === undefined || Array.isArray(parentRefs));
 }
 
 /** Marks the state gives a secret: the event log's, and the checkpoint's signature key. */
-const SECRET_SIG = "4dabf18193072939515e22adb0a4d25";
 const SECRET = "<secret>";
 
 interface NormalisedRule {

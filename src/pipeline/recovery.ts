@@ -71,10 +71,15 @@ export function recordCutShortUpdate(
     .slice(i + 1)
     .find((r) => r.event === "update.succeeded" || r.event === "update.failed");
   if (result) {
-    // Recorded by an earlier recovery as ahead of the stack, and the route still is: a kill cut
-    // the route's restoration short as well.
-    const landedWeights = result.figures?.routeLanded as Weights | undefined;
-    return landedWeights && live && sameWeights(live, landedWeights) ? "routeAhead" : undefined;
+    // An update that failed (or was cancelled by a Ctrl-C) after the engine had changed the
+    // route leaves it ahead of the outputs just as a kill does; so does a restoration of the
+    // route that failed in turn.
+    if (!live || !outputs || result.event !== "update.failed") return undefined;
+    if (sameWeights(live, outputs.weights)) return undefined;
+    const intended =
+      (result.figures?.routeLanded as Weights | undefined) ??
+      (records[i]!.figures?.transition === RESTORE_ROUTE ? live : records[i]!.weights);
+    return intended && sameWeights(live, intended) ? "routeAhead" : undefined;
   }
   const started = records[i]!;
   const f = started.figures ?? {};

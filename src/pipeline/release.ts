@@ -42,6 +42,7 @@ import { describeStep, planSteps } from "./plan";
 import {
   httpRouteRef,
   KubernetesApiReadBack,
+  routeRefreshable,
   weightsReadBackFor,
   type WeightsReadBack,
 } from "./readBack";
@@ -404,7 +405,14 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
       // A rollback that was under way when the process ended is finished, not forgotten.
       rollingBack = rollbackUnderWay(log, active.id);
       if (routeAhead && !rollingBack)
-        await restoreRoute({ stack, log, report, outputs, releaseId: active.id });
+        await restoreRoute({
+          stack,
+          log,
+          report,
+          outputs,
+          releaseId: active.id,
+          refresh: routeRefreshable(config),
+        });
       log.append({
         stage: options.stage,
         releaseId: active.id,
@@ -538,6 +546,8 @@ async function restoreRoute(a: {
   report: Reporter;
   outputs: StageOutputs;
   releaseId: string;
+  /** Read the route back first (not in render mode: nothing to read there). */
+  refresh: boolean;
 }): Promise<void> {
   const { stack, outputs } = a;
   const base = { stage: stack.stage, releaseId: a.releaseId };
@@ -551,7 +561,7 @@ async function restoreRoute(a: {
   });
   a.report({ type: "update", phase: "started", message });
   try {
-    const result = await stack.up(message, RESTORE_ROUTE, outputs.routing, { refresh: true });
+    const result = await stack.up(message, RESTORE_ROUTE, outputs.routing, { refresh: a.refresh });
     a.log.append({
       ...base,
       event: "update.succeeded",
@@ -643,6 +653,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
     signal: a.options.signal,
     routing: a.outputs.routing,
     config: configGuard(a.ctx.projectDir, stage, log.forRelease(releaseId)),
+    refreshable: routeRefreshable(config),
   };
 
   /** Reads the weights in force back from the live route; drift is logged and thrown. */

@@ -4,11 +4,6 @@ import type { StageOutputs } from "../contract/outputs";
 const HTTP_ROUTE_TYPE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute";
 const LISTENER_RULE_TYPE = "aws:lb/listenerRule:ListenerRule";
 
-/** True for the engine type tokens of routing resources. */
-export function isRoutingType(type: string): boolean {
-  return type === HTTP_ROUTE_TYPE || type === LISTENER_RULE_TYPE;
-}
-
 /**
  * The routing resource the stack says it created (`outputs.routing`), found in the stack's state
  * by its id, never by a name derived again here.

@@ -17,7 +17,7 @@ import { StackLockedError } from "./errors";
 import { FAILPOINT_UPDATE_ENV } from "./failpoint";
 import type { StageState } from "./machine";
 import { RoutingNotFoundError } from "./errors";
-import { findRoutingResource, isRoutingType } from "./routingResource";
+import { findRoutingResource } from "./routingResource";
 import { stackFilePath, writeStageState } from "./stackFile";
 
 /**
@@ -266,9 +266,7 @@ export class StageStack implements UpdatableStack {
           ...this.configFileArgs,
         ],
       );
-      const events = readEvents(eventLog);
-      for (const [urn, outputs] of routingOutputsOf(events)) this.declaredRoutes.set(urn, outputs);
-      return { changes: summaryOf(events), durationMs: Date.now() - started };
+      return { changes: summaryOf(readEvents(eventLog)), durationMs: Date.now() - started };
     } catch (err) {
       throw asLockError(err);
     } finally {
@@ -276,20 +274,30 @@ export class StageStack implements UpdatableStack {
     }
   }
 
-  /** The routing resources' outputs as the last update applied them, by URN (its events carry them). */
+  /** The routing resources' outputs as the last update applied them, by URN; emptied by each update. */
   private readonly declaredRoutes = new Map<string, Record<string, any>>();
 
+  /**
+   * Read from the checkpoint with its secrets shown (one `stack export --show-secrets` after each
+   * update, at the first read): the route's rules hold the tester header's value, a secret, so
+   * without them the whole rule list is one opaque secret that nothing could be compared with.
+   * The values stay in this process; nothing of them is logged.
+   */
   async declaredRouting(
     routing: StageOutputs["routing"],
   ): Promise<Record<string, any> | undefined> {
     const known = this.routingUrns.get(routing.id);
     const cached = known ? this.declaredRoutes.get(known) : undefined;
     if (cached) return cached;
-    const found = findRoutingResource(await this.resources(), routing);
+    const { stdout } = await this.cli(["stack", "export", "--show-secrets"]);
+    const resources = ((JSON.parse(stdout) as { deployment?: { resources?: StateResource[] } })
+      .deployment?.resources ?? []) as StateResource[];
+    const found = findRoutingResource(resources, routing);
     if (!found?.outputs) return undefined;
+    const outputs = revealSecrets(found.outputs) as Record<string, any>;
     this.routingUrns.set(routing.id, found.urn);
-    this.declaredRoutes.set(found.urn, found.outputs);
-    return found.outputs;
+    this.declaredRoutes.set(found.urn, outputs);
+    return outputs;
   }
 
   /** URNs of routing resources by id: a routing resource keeps its URN for the stack's life. */
@@ -418,15 +426,19 @@ function readEvents(file: string): EngineEvent[] {
     .map((line) => JSON.parse(line) as EngineEvent);
 }
 
-/** The routing resources an update applied, with the outputs it recorded for each, by URN. */
-function routingOutputsOf(events: EngineEvent[]): [string, Record<string, any>][] {
-  const found: [string, Record<string, any>][] = [];
-  for (const e of events) {
-    const m = e.resOutputsEvent?.metadata;
-    const outputs = m?.new?.outputs;
-    if (m && outputs && isRoutingType(m.type)) found.push([m.urn, outputs]);
+/** The key that marks a secret value in the engine's checkpoint (Pulumi's `sig.Secret`). */
+export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** A value of an export with --show-secrets, each secret ({<sig>, plaintext: "<JSON>"}) replaced by its value. */
+function revealSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(revealSecrets);
+  if (value && typeof value === "object") {
+    const o = value as Record<string, unknown>;
+    if (SECRET_SIG in o && typeof o.plaintext === "string")
+      return revealSecrets(JSON.parse(o.plaintext));
+    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, revealSecrets(v)]));
   }
-  return found;
+  return value;
 }
 
 /** The update's change counts per operation ("same", "update", "create", …), from its summary event. */

@@ -24,6 +24,11 @@ export interface StageUpdater {
   routing: StageOutputs["routing"];
   /** The people-owned config the release started with; an update over an edited one is refused. */
   config?: ConfigGuard;
+  /**
+   * The routing resource can be read back from where it lives (a cluster's API, a cloud), so a
+   * rollback refreshes it first. False in render mode, where there is nothing to read.
+   */
+  refreshable?: boolean;
 }
 
 /** The config a release started with, and how to read it now (stackFile.ts). */
@@ -114,7 +119,7 @@ export async function applyUpdate(
       message,
       t.kind,
       ROUTING_ONLY.includes(t.kind) ? u.routing : undefined,
-      REFRESHED.includes(t.kind) ? { refresh: true } : {},
+      u.refreshable && REFRESHED.includes(t.kind) ? { refresh: true } : {},
     );
     await failpoint("after", t.kind);
   } catch (err) {

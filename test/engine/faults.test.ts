@@ -65,8 +65,16 @@ const PROMOTE = [
   { pause: { duration: 2 } },
   { analysis: { count: 2, interval: 1 } },
 ];
-const around = (kind: string, command: Command): Victim[] =>
-  ["before", "during", "after"].map((w) => ({ point: `${w}:${kind}`, command }));
+/**
+ * Kills before, during and after an update; with `landed`, also once the engine has changed the
+ * route but before the stack's outputs record it (issue 25, point 5: the resume tells that from
+ * drift, restores the route and runs the step again instead of rolling back).
+ */
+const around = (kind: string, command: Command, landed = false): Victim[] =>
+  ["before", "during", ...(landed ? ["landed"] : []), "after"].map((w) => ({
+    point: `${w}:${kind}`,
+    command,
+  }));
 
 const chains = (signal: "SIGKILL" | "SIGINT"): Chain[] => [
   {
@@ -75,14 +83,10 @@ const chains = (signal: "SIGKILL" | "SIGINT"): Chain[] => [
     errorRatio: 0.001,
     victims: [
       ...around("deploy", "resume"),
-      ...around("setWeight", "resume"),
-      // The route changed, the stack's outputs not yet (issue 25, point 5): the resume tells it
-      // from drift, restores the route and runs the step again, instead of rolling back.
-      { point: "landed:setWeight", command: "resume" },
+      ...around("setWeight", "resume", true),
       { point: "during:pause", command: "resume" },
       { point: "during:analysis", command: "resume" },
-      ...around("promote", "resume"),
-      { point: "landed:promote", command: "resume" },
+      ...around("promote", "resume", true),
       ...around("scaleDown", "resume"),
     ],
     recover: "resume",

@@ -169,6 +169,7 @@ describe("applyUpdate over an edited stack file", () => {
       report: () => {},
       releaseId: "r-guard",
       routing,
+      refreshable: true,
       config: configGuard(dir, "local", log.forRelease("r-guard")),
     };
     return { dir, log, ups, updater };

@@ -8,6 +8,7 @@ import { ReleaseLog } from "../../../src/pipeline/log";
 import { httpRouteDifferences, KubernetesApiReadBack } from "../../../src/pipeline/readBack";
 import { recordCutShortUpdate, RESTORE_ROUTE } from "../../../src/pipeline/recovery";
 import type { KubeClient } from "../../../src/kube/client";
+import { SECRET_SIG } from "../../../src/pipeline/stack";
 
 /** The route as the component declares it (inputs: no server defaults), tester value secret. */
 const declared = (weights = { blue: 80, green: 20 }) => ({
@@ -150,6 +151,18 @@ describe("the live HTTPRoute compared whole with the declared one", () => {
     );
     spec.rules[1].backendRefs[0].port = 8080;
     await expect(secretWhole.read(outputs)).resolves.toEqual({ blue: 80, green: 20 });
+    const secretRules = new KubernetesApiReadBack(
+      () => client as unknown as KubeClient,
+      "checkout",
+      // As a checkpoint exported without --show-secrets holds it.
+      async () => ({
+        spec: {
+          ...declared(),
+          rules: { [SECRET_SIG]: "1b47061264138c4ac30d75fd1eb44270", ciphertext: "v1:x" },
+        },
+      }),
+    );
+    await expect(secretRules.read(outputs)).resolves.toEqual({ blue: 80, green: 20 });
     spec.rules[1].backendRefs[0].port = 80;
     const weightsOnly = new KubernetesApiReadBack(
       () => client as unknown as KubeClient,
@@ -225,6 +238,28 @@ describe("a resume reads the live route to tell whether a cut-short update lande
       event: "update.succeeded",
       figures: { transition: RESTORE_ROUTE, recovered: true },
     });
+  });
+
+  it("an update that failed (a Ctrl-C cancelled the engine) after it changed the route: ahead too", () => {
+    const log = cutShort();
+    log.append({
+      stage: "local",
+      releaseId: id,
+      event: "update.failed",
+      reason: "update cancelled",
+    });
+    expect(recordCutShortUpdate(log, "local", id, outputs, { blue: 50, green: 50 })).toBe(
+      "routeAhead",
+    );
+    // Nothing is appended: the failure is already recorded.
+    expect(log.forRelease(id)).toHaveLength(2);
+    // The route at the stack's weights, or somewhere else entirely: not ahead.
+    expect(
+      recordCutShortUpdate(log, "local", id, outputs, { blue: 80, green: 20 }),
+    ).toBeUndefined();
+    expect(
+      recordCutShortUpdate(log, "local", id, outputs, { blue: 10, green: 90 }),
+    ).toBeUndefined();
   });
 
   it("the route still has the old weights (or cannot be read): it did not land", () => {
