@@ -322,11 +322,14 @@ describe("the fault matrix on the real engine", () => {
         const records = log().forRelease(id!);
         // Each planned update landed once, in order: in the log and in the stack's own history.
         expect(landedOf(records).map((l) => l.split("@")[0])).toEqual(c.updates);
-        const history = await (await openStack()).stack.history();
+        const history = await (await openStack()).stack.history(1000, 1);
         const succeeded = history.filter(
           (h) => h.result === "succeeded" && h.message.includes(id!),
         );
-        expect(succeeded.length).toBe(c.updates.length);
+        expect(
+          succeeded.length,
+          history.map((h) => `${h.result} ${h.message.slice(0, 120)}`).join("\n"),
+        ).toBe(c.updates.length);
         // Complete: every update started has its result; the release is closed as the stack says.
         const started = records.filter((r) => r.event === "update.started").length;
         const ended = records.filter(
