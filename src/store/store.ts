@@ -23,6 +23,8 @@ export interface ReleaseStore {
   readLease(stage: string): Promise<LeaseState | undefined>;
   /** The stage's release log. */
   log(stage: string): StoreLog;
+  /** Lets go of connections (S3's client); the store is not used after. */
+  close(): void;
 }
 
 /** What a runner says about itself when it takes a lease; host and pid are always this process's. */
