@@ -446,7 +446,12 @@ export async function status(args: StageArgs): Promise<StageStatus> {
   const stages = listStages(ctx.projectDir);
   if (!stages.includes(args.stage)) throw new UnknownStageError(args.stage, stages);
   const config = readStageConfig(ctx.projectDir, args.stage);
-  const lease = await leaseOf(store, args.stage);
+  let lease: StageStatus["lease"];
+  try {
+    lease = await stageLeaseOf(store, args.stage);
+  } finally {
+    store.close();
+  }
   const log = ReleaseLog.forStage(ctx.logDir, args.stage);
   const stack = await StageStack.open({
     stage: args.stage,
@@ -523,7 +528,7 @@ export async function status(args: StageArgs): Promise<StageStatus> {
  * (the store does not answer, the object is not a lease) counts as held: status never calls a
  * release interrupted while a runner may still be driving it.
  */
-async function leaseOf(
+export async function stageLeaseOf(
   store: ReleaseStore,
   stage: string,
 ): Promise<StageStatus["lease"] | undefined> {
@@ -538,8 +543,6 @@ async function leaseOf(
     };
   } catch (err) {
     return { store: store.describe(), live: true, unreadable: (err as Error).message };
-  } finally {
-    store.close();
   }
 }
 

@@ -50,7 +50,7 @@ const ctxArgs = (o: Common) => ({
 });
 
 /** The stage's lease as `status` prints it: who holds it, since when, until when, and where. */
-function describeLease(lease: NonNullable<StageStatus["lease"]>): string {
+export function describeLease(lease: NonNullable<StageStatus["lease"]>): string {
   if (lease.unreadable)
     return `could not be read from ${lease.store} (${lease.unreadable}); counted as held`;
   const h = lease.holder;
