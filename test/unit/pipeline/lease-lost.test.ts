@@ -1,16 +1,12 @@
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseDocument } from "yaml";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ExitCode } from "../../../src/domain";
 import { ReleaseLog } from "../../../src/pipeline/log";
 import { release } from "../../../src/pipeline/release";
-import { stackFilePath, YAML_WRITE } from "../../../src/pipeline/stackFile";
 import { FileStore } from "../../../src/store/fileStore";
 import { LEASE_TTL_ENV } from "../../../src/store/ttl";
-import { ROOT } from "../support/harness";
-import { RenderedStack } from "../support/localStack";
+import { localProject, RenderedStack } from "../support/localStack";
 
 /**
  * Issue 22, point 4: a release whose lease another runner took over lands no further update,
@@ -20,20 +16,9 @@ import { RenderedStack } from "../support/localStack";
 const STAGE = "local";
 const image = `registry.local/checkout@sha256:${"c".repeat(64)}`;
 
-function project() {
-  const dir = mkdtempSync(join(tmpdir(), "slipway-lease-lost-"));
-  for (const f of ["Pulumi.yaml", `Pulumi.${STAGE}.yaml`])
-    copyFileSync(join(ROOT, f), join(dir, f));
-  const file = stackFilePath(dir, STAGE);
-  const doc = parseDocument(readFileSync(file, "utf8"));
-  // One pause between two steps: the takeover happens in it.
-  doc.setIn(
-    ["config", "slipway:canary", "steps"],
-    doc.createNode([{ setWeight: 10 }, { pause: { duration: "5s" } }, { setWeight: 50 }]),
-  );
-  writeFileSync(file, doc.toString(YAML_WRITE));
-  return { dir, logDir: join(dir, "releases") };
-}
+/** One pause between two steps: the takeover happens in it. */
+const project = () =>
+  localProject([{ setWeight: 10 }, { pause: { duration: "5s" } }, { setWeight: 50 }]);
 
 /** What a runner that took the stage over (after this one's lease expired) writes into the lease. */
 function takeOver(logDir: string) {

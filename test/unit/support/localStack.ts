@@ -1,9 +1,34 @@
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseDocument } from "yaml";
 import type { StageOutputs } from "../../../src/contract/outputs";
 import type { StageState } from "../../../src/pipeline/machine";
 import type { UpdatableStack, UpdateResult } from "../../../src/pipeline/stack";
-import { readStageConfig, stackFilePath, writeStageState } from "../../../src/pipeline/stackFile";
+import {
+  readStageConfig,
+  stackFilePath,
+  writeStageState,
+  YAML_WRITE,
+} from "../../../src/pipeline/stackFile";
 import type { Weights } from "../../../src/traffic/weights";
-import { renderStage } from "./harness";
+import { renderStage, ROOT } from "./harness";
+
+/**
+ * A scratch copy of the project with the local stage only, its canary steps replaced by `steps`
+ * (`slipway:canary.steps` as written in a stack file) when given.
+ */
+export function localProject(steps?: unknown[]): { dir: string; logDir: string } {
+  const dir = mkdtempSync(join(tmpdir(), "slipway-local-"));
+  for (const f of ["Pulumi.yaml", "Pulumi.local.yaml"]) copyFileSync(join(ROOT, f), join(dir, f));
+  if (steps) {
+    const file = stackFilePath(dir, "local");
+    const doc = parseDocument(readFileSync(file, "utf8"));
+    doc.setIn(["config", "slipway:canary", "steps"], doc.createNode(steps));
+    writeFileSync(file, doc.toString(YAML_WRITE));
+  }
+  return { dir, logDir: join(dir, "releases") };
+}
 
 /**
  * A stage's stack without an engine: each update renders the program (with mocks) from the
