@@ -5,7 +5,7 @@ import type { StageOutputs } from "../contract/outputs";
 import { parseImageRef } from "../governance/artifact";
 import { checkStageName, resolveContext, type PipelineContext } from "./context";
 import { guardLease, lostLeaseReason } from "./leaseGuard";
-import { runnerHolder, type Lease, type ReleaseStore } from "../store/store";
+import { checkLeaseSettings, runnerHolder, type Lease, type ReleaseStore } from "../store/store";
 import { storeFor } from "../store/url";
 import { armedFailpoint } from "./failpoint";
 import { RefusedError, UnknownReleaseError, UnknownStageError, type LeaseHolder } from "./errors";
@@ -62,7 +62,7 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
   try {
     ctx = resolveContext(args);
     store = storeFor(ctx, args.store);
-    runnerHolder("rollback"); // a bad SLIPWAY_RUNNER_ID is refused before anything is read
+    checkLeaseSettings(); // a bad SLIPWAY_RUNNER_ID or lease TTL: refused before anything is read
   } catch (err) {
     if (err instanceof RefusedError) return refuse(report, err.message);
     throw err;

@@ -55,7 +55,7 @@ import { readStageConfig, stageConfigFingerprint } from "./stackFile";
 import { applyUpdate, configGuard } from "./update";
 import { resolveContext, type PipelineContext } from "./context";
 import { guardLease, LEASE_LOST, lostLeaseReason, type LeaseGuard } from "./leaseGuard";
-import { runnerHolder, type Lease, type ReleaseStore } from "../store/store";
+import { checkLeaseSettings, runnerHolder, type Lease, type ReleaseStore } from "../store/store";
 import { storeFor } from "../store/url";
 import {
   closeSettledRelease,
@@ -209,7 +209,7 @@ export async function release(given: ReleaseOptions): Promise<ReleaseReport> {
     ctx = resolveContext(options);
     // A bad --store or SLIPWAY_STORE, or a shared backend with a machine-local store: refused now.
     store = storeFor(ctx, options.store);
-    runnerHolder("release"); // a bad SLIPWAY_RUNNER_ID is refused before anything is read
+    checkLeaseSettings(); // a bad SLIPWAY_RUNNER_ID or lease TTL: refused before anything is read
   } catch (err) {
     if (err instanceof RefusedError) return refuse(report, err.message);
     throw err;

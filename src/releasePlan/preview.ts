@@ -9,7 +9,7 @@ import { parseImageRef } from "../governance/artifact";
 import { resolveContext } from "../pipeline/context";
 import { RefusedError } from "../pipeline/errors";
 import { guardLease } from "../pipeline/leaseGuard";
-import { runnerHolder, type Lease, type ReleaseStore } from "../store/store";
+import { checkLeaseSettings, runnerHolder, type Lease, type ReleaseStore } from "../store/store";
 import { storeFor } from "../store/url";
 import { planSteps } from "../pipeline/plan";
 import { newReleaseId, stateFromOutputs, type ReleaseOptions } from "../pipeline/release";
@@ -86,7 +86,7 @@ export async function previewPlan(options: PlanOptions): Promise<PlanReport> {
   let store: ReleaseStore;
   try {
     store = storeFor(ctx, options.store);
-    runnerHolder("plan"); // a bad SLIPWAY_RUNNER_ID is refused before anything is read
+    checkLeaseSettings(); // a bad SLIPWAY_RUNNER_ID or lease TTL: refused before anything is read
   } catch (err) {
     if (err instanceof RefusedError) return refused(err.message);
     throw err;

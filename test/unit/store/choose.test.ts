@@ -150,18 +150,24 @@ describe("the commands refuse a bad or machine-local store before anything", () 
     expect(existsSync(join(dir, "releases"))).toBe(false);
   });
 
-  it("a bad SLIPWAY_RUNNER_ID is refused before the lease is taken", async () => {
+  it.each([
+    ["SLIPWAY_RUNNER_ID", "-not an id", /SLIPWAY_RUNNER_ID="-not an id": not a runner id; allowed/],
+    [
+      "SLIPWAY_LEASE_TTL_SECONDS",
+      "1",
+      /SLIPWAY_LEASE_TTL_SECONDS="1": not a lease TTL; allowed: a number of seconds from 5 to 3600/,
+    ],
+  ])("a bad %s is refused before anything is read or written", async (name, value, message) => {
     const { dir, args } = project();
-    vi.stubEnv("SLIPWAY_RUNNER_ID", "-not an id");
+    vi.stubEnv(name, value);
     try {
-      const result = await release({
-        ...args,
-        backendUrl: `file://${join(dir, "state")}`,
-        image,
-        version: "2.0.0",
-      });
-      expect(result.exitCode).toBe(ExitCode.refused);
-      expect(result.reason).toMatch(/SLIPWAY_RUNNER_ID="-not an id": not a runner id; allowed/);
+      const backendUrl = `file://${join(dir, "state")}`;
+      const released = await release({ ...args, backendUrl, image, version: "2.0.0" });
+      const rolledBack = await rollback({ ...args, backendUrl });
+      const planned = await previewPlan({ ...args, backendUrl, image, version: "2.0.0" });
+      expect([released.exitCode, rolledBack.exitCode, planned.exitCode]).toEqual([6, 6, 6]);
+      for (const reason of [released.reason, rolledBack.reason, planned.refused])
+        expect(reason).toMatch(message);
       expect(existsSync(join(dir, "releases"))).toBe(false);
     } finally {
       vi.unstubAllEnvs();
