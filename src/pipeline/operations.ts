@@ -446,20 +446,22 @@ export async function status(args: StageArgs): Promise<StageStatus> {
   const stages = listStages(ctx.projectDir);
   if (!stages.includes(args.stage)) throw new UnknownStageError(args.stage, stages);
   const config = readStageConfig(ctx.projectDir, args.stage);
+  const log = ReleaseLog.forStage(ctx.logDir, args.stage);
   let lease: StageStatus["lease"];
+  let outputs: StageOutputs | undefined;
   try {
+    const stack = await StageStack.open({
+      stage: args.stage,
+      projectDir: ctx.projectDir,
+      backendUrl: ctx.backendUrl,
+      env: { ...ctx.env, ...args.env },
+    });
+    outputs = await stack.outputs();
+    // After the outputs: a release that holds the lease now is running whatever they say.
     lease = await stageLeaseOf(store, args.stage);
   } finally {
     store.close();
   }
-  const log = ReleaseLog.forStage(ctx.logDir, args.stage);
-  const stack = await StageStack.open({
-    stage: args.stage,
-    projectDir: ctx.projectDir,
-    backendUrl: ctx.backendUrl,
-    env: { ...ctx.env, ...args.env },
-  });
-  const outputs = await stack.outputs();
   const rec = outputs?.release;
   // Status reports a broken log rather than failing: it is what someone looks at to recover.
   const reading = log.verify();
