@@ -18,6 +18,12 @@ export const ExitCode = {
   /** Refused before any change: bad input, gates not met, stage busy, unsigned artifact. */
   refused: 6,
   /**
+   * This runner lost the stage's lease mid-release (it expired and another runner took it over,
+   * or the release store stopped answering): it landed no further update and appended nothing;
+   * the release stays in progress for whoever holds the lease now.
+   */
+  leaseLost: 7,
+  /**
    * Interrupted by a signal (SIGINT or SIGTERM; 128 + SIGINT), after stopping at a safe point:
    * the update in flight landed or was cancelled by the engine, the record appended, the lease released.
    */
@@ -27,13 +33,21 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** How a pipeline command (release, promote, rollback) ended. */
 export type PipelineOutcome =
-  "promoted" | "rolledBack" | "paused" | "failed" | "refused" | "error" | "interrupted";
+  | "promoted"
+  | "rolledBack"
+  | "paused"
+  | "failed"
+  | "refused"
+  | "error"
+  | "interrupted"
+  | "leaseLost";
 
 /**
  * How the state machine ends a release: every pipeline outcome but `error` (a failure that is
- * not a verdict). `refused`: a preRollout hook stopped the release before anything changed.
+ * not a verdict) and `leaseLost` (the runner, not the release, stopped: release.ts decides it).
+ * `refused`: a preRollout hook stopped the release before anything changed.
  */
-export type Outcome = Exclude<PipelineOutcome, "error">;
+export type Outcome = Exclude<PipelineOutcome, "error" | "leaseLost">;
 
 /**
  * The phases a release record (`slipway:release`, echoed in the stack's outputs) can carry.
@@ -127,6 +141,9 @@ export const OUTCOMES = {
     exitCode: ExitCode.interrupted,
     word: "interrupted",
   },
+  // No closing record: a runner that lost the lease appends nothing; the release is left to
+  // the runner that holds it now (or to `--resume` once that one is gone).
+  leaseLost: { exitCode: ExitCode.leaseLost, word: "lease lost" },
 } as const satisfies Record<PipelineOutcome, OutcomeRow>;
 
 /** Exit code of `release` and `promote`, and the code every pipeline report carries. */

@@ -1,4 +1,4 @@
-import type { Outcome } from "./outcomes";
+import type { PipelineOutcome } from "./outcomes";
 
 /** What a pipeline command tells as it goes: the CLI prints it, the rehearsal and tests collect it. */
 export type PipelineEvent =
@@ -13,6 +13,11 @@ export type PipelineEvent =
   | { type: "weights"; blue: number; green: number; verified: boolean }
   | { type: "wait"; label: string; seconds: number }
   | { type: "analysis"; index: number; verdict: string; reasons: string[] }
-  | { type: "outcome"; outcome: Outcome | "refused"; releaseId?: string; reason?: string };
+  | {
+      type: "outcome";
+      outcome: Exclude<PipelineOutcome, "error">;
+      releaseId?: string;
+      reason?: string;
+    };
 
 export type Reporter = (event: PipelineEvent) => void;

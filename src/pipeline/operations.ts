@@ -3,15 +3,12 @@ import { flagHealth } from "../config/flags";
 import { closesRelease, pipelineExitCode, SETTLED_PHASES, type Reporter } from "../domain";
 import type { StageOutputs } from "../contract/outputs";
 import { parseImageRef } from "../governance/artifact";
-import {
-  checkStageName,
-  leaseHolderAlive,
-  resolveContext,
-  StageLease,
-  type PipelineContext,
-} from "./context";
+import { checkStageName, resolveContext, type PipelineContext } from "./context";
+import { guardLease, lostLeaseReason } from "./leaseGuard";
+import { checkLeaseSettings, runnerHolder, type Lease, type ReleaseStore } from "../store/store";
+import { storeFor } from "../store/url";
 import { armedFailpoint } from "./failpoint";
-import { RefusedError, UnknownReleaseError, UnknownStageError } from "./errors";
+import { RefusedError, UnknownReleaseError, UnknownStageError, type LeaseHolder } from "./errors";
 import { LogBrokenError, ReleaseLog, type LogProblem, type LogRecord } from "./log";
 import { passedReleaseOf } from "./promotionEvidence";
 import {
@@ -47,6 +44,8 @@ interface StageArgs {
   projectDir?: string;
   backendUrl?: string;
   logDir?: string;
+  /** `--store`: where the stage's lease lives (else SLIPWAY_STORE, else derived; src/store/url.ts). */
+  store?: string;
   report?: Reporter;
   env?: Record<string, string>;
 }
@@ -60,8 +59,11 @@ interface StageArgs {
 export async function rollback(args: StageArgs & { reason?: string }): Promise<ReleaseReport> {
   const report = args.report ?? (() => {});
   let ctx: PipelineContext;
+  let store: ReleaseStore;
   try {
     ctx = resolveContext(args);
+    store = storeFor(ctx, args.store);
+    checkLeaseSettings(); // a bad SLIPWAY_RUNNER_ID or lease TTL: refused before anything is read
   } catch (err) {
     if (err instanceof RefusedError) return refuse(report, err.message);
     throw err;
@@ -84,12 +86,19 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
     if (err instanceof LogBrokenError) return refuse(report, err.message);
     throw err;
   }
-  let lease: StageLease;
+  let lease: Lease;
   try {
-    lease = StageLease.acquire(ctx.logDir, args.stage, "rollback");
+    lease = await store.acquireLease(args.stage, runnerHolder("rollback"));
   } catch (err) {
-    return refuse(report, (err as Error).message);
+    store.close();
+    if (err instanceof RefusedError) return refuse(report, err.message);
+    return finish(report, "error", { reason: (err as Error).message });
   }
+  // Each update is fenced; once the lease is lost, nothing more lands or is recorded.
+  const guard = guardLease(lease, {
+    logs: [log],
+    note: (message) => report({ type: "info", message }),
+  });
   try {
     const stack = await StageStack.open({
       stage: args.stage,
@@ -165,6 +174,7 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
       routing: outputs.routing,
       config: configGuard(ctx.projectDir, args.stage, log.forRelease(rec.id)),
       refreshable: routeRefreshable(config),
+      fence: () => guard.fence(),
     };
     const { state, transitions } = await runRollback(
       { state: current, fullReplicas: config.service.replicas, reason },
@@ -197,9 +207,12 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
       reason,
     };
   } catch (err) {
+    const lost = guard.lost();
+    if (lost) return finish(report, "leaseLost", { reason: lostLeaseReason(args.stage, lost) });
     return finish(report, "error", { reason: (err as Error).message });
   } finally {
-    lease.release();
+    await guard.end();
+    store.close();
   }
 }
 
@@ -268,6 +281,8 @@ export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
   try {
     checkStageName(args.from);
     ctx = resolveContext({ ...args, stage: args.to });
+    // Refused before any gate is recorded; the release it starts takes the lease from this store.
+    storeFor(ctx, args.store).close();
   } catch (err) {
     if (err instanceof RefusedError) return refuse(report, err.message);
     throw err;
@@ -412,23 +427,43 @@ export interface StageStatus {
   engineLocks: EngineLock[];
   /** Running, paused or interrupted, what it does now and the commands that continue it. */
   condition?: ReleaseCondition;
+  /**
+   * The stage's lease as the release store holds it: who, and whether it still counts (held
+   * and unexpired). `unreadable` says why it could not be read; the lease then counts as held.
+   */
+  lease?: {
+    store: string;
+    where?: string;
+    holder?: LeaseHolder;
+    live: boolean;
+    unreadable?: string;
+  };
   /** A release the log started whose deploy never landed (killed before or during it). */
   unlanded?: { id: string; version: string; condition: ReleaseCondition };
 }
 
 export async function status(args: StageArgs): Promise<StageStatus> {
   const ctx = resolveContext(args);
+  const store = storeFor(ctx, args.store);
   const stages = listStages(ctx.projectDir);
   if (!stages.includes(args.stage)) throw new UnknownStageError(args.stage, stages);
   const config = readStageConfig(ctx.projectDir, args.stage);
   const log = ReleaseLog.forStage(ctx.logDir, args.stage);
-  const stack = await StageStack.open({
-    stage: args.stage,
-    projectDir: ctx.projectDir,
-    backendUrl: ctx.backendUrl,
-    env: { ...ctx.env, ...args.env },
-  });
-  const outputs = await stack.outputs();
+  let lease: StageStatus["lease"];
+  let outputs: StageOutputs | undefined;
+  try {
+    const stack = await StageStack.open({
+      stage: args.stage,
+      projectDir: ctx.projectDir,
+      backendUrl: ctx.backendUrl,
+      env: { ...ctx.env, ...args.env },
+    });
+    outputs = await stack.outputs();
+    // After the outputs: a release that holds the lease now is running whatever they say.
+    lease = await stageLeaseOf(store, args.stage);
+  } finally {
+    store.close();
+  }
   const rec = outputs?.release;
   // Status reports a broken log rather than failing: it is what someone looks at to recover.
   const reading = log.verify();
@@ -460,13 +495,14 @@ export async function status(args: StageArgs): Promise<StageStatus> {
     lastEvents: reading.records.slice(-10),
     logProblems: reading.problems,
     engineLocks: locks,
+    ...(lease ? { lease } : {}),
     ...(unlanded
       ? {
           unlanded: {
             id: unlanded.id,
             version: unlanded.artifact.version,
             condition: {
-              condition: leaseHolderAlive(ctx.logDir, args.stage) ? "running" : "interrupted",
+              condition: lease?.live ? "running" : "interrupted",
               doing: "its deploy, which had not landed",
               commands: [
                 `slipway release --stage ${args.stage} --resume`,
@@ -483,12 +519,35 @@ export async function status(args: StageArgs): Promise<StageStatus> {
             release: rec,
             records,
             plan: planSteps(config.canary),
-            leaseHeldByLiveProcess: leaseHolderAlive(ctx.logDir, args.stage),
+            leaseHeldByLiveProcess: lease?.live ?? false,
             deadEngineLocks: locks.filter((l) => l.dead).length,
           }),
         }
       : {}),
   };
+}
+
+/**
+ * The stage's lease for `status`: undefined when no runner holds it. One that cannot be read
+ * (the store does not answer, the object is not a lease) counts as held: status never calls a
+ * release interrupted while a runner may still be driving it.
+ */
+export async function stageLeaseOf(
+  store: ReleaseStore,
+  stage: string,
+): Promise<StageStatus["lease"] | undefined> {
+  try {
+    const state = await store.readLease(stage);
+    if (!state) return undefined;
+    return {
+      store: store.describe(),
+      where: state.where,
+      ...(state.holder ? { holder: state.holder } : {}),
+      live: state.live,
+    };
+  } catch (err) {
+    return { store: store.describe(), live: true, unreadable: (err as Error).message };
+  }
 }
 
 /**

@@ -54,7 +54,10 @@ import type { Notifier } from "../notify";
 import { checkHookSecrets, checkpointEffect, startNotifier } from "./releaseHooks";
 import { readStageConfig, stageConfigFingerprint } from "./stackFile";
 import { applyUpdate, configGuard } from "./update";
-import { resolveContext, StageLease, type PipelineContext } from "./context";
+import { resolveContext, type PipelineContext } from "./context";
+import { guardLease, LEASE_LOST, lostLeaseReason, type LeaseGuard } from "./leaseGuard";
+import { checkLeaseSettings, runnerHolder, type Lease, type ReleaseStore } from "../store/store";
+import { storeFor } from "../store/url";
 import {
   closeSettledRelease,
   recordCutShortUpdate,
@@ -79,6 +82,11 @@ export interface ReleaseOptions {
   projectDir?: string;
   backendUrl?: string;
   logDir?: string;
+  /**
+   * The release store that holds the stage's lease (`--store`): else SLIPWAY_STORE, else derived
+   * from the backend (src/store/url.ts). The release log stays in `logDir` whatever the store.
+   */
+  store?: string;
   /** The artifact: repo@sha256:… */
   image?: string;
   version?: string;
@@ -186,13 +194,23 @@ export const refuse = (report: Reporter, reason: string): ReleaseReport =>
  * the state machine on the real stack. Returns the outcome; never throws for a
  * refused or failed release (those are outcomes with exit codes).
  */
-export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
-  const report: Reporter = options.report ?? (() => {});
-  const now = options.now ?? Date.now;
+export async function release(given: ReleaseOptions): Promise<ReleaseReport> {
+  const report: Reporter = given.report ?? (() => {});
+  const now = given.now ?? Date.now;
+  // A lost lease stops the release where a signal would: at the next safe point.
+  const leaseLost = new AbortController();
+  const options: ReleaseOptions = {
+    ...given,
+    signal: given.signal ? AbortSignal.any([given.signal, leaseLost.signal]) : leaseLost.signal,
+  };
   const sleep = interruptibleSleep(options.sleep ?? defaultSleep, options.signal);
   let ctx: PipelineContext;
+  let store: ReleaseStore;
   try {
     ctx = resolveContext(options);
+    // A bad --store or SLIPWAY_STORE, or a shared backend with a machine-local store: refused now.
+    store = storeFor(ctx, options.store);
+    checkLeaseSettings(); // a bad SLIPWAY_RUNNER_ID or lease TTL: refused before anything is read
   } catch (err) {
     if (err instanceof RefusedError) return refuse(report, err.message);
     throw err;
@@ -279,16 +297,26 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
     if (err instanceof HeaderError) return refuse(report, err.message);
     throw err;
   }
-  let lease: StageLease;
+  let lease: Lease;
   try {
-    lease = StageLease.acquire(
-      ctx.logDir,
+    lease = await store.acquireLease(
       options.stage,
-      options.resume ? "release --resume" : `release ${options.version}`,
+      runnerHolder(options.resume ? "release --resume" : `release ${options.version}`),
     );
   } catch (err) {
-    return refuse(report, (err as Error).message);
+    store.close();
+    // Busy, or a bad lease setting: refused. A store that does not answer: an error; either way nothing changed.
+    if (err instanceof RefusedError) return refuse(report, err.message);
+    return finish(report, "error", { reason: (err as Error).message });
   }
+  // The heartbeat keeps the lease; its loss aborts the release, fences each update and the log.
+  const guard = guardLease(lease, {
+    logs: [log],
+    note: (message) => report({ type: "info", message }),
+  });
+  guard.signal.addEventListener("abort", () => leaseLost.abort(guard.signal.reason), {
+    once: true,
+  });
 
   let notifier: Notifier | undefined;
   let aws: AwsRelease | undefined;
@@ -342,6 +370,7 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
         type: "info",
         message: `stage ${options.stage} has never been deployed; deploying it as configured first`,
       });
+      await guard.fence();
       report({ type: "update", phase: "started", message: `bootstrap stage ${options.stage}` });
       const result = await stack.up(`bootstrap stage ${options.stage}`);
       report({
@@ -404,7 +433,8 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
       stack.writeState(state);
       // A rollback that was under way when the process ended is finished, not forgotten.
       rollingBack = rollbackUnderWay(log, active.id);
-      if (routeAhead && !rollingBack)
+      if (routeAhead && !rollingBack) {
+        await guard.fence();
         await restoreRoute({
           stack,
           log,
@@ -413,6 +443,7 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
           releaseId: active.id,
           refresh: routeRefreshable(config),
         });
+      }
       log.append({
         stage: options.stage,
         releaseId: active.id,
@@ -511,14 +542,18 @@ export async function release(options: ReleaseOptions): Promise<ReleaseReport> {
       options,
       ctx,
       rollingBack,
+      guard,
     });
   } catch (err) {
+    const lost = guard.lost();
+    if (lost) return finish(report, "leaseLost", { reason: lostLeaseReason(options.stage, lost) });
     return finish(report, "error", { reason: (err as Error).message });
   } finally {
     // Deliveries are bounded by their timeouts and retries; their failures are only recorded.
     await notifier?.flush();
     aws?.close();
-    lease.release();
+    await guard.end();
+    store.close();
   }
 }
 
@@ -608,6 +643,8 @@ interface DriveArgs {
   ctx: PipelineContext;
   /** Resuming a release whose rollback a kill or signal cut short: finish the rollback. */
   rollingBack?: string;
+  /** The stage's lease: fenced before each update; once lost, nothing more lands or is recorded. */
+  guard: LeaseGuard;
 }
 
 /**
@@ -654,6 +691,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
     routing: a.outputs.routing,
     config: configGuard(a.ctx.projectDir, stage, log.forRelease(releaseId)),
     refreshable: routeRefreshable(config),
+    fence: () => a.guard.fence(),
   };
 
   /** Reads the weights in force back from the live route; drift is logged and thrown. */
@@ -746,6 +784,9 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
         await applyUpdate(updater, current, next, t, message, stepOf(t));
       } catch (err) {
         if (err instanceof InterruptedError) throw err;
+        // Not this runner's stage any more: the machine stops here, and neither rolls back nor records.
+        if (a.guard.lost())
+          throw new InterruptedError(`${LEASE_LOST} before: ${message} (not started)`);
         // The same signal reached the engine, which cancelled the update: the stack says what landed.
         if (signal?.aborted)
           throw new InterruptedError(
@@ -930,6 +971,8 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
     effects,
   );
 
+  const lost = a.guard.lost();
+  if (lost) return finish(report, "leaseLost", { releaseId, reason: lostLeaseReason(stage, lost) });
   const event: LogRecord["event"] = OUTCOMES[result.outcome].closingEvent;
   if (result.outcome === "interrupted")
     result.reason = `${result.reason}; continue with: slipway release --stage ${stage} --resume, or go back with: slipway rollback --stage ${stage}`;

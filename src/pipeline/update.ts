@@ -29,6 +29,12 @@ export interface StageUpdater {
    * rollback refreshes it first. False in render mode, where there is nothing to read.
    */
   refreshable?: boolean;
+  /**
+   * Proves this runner still holds the stage's lease (`lease.renew()`), before anything of an
+   * update is written. What it throws (LeaseLostError, StoreUnreachableError) is rethrown with
+   * nothing written: no stack file, no record, no update.
+   */
+  fence?: () => Promise<void>;
 }
 
 /** The config a release started with, and how to read it now (stackFile.ts). */
@@ -84,6 +90,8 @@ export async function applyUpdate(
   step?: { index: number; description: string },
 ): Promise<UpdateResult> {
   const base = { stage: u.stack.stage, releaseId: u.releaseId, step };
+  // Fencing: a runner whose lease another runner took over must not land this update or record it.
+  await u.fence?.();
   // A rollback still runs over an edited config: it is limited to the routing resource.
   const changed =
     u.config && t.kind !== "rollback" ? changedConfigKeys(u.config.started, u.config.read()) : [];

@@ -6,7 +6,11 @@ import { parseAnalysisSpec } from "../analysis/spec";
 import type { ReleaseRecord, StageConfig } from "../config/schema";
 import { otherSlot, ExitCode, SETTLED_PHASES } from "../domain";
 import { parseImageRef } from "../governance/artifact";
-import { resolveContext, StageLease } from "../pipeline/context";
+import { resolveContext } from "../pipeline/context";
+import { RefusedError } from "../pipeline/errors";
+import { guardLease } from "../pipeline/leaseGuard";
+import { checkLeaseSettings, runnerHolder, type Lease, type ReleaseStore } from "../store/store";
+import { storeFor } from "../store/url";
 import { planSteps } from "../pipeline/plan";
 import { newReleaseId, stateFromOutputs, type ReleaseOptions } from "../pipeline/release";
 import type { StageState } from "../pipeline/machine";
@@ -40,7 +44,15 @@ import { planTransitions } from "./transitions";
 /** The release's own options, as `slipway release` would take them. */
 export interface PlanOptions extends Pick<
   ReleaseOptions,
-  "stage" | "projectDir" | "backendUrl" | "logDir" | "image" | "version" | "revision" | "env"
+  | "stage"
+  | "projectDir"
+  | "backendUrl"
+  | "logDir"
+  | "store"
+  | "image"
+  | "version"
+  | "revision"
+  | "env"
 > {
   /** Progress, one line per transition previewed. */
   progress?: (line: string) => void;
@@ -71,6 +83,14 @@ export async function previewPlan(options: PlanOptions): Promise<PlanReport> {
     violations: [],
   });
   const ctx = resolveContext(options);
+  let store: ReleaseStore;
+  try {
+    store = storeFor(ctx, options.store);
+    checkLeaseSettings(); // a bad SLIPWAY_RUNNER_ID or lease TTL: refused before anything is read
+  } catch (err) {
+    if (err instanceof RefusedError) return refused(err.message);
+    throw err;
+  }
   let config: StageConfig;
   try {
     config = readStageConfig(ctx.projectDir, options.stage);
@@ -88,13 +108,24 @@ export async function previewPlan(options: PlanOptions): Promise<PlanReport> {
   } catch (err) {
     return refused((err as Error).message);
   }
-  let lease: StageLease;
+  let lease: Lease;
   try {
     // A release running meanwhile would move the outputs the plan starts from.
-    lease = StageLease.acquire(ctx.logDir, options.stage, `plan ${options.version}`);
+    lease = await store.acquireLease(options.stage, runnerHolder(`plan ${options.version}`));
   } catch (err) {
-    return refused((err as Error).message);
+    store.close();
+    if (err instanceof RefusedError) return refused(err.message);
+    // The store did not answer: nothing was previewed, and no invariant was judged.
+    return {
+      stage: options.stage,
+      exitCode: ExitCode.error,
+      error: (err as Error).message,
+      transitions: [],
+      violations: [],
+    };
   }
+  // Kept for the previews' duration; a plan whose lease was lost starts no further preview.
+  const guard = guardLease(lease, { note: progress });
   const scratch = mkdtempSync(join(tmpdir(), "slipway-plan-"));
   const configFile = join(scratch, `Pulumi.${options.stage}.yaml`);
   const started = Date.now();
@@ -148,6 +179,15 @@ export async function previewPlan(options: PlanOptions): Promise<PlanReport> {
     const snapshots = new Map<string, PreviewSnapshot>();
     const transitions: PlanReport["transitions"] = [];
     for (const t of planned) {
+      const lost = guard.lost();
+      if (lost)
+        return {
+          stage: options.stage,
+          exitCode: ExitCode.leaseLost,
+          error: `the lease of stage ${options.stage} was lost (${lost.message}); no further preview started, nothing was changed`,
+          transitions,
+          violations: [],
+        };
       if (options.signal?.aborted)
         return {
           stage: options.stage,
@@ -217,7 +257,8 @@ export async function previewPlan(options: PlanOptions): Promise<PlanReport> {
     };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
-    lease.release();
+    await guard.end();
+    store.close();
   }
 }
 

@@ -53,6 +53,10 @@ export class FileStore implements ReleaseStore {
     return new FileLog(ReleaseLog.forStage(this.dir, stage));
   }
 
+  close(): void {
+    // Nothing held open: every lease and log operation opens and closes its file.
+  }
+
   private leasePath(stage: string): string {
     return join(this.dir, `${stage}.lock`);
   }

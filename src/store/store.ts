@@ -10,6 +10,7 @@ import type { LeaseHolder } from "../pipeline/errors";
 import type { LogReading, LogRecord, NewLogRecord } from "../pipeline/log";
 import { StoreConfigError, LeaseLostError } from "./errors";
 import { HEARTBEAT_FRACTION } from "../defaults";
+import { leaseTtlMs } from "./ttl";
 
 export interface ReleaseStore {
   /** The store's URL with any credentials redacted: safe to print and log. */
@@ -23,6 +24,8 @@ export interface ReleaseStore {
   readLease(stage: string): Promise<LeaseState | undefined>;
   /** The stage's release log. */
   log(stage: string): StoreLog;
+  /** Lets go of connections (S3's client); the store is not used after. */
+  close(): void;
 }
 
 /** What a runner says about itself when it takes a lease; host and pid are always this process's. */
@@ -107,6 +110,15 @@ export function runnerHolder(what: string, env: NodeJS.ProcessEnv = process.env)
   processRunnerId ??= `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
   const ciJobUrl = ciJobUrlOf(env);
   return { what, runnerId: given ?? processRunnerId, ...(ciJobUrl ? { ciJobUrl } : {}) };
+}
+
+/**
+ * Refuses (StoreConfigError) a bad SLIPWAY_RUNNER_ID or SLIPWAY_LEASE_TTL_SECONDS: what a command
+ * that takes a lease checks before it reads or changes anything.
+ */
+export function checkLeaseSettings(env: NodeJS.ProcessEnv = process.env): void {
+  runnerHolder("check", env);
+  leaseTtlMs(env);
 }
 
 /** GitHub Actions' run URL or GitLab's job URL, when the environment names one. */

@@ -5,8 +5,10 @@ import { FileStore } from "./fileStore";
 import { S3Store, type S3Location, type S3StoreTuning } from "./s3Store";
 import type { ReleaseStore } from "./store";
 
-/** Names the store explicitly (the future `--store` flag takes precedence over it). */
+/** Names the store explicitly; the `--store` flag takes precedence over it. */
 export const STORE_ENV = "SLIPWAY_STORE";
+/** The pipeline commands' flag that names the store (release, rollback, promote, plan, status). */
+export const STORE_FLAG = "--store";
 
 /** The query parameters Pulumi's s3:// backend takes that mean something here. */
 const S3_PARAMS = ["region", "endpoint", "s3ForcePathStyle", "use_path_style", "profile", "awssdk"];
@@ -146,8 +148,17 @@ export function storeFromUrl(url: string | undefined, choice: StoreChoice): Rele
   const backend = choice.backendUrl;
   const shared = SHARED_BACKEND.test(backend);
   if (explicit !== undefined) {
-    const location = parseStoreUrl(explicit, env);
-    if (location.kind === "file" && shared) throw mismatch(backend, redactUrl(explicit));
+    // Names where the URL came from, so the refusal says which setting to change.
+    const source = url !== undefined ? STORE_FLAG : STORE_ENV;
+    let location: StoreLocation;
+    try {
+      location = parseStoreUrl(explicit, env);
+    } catch (err) {
+      if (!(err instanceof StoreConfigError)) throw err;
+      throw new StoreConfigError(`${source}: ${err.message}`);
+    }
+    if (location.kind === "file" && shared)
+      throw mismatch(backend, `${source} ${redactUrl(explicit)}`);
     return open(location, choice);
   }
   if (/^s3:\/\//i.test(backend)) {
@@ -156,17 +167,35 @@ export function storeFromUrl(url: string | undefined, choice: StoreChoice): Rele
     } catch (err) {
       if (!(err instanceof StoreConfigError)) throw err;
       throw new StoreConfigError(
-        `${err.message}. The release store is derived from PULUMI_BACKEND_URL; set ${STORE_ENV}=s3://… to name it yourself`,
+        `${err.message}. The release store is derived from PULUMI_BACKEND_URL; set ${STORE_ENV}=s3://… (or pass ${STORE_FLAG}) to name it yourself`,
       );
     }
   }
-  if (shared) throw mismatch(backend, "the project's files");
   const dir =
     choice.logDir ??
     (/^file:\/\//i.test(backend)
       ? join(fileURLToPath(backend), ".slipway-releases")
       : join(choice.projectDir, ".slipway", "releases"));
+  if (shared) throw mismatch(backend, `the files under ${dir}, the default`);
   return new FileStore(dir);
+}
+
+/**
+ * The store a pipeline command uses, from its context: `flag` (`--store`), else SLIPWAY_STORE,
+ * else derived from the context's backend; the default is the file store in the context's log
+ * directory (today's lease files). Throws StoreConfigError (exit 6) before anything is touched.
+ */
+export function storeFor(
+  ctx: { backendUrl: string; projectDir: string; logDir: string },
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): ReleaseStore {
+  return storeFromUrl(flag, {
+    backendUrl: ctx.backendUrl,
+    projectDir: ctx.projectDir,
+    logDir: ctx.logDir,
+    env,
+  });
 }
 
 function open(location: StoreLocation, choice: StoreChoice): ReleaseStore {
@@ -178,8 +207,8 @@ function open(location: StoreLocation, choice: StoreChoice): ReleaseStore {
 function mismatch(backend: string, store: string): StoreConfigError {
   return new StoreConfigError(
     `backend ${redactUrl(backend)} is shared by every runner, but the release store (${store}) is on this machine only: ` +
-      "two runners could drive one stage at once, and the release log would leave with the runner. " +
-      `Set ${STORE_ENV}=s3://<bucket>/<prefix>?region=<region> (add endpoint=http(s)://host:port&s3ForcePathStyle=true for MinIO and other S3-compatible servers) ` +
+      "two runners could drive one stage at once, and the release log would leave with the runner. Nothing was changed. " +
+      `Set ${STORE_ENV}=s3://<bucket>/<prefix>?region=<region> (or pass ${STORE_FLAG} with that URL; add endpoint=http(s)://host:port&s3ForcePathStyle=true for MinIO and other S3-compatible servers) ` +
       "to a bucket every runner reaches; docs/release-store.md has the URL forms.",
   );
 }

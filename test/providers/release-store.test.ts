@@ -2,13 +2,22 @@
  * The release store against a real S3 server (moto_server on loopback): conditional writes
  * decide every race, so these tests race real requests and check who won.
  */
-import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { appendFileSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PipelineBusyError } from "../../src/pipeline/errors";
-import { LogBrokenError } from "../../src/pipeline/log";
+import { LogBrokenError, ReleaseLog } from "../../src/pipeline/log";
+import type { StageState } from "../../src/pipeline/machine";
+import { stageLeaseOf } from "../../src/pipeline/operations";
+import { release } from "../../src/pipeline/release";
+import { applyUpdate, type StageUpdater } from "../../src/pipeline/update";
 import {
   LeaseLostError,
   StoreAccessError,
@@ -19,8 +28,9 @@ import {
 import { FileStore } from "../../src/store/fileStore";
 import { migrateFileLog } from "../../src/store/migrate";
 import { S3Store } from "../../src/store/s3Store";
-import type { NewHolder, ReleaseStore } from "../../src/store/store";
-import { storeFromUrl } from "../../src/store/url";
+import { runnerHolder, type NewHolder, type ReleaseStore } from "../../src/store/store";
+import { storeFor, storeFromUrl } from "../../src/store/url";
+import { localProject, RenderedStack } from "../unit/support/localStack";
 import { freePort, requireCommand, startProcess, waitFor, type Started } from "./servers";
 
 const CREDENTIALS = { accessKeyId: "slipway-test-key", secretAccessKey: "slipway-test-secret" };
@@ -358,5 +368,182 @@ describe("store faults", () => {
     expect(err).toBeInstanceOf(StoreAccessError);
     expect((err as StoreAccessError).code).toBe("NoSuchBucket");
     expect((err as Error).message).toContain("Bucket no-such-bucket does not exist");
+  });
+});
+
+/**
+ * Issue 22: the pipeline's lease, as the commands take it (storeFor, runnerHolder, the fence
+ * before each update), against the same moto S3.
+ */
+describe("the pipeline's lease in an S3 store", () => {
+  const env = (runnerId: string) => ({ SLIPWAY_RUNNER_ID: runnerId });
+  /** Two runners: each its own store object (its own S3 client), both derived from one backend. */
+  const runners = () => {
+    const prefix = `pipeline${++prefixes}`;
+    const backendUrl = urlOf(server, prefix);
+    const ctx = { backendUrl, projectDir: "/unused", logDir: "/unused" };
+    const [a, b] = [storeFor(ctx, undefined, {}), storeFor(ctx, undefined, {})] as S3Store[];
+    stores.push(a!, b!);
+    return { a: a!, b: b!, prefix };
+  };
+
+  it("two runners contend for one stage: exactly one acquires, the other is refused naming the holder", async () => {
+    const { a, b, prefix } = runners();
+    // Derived from an s3:// backend: the bucket's <prefix>/.slipway/.
+    expect(a.stageKey("prod", "lease.json")).toBe(`${prefix}/.slipway/prod/lease.json`);
+    const results = await Promise.allSettled([
+      a.acquireLease("prod", runnerHolder("release 2.0.0", env("runner-a"))),
+      b.acquireLease("prod", runnerHolder("release 2.0.1", env("runner-b"))),
+    ]);
+    const won = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    const lost = results.flatMap((r) => (r.status === "rejected" ? [r.reason as Error] : []));
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    const holder = won[0]!.holder;
+    expect(lost[0]).toBeInstanceOf(PipelineBusyError);
+    expect(lost[0]!.message).toMatch(
+      new RegExp(
+        `stage prod is busy: ${holder.what} by pid ${process.pid} on .* \\(runner ${holder.runnerId}\\) since ${holder.since}; its lease expires at ${holder.expiresAt} \\(in \\d+ s\\)`,
+      ),
+    );
+    // What `status` shows: the live holder, from either runner's view of the store.
+    const seen = await stageLeaseOf(b, "prod");
+    expect(seen).toMatchObject({ live: true, holder: { runnerId: holder.runnerId } });
+    await won[0]!.release();
+    expect(await stageLeaseOf(a, "prod")).toBeUndefined();
+  });
+
+  it("a runner paused past its TTL is taken over; its fence then throws LeaseLostError and its update never runs", async () => {
+    const { a, b } = runners();
+    // No heartbeat: a process stopped (SIGSTOP, a frozen VM) renews nothing.
+    const paused = await a.acquireLease("prod", runnerHolder("release 2.0.0", env("runner-a")), {
+      ttlMs: 600,
+    });
+    await expect(
+      b.acquireLease("prod", runnerHolder("release --resume", env("runner-b"))),
+    ).rejects.toThrow(PipelineBusyError);
+    await sleep(800);
+    const next = await b.acquireLease("prod", runnerHolder("release --resume", env("runner-b")));
+    expect(next.generation).toBe(paused.generation + 1);
+    // Runner A wakes up and goes on with its next update.
+    const dir = mkdtempSync(join(tmpdir(), "slipway-fenced-"));
+    const log = ReleaseLog.forStage(dir, "prod");
+    const ups: string[] = [];
+    const written: StageState[] = [];
+    const updater: StageUpdater = {
+      stack: {
+        stage: "prod",
+        outputs: async () => undefined,
+        testerHeader: async () => undefined,
+        writeState: (s) => written.push(s),
+        up: async (message) => {
+          ups.push(message);
+          return { changes: { update: 1 }, durationMs: 1 };
+        },
+      },
+      log,
+      report: () => {},
+      releaseId: "r-paused",
+      routing: { kind: "HTTPRoute", id: "checkout-prod/checkout" },
+      fence: () => paused.renew(),
+    };
+    const state: StageState = {
+      stable: "blue",
+      canaryWeight: 10,
+      slots: {
+        blue: { image: `registry.local/checkout@sha256:${"a".repeat(64)}`, version: "1.0.0" },
+        green: { image: `registry.local/checkout@sha256:${"b".repeat(64)}`, version: "2.0.0" },
+      },
+    };
+    const err = await applyUpdate(
+      updater,
+      state,
+      { ...state, canaryWeight: 50 },
+      { kind: "setWeight", weight: 50, position: 2 },
+      "step 2: weight 50",
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LeaseLostError);
+    expect((err as LeaseLostError).current?.runnerId).toBe("runner-b");
+    expect((err as Error).message).toMatch(
+      /lost the lease of stage prod \(generation 1, s3:\/\/.*\/\.slipway\/prod\/lease\.json\): now held by release --resume .*\(runner runner-b\), generation 2/,
+    );
+    expect(ups).toEqual([]);
+    expect(written).toEqual([]);
+    expect(log.verify().records).toEqual([]);
+    // Its release() in a finally leaves the new holder's lease alone.
+    await paused.release();
+    expect((await b.readLease("prod"))?.holder?.runnerId).toBe("runner-b");
+    await next.renew();
+    await next.release();
+  });
+
+  it("release --store s3://…: a takeover mid-release ends it leaseLost (exit 7), with no further update", async () => {
+    const prefix = `release${++prefixes}`;
+    const store = urlOf(server, prefix);
+    // No analysis before the second step: the fence before it is what finds the takeover.
+    const { dir, logDir } = localProject([
+      { setWeight: 10 },
+      { pause: { duration: "5s" } },
+      { setWeight: 50 },
+    ]);
+    const stack = await RenderedStack.deployed(dir, "local");
+    const key = `${prefix}/.slipway/local/lease.json`;
+    let clock = Date.now();
+    let tookOver = false;
+    const report = await release({
+      stage: "local",
+      projectDir: dir,
+      backendUrl: `file://${join(dir, "state")}`,
+      logDir,
+      store,
+      image: `registry.local/checkout@sha256:${"c".repeat(64)}`,
+      version: "2.0.0",
+      openStack: async () => stack,
+      weightsReadBack: stack.readBack,
+      now: () => clock,
+      sleep: async (ms) => {
+        if (!tookOver) {
+          // In the first pause, another runner holds the stage: as one that took over this
+          // runner's expired lease would, it wrote the next generation over the lease object.
+          tookOver = true;
+          const mine = JSON.parse(
+            await (
+              await server.admin.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))
+            ).Body!.transformToString(),
+          );
+          expect(mine.runnerId).toBeDefined();
+          await server.admin.send(
+            new PutObjectCommand({
+              Bucket: BUCKET,
+              Key: key,
+              Body: JSON.stringify({
+                pid: 4242,
+                host: "runner-b-host",
+                runnerId: "runner-b",
+                what: "release --resume",
+                since: new Date().toISOString(),
+                generation: mine.generation + 1,
+                expiresAt: new Date(Date.now() + 60_000).toISOString(),
+              }),
+            }),
+          );
+        }
+        clock += ms;
+      },
+    });
+    expect(tookOver).toBe(true);
+    expect(report.outcome, report.reason).toBe("leaseLost");
+    expect(report.exitCode).toBe(7);
+    expect(report.reason).toMatch(
+      /now held by release --resume by pid 4242 on runner-b-host \(runner runner-b\)/,
+    );
+    // The deploy and the first step landed; nothing after the takeover did.
+    expect(stack.updates).toHaveLength(2);
+    const records = ReleaseLog.forStage(logDir, "local").readAll();
+    expect(records.map((r) => r.event)).not.toContain("release.interrupted");
+    expect(records.filter((r) => r.event === "update.started")).toHaveLength(2);
+    const after = storeFromUrl(store, { backendUrl: "file:///unused", projectDir: "/unused" });
+    stores.push(after as S3Store);
+    expect((await after.readLease("local"))?.holder?.runnerId).toBe("runner-b");
   });
 });

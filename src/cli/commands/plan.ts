@@ -4,6 +4,7 @@ import { readStageConfig } from "../../pipeline/stackFile";
 import { formatPlan, previewPlan, type PlanOptions, type PlanReport } from "../../releasePlan";
 import { ExitCode } from "../../domain";
 import { whileHandlingSignals } from "./signals";
+import { STORE_OPTION_HELP } from "../storeOption";
 
 /**
  * `slipway plan`: what each transition of a release would change, previewed
@@ -28,6 +29,7 @@ export function register(program: Command): void {
       "--log-dir <dir>",
       "release log directory (the plan takes the stage's lease while it runs)",
     )
+    .option("--store <url>", STORE_OPTION_HELP)
     .option("--json", "one JSON object instead of human output")
     .action(
       async (o: {
@@ -38,6 +40,7 @@ export function register(program: Command): void {
         projectDir?: string;
         backend?: string;
         logDir?: string;
+        store?: string;
         json?: boolean;
       }) => {
         // Ctrl-C stops the previews and releases the lease (the stack file is never written).
@@ -52,6 +55,7 @@ export function register(program: Command): void {
               projectDir: o.projectDir,
               backendUrl: o.backend,
               logDir: o.logDir,
+              store: o.store,
               signal,
               progress: o.json ? undefined : (line) => process.stderr.write(`… ${line}\n`),
             }),

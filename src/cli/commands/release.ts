@@ -1,7 +1,15 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { release } from "../../pipeline/release";
 import { RefusedError } from "../../pipeline/errors";
-import { approve, history, promote, rollback, status, summarize } from "../../pipeline/operations";
+import {
+  approve,
+  history,
+  promote,
+  rollback,
+  status,
+  summarize,
+  type StageStatus,
+} from "../../pipeline/operations";
 import { rollbackExitCode } from "../exitCodes";
 import { ExitCode } from "../../domain";
 import { makeReporter } from "../reporter";
@@ -9,31 +17,55 @@ import { brokenLogMessage } from "../../pipeline/log";
 import { describeLock } from "../../pipeline/engineLock";
 import { planCheck } from "./plan";
 import { whileHandlingSignals } from "./signals";
+import { STORE_OPTION_HELP } from "../storeOption";
 
 interface Common {
   stage: string;
   projectDir?: string;
   backend?: string;
   logDir?: string;
+  store?: string;
   json?: boolean;
 }
 
-const common = (cmd: Command) =>
+/** `lease`: the command takes the stage's lease or reports it, and so takes `--store`. */
+const common = (cmd: Command, uses: { lease?: true } = {}) => {
   cmd
     .option("--project-dir <dir>", "directory with Pulumi.yaml (default: nearest one up from here)")
     .option(
       "--backend <url>",
       "Pulumi backend URL (default: $PULUMI_BACKEND_URL, else file://<project>/.slipway/state)",
     )
-    .option("--log-dir <dir>", "release log directory (default: next to a file backend's state)")
-    .option("--json", "JSON Lines events instead of human output");
+    .option("--log-dir <dir>", "release log directory (default: next to a file backend's state)");
+  if (uses.lease) cmd.option("--store <url>", STORE_OPTION_HELP);
+  return cmd.option("--json", "JSON Lines events instead of human output");
+};
 
 const ctxArgs = (o: Common) => ({
   stage: o.stage,
   projectDir: o.projectDir,
   backendUrl: o.backend,
   logDir: o.logDir,
+  store: o.store,
 });
+
+/** The stage's lease as `status` prints it: who holds it, since when, until when, and where. */
+export function describeLease(lease: NonNullable<StageStatus["lease"]>): string {
+  if (lease.unreadable)
+    return `could not be read from ${lease.store} (${lease.unreadable}); counted as held`;
+  const h = lease.holder;
+  if (!h) return `${lease.where ?? lease.store} names no holder; counted as held`;
+  const runner = h.runnerId ? `, runner ${h.runnerId}` : "";
+  const job = h.ciJobUrl ? `, ${h.ciJobUrl}` : "";
+  const expiry = h.expiresAt
+    ? lease.live
+      ? `, expires ${h.expiresAt}`
+      : `, EXPIRED at ${h.expiresAt}: no longer counts, the next release --resume or rollback takes it over`
+    : lease.live
+      ? ", until its process ends"
+      : ": its process is gone";
+  return `held by ${h.what} on ${h.host} (pid ${h.pid}${runner}${job}) since ${h.since}${expiry} (${lease.where ?? lease.store})`;
+}
 
 /** Commander reports an InvalidArgumentError as a usage error (exit 2). */
 function parseStep(value: string): number {
@@ -72,6 +104,7 @@ export function register(program: Command): void {
         "run `slipway plan` first and start only if every invariant holds (default on where slipway:promotion.requireApproval is true)",
       )
       .option("--no-plan-check", "skip the plan check"),
+    { lease: true },
   ).action(
     async (
       o: Common & {
@@ -135,6 +168,7 @@ export function register(program: Command): void {
       )
       .option("--smoke-url <url>", "base URL for the smoke check")
       .option("--prometheus-url <url>", "Prometheus for the analysis"),
+    { lease: true },
   ).action(
     async (
       o: Omit<Common, "stage"> & {
@@ -168,6 +202,7 @@ export function register(program: Command): void {
       )
       .requiredOption("--stage <stage>", "the stage")
       .option("--reason <text>", "why (goes to the release log)"),
+    { lease: true },
   ).action(async (o: Common & { reason?: string }) => {
     // A rollback is the update that must land: a signal waits for it instead of leaving a lock.
     const result = await whileHandlingSignals("rollback", () =>
@@ -210,6 +245,7 @@ export function register(program: Command): void {
       .command("status")
       .description("where the stage and its release stand")
       .requiredOption("--stage <stage>", "the stage"),
+    { lease: true },
   ).action(async (o: Common) => {
     const s = await status(ctxArgs(o));
     if (o.json) {
@@ -244,6 +280,7 @@ export function register(program: Command): void {
       );
       for (const command of c.commands) lines.push(`  run: ${command}`);
     }
+    if (s.lease) lines.push(`  lease: ${describeLease(s.lease)}`);
     for (const l of s.engineLocks)
       lines.push(
         `  engine lock: ${describeLock(l)}${l.dead ? "; cleared by the next release --resume or rollback" : ""}`,

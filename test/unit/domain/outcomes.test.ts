@@ -36,10 +36,12 @@ describe("the one table of outcomes (src/domain/outcomes.ts)", () => {
       refused: 6,
       error: 1,
       interrupted: 130,
+      leaseLost: 7,
     });
     // `slipway rollback` asked for a rollback: one that landed is a success.
     expect(rollbackExitCode("rolledBack")).toBe(ExitCode.ok);
     expect(rollbackExitCode("refused")).toBe(ExitCode.refused);
+    expect(rollbackExitCode("leaseLost")).toBe(ExitCode.leaseLost);
   });
 
   it("closes each release the machine ends with its own log event, and `error` with none", () => {
@@ -52,6 +54,8 @@ describe("the one table of outcomes (src/domain/outcomes.ts)", () => {
       refused: "release.refused",
       error: undefined,
       interrupted: "release.interrupted",
+      // A runner that lost the stage's lease appends nothing, not even a closing record.
+      leaseLost: undefined,
     });
     for (const [outcome, event] of closing) {
       if (event === undefined) continue;
