@@ -12,7 +12,7 @@ import {
 import { describe, expect, it } from "vitest";
 import { EcsServing } from "../../../src/aws";
 import type { AwsStageOutputs } from "../../../src/contract/outputs";
-import type { ReleaseRecord } from "../../../src/config/schema";
+import { canaryState, digestImage } from "../support/canary";
 import type { Slot } from "../../../src/domain";
 import { NotServingError } from "../../../src/pipeline/errors";
 import type { StageState } from "../../../src/pipeline/machine";
@@ -26,7 +26,7 @@ const taskDefinitionArn = (slot: Slot, revision: number) =>
   `arn:aws:ecs:eu-west-1:${ACCOUNT}:task-definition/checkout-${slot}:${revision}`;
 const targetGroupArn = (slot: Slot) =>
   `arn:aws:elasticloadbalancing:eu-west-1:${ACCOUNT}:targetgroup/${slot}-tg/0123456789abcdef`;
-const image = (c: string) => `registry.local/checkout@sha256:${c.repeat(64)}`;
+const image = digestImage;
 
 const stage: AwsStageOutputs = {
   loadBalancerDimension: "app/platform/0123456789abcdef",
@@ -39,32 +39,8 @@ const stage: AwsStageOutputs = {
 };
 
 /** A canary at 10% of green (2.0.0, image b) next to blue (1.0.0, image a), both at 2 replicas. */
-function canary(greenReplicas?: number): StageState {
-  const record: ReleaseRecord = {
-    id: "r-test",
-    phase: "canary",
-    candidateSlot: "green",
-    artifact: { image: image("b"), version: "2.0.0" },
-    previous: { slot: "blue", image: image("a"), version: "1.0.0" },
-    position: 1,
-    steps: 2,
-    startedAt: new Date(0).toISOString(),
-    updatedAt: new Date(0).toISOString(),
-  };
-  return {
-    stable: "blue",
-    canaryWeight: greenReplicas === 0 ? 0 : 10,
-    slots: {
-      blue: { image: image("a"), version: "1.0.0" },
-      green: {
-        image: image("b"),
-        version: "2.0.0",
-        ...(greenReplicas !== undefined ? { replicas: greenReplicas } : {}),
-      },
-    },
-    release: record,
-  };
-}
+const canary = (greenReplicas?: number): StageState =>
+  canaryState({ canaryWeight: greenReplicas === 0 ? 0 : 10, greenReplicas });
 
 /** An AWS error as the SDK raises it: a name and the HTTP status of the answer. */
 function awsError(name: string, status: number, message: string): Error {

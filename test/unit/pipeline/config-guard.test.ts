@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseDocument } from "yaml";
 import { describe, expect, it } from "vitest";
-import type { ReleaseRecord } from "../../../src/config/schema";
+import { canaryState, digestImage } from "../support/canary";
 import type { PlanStep } from "../../../src/domain";
 import { ConfigChangedError } from "../../../src/pipeline/errors";
 import { ReleaseLog } from "../../../src/pipeline/log";
@@ -30,7 +30,7 @@ import { ROOT } from "../support/harness";
  * starts; an update over an edited one is refused (naming the keys), except the rollback,
  * which the engine limits to the routing resource.
  */
-const image = (c: string) => `registry.local/checkout@sha256:${c.repeat(64)}`;
+const image = digestImage;
 
 const CONFIG = {
   "slipway:platform": "kubernetes",
@@ -116,28 +116,7 @@ function editEnv(dir: string) {
   writeFileSync(file, doc.toString(YAML_WRITE));
 }
 
-function state(): StageState {
-  const release: ReleaseRecord = {
-    id: "r-guard",
-    phase: "canary",
-    candidateSlot: "green",
-    artifact: { image: image("b"), version: "2.0.0" },
-    previous: { slot: "blue", image: image("a"), version: "1.0.0" },
-    position: 1,
-    steps: 2,
-    startedAt: new Date(0).toISOString(),
-    updatedAt: new Date(0).toISOString(),
-  };
-  return {
-    stable: "blue",
-    canaryWeight: 10,
-    slots: {
-      blue: { image: image("a"), version: "1.0.0" },
-      green: { image: image("b"), version: "2.0.0", replicas: 2 },
-    },
-    release,
-  };
-}
+const state = (): StageState => canaryState({ id: "r-guard", greenReplicas: 2 });
 
 describe("applyUpdate over an edited stack file", () => {
   const routing = { kind: "HTTPRoute" as const, id: "checkout-local/checkout" };

@@ -2,7 +2,7 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { ReleaseRecord } from "../../../src/config/schema";
+import { canaryState } from "../support/canary";
 import { guardLease, LEASE_LOST } from "../../../src/pipeline/leaseGuard";
 import { ReleaseLog } from "../../../src/pipeline/log";
 import { InterruptedError, type StageState, type Transition } from "../../../src/pipeline/machine";
@@ -17,31 +17,10 @@ import { ROOT } from "../support/harness";
  * Issue 22, fencing: before each stack update the runner proves it still holds the stage's
  * lease; a runner that lost it lands no update and appends nothing.
  */
-const image = (c: string) => `registry.local/checkout@sha256:${c.repeat(64)}`;
 const routing = { kind: "HTTPRoute" as const, id: "checkout-local/checkout" };
 
-function state(canaryWeight = 10): StageState {
-  const release: ReleaseRecord = {
-    id: "r-fence",
-    phase: "canary",
-    candidateSlot: "green",
-    artifact: { image: image("b"), version: "2.0.0" },
-    previous: { slot: "blue", image: image("a"), version: "1.0.0" },
-    position: 1,
-    steps: 2,
-    startedAt: new Date(0).toISOString(),
-    updatedAt: new Date(0).toISOString(),
-  };
-  return {
-    stable: "blue",
-    canaryWeight,
-    slots: {
-      blue: { image: image("a"), version: "1.0.0" },
-      green: { image: image("b"), version: "2.0.0", replicas: 2 },
-    },
-    release,
-  };
-}
+const state = (canaryWeight = 10): StageState =>
+  canaryState({ id: "r-fence", canaryWeight, greenReplicas: 2 });
 
 /** The fake stack of config-guard.test.ts: a project copy whose `up` only counts. */
 function setup(fence?: () => Promise<void>) {
