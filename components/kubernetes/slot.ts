@@ -47,7 +47,15 @@ export class KubernetesSlot extends pulumi.ComponentResource {
     this.deployment = new k8s.apps.v1.Deployment(
       `${name}-deployment`,
       {
-        metadata: { name: physicalName, namespace: args.namespace, labels },
+        metadata: {
+          name: physicalName,
+          namespace: args.namespace,
+          labels,
+          // The stack is the source of truth for a slot: after someone changed its image or size
+          // through the API, a rollback re-applies it instead of failing with a server-side
+          // apply conflict against that other field manager (as for the HTTPRoute).
+          annotations: { "pulumi.com/patchForce": "true" },
+        },
         spec: {
           replicas: args.replicas,
           selector: { matchLabels: selector },

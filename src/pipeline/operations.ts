@@ -29,7 +29,7 @@ import {
   type ReleaseOptions,
   type ReleaseReport,
 } from "./release";
-import { routeRefreshable } from "./readBack";
+import { routeRefreshable, slotWorkloadOf } from "./readBack";
 import { StageStack } from "./stack";
 import { listStages, readStageConfig } from "./stackFile";
 import { applyUpdate, configGuard } from "./update";
@@ -174,6 +174,7 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
       routing: outputs.routing,
       config: configGuard(ctx.projectDir, args.stage, log.forRelease(rec.id)),
       refreshable: routeRefreshable(config),
+      slotWorkload: slotWorkloadOf(config, outputs),
       fence: () => guard.fence(),
     };
     const { state, transitions } = await runRollback(

@@ -58,6 +58,20 @@ export function routeRefreshable(config: StageConfig): boolean {
   return !(config.platform === "kubernetes" && config.kubernetes.renderYamlToDirectory);
 }
 
+/**
+ * A Kubernetes stage's slot workload, `namespace/name` of its Deployment (in the route's
+ * namespace, named as the route's backends are), for a rollback to re-apply; undefined elsewhere.
+ */
+export function slotWorkloadOf(
+  config: StageConfig,
+  outputs: StageOutputs,
+): ((slot: Slot) => string) | undefined {
+  if (config.platform !== "kubernetes" || !routeRefreshable(config)) return undefined;
+  if (outputs.routing.kind !== "HTTPRoute") return undefined;
+  const { namespace } = httpRouteRef(outputs);
+  return (slot) => `${namespace}/${slotResourceName(outputs.service.name, slot)}`;
+}
+
 /** The stage's kubeconfig: a path (relative ones are relative to the project) or a kubeconfig's text. */
 export function stageKubeconfig(config: StageConfig, projectDir: string): string | undefined {
   if (config.platform !== "kubernetes" || !config.kubernetes.kubeconfig) return undefined;

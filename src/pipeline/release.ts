@@ -43,6 +43,7 @@ import {
   httpRouteRef,
   KubernetesApiReadBack,
   routeRefreshable,
+  slotWorkloadOf,
   weightsReadBackFor,
   type WeightsReadBack,
 } from "./readBack";
@@ -691,6 +692,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
     routing: a.outputs.routing,
     config: configGuard(a.ctx.projectDir, stage, log.forRelease(releaseId)),
     refreshable: routeRefreshable(config),
+    slotWorkload: slotWorkloadOf(config, a.outputs),
     fence: () => a.guard.fence(),
   };
 

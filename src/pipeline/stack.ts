@@ -132,6 +132,11 @@ export interface UpOptions {
    * recovery takes the route back to what the stack declares, whatever happened to it.
    */
   refresh?: boolean;
+  /**
+   * With `only`: Deployments (namespace/name) the update may also change, back to what the stack
+   * declares (a rollback repairs the stable slot someone changed by hand). Kubernetes only.
+   */
+  alsoDeployments?: string[];
 }
 
 export class StageStack implements UpdatableStack {
@@ -243,6 +248,11 @@ export class StageStack implements UpdatableStack {
   ): Promise<UpdateResult> {
     const started = Date.now();
     const target = only ? ["--target", await this.routingUrn(only)] : [];
+    if (only)
+      for (const ref of options.alsoDeployments ?? []) {
+        const urn = await this.deploymentUrn(ref);
+        if (urn) target.push("--target", urn);
+      }
     const refresh = options.refresh ? ["--refresh"] : [];
     // What the update applies replaces what was known of the routing resource.
     this.declaredRoutes.clear();
@@ -298,6 +308,21 @@ export class StageStack implements UpdatableStack {
     this.routingUrns.set(routing.id, found.urn);
     this.declaredRoutes.set(found.urn, outputs);
     return outputs;
+  }
+
+  private readonly deploymentUrns = new Map<string, string>();
+
+  /** The URN of the Deployment `namespace/name` in the stack's state, or undefined when it has none. */
+  private async deploymentUrn(ref: string): Promise<string | undefined> {
+    const known = this.deploymentUrns.get(ref);
+    if (known) return known;
+    const found = (await this.resources()).find(
+      (r) =>
+        r.type === DEPLOYMENT_TYPE &&
+        `${r.outputs?.metadata?.namespace}/${r.outputs?.metadata?.name}` === ref,
+    );
+    if (found) this.deploymentUrns.set(ref, found.urn);
+    return found?.urn;
   }
 
   /** URNs of routing resources by id: a routing resource keeps its URN for the stack's life. */
@@ -425,6 +450,9 @@ function readEvents(file: string): EngineEvent[] {
     .filter((line) => line.trim() !== "")
     .map((line) => JSON.parse(line) as EngineEvent);
 }
+
+/** Engine type token of a Kubernetes Deployment (a slot's workload). */
+const DEPLOYMENT_TYPE = "kubernetes:apps/v1:Deployment";
 
 /** The key that marks a secret value in the engine's checkpoint (Pulumi's `sig.Secret`). */
 export const SECRET_SIG = "4dabf18193072939515e22adb298388d";

@@ -4,7 +4,8 @@ import { ConfigChangedError } from "./errors";
 import { failpoint } from "./failpoint";
 import { InterruptedError, weightsOf, type StageState, type Transition } from "./machine";
 import type { Reporter } from "../domain";
-import type { UpdatableStack, UpdateResult } from "./stack";
+import type { UpdatableStack, UpdateResult, UpOptions } from "./stack";
+import type { Slot } from "../domain";
 import {
   changedConfigKeys,
   stackFilePath,
@@ -29,6 +30,13 @@ export interface StageUpdater {
    * rollback refreshes it first. False in render mode, where there is nothing to read.
    */
   refreshable?: boolean;
+  /**
+   * The Deployment (namespace/name) of a slot, on Kubernetes stages: a rollback re-applies the
+   * stable slot's as the stack declares it (someone may have changed its image or scaled it
+   * down: traffic is about to go back to it), unless the people-owned config was edited since
+   * the release started (then the rollback stays on the route, so no edit rides along).
+   */
+  slotWorkload?: (slot: Slot) => string;
   /**
    * Proves this runner still holds the stage's lease (`lease.renew()`), before anything of an
    * update is written. What it throws (LeaseLostError, StoreUnreachableError) is rethrown with
@@ -75,6 +83,16 @@ const ROUTING_ONLY: readonly Transition["kind"][] = ["setWeight", "rollback"];
  */
 const REFRESHED: readonly Transition["kind"][] = ["rollback"];
 
+/** A rollback reads the route (and the stable slot's workload) back first and re-applies them. */
+function recoveryOptions(u: StageUpdater, t: Transition, next: StageState): UpOptions {
+  if (!u.refreshable || !REFRESHED.includes(t.kind)) return {};
+  const edited = u.config ? changedConfigKeys(u.config.started, u.config.read()).length > 0 : false;
+  return {
+    refresh: true,
+    ...(u.slotWorkload && !edited ? { alsoDeployments: [u.slotWorkload(next.stable)] } : {}),
+  };
+}
+
 /**
  * The one writer of stage state, for `release` and `rollback` alike: writes
  * `next` (the machine's state for transition `t`) into the stack file, lands it
@@ -117,18 +135,29 @@ export async function applyUpdate(
   });
   u.report({ type: "update", phase: "started", message });
   let result: UpdateResult;
+  let repaired: string[] | undefined;
+  let repairFailed: string | undefined;
   try {
     await failpoint("before", t.kind);
     if (u.signal?.aborted)
       throw new InterruptedError(
         `${String(u.signal.reason ?? "interrupted")} before: ${message} (not started)`,
       );
-    result = await u.stack.up(
-      message,
-      t.kind,
-      ROUTING_ONLY.includes(t.kind) ? u.routing : undefined,
-      u.refreshable && REFRESHED.includes(t.kind) ? { refresh: true } : {},
-    );
+    const only = ROUTING_ONLY.includes(t.kind) ? u.routing : undefined;
+    const options = recoveryOptions(u, t, next);
+    try {
+      result = await u.stack.up(message, t.kind, only, options);
+    } catch (err) {
+      // Re-applying the stable slot must never keep a rollback from landing: the route alone.
+      if (!options.alsoDeployments?.length || u.signal?.aborted) throw err;
+      repairFailed = (err as Error).message.split("\n").slice(0, 6).join(" ").slice(0, 600);
+      u.report({
+        type: "info",
+        message: `the rollback could not re-apply ${options.alsoDeployments.join(", ")} (${repairFailed}); it lands on the route alone`,
+      });
+      result = await u.stack.up(message, t.kind, only, { refresh: options.refresh });
+    }
+    repaired = repairFailed ? undefined : options.alsoDeployments;
     await failpoint("after", t.kind);
   } catch (err) {
     u.stack.writeState(current);
@@ -144,7 +173,14 @@ export async function applyUpdate(
     ...base,
     event: "update.succeeded",
     weights: weightsOf(next),
-    figures: { changes: result.changes, durationMs: result.durationMs, transition: t.kind },
+    figures: {
+      changes: result.changes,
+      durationMs: result.durationMs,
+      transition: t.kind,
+      // What a rollback re-applied besides the route, or why it could not.
+      ...(repaired ? { repaired } : {}),
+      ...(repairFailed ? { repairFailed } : {}),
+    },
   });
   // The milestones `history` and promotion read, recorded when their update landed.
   if (t.kind === "promote")

@@ -431,4 +431,27 @@ describe("engine: the local stage on a live cluster", () => {
     expect(info.started).toEqual(["traefik"]);
     await expectRouteRestored();
   });
+
+  it("the stable slot's image changed by hand in a pause: never promoted; the rollback puts the stable Deployment back as the stack declares it", async () => {
+    // Stable green runs 1.1.0; someone sets its image to 1.0.0 while 1.2.0 canaries in blue.
+    const greenPath = `${kubePaths.deployments(NAMESPACE)}/checkout-green`;
+    const result = await releaseWithRouteEdit(async () => {
+      await kube.jsonPatch(greenPath, [
+        {
+          op: "replace",
+          path: "/spec/template/spec/containers/0/image",
+          value: images.baseline.image,
+        },
+      ]);
+    });
+    expect(result.outcome, result.reason).toBe("rolledBack");
+    expect(result.reason).toMatch(
+      /green: Deployment checkout-green runs \S+, the stack declares \S+/,
+    );
+    const records = ReleaseLog.forStage(project.logDir, "local").forRelease(result.releaseId!);
+    expect(records.some((r) => r.event === "release.promoted")).toBe(false);
+    const green = await kube.get(greenPath);
+    expect(green.spec.template.spec.containers[0].image).toBe(images.candidate.image);
+    await expectRouteRestored();
+  });
 });

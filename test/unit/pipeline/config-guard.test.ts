@@ -131,14 +131,19 @@ describe("applyUpdate over an edited stack file", () => {
       event: "release.started",
       figures: { config: stageConfigFingerprint(dir, "local") },
     });
-    const ups: { message: string; only?: unknown; refresh?: boolean }[] = [];
+    const ups: { message: string; only?: unknown; refresh?: boolean; also?: string[] }[] = [];
     const stack: UpdatableStack = {
       stage: "local",
       outputs: async () => undefined,
       testerHeader: async () => undefined,
       writeState: (s) => writeStageState(stackFilePath(dir, "local"), s),
       up: async (message, _kind, only, options) => {
-        ups.push({ message, only, refresh: options?.refresh });
+        ups.push({
+          message,
+          only,
+          refresh: options?.refresh,
+          ...(options?.alsoDeployments ? { also: options.alsoDeployments } : {}),
+        });
         return { changes: { update: 1 }, durationMs: 1 };
       },
     };
@@ -199,6 +204,31 @@ describe("applyUpdate over an edited stack file", () => {
       "rb",
     );
     expect(ups).toEqual([{ message: "rb", only: routing, refresh: true }]);
+  });
+
+  it("a rollback also re-applies the stable slot's Deployment, unless the config was edited", async () => {
+    const { dir, ups, updater } = setup();
+    const withWorkload = {
+      ...updater,
+      slotWorkload: (slot: string) => `checkout-local/checkout-${slot}`,
+    };
+    const s = state();
+    const rollback = { kind: "rollback" as const, reason: "r" };
+    await applyUpdate(withWorkload, s, { ...s, canaryWeight: 0 }, rollback, "rb");
+    // Traffic goes back to blue: blue's Deployment is read back and re-applied with the route.
+    expect(ups.at(-1)).toEqual({
+      message: "rb",
+      only: routing,
+      refresh: true,
+      also: ["checkout-local/checkout-blue"],
+    });
+    // A step never repairs anything but the route.
+    await applyUpdate(withWorkload, s, { ...s, canaryWeight: 50 }, setWeight, "step");
+    expect(ups.at(-1)).toEqual({ message: "step", only: routing, refresh: undefined });
+    // Over an edited config the rollback stays on the route: the edit must not ride along.
+    editEnv(dir);
+    await applyUpdate(withWorkload, s, { ...s, canaryWeight: 0 }, rollback, "rb2");
+    expect(ups.at(-1)).toEqual({ message: "rb2", only: routing, refresh: true });
   });
 });
 
