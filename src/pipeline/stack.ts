@@ -200,18 +200,19 @@ export class StageStack implements UpdatableStack {
 
   /** The value of the SecretToken a stack deployed before `slipway:testerToken` holds in state. */
   private async stateTesterToken(): Promise<string | undefined> {
-    const { stdout } = await this.cli(["stack", "export", "--show-secrets"]);
-    const resources = ((JSON.parse(stdout) as { deployment?: { resources?: StateResource[] } })
-      .deployment?.resources ?? []) as StateResource[];
-    const token = resources.find(
+    const token = (await this.resourcesWithSecrets()).find(
       (r) =>
         r.type === "pulumi-nodejs:dynamic/slipway:SecretToken" && r.urn.endsWith("-tester-header"),
     );
-    const value: unknown = token?.outputs?.value;
-    if (typeof value === "string") return value;
-    // A secret in an export with --show-secrets: {<sig>: <secret sig>, plaintext: "<JSON>"}.
-    const plaintext = (value as { plaintext?: unknown } | undefined)?.plaintext;
-    return typeof plaintext === "string" ? (JSON.parse(plaintext) as string) : undefined;
+    const value: unknown = revealSecrets(token?.outputs?.value);
+    return typeof value === "string" ? value : undefined;
+  }
+
+  /** The resources of the stack's last checkpoint with their secrets shown (`stack export --show-secrets`). */
+  private async resourcesWithSecrets(): Promise<StateResource[]> {
+    const { stdout } = await this.cli(["stack", "export", "--show-secrets"]);
+    return ((JSON.parse(stdout) as { deployment?: { resources?: StateResource[] } }).deployment
+      ?.resources ?? []) as StateResource[];
   }
 
   get stage(): string {
@@ -299,10 +300,7 @@ export class StageStack implements UpdatableStack {
     const known = this.routingUrns.get(routing.id);
     const cached = known ? this.declaredRoutes.get(known) : undefined;
     if (cached) return cached;
-    const { stdout } = await this.cli(["stack", "export", "--show-secrets"]);
-    const resources = ((JSON.parse(stdout) as { deployment?: { resources?: StateResource[] } })
-      .deployment?.resources ?? []) as StateResource[];
-    const found = findRoutingResource(resources, routing);
+    const found = findRoutingResource(await this.resourcesWithSecrets(), routing);
     if (!found?.outputs) return undefined;
     const outputs = revealSecrets(found.outputs) as Record<string, any>;
     this.routingUrns.set(routing.id, found.urn);
