@@ -47,10 +47,50 @@ export interface SlotLoad {
   otherStatus: number;
   /** No answer: connection refused, reset or timed out. */
   failed: number;
+  /** The 5xx answers by status code, and when the first and the last came (ms since the epoch). */
+  serverErrorCodes?: Record<string, number>;
+  serverErrorSpan?: { first: number; last: number };
+  /**
+   * 5xx answers that came before the first 2xx: while a stage is first created, the Gateway may
+   * take the new route before the slot's process listens (on the local cluster kwok declares a
+   * pod ready at once, where a kubelet would wait for its readiness probe).
+   */
+  serverErrorsBeforeServing?: number;
+  /** When the first 2xx came (ms since the epoch). */
+  firstOkAt?: number;
+}
+
+function countOk(c: SlotLoad): void {
+  c.ok++;
+  c.firstOkAt ??= Date.now();
+}
+
+function countServerError(c: SlotLoad, code: number): void {
+  c.serverErrors++;
+  if (c.ok === 0) c.serverErrorsBeforeServing = (c.serverErrorsBeforeServing ?? 0) + 1;
+  const codes = (c.serverErrorCodes ??= {});
+  codes[code] = (codes[code] ?? 0) + 1;
+  const now = Date.now();
+  c.serverErrorSpan = { first: c.serverErrorSpan?.first ?? now, last: now };
+}
+
+/** "502×40 503×2, from 12.3 s to 12.9 s" (seconds since `since`), or "" without 5xx answers. */
+export function describeServerErrors(c: SlotLoad, since: number): string {
+  if (!c.serverErrors || !c.serverErrorSpan) return "";
+  const codes = Object.entries(c.serverErrorCodes ?? {})
+    .map(([code, n]) => `${code}×${n}`)
+    .join(" ");
+  const at = (t: number) => `${((t - since) / 1000).toFixed(1)} s`;
+  const before = c.serverErrorsBeforeServing
+    ? `, ${c.serverErrorsBeforeServing} of them before the first 2xx at ${c.firstOkAt ? at(c.firstOkAt) : "-"}`
+    : "";
+  return `${codes}, from ${at(c.serverErrorSpan.first)} to ${at(c.serverErrorSpan.last)}${before}`;
 }
 
 /** What the generator saw: all answers, and per slot where it chose the slot (split mode). */
 export interface LoadTally {
+  /** When counting began (ms since the epoch). */
+  since?: number;
   total: SlotLoad;
   bySlot?: Record<Slot, SlotLoad>;
 }
@@ -132,7 +172,7 @@ export class LoadGenerator {
    * tally that was current when it was sent, even if its answer comes after the next one.
    */
   startTally(): LoadTally {
-    this.window = emptyTally(this.options.target.kind === "split");
+    this.window = { since: Date.now(), ...emptyTally(this.options.target.kind === "split") };
     return this.window;
   }
 
@@ -178,13 +218,13 @@ export class LoadGenerator {
     };
     this.inFlight++;
     let settled = false;
-    const done = (outcome: "ok" | "serverError" | "other" | "failed") => {
+    const done = (outcome: "ok" | "serverError" | "other" | "failed", code = 0) => {
       if (settled) return;
       settled = true;
       this.inFlight--;
       for (const c of counters) {
-        if (outcome === "ok") c.ok++;
-        else if (outcome === "serverError") c.serverErrors++;
+        if (outcome === "ok") countOk(c);
+        else if (outcome === "serverError") countServerError(c, code);
         else if (outcome === "other") c.otherStatus++;
         else c.failed++;
       }
@@ -197,7 +237,7 @@ export class LoadGenerator {
         res.resume();
         res.on("end", () => {
           const code = res.statusCode ?? 0;
-          done(code >= 200 && code < 300 ? "ok" : code >= 500 ? "serverError" : "other");
+          done(code >= 200 && code < 300 ? "ok" : code >= 500 ? "serverError" : "other", code);
         });
         res.on("error", () => done("failed"));
       },
@@ -256,8 +296,8 @@ export async function sendRequests(args: {
           res.on("data", (c) => (body += c));
           res.on("end", () => {
             const code = res.statusCode ?? 0;
-            if (code >= 200 && code < 300) out.ok++;
-            else if (code >= 500) out.serverErrors++;
+            if (code >= 200 && code < 300) countOk(out);
+            else if (code >= 500) countServerError(out, code);
             else out.otherStatus++;
             if (out.bodies.length < 1000) out.bodies.push(body);
             resolve();

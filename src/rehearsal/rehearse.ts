@@ -17,7 +17,7 @@ import {
   localClusterDriver,
 } from "./clusterDriver";
 import { startHookSink } from "./hookSink";
-import { LoadGenerator } from "./load";
+import { describeServerErrors, LoadGenerator } from "./load";
 import { descendants, freePort, PidFile } from "../processes";
 import { analysisConfig, DEMO, type RehearsalProfile } from "./profile";
 import { ensurePrometheus, startPrometheus, type LocalPrometheus } from "./prometheus";
@@ -560,6 +560,10 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
         `${tag} acceptance hook: candidate ${c.slot} /version through the tester header → ${c.status} (${c.answered?.slot ?? "-"} ${c.answered?.version ?? "-"}): ${c.ok ? "passed" : "FAILED"}`,
       );
     say(`${tag} notification sink: ${entry.notifications!.length} messages received`);
+    const l = tally.total;
+    say(
+      `${tag} load during the release: ${l.sent} sent, ${l.ok} 2xx, ${l.serverErrors} 5xx${l.serverErrors ? ` (${describeServerErrors(l, tally.since ?? 0)} after it began)` : ""}, ${l.otherStatus} other, ${l.failed} without answer`,
+    );
     if (result.releaseId) {
       // Let the last scrapes land so the chart covers the end of the release.
       await new Promise((r) => setTimeout(r, 2000));

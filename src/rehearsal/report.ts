@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { OUTCOMES, outcomeClosedBy, otherSlot, type Slot } from "../domain";
 import type { LogRecord } from "../pipeline/log";
 import { type ChartData, type Point, renderChart } from "./chart";
-import type { LoadTally } from "./load";
+import { describeServerErrors, type LoadTally } from "./load";
 import type { ObservedStep } from "./split";
 import { queryRange } from "./prometheus";
 
@@ -428,7 +428,7 @@ function renderMarkdown(facts: ReleaseFacts, input: ReportInput): string {
     const l = input.load.total;
     lines.push(
       input.throughGateway
-        ? `The load generator sent ${l.sent} requests to the Gateway (it does not know the weights): ${l.ok} answered 2xx, ${l.serverErrors} 5xx, ${l.otherStatus} other (Traefik answers 404 while the stage has no HTTPRoute yet, during the first deploy), ${l.failed} without answer.`
+        ? `The load generator sent ${l.sent} requests to the Gateway (it does not know the weights): ${l.ok} answered 2xx, ${l.serverErrors} 5xx${l.serverErrors ? ` (${describeServerErrors(l, input.load.since ?? 0)} after the release began)` : ""}, ${l.otherStatus} other (Traefik answers 404 while the stage has no HTTPRoute yet, during the first deploy), ${l.failed} without answer.`
         : "Requests the rehearsal's load generator sent, split by the rendered HTTPRoute's weights:",
       "",
     );
