@@ -322,3 +322,44 @@ export async function sendRequests(args: {
   }
   return out;
 }
+
+/**
+ * Waits until the Gateway answers 404 for `host` (no route of any stage serves it), at most
+ * `timeoutMs`; throws after that, naming the last answer. A deleted HTTPRoute keeps serving
+ * until Traefik has taken the deletion (its throttle, half a second here), and a route of the
+ * same host created meanwhile loses to the older one: traffic to slots that no longer run.
+ */
+export async function untilNoRouteServes(args: {
+  url: string;
+  host?: string;
+  timeoutMs: number;
+}): Promise<void> {
+  const url = new URL("/", args.url);
+  if (!isLoopbackHost(url.hostname))
+    throw new Error(`untilNoRouteServes: ${url.host} is not a loopback address`);
+  const status = () =>
+    new Promise<string>((resolve) => {
+      const req = request(
+        url,
+        { timeout: 2000, headers: args.host ? { host: args.host } : {}, agent: false },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(String(res.statusCode)));
+          res.on("error", (e) => resolve(e.message));
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+      req.on("error", (e) => resolve(e.message));
+      req.end();
+    });
+  const deadline = Date.now() + args.timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    last = await status();
+    if (last === "404") return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(
+    `the Gateway ${args.url} still routes${args.host ? ` host ${args.host}` : ""} after ${args.timeoutMs} ms (last answer: ${last}); is an HTTPRoute of another stage on it?`,
+  );
+}

@@ -17,7 +17,7 @@ import {
   localClusterDriver,
 } from "./clusterDriver";
 import { startHookSink } from "./hookSink";
-import { describeServerErrors, LoadGenerator } from "./load";
+import { describeServerErrors, LoadGenerator, untilNoRouteServes } from "./load";
 import { descendants, freePort, PidFile } from "../processes";
 import { analysisConfig, DEMO, type RehearsalProfile } from "./profile";
 import { ensurePrometheus, startPrometheus, type LocalPrometheus } from "./prometheus";
@@ -354,12 +354,9 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
         kube.delete(kubePaths.httpRoute(`checkout-rehearsal-${other}`, service)).catch(() => {}),
       );
     await a.orAbort(deleteNamespace(kube, namespace, say, tag));
+    // Nothing of this run stays in the cluster; the namespace's deletion is only asked for (the
+    // HTTPRoute goes before the slots stop: see below).
     a.stops.push(async () => {
-      // Nothing of this run stays in the cluster (its slot processes are stopped anyway). The
-      // HTTPRoute goes first, at once: the next runtime's route matches the same host on the
-      // same Gateway, and Traefik keeps the older route while it exists (sending traffic to
-      // slots that no longer run: 5xx). The namespace's deletion is only asked for.
-      await kube.delete(kubePaths.httpRoute(namespace, service)).catch(() => {});
       await kube.delete(`/api/v1/namespaces/${namespace}`).catch(() => {});
     });
   }
@@ -439,6 +436,25 @@ async function rehearseRuntime(a: RuntimeArgs): Promise<RehearsedRelease[]> {
   });
   supervisor.start();
   a.stops.push(() => supervisor.stop());
+  if (kube && live) {
+    // The next runtime's route matches the same host on the same Gateway, and Traefik keeps the
+    // older route while it exists: this run's HTTPRoute goes once the load has stopped and
+    // before the slots do, and is gone from the Gateway before the next runtime starts. Before
+    // this run's load starts, likewise, no route may serve the host (one an interrupted run
+    // left, or the other runtime's, deleted above, which Traefik drops half a second later):
+    // the first release's traffic would go to slots that do not run (5xx).
+    const gateway = { url: live.gatewayUrl, ...(hostname ? { host: hostname } : {}) };
+    a.stops.push(async () => {
+      const deleted = Date.now();
+      await kube.delete(kubePaths.httpRoute(namespace, service)).catch(() => {});
+      await untilNoRouteServes({ ...gateway, timeoutMs: 15_000 }).then(
+        () =>
+          say(`${tag} HTTPRoute deleted; the Gateway dropped it ${Date.now() - deleted} ms later`),
+        (err) => say(`${tag} ${(err as Error).message}`),
+      );
+    });
+    await a.orAbort(untilNoRouteServes({ ...gateway, timeoutMs: 15_000 }));
+  }
   const load = new LoadGenerator({
     rate: profile.loadRate,
     target: live

@@ -160,17 +160,17 @@ describe("engine: the local release rehearsal (Go and Rust)", () => {
         expect(Math.abs(s.candidateShare! - s.candidateWeight)).toBeLessThanOrEqual(3);
       }
     }
-    // Only the faulty candidate answered 5xx, at about its injected ratio. The one allowance: the
-    // first release creates the stage, and the Gateway may take the new route before the stable
-    // slot's process listens (kwok declares pods ready at once; a kubelet would wait for the
-    // readiness probe). Those come before the stage first served, and last a few seconds at most.
+    // Only the faulty candidate answered 5xx, at about its injected ratio. (A stale HTTPRoute of
+    // the runtime before, which Traefik keeps for half a second after its deletion, once sent
+    // the first requests of a release to slots that no longer ran.)
     for (const runtime of runtimes) {
       const [good, badRelease] = releasesOf(runtime);
       const l = good!.load!.total;
       const since = good!.load!.since ?? 0;
-      const why = `${runtime} ${good!.version}: 5xx ${describeServerErrors(l, since)} after the release began; steps began at ${good!.steps!.map((s) => `${((s.startedAt - since) / 1000).toFixed(1)} s (${s.candidateWeight}%)`).join(", ")}`;
-      expect(l.serverErrors - (l.serverErrorsBeforeServing ?? 0), why).toBe(0);
-      expect(l.serverErrorsBeforeServing ?? 0, why).toBeLessThanOrEqual(QUICK.loadRate * 5);
+      expect(
+        l.serverErrors,
+        `${runtime} ${good!.version}: 5xx ${describeServerErrors(l, since)} after the release began; steps began at ${good!.steps!.map((s) => `${((s.startedAt - since) / 1000).toFixed(1)} s (${s.candidateWeight}%)`).join(", ")}`,
+      ).toBe(0);
       expect(badRelease!.load!.total.serverErrorsBeforeServing ?? 0).toBe(0);
       const bad = badRelease!.steps!.find((s) => s.candidateWeight === 20)!;
       expect(bad.stableErrors).toBe(0);

@@ -1,7 +1,11 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { describeServerErrors, sendRequests } from "../../../src/rehearsal/load";
+import {
+  describeServerErrors,
+  sendRequests,
+  untilNoRouteServes,
+} from "../../../src/rehearsal/load";
 
 describe("the load generator's tally of 5xx answers", () => {
   let server: Server | undefined;
@@ -36,5 +40,33 @@ describe("the load generator's tally of 5xx answers", () => {
     expect(out).toMatchObject({ ok: 3, serverErrors: 0 });
     expect(out.serverErrorsBeforeServing).toBeUndefined();
     expect(describeServerErrors(out, 0)).toBe("");
+  });
+});
+
+describe("untilNoRouteServes", () => {
+  let server: Server | undefined;
+  afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
+
+  const gateway = async (answer: (host: string | undefined) => number) => {
+    server = createServer((req, res) => {
+      res.statusCode = answer(req.headers.host);
+      res.end();
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    return `http://127.0.0.1:${(server!.address() as AddressInfo).port}`;
+  };
+
+  it("returns once the Gateway answers 404 for the host, not before", async () => {
+    let asked = 0;
+    const url = await gateway((host) => (host === "checkout.local" && ++asked < 3 ? 502 : 404));
+    await untilNoRouteServes({ url, host: "checkout.local", timeoutMs: 5000 });
+    expect(asked).toBe(3);
+  });
+
+  it("throws after its time, naming the host and the last answer", async () => {
+    const url = await gateway(() => 200);
+    await expect(
+      untilNoRouteServes({ url, host: "checkout.local", timeoutMs: 300 }),
+    ).rejects.toThrow(/still routes host checkout\.local after 300 ms \(last answer: 200\)/);
   });
 });
