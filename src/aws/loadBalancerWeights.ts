@@ -40,7 +40,7 @@ export class LoadBalancerReadBackError extends RoutingNotFoundError {
     detail: string,
     options?: { cause?: unknown },
   ) {
-    super(routingId, detail);
+    super(routingId, detail, problem === "unreachable");
     if (options?.cause !== undefined) this.cause = options.cause;
   }
 }

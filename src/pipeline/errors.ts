@@ -91,6 +91,8 @@ export class RoutingNotFoundError extends Error {
     /** `outputs.routing.id`: HTTPRoute `namespace/name`, or the listener rule's ARN. */
     readonly routingId: string,
     readonly detail: string,
+    /** True when the API could not be asked at all (nothing is known of the route). */
+    readonly unreachable = false,
   ) {
     super(`routing ${routingId}: ${detail}`);
   }

@@ -154,6 +154,10 @@ export function transitionMessage(t: Transition, record: ReleaseRecord, plan: Pl
   }
 }
 
+/** What a drift pause advises: both commands work whatever became of the route. */
+const RESUME_OR_ROLLBACK =
+  "slipway release --resume puts the route back as the stack declares it and goes on, or slipway rollback";
+
 /** What the hooks at a point decided (src/hooks): go on, roll back, or pause for a person. */
 export type CheckpointDecision =
   | { action: "continue" }
@@ -368,7 +372,9 @@ export function* machineSteps(input: MachineInput): Steps<MachineResult> {
     try {
       yield* ask({ op: "verify", expected: weightsOf(state), when });
     } catch (err) {
-      if (err instanceof WeightsDriftedError) throw err;
+      // Drift and a route gone are answered on their own (after promotion: a pause, not a
+      // "promoted" over a route that is not the stack's).
+      if (err instanceof WeightsDriftedError || err instanceof RoutingNotFoundError) throw err;
       throw new StepFailure(`weights in force differ from the stack: ${(err as Error).message}`);
     }
     // The weights are only half of it: a slot at its weight must also serve.
@@ -617,14 +623,18 @@ export function* machineSteps(input: MachineInput): Steps<MachineResult> {
         `${err.message}: the scale-down is held and traffic returns to ${record().previous.slot}`,
       );
     }
-    if (err instanceof WeightsDriftedError && record().phase === "promoted") {
-      // The release passed every step: drift after its promotion is no evidence against it, so
-      // no automatic rollback (that is a person's call); the scale-down is held, since it would
-      // take the pods of a slot the drifted route still sends traffic to.
+    if (
+      (err instanceof WeightsDriftedError || err instanceof RoutingNotFoundError) &&
+      record().phase === "promoted"
+    ) {
+      // The release passed every step: drift after its promotion (an edited or a deleted route)
+      // is no evidence against it, so no automatic rollback (that is a person's call); the
+      // scale-down is held, since it would take the pods of a slot the drifted route still sends
+      // traffic to. Never "promoted" while the route is not the stack's.
       return {
         outcome: "paused",
         state,
-        reason: `${err.message} after promotion: the scale-down of ${otherSlot(state.stable)} is held; restore the weights and run slipway release --resume, or slipway rollback`,
+        reason: `${err instanceof RoutingNotFoundError ? `the route could not be read back: ${err.message}` : err.message} after promotion: the scale-down of ${otherSlot(state.stable)} is held; ${RESUME_OR_ROLLBACK}`,
         pause: { kind: "drift", afterPromotion: true },
       };
     }
@@ -637,7 +647,7 @@ export function* machineSteps(input: MachineInput): Steps<MachineResult> {
         return {
           outcome: "paused",
           state,
-          reason: `${err.message} (slipway:canary.onDrift pause): restore the weights and run slipway release --resume, or slipway rollback`,
+          reason: `${err.message} (slipway:canary.onDrift pause): ${RESUME_OR_ROLLBACK}`,
           pause: { kind: "drift", afterPromotion: false },
         };
       return yield* rollback(err.message);

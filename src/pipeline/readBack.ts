@@ -139,11 +139,13 @@ export class KubernetesApiReadBack implements WeightsReadBack {
     try {
       route = await client.get(kubePaths.httpRoute(namespace, name));
     } catch (err) {
+      const missing = err instanceof KubeApiError && err.status === 404;
       throw new RoutingNotFoundError(
         outputs.routing.id,
-        err instanceof KubeApiError && err.status === 404
+        missing
           ? `no HTTPRoute ${namespace}/${name} in the cluster at ${client.server} (deleted outside the stack?)`
           : `cannot read it from ${client.server}: ${(err as Error).message}`,
+        !(err instanceof KubeApiError),
       );
     }
     const declared = await this.declared?.(outputs.routing);

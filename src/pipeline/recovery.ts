@@ -155,7 +155,7 @@ export function recordCutShortUpdate(
 /** The transition of the update that takes a route ahead of the stack back to it (release.ts). */
 export const RESTORE_ROUTE = "restoreRoute";
 
-const sameWeights = (a: Weights, b: Weights) => a.blue === b.blue && a.green === b.green;
+export const sameWeights = (a: Weights, b: Weights) => a.blue === b.blue && a.green === b.green;
 
 /**
  * The stack says the release ended (completed or rolled back: its last update

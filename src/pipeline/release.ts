@@ -65,9 +65,10 @@ import {
   RESTORE_ROUTE,
   recoverInterruptedEngine,
   rollbackUnderWay,
+  sameWeights,
   unlandedRelease,
 } from "./recovery";
-import { NotServingError, RefusedError, RouteDriftedError } from "./errors";
+import { NotServingError, RefusedError, RouteDriftedError, RoutingNotFoundError } from "./errors";
 import { armedFailpoint, failpoint } from "./failpoint";
 
 /** Fetches metric inputs for one analysis window; tests and the rehearsal may inject their own. */
@@ -434,7 +435,10 @@ export async function release(given: ReleaseOptions): Promise<ReleaseReport> {
       stack.writeState(state);
       // A rollback that was under way when the process ended is finished, not forgotten.
       rollingBack = rollbackUnderWay(log, active.id);
-      if (routeAhead && !rollingBack) {
+      // A route edited or deleted during a pause (a drift pause, or a kill): the resume puts it
+      // back as the stack declares it before the machine goes on, as the pause advised.
+      const drifted = routeAhead || rollingBack ? undefined : await routeDrift(readBack, outputs);
+      if ((routeAhead || drifted) && !rollingBack) {
         await guard.fence();
         await restoreRoute({
           stack,
@@ -443,6 +447,7 @@ export async function release(given: ReleaseOptions): Promise<ReleaseReport> {
           outputs,
           releaseId: active.id,
           refresh: routeRefreshable(config),
+          ...(drifted ? { found: drifted } : {}),
         });
       }
       log.append({
@@ -559,6 +564,27 @@ export async function release(given: ReleaseOptions): Promise<ReleaseReport> {
 }
 
 /** The weights the live route carries, or undefined when it cannot be read (the resume's verify says why). */
+/**
+ * How the live route differs from what the stack declares (missing, edited, other weights), or
+ * undefined when it agrees or cannot be read for another reason (the machine's own read-back
+ * says so then).
+ */
+async function routeDrift(
+  readBack: WeightsReadBack,
+  outputs: StageOutputs,
+): Promise<string | undefined> {
+  try {
+    const live = await readBack.read(outputs);
+    return sameWeights(live, outputs.weights)
+      ? undefined
+      : `blue ${live.blue} / green ${live.green}`;
+  } catch (err) {
+    if (err instanceof RouteDriftedError) return err.message;
+    if (err instanceof RoutingNotFoundError && !err.unreachable) return err.message;
+    return undefined;
+  }
+}
+
 async function liveWeights(
   readBack: WeightsReadBack,
   outputs: StageOutputs,
@@ -584,10 +610,12 @@ async function restoreRoute(a: {
   releaseId: string;
   /** Read the route back first (not in render mode: nothing to read there). */
   refresh: boolean;
+  /** What the resume found instead of the stack's route (a drift); absent after a cut-short update. */
+  found?: string;
 }): Promise<void> {
   const { stack, outputs } = a;
   const base = { stage: stack.stage, releaseId: a.releaseId };
-  const message = `restore the route of ${stack.stage} to the stack's weights (blue ${outputs.weights.blue} / green ${outputs.weights.green}) before the step runs again`;
+  const message = `restore the route of ${stack.stage} to the stack's weights (blue ${outputs.weights.blue} / green ${outputs.weights.green}) ${a.found ? `(found: ${a.found.slice(0, 300)})` : "before the step runs again"}`;
   a.log.append({
     ...base,
     event: "update.started",

@@ -75,17 +75,21 @@ export function configGuard(projectDir: string, stage: string, records: LogRecor
 const ROUTING_ONLY: readonly Transition["kind"][] = ["setWeight", "rollback"];
 
 /**
- * Transitions that first read the routing resource back from the cluster (the engine's
- * `--refresh`, limited by `--target` to that resource): a rollback takes the route back to what
- * the stack declares even when it was deleted (it is created again) or edited outside the stack
- * (an added rule or backend is removed), instead of failing on an object the state no longer
- * describes.
+ * Transitions that first read what they apply back from the cluster (the engine's `--refresh`):
+ * a rollback takes the route back to what the stack declares even when it was deleted (it is
+ * created again) or edited outside the stack (an added rule or backend is removed), instead of
+ * failing on an object the state no longer describes. The mid-canary rollback is limited by
+ * `--target` to the route (and the stable slot's workload); the rollbacks after promotion
+ * (flip back, restore) are whole updates, so the whole stage is read back and re-applied. So is
+ * a release's deploy: a release starts from the stage as the stack declares it, whatever was
+ * changed by hand since (a candidate slot's image or size left edited by an earlier release).
  */
-const REFRESHED: readonly Transition["kind"][] = ["rollback"];
+const REFRESHED: readonly Transition["kind"][] = ["deploy", "rollback", "flipBack", "restore"];
 
 /** A rollback reads the route (and the stable slot's workload) back first and re-applies them. */
 function recoveryOptions(u: StageUpdater, t: Transition, next: StageState): UpOptions {
   if (!u.refreshable || !REFRESHED.includes(t.kind)) return {};
+  if (t.kind !== "rollback") return { refresh: true };
   const edited = u.config ? changedConfigKeys(u.config.started, u.config.read()).length > 0 : false;
   return {
     refresh: true,

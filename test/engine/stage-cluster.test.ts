@@ -454,4 +454,70 @@ describe("engine: the local stage on a live cluster", () => {
     expect(green.spec.template.spec.containers[0].image).toBe(images.candidate.image);
     await expectRouteRestored();
   });
+  it("the route deleted after promotion: never promoted over it, the scale-down is held; --resume creates the route again and completes", async () => {
+    // Stable green runs 1.1.0; 1.2.0 canaries in blue and is promoted, then the route is deleted
+    // while the release waits out its scale-down delay.
+    project.editStack("local", (c) => {
+      c["slipway:canary"] = {
+        steps: [{ setWeight: 50 }],
+        scaleDownDelaySeconds: 1,
+        progressDeadlineSeconds: 600,
+      };
+    });
+    let promoted = false;
+    let deleted = false;
+    const run = (resume: boolean) =>
+      release({
+        stage: "local",
+        projectDir: project.dir,
+        backendUrl: project.backendUrl,
+        logDir: project.logDir,
+        env: project.env,
+        image: images.next.image,
+        version: "1.2.0",
+        smokeUrl: info.gatewayUrl,
+        ...(resume ? { resume: true } : {}),
+        report: (e) => {
+          if (e.type === "update" && e.phase === "succeeded" && /promote/.test(e.message))
+            promoted = true;
+        },
+        sleep: async (ms) => {
+          if (promoted && !deleted) {
+            deleted = true;
+            await kube.delete(routePath);
+          }
+          await new Promise((r) => setTimeout(r, ms));
+        },
+      });
+    const paused = await run(false);
+    expect(deleted, JSON.stringify(paused)).toBe(true);
+    expect(paused.outcome, paused.reason).toBe("paused");
+    expect(paused.reason).toMatch(
+      /^the route could not be read back: .*no HTTPRoute checkout-local\/checkout in the cluster.* after promotion: the scale-down of green is held; slipway release --resume puts the route back/,
+    );
+    const records = () =>
+      ReleaseLog.forStage(project.logDir, "local").forRelease(paused.releaseId!);
+    expect(records().some((r) => r.event === "release.scaledDown")).toBe(false);
+    // The old stable kept its pods: a rollback could still flip back to it.
+    const green = await kube.get(`${kubePaths.deployments(NAMESPACE)}/checkout-green`);
+    expect(green.spec.replicas).toBe(2);
+
+    const resumed = await run(true);
+    expect(resumed.outcome, resumed.reason).toBe("promoted");
+    const restore = records().find(
+      (r) => r.event === "update.succeeded" && (r.figures as any).transition === "restoreRoute",
+    );
+    expect(restore, "a restoreRoute update recorded").toBeDefined();
+    expect(records().some((r) => r.event === "release.scaledDown")).toBe(true);
+    // The route is the stack's again, and the Gateway sends everything to the new stable.
+    const route = await kube.get(routePath);
+    expect(route.spec.rules[1].backendRefs.map((b: any) => `${b.name}:${b.weight}`)).toEqual([
+      "checkout-blue:100",
+      "checkout-green:0",
+    ]);
+    await gatewayHasRoute();
+    const { sent, served } = await splitThroughGateway(200);
+    expect(sent.ok).toBe(200);
+    expect(served).toMatchObject({ blue: { total: 200 }, green: { total: 0 } });
+  });
 });

@@ -167,9 +167,37 @@ describe("applyUpdate over an edited stack file", () => {
     await applyUpdate(updater, s, s, { kind: "rollback", reason: "r" }, "rollback");
     await applyUpdate(updater, s, s, { kind: "promote", at: "now" }, "promote");
     expect(ups.map((u) => u.only)).toEqual([routing, routing, undefined]);
-    // Only the rollback reads the route back first: it re-creates a deleted route and takes an
-    // edited one back to what the stack declares (issue 25, points 3 and 4).
+    // The rollback reads the route back first: it re-creates a deleted route and takes an
+    // edited one back to what the stack declares (issue 25, points 3 and 4). A step and the
+    // promotion do not: they change the route only, from the state the last read-back verified.
     expect(ups.map((u) => !!u.refresh)).toEqual([false, true, false]);
+  });
+
+  it("the deploy and the rollbacks after promotion read the whole stage back first; the others do not", async () => {
+    const { ups, updater } = setup();
+    const s = state();
+    const release = { image: s.slots.blue.image, version: s.slots.blue.version };
+    const all: Transition[] = [
+      { kind: "deploy", release: s.release!, replicas: 2 },
+      setWeight,
+      { kind: "promote", at: "now" },
+      { kind: "scaleDown", slot: "blue" },
+      { kind: "restore", slot: "blue", release },
+      { kind: "flipBack", slot: "blue", reason: "r" },
+    ];
+    for (const t of all) await applyUpdate(updater, s, s, t, t.kind);
+    expect(ups.map((u) => [u.message, !!u.refresh, u.only ? "route" : "whole"])).toEqual([
+      ["deploy", true, "whole"],
+      ["setWeight", false, "route"],
+      ["promote", false, "whole"],
+      ["scaleDown", false, "whole"],
+      ["restore", true, "whole"],
+      ["flipBack", true, "whole"],
+    ]);
+    // Not on a stage nothing can be read back from (render mode).
+    ups.length = 0;
+    await applyUpdate({ ...updater, refreshable: false }, s, s, all[0]!, "deploy");
+    expect(ups.map((u) => !!u.refresh)).toEqual([false]);
   });
 
   it("refuses a step over an edited env before it starts, naming the key and the file; the rollback still runs", async () => {

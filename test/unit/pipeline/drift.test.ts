@@ -11,6 +11,7 @@ import {
 import type { PlanStep } from "../../../src/domain";
 import { pauseServed } from "../../../src/pipeline/release";
 import type { LogRecord } from "../../../src/pipeline/log";
+import { RoutingNotFoundError } from "../../../src/pipeline/errors";
 import type { Weights } from "../../../src/traffic/weights";
 
 /**
@@ -51,10 +52,11 @@ const PLAN: PlanStep[] = [
 ];
 
 function world(
-  driftAt: "pause" | "analysis" | "promote" | "none",
+  driftAt: "pause" | "analysis" | "promote" | "deletedAfterPromote" | "none",
   options: { onDrift?: "rollback" | "pause" } = {},
 ) {
   let live: Weights = weightsOf(start());
+  let deleted = false;
   const applied: Transition["kind"][] = [];
   const checks: { when: string; found: Weights; ok: boolean }[] = [];
   let analyses = 0;
@@ -64,8 +66,12 @@ function world(
       applied.push(t.kind);
       // Someone moves traffic back to the old slot right after the promotion.
       if (driftAt === "promote" && t.kind === "promote") live = { blue: 50, green: 50 };
+      // Or deletes the route.
+      if (driftAt === "deletedAfterPromote" && t.kind === "promote") deleted = true;
     },
     async verify(expected, when = "?") {
+      if (deleted)
+        throw new RoutingNotFoundError("checkout-local/checkout", "no HTTPRoute in the cluster");
       const ok = live.blue === expected.blue && live.green === expected.green;
       checks.push({ when, found: live, ok });
       if (!ok) throw new WeightsDriftedError(expected, live, when);
@@ -131,7 +137,7 @@ describe("drift watching", () => {
     const result = await w.run();
     expect(result.outcome).toBe("paused");
     expect(result.reason).toMatch(
-      /onDrift pause\): restore the weights and run slipway release --resume, or slipway rollback/,
+      /onDrift pause\): slipway release --resume puts the route back as the stack declares it and goes on, or slipway rollback/,
     );
     expect(w.applied).toEqual(["deploy", "setWeight"]);
   });
@@ -145,6 +151,17 @@ describe("drift watching", () => {
     );
     expect(w.applied).toEqual(["deploy", "setWeight", "setWeight", "promote"]);
     expect(result.state.release!.phase).toBe("promoted");
+  });
+
+  it("after promotion, a deleted route is never called promoted: the scale-down is held, paused for a person", async () => {
+    const w = world("deletedAfterPromote");
+    const result = await w.run();
+    expect(result.outcome).toBe("paused");
+    expect(result.pause).toEqual({ kind: "drift", afterPromotion: true });
+    expect(result.reason).toMatch(
+      /^the route could not be read back: .*no HTTPRoute in the cluster.* after promotion: the scale-down of blue is held; slipway release --resume puts the route back as the stack declares it and goes on, or slipway rollback$/,
+    );
+    expect(w.applied).toEqual(["deploy", "setWeight", "setWeight", "promote"]);
   });
 
   it("reads back before every step, after every analysis, before promotion, and on resume", async () => {

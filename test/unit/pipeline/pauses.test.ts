@@ -114,14 +114,14 @@ describe("typed pause reasons in the machine's result", () => {
       [weight(10)],
       { driftAfter: "setWeight", onDrift: "pause" },
       { kind: "drift", afterPromotion: false },
-      "weights drifted after the update: expected blue 90 / green 10, found blue 70 / green 30 (slipway:canary.onDrift pause): restore the weights and run slipway release --resume, or slipway rollback",
+      "weights drifted after the update: expected blue 90 / green 10, found blue 70 / green 30 (slipway:canary.onDrift pause): slipway release --resume puts the route back as the stack declares it and goes on, or slipway rollback",
     ],
     [
       "drift after promotion",
       [weight(10)],
       { driftAfter: "promote" },
       { kind: "drift", afterPromotion: true },
-      "weights drifted after the update: expected blue 0 / green 100, found blue 70 / green 30 after promotion: the scale-down of blue is held; restore the weights and run slipway release --resume, or slipway rollback",
+      "weights drifted after the update: expected blue 0 / green 100, found blue 70 / green 30 after promotion: the scale-down of blue is held; slipway release --resume puts the route back as the stack declares it and goes on, or slipway rollback",
     ],
   ];
   for (const [what, plan, w, pause, reason] of cases)
