@@ -78,7 +78,7 @@ step "type check (tsc --noEmit)" tsc --noEmit -p .
 step "prettier --check" prettier --check . --log-level warn
 step "eslint" eslint .
 step "knip" knip
-step "import rules (dependency-cruiser)" depcruise src components bin policy index.ts
+step "import rules (dependency-cruiser)" depcruise src components bin policy lib index.ts
 rm -f .slipway/vitest-*.json
 step "unit and providers tiers" vitest run --project unit --project providers --passWithNoTests \
   --reporter=default --reporter=json --outputFile.json=.slipway/vitest-early.json "$@"

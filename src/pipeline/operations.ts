@@ -39,7 +39,7 @@ import { applyUpdate, configGuard } from "./update";
  * status and history. Each validates before it touches a stack.
  */
 
-interface StageArgs {
+export interface StageArgs {
   stage: string;
   projectDir?: string;
   backendUrl?: string;
