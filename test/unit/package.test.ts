@@ -176,6 +176,9 @@ describe("the npm package", () => {
         RefusedError: "function",
         ExitCode: "object",
       },
+      "./program": {
+        slipwayStage: "function",
+      },
     };
     expect(Object.keys(expected).sort()).toEqual([...SUBPATHS].sort());
     const script = `
@@ -244,9 +247,20 @@ describe("the npm package", () => {
         "",
       ].join("\n"),
     );
+    // A service project's whole program (what `slipway init` writes).
+    writeFileSync(
+      join(app, "program.ts"),
+      [
+        `import { slipwayStage } from "slipway/program";`,
+        `const stage = slipwayStage();`,
+        `export const weights = stage.weights;`,
+        `export const header = stage.testerHeader;`,
+        "",
+      ].join("\n"),
+    );
     const tsc = join(REPO, "node_modules", "typescript", "bin", "tsc");
     for (const [module, moduleResolution, files] of [
-      ["commonjs", "node", ["contract.ts", "components.ts"]],
+      ["commonjs", "node", ["contract.ts", "components.ts", "program.ts"]],
       ["node16", "node16", ["contract.ts"]],
     ] as const) {
       const r = spawnSync(
