@@ -299,13 +299,21 @@ describe("listenerRuleDifferences", () => {
       "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
       ciphertext: "x",
     };
+    const transformed = {
+      ...liveRule(),
+      Priority: "5",
+      Transforms: [{ Type: "url-rewrite", UrlRewriteConfig: { Rewrites: [{ Regex: "a" }] } }],
+    };
+    // Its secret parts are left out; the others are compared.
     expect(
       listenerRuleDifferences(
         { ...declaredRule(), conditions: secret, actions: secret, transforms: secret },
-        { ...liveRule(), Priority: "100" },
+        transformed,
         stage,
       ),
-    ).toEqual([]);
+    ).toEqual(["priority: declared 100, found 5"]);
+    // A rule secret whole is unknown: nothing to compare, not "none declared".
+    expect(listenerRuleDifferences(secret, transformed, stage)).toEqual([]);
     expect(listenerRuleDifferences(declaredRule(), {}, stage)).toEqual([
       "priority: declared 100, found none",
       "conditions: declared host-header [checkout.example.com] and path-pattern [/*], found none",
