@@ -1,4 +1,5 @@
 export * from "./client";
+export * from "./listenerRule";
 export * from "./loadBalancerWeights";
 export * from "./alarms";
 export * from "./analysis";

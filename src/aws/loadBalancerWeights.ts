@@ -5,7 +5,7 @@ import {
 } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { SLOTS, type Slot } from "../domain";
 import type { AwsStageOutputs, StageOutputs } from "../contract/outputs";
-import { RoutingNotFoundError } from "../pipeline/errors";
+import { RouteDriftedError, RoutingNotFoundError } from "../pipeline/errors";
 import type { Weights } from "../traffic/weights";
 import {
   awsClientSettings,
@@ -13,6 +13,7 @@ import {
   describeEndpoint,
   type AwsClientSettings,
 } from "./client";
+import { listenerRuleDifferences } from "./listenerRule";
 
 /**
  * The weights in force on an AWS stage, read back from the load balancer:
@@ -20,7 +21,9 @@ import {
  * (`outputs.aws.listenerRuleArn`), each forwarded target group mapped to its
  * slot by ARN (`outputs.aws.targetGroups`), never by name. Anything else — no
  * rule, no forward action, a target group that is not the stage's — is a
- * LoadBalancerReadBackError, never undefined weights.
+ * LoadBalancerReadBackError, never undefined weights. Given the rule as the stack
+ * declared it, the live rule is compared with it whole (listenerRule.ts), and a
+ * difference beyond the weights is a RouteDriftedError.
  */
 
 export type LoadBalancerReadBackProblem =
@@ -98,10 +101,20 @@ export function weightsFromRule(rule: Rule, stage: AwsStageOutputs): Weights {
   return { blue, green: 100 - blue };
 }
 
+/**
+ * The routing resource's outputs as the stack last applied it (`StageStack.declaredRouting`):
+ * for a listener rule, the provider's `aws.lb.ListenerRule` state. Undefined when unknown.
+ */
+export type DeclaredRouting = (
+  routing: StageOutputs["routing"],
+) => Promise<Record<string, any> | undefined>;
+
 export interface LoadBalancerWeightsOptions {
   settings: AwsClientSettings;
   /** Use this client instead of building one (tests, a caller's own configuration). */
   client?: ElasticLoadBalancingV2Client;
+  /** The rule as the stack declared it: when given, the live rule is compared with it whole. */
+  declared?: DeclaredRouting;
 }
 
 export class LoadBalancerWeights {
@@ -111,11 +124,19 @@ export class LoadBalancerWeights {
     this.client = options.client ?? new ElasticLoadBalancingV2Client(options.settings);
   }
 
-  static forRegion(region: string, env?: Record<string, string | undefined>): LoadBalancerWeights {
-    return new LoadBalancerWeights({ settings: awsClientSettings(region, env) });
+  static forRegion(
+    region: string,
+    env?: Record<string, string | undefined>,
+    declared?: DeclaredRouting,
+  ): LoadBalancerWeights {
+    return new LoadBalancerWeights({ settings: awsClientSettings(region, env), declared });
   }
 
-  async read(outputs: StageOutputs): Promise<Weights> {
+  /** `declared`: the rule as the stack declared it, for this read (default: the options'). */
+  async read(
+    outputs: StageOutputs,
+    declared: DeclaredRouting | undefined = this.options.declared,
+  ): Promise<Weights> {
     const stage = outputs.aws;
     if (!stage) {
       throw new LoadBalancerReadBackError(
@@ -125,7 +146,23 @@ export class LoadBalancerWeights {
           "run `pulumi up` of the stage with this Slipway version once",
       );
     }
-    return weightsFromRule(await this.describe(stage.listenerRuleArn), stage);
+    const rule = await this.describe(stage.listenerRuleArn);
+    const declaredRule = await declared?.(outputs.routing);
+    // Unknown (no checkpoint, or a value kept secret): the weights are still compared.
+    const differences = declaredRule ? listenerRuleDifferences(declaredRule, rule, stage) : [];
+    if (differences.length === 0) return weightsFromRule(rule, stage);
+    let weights: Weights;
+    try {
+      weights = weightsFromRule(rule, stage);
+    } catch (err) {
+      if (!(err instanceof LoadBalancerReadBackError)) throw err;
+      throw new LoadBalancerReadBackError(
+        err.problem,
+        err.routingId,
+        `${err.detail}; the rule differs from the stack: ${differences.join("; ")}`,
+      );
+    }
+    throw new RouteDriftedError(outputs.routing.id, weights, differences);
   }
 
   private async describe(ruleArn: string): Promise<Rule> {

@@ -11,7 +11,11 @@ import type { Weights } from "../traffic/weights";
 import { StageAlarms, type AlarmStates } from "./alarms";
 import { cloudWatchMetricNames, cloudWatchMetrics, cloudWatchSampleShortfall } from "./analysis";
 import { awsClientSettings, describeEndpoint, type AwsClientSettings } from "./client";
-import { LoadBalancerReadBackError, LoadBalancerWeights } from "./loadBalancerWeights";
+import {
+  LoadBalancerReadBackError,
+  LoadBalancerWeights,
+  type DeclaredRouting,
+} from "./loadBalancerWeights";
 import { EcsServing, type EcsServices } from "./serving";
 
 /**
@@ -37,8 +41,11 @@ export class AwsSetupError extends Error {
 export interface AwsRelease {
   settings: AwsClientSettings;
   stage: AwsStageOutputs;
-  /** The weights in force, read back from the load balancer. */
-  readWeights(outputs: StageOutputs): Promise<Weights>;
+  /**
+   * The weights in force, read back from the load balancer; with `declared`, the live rule is
+   * compared with the stack's whole (a difference is a RouteDriftedError).
+   */
+  readWeights(outputs: StageOutputs, declared?: DeclaredRouting): Promise<Weights>;
   /** CloudWatch metrics of the two target groups for one analysis. */
   metrics(args: {
     spec: AnalysisSpec;
@@ -147,7 +154,7 @@ export async function prepareAwsRelease(args: PrepareAwsReleaseArgs): Promise<Aw
     return {
       settings,
       stage,
-      readWeights: (o) => weights.read(o),
+      readWeights: (o, declared) => weights.read(o, declared),
       metrics: ({ spec, stable, candidate }) =>
         cloudWatchMetrics({
           stage,

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { parse } from "yaml";
 import { AWS_TAGS, routeName, slotResourceName } from "../../components/naming";
-import { LoadBalancerWeights } from "../aws/loadBalancerWeights";
+import { LoadBalancerWeights, type DeclaredRouting } from "../aws/loadBalancerWeights";
 import type { StageConfig } from "../config/schema";
 import { SLOTS, type Slot } from "../domain";
 import type { StageOutputs } from "../contract/outputs";
@@ -26,15 +26,22 @@ export interface WeightsReadBack {
 /**
  * The one place that picks the read-back for a stage (tests and other platforms inject theirs).
  * AWS: the listener rule itself, from the load balancer (`aws` when the release prepared it,
- * sharing its clients); it needs no engine, so it works with any stack updater.
+ * sharing its clients); it needs no engine, so it works with any stack updater, and with the
+ * engine's stack the live rule is compared with the declared one whole.
  */
 export function weightsReadBackFor(
   config: StageConfig,
   stack: StageStack | undefined,
-  aws?: { readWeights: WeightsReadBack["read"] },
+  aws?: { readWeights(outputs: StageOutputs, declared?: DeclaredRouting): Promise<Weights> },
 ): WeightsReadBack {
-  if (config.platform === "aws")
-    return aws ? { read: aws.readWeights } : LoadBalancerWeights.forRegion(config.aws!.region);
+  if (config.platform === "aws") {
+    const declared: DeclaredRouting | undefined = stack
+      ? (routing) => stack.declaredRouting(routing)
+      : undefined;
+    return aws
+      ? { read: (outputs) => aws.readWeights(outputs, declared) }
+      : LoadBalancerWeights.forRegion(config.aws!.region, undefined, declared);
+  }
   if (!stack)
     throw new Error(
       `stage ${config.stage}: a stack updater other than the engine needs a weights read-back passed with it`,

@@ -6,6 +6,10 @@
  * moto has no percentiles (see cloudwatch.test.ts), so the stage's latency
  * statistic is Average here; real CloudWatch serves the default p99.
  */
+import {
+  ModifyRuleCommand,
+  SetRulePrioritiesCommand,
+} from "@aws-sdk/client-elastic-load-balancing-v2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runAnalysis } from "../../src/analysis/run";
 import type { AnalysisSpec } from "../../src/analysis/spec";
@@ -21,6 +25,7 @@ import {
 } from "../../src/aws";
 import type { StageConfig } from "../../src/config/schema";
 import type { StageOutputs } from "../../src/contract/outputs";
+import { RouteDriftedError } from "../../src/pipeline/errors";
 import {
   createAwsWorld,
   motoEnvironment,
@@ -105,6 +110,132 @@ describe("weights read back from the load balancer (moto ELBv2)", () => {
     expect(err).toBeInstanceOf(LoadBalancerReadBackError);
     expect(err).toMatchObject({ problem: "foreignTargetGroup" });
     expect((err as Error).message).toContain(world.outputs.targetGroups.blue.arn);
+  });
+});
+
+describe("the whole listener rule compared with the declared one (moto ELBv2)", () => {
+  let world: AwsWorld;
+  let readBack: LoadBalancerWeights;
+  /** The rule as the provider keeps it in the checkpoint (components/aws/route.ts's shape). */
+  const declaredRule = (w: AwsWorld) => ({
+    arn: w.outputs.listenerRuleArn,
+    listenerArn: w.listenerArn,
+    priority: 100,
+    conditions: [{ pathPattern: { values: ["/*"] }, hostHeader: null, queryStrings: [] }],
+    actions: [
+      {
+        type: "forward",
+        order: 1,
+        targetGroupArn: "",
+        forward: {
+          targetGroups: [
+            { arn: w.outputs.targetGroups.blue.arn, weight: 90 },
+            { arn: w.outputs.targetGroups.green.arn, weight: 10 },
+          ],
+          stickiness: { enabled: false, duration: 1 },
+        },
+      },
+    ],
+  });
+  const asked: StageOutputs["routing"][] = [];
+
+  beforeAll(async () => {
+    world = await createAwsWorld(moto, "whole-rule", { blue: 90, green: 10 });
+    readBack = LoadBalancerWeights.forRegion("eu-west-1", undefined, async (routing) => {
+      asked.push(routing);
+      return declaredRule(world);
+    });
+  });
+  afterAll(() => readBack.destroy());
+
+  const drift = () =>
+    readBack.read(outputsOf(world)).then(
+      (weights) => weights,
+      (err: unknown) => err as RouteDriftedError,
+    );
+
+  it("the rule as the stack declared it is no drift: its weights are read", async () => {
+    expect(await readBack.read(outputsOf(world))).toEqual({ blue: 90, green: 10 });
+    expect(asked.at(-1)).toEqual({ kind: "ListenerRule", id: world.outputs.listenerRuleArn });
+    // Another weight is not a difference of the rule: the release compares it with the step.
+    await world.modifyWeights({ blue: 50, green: 50 });
+    expect(await readBack.read(outputsOf(world))).toEqual({ blue: 50, green: 50 });
+    await world.modifyWeights({ blue: 90, green: 10 });
+  });
+
+  it("a host-header condition added with ModifyRule is drift naming it, with the weights still right", async () => {
+    await moto.elb.send(
+      new ModifyRuleCommand({
+        RuleArn: world.outputs.listenerRuleArn,
+        Conditions: [
+          { Field: "path-pattern", PathPatternConfig: { Values: ["/*"] } },
+          { Field: "host-header", HostHeaderConfig: { Values: ["evil.example"] } },
+        ],
+      }),
+    );
+    const err = await drift();
+    expect(err).toBeInstanceOf(RouteDriftedError);
+    expect(err).toMatchObject({
+      routingId: world.outputs.listenerRuleArn,
+      weights: { blue: 90, green: 10 },
+      differences: [
+        "conditions: declared path-pattern [/*], found host-header [evil.example] and path-pattern [/*]",
+      ],
+    });
+  });
+
+  it("a priority changed with SetRulePriorities is drift naming both priorities", async () => {
+    await moto.elb.send(
+      new SetRulePrioritiesCommand({
+        RulePriorities: [{ RuleArn: world.outputs.listenerRuleArn, Priority: 5 }],
+      }),
+    );
+    const err = await drift();
+    expect(err).toBeInstanceOf(RouteDriftedError);
+    expect((err as RouteDriftedError).weights).toEqual({ blue: 90, green: 10 });
+    expect((err as RouteDriftedError).differences).toEqual([
+      "priority: declared 100, found 5",
+      "conditions: declared path-pattern [/*], found host-header [evil.example] and path-pattern [/*]",
+    ]);
+  });
+
+  it("a fixed-response action put before the forward is drift; the rule put back is none", async () => {
+    const forward = {
+      Type: "forward" as const,
+      ForwardConfig: {
+        TargetGroups: [
+          { TargetGroupArn: world.outputs.targetGroups.blue.arn, Weight: 90 },
+          { TargetGroupArn: world.outputs.targetGroups.green.arn, Weight: 10 },
+        ],
+      },
+    };
+    await moto.elb.send(
+      new ModifyRuleCommand({
+        RuleArn: world.outputs.listenerRuleArn,
+        Conditions: [{ Field: "path-pattern", PathPatternConfig: { Values: ["/*"] } }],
+        Actions: [
+          { Type: "fixed-response", Order: 1, FixedResponseConfig: { StatusCode: "503" } },
+          { ...forward, Order: 2 },
+        ],
+      }),
+    );
+    await moto.elb.send(
+      new SetRulePrioritiesCommand({
+        RulePriorities: [{ RuleArn: world.outputs.listenerRuleArn, Priority: 100 }],
+      }),
+    );
+    const err = await drift();
+    expect(err).toBeInstanceOf(RouteDriftedError);
+    expect((err as RouteDriftedError).differences).toEqual([
+      'actions: found an extra fixed-response action ({"statusCode":"503"})',
+    ]);
+    await moto.elb.send(
+      new ModifyRuleCommand({
+        RuleArn: world.outputs.listenerRuleArn,
+        Actions: [{ ...forward, Order: 1 }],
+      }),
+    );
+    expect(await readBack.read(outputsOf(world))).toEqual({ blue: 90, green: 10 });
   });
 });
 

@@ -176,4 +176,31 @@ describe("weightsReadBackFor", () => {
     expect(aws).toBeInstanceOf(LoadBalancerWeights);
     (aws as LoadBalancerWeights).destroy();
   });
+
+  it("AWS: with the engine's stack, the rule the stack declared goes to the read-back; without, none", async () => {
+    const declaredRule = { arn: RULE_ARN, priority: 100 };
+    const asked: unknown[] = [];
+    const stack = {
+      options: { projectDir: "/project" },
+      declaredRouting: async (routing: StageOutputs["routing"]) => {
+        asked.push(routing);
+        return declaredRule;
+      },
+    } as unknown as StageStack;
+    const given: unknown[] = [];
+    const aws = {
+      readWeights: async (
+        o: StageOutputs,
+        declared?: (r: StageOutputs["routing"]) => Promise<unknown>,
+      ) => {
+        given.push(declared ? await declared(o.routing) : undefined);
+        return { blue: 100, green: 0 };
+      },
+    };
+    const outputs = outputsFor("ListenerRule", RULE_ARN);
+    await weightsReadBackFor(stageConfigOf("staging"), stack, aws).read(outputs);
+    await weightsReadBackFor(stageConfigOf("staging"), undefined, aws).read(outputs);
+    expect(given).toEqual([declaredRule, undefined]);
+    expect(asked).toEqual([{ kind: "ListenerRule", id: RULE_ARN }]);
+  });
 });
