@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ClusterInfo, clusterDown, clusterUp } from "../../src/cluster";
 import { KubeClient, kubePaths } from "../../src/kube/client";
 import { ReleaseLog } from "../../src/pipeline/log";
-import { release } from "../../src/pipeline/release";
+import { release, type ReleaseOptions } from "../../src/pipeline/release";
 import type { PipelineEvent } from "../../src/domain";
 import { KubernetesApiReadBack } from "../../src/pipeline/readBack";
 import { StageStack } from "../../src/pipeline/stack";
@@ -38,6 +38,20 @@ describe("engine: the local stage on a live cluster", () => {
   let supervisor: SlotSupervisor;
   let images: Record<"baseline" | "candidate" | "next", Artifact>;
   const routePath = kubePaths.httpRoute(NAMESPACE, "checkout");
+
+  /** `slipway release` of 1.2.0 on this stage, probed through the Gateway, with `extra` options. */
+  const releaseNext = (extra: Partial<ReleaseOptions>) =>
+    release({
+      stage: "local",
+      projectDir: project.dir,
+      backendUrl: project.backendUrl,
+      logDir: project.logDir,
+      env: project.env,
+      image: images.next.image,
+      version: "1.2.0",
+      smokeUrl: info.gatewayUrl,
+      ...extra,
+    });
 
   /** What the services serve of `count` requests sent through the Gateway. */
   const splitThroughGateway = async (count: number) => {
@@ -221,14 +235,8 @@ describe("engine: the local stage on a live cluster", () => {
     });
     const events: PipelineEvent[] = [];
     let patched = false;
-    const result = await release({
-      stage: "local",
-      projectDir: project.dir,
-      backendUrl: project.backendUrl,
-      logDir: project.logDir,
-      env: project.env,
-      image: images.next.image,
-      version: "1.2.0",
+    const result = await releaseNext({
+      smokeUrl: undefined,
       report: (e) => events.push(e),
       sleep: async (ms) => {
         if (!patched) {
@@ -277,15 +285,7 @@ describe("engine: the local stage on a live cluster", () => {
     // Stable green (1.1.0) since the promotion above; the candidate goes into blue.
     const deploymentPath = `${kubePaths.deployments(NAMESPACE)}/checkout-blue`;
     let scaled = false;
-    const result = await release({
-      stage: "local",
-      projectDir: project.dir,
-      backendUrl: project.backendUrl,
-      logDir: project.logDir,
-      env: project.env,
-      image: images.next.image,
-      version: "1.2.0",
-      smokeUrl: info.gatewayUrl,
+    const result = await releaseNext({
       sleep: async (ms) => {
         if (!scaled) {
           // Someone scales the candidate's Deployment to 0 during the first pause.
@@ -327,15 +327,7 @@ describe("engine: the local stage on a live cluster", () => {
   /** Releases 1.2.0 into blue with a pause in which `edit` changes the route; returns the result. */
   const releaseWithRouteEdit = async (edit: () => Promise<void>) => {
     let edited = false;
-    const result = await release({
-      stage: "local",
-      projectDir: project.dir,
-      backendUrl: project.backendUrl,
-      logDir: project.logDir,
-      env: project.env,
-      image: images.next.image,
-      version: "1.2.0",
-      smokeUrl: info.gatewayUrl,
+    const result = await releaseNext({
       sleep: async (ms) => {
         if (!edited) {
           edited = true;
@@ -460,31 +452,26 @@ describe("engine: the local stage on a live cluster", () => {
     project.editStack("local", (c) => {
       c["slipway:canary"] = {
         steps: [{ setWeight: 50 }],
-        scaleDownDelaySeconds: 1,
+        // Long enough to outlast the read-backs after the promotion; the test's sleep does not wait.
+        scaleDownDelaySeconds: 60,
         progressDeadlineSeconds: 600,
       };
     });
     let promoted = false;
     let deleted = false;
     const run = (resume: boolean) =>
-      release({
-        stage: "local",
-        projectDir: project.dir,
-        backendUrl: project.backendUrl,
-        logDir: project.logDir,
-        env: project.env,
-        image: images.next.image,
-        version: "1.2.0",
-        smokeUrl: info.gatewayUrl,
+      releaseNext({
         ...(resume ? { resume: true } : {}),
         report: (e) => {
           if (e.type === "update" && e.phase === "succeeded" && /promote/.test(e.message))
             promoted = true;
         },
         sleep: async (ms) => {
-          if (promoted && !deleted) {
+          if (promoted) {
+            // The scale-down delay: the route goes, and the delay is not waited out.
+            if (!deleted) await kube.delete(routePath);
             deleted = true;
-            await kube.delete(routePath);
+            return;
           }
           await new Promise((r) => setTimeout(r, ms));
         },
