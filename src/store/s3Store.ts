@@ -51,6 +51,12 @@ export interface S3Location {
 }
 
 export interface S3StoreTuning {
+  /**
+   * The Pulumi project (the service) the stages belong to: one backend bucket holds the stacks of
+   * many projects, so each project's leases and logs have their own folder,
+   * `<prefix>/.slipway/<project>/<stage>/`. Without it, `<prefix>/.slipway/<stage>/`.
+   */
+  project?: string;
   /** Keys per ListObjectsV2 page (S3's maximum and default: 1000). */
   listPageSize?: number;
   maxAttempts?: number;
@@ -66,7 +72,8 @@ const RECORD_KEY = /^(\d{12})\.json$/;
 
 /**
  * The release store on S3-compatible object storage. Keys:
- * `<prefix>/.slipway/<stage>/lease.json` and `<prefix>/.slipway/<stage>/log/<seq, 12 digits>.json`.
+ * `<prefix>/.slipway/<project>/<stage>/lease.json` and
+ * `<prefix>/.slipway/<project>/<stage>/log/<seq, 12 digits>.json`.
  * Every write is conditional: the lease is created with If-None-Match: * and changed only with
  * If-Match on the ETag its writer read; each log record is created once at its sequence number.
  */
@@ -111,7 +118,8 @@ export class S3Store implements ReleaseStore {
   stageKey(stage: string, rest: string): string {
     checkStageName(stage);
     const base = this.location.prefix ? `${this.location.prefix}/` : "";
-    return `${base}.slipway/${stage}/${rest}`;
+    const project = this.tuning.project ? `${this.tuning.project}/` : "";
+    return `${base}.slipway/${project}${stage}/${rest}`;
   }
 
   async acquireLease(

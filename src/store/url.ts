@@ -1,5 +1,7 @@
+import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
 import { StoreConfigError } from "./errors";
 import { FileStore } from "./fileStore";
 import { S3Store, type S3Location, type S3StoreTuning } from "./s3Store";
@@ -201,7 +203,22 @@ export function storeFor(
 function open(location: StoreLocation, choice: StoreChoice): ReleaseStore {
   if (location.kind === "file") return new FileStore(location.dir);
   const { kind: _kind, ...s3 } = location;
-  return new S3Store(s3, choice.s3);
+  const project = choice.s3?.project ?? projectNameOf(choice.projectDir);
+  return new S3Store(s3, { ...choice.s3, ...(project ? { project } : {}) });
+}
+
+/**
+ * The Pulumi project's name (Pulumi.yaml `name`), which an S3 store's keys carry: services whose
+ * stacks share one backend bucket, with stages of the same names, keep their leases and logs
+ * apart. Undefined without a readable Pulumi.yaml.
+ */
+function projectNameOf(projectDir: string): string | undefined {
+  try {
+    const name = (parseYaml(readFileSync(join(projectDir, "Pulumi.yaml"), "utf8")) as any)?.name;
+    return typeof name === "string" && /^[A-Za-z0-9_.-]+$/.test(name) ? name : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function mismatch(backend: string, store: string): StoreConfigError {

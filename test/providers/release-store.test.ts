@@ -487,7 +487,8 @@ describe("the pipeline's lease in an S3 store", () => {
       { setWeight: 50 },
     ]);
     const stack = await RenderedStack.deployed(dir, "local");
-    const key = `${prefix}/.slipway/local/lease.json`;
+    // The project's own folder: Pulumi.yaml names it "slipway".
+    const key = `${prefix}/.slipway/slipway/local/lease.json`;
     let clock = Date.now();
     let tookOver = false;
     const report = await release({
@@ -542,7 +543,7 @@ describe("the pipeline's lease in an S3 store", () => {
     const records = ReleaseLog.forStage(logDir, "local").readAll();
     expect(records.map((r) => r.event)).not.toContain("release.interrupted");
     expect(records.filter((r) => r.event === "update.started")).toHaveLength(2);
-    const after = storeFromUrl(store, { backendUrl: "file:///unused", projectDir: "/unused" });
+    const after = storeFromUrl(store, { backendUrl: "file:///unused", projectDir: dir });
     stores.push(after as S3Store);
     expect((await after.readLease("local"))?.holder?.runnerId).toBe("runner-b");
   });

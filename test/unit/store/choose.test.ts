@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdtempSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -43,6 +43,37 @@ describe("storeFor: the one place a command's store is chosen", () => {
     expect(store).toBeInstanceOf(S3Store);
     expect(store.stageKey("prod", "lease.json")).toBe("pulumi/.slipway/prod/lease.json");
     store.close();
+  });
+
+  it("two services on one backend bucket, with stages of the same names, keep their leases and logs apart", () => {
+    const project = (name: string) => {
+      const dir = mkdtempSync(join(tmpdir(), "slipway-project-"));
+      writeFileSync(join(dir, "Pulumi.yaml"), `name: ${name}\nruntime: nodejs\n`);
+      return dir;
+    };
+    const backendUrl = "s3://state/pulumi?region=eu-west-1";
+    const [checkout, payments] = ["checkout", "payments"].map(
+      (name) =>
+        storeFor(
+          { backendUrl, projectDir: project(name), logDir: "/logs" },
+          undefined,
+          {},
+        ) as S3Store,
+    );
+    expect(checkout!.stageKey("prod", "lease.json")).toBe(
+      "pulumi/.slipway/checkout/prod/lease.json",
+    );
+    expect(payments!.log("prod").keyOf(7)).toBe(
+      "pulumi/.slipway/payments/prod/log/000000000007.json",
+    );
+    // An explicit store URL is shared by services just the same.
+    const flagged = storeFor(
+      { backendUrl, projectDir: project("payments"), logDir: "/logs" },
+      "s3://releases/ci?region=eu-west-1",
+      {},
+    ) as S3Store;
+    expect(flagged.stageKey("prod", "lease.json")).toBe("ci/.slipway/payments/prod/lease.json");
+    for (const s of [checkout!, payments!, flagged]) s.close();
   });
 
   it("by default, the files in the context's log directory: today's lease, where resolveContext puts it", () => {
