@@ -318,10 +318,10 @@ describe("engine: the local stage on a live cluster", () => {
     const { sent, served } = await splitThroughGateway(200);
     expect(sent.ok).toBe(200);
     expect(served).toMatchObject({ blue: { total: 0 }, green: { total: 200 } });
-    // The rollback changed the route only: the hand-scaled candidate stays at 0 until the next
-    // `pulumi refresh` (the engine does not see a change made outside it). Put back by hand, as
-    // a person would, for the cases below.
-    await kube.mergePatch(deploymentPath, { spec: { replicas: 2 } });
+    // The rollback changed the route only: the hand-scaled candidate stays at 0 (nothing sends
+    // it traffic). The next release's deploy reads the stage back first and puts it back: the
+    // case below starts from it.
+    expect((await kube.get(deploymentPath)).spec.replicas).toBe(0);
   });
 
   /** Releases 1.2.0 into blue with a pause in which `edit` changes the route; returns the result. */
@@ -359,9 +359,15 @@ describe("engine: the local stage on a live cluster", () => {
   };
 
   it("an added backendRef and an added rule are drift (the whole route is compared): rolled back, and the rollback takes the route back to the stack's", async () => {
-    // Stable green; the candidate goes into blue. Someone adds a second backend for the
-    // candidate (weight 900: most requests) and a rule of their own, weights left alone.
+    // Stable green; the candidate goes into blue, which the case above left scaled to 0 by hand:
+    // the deploy reads the stage back first (--refresh) and puts blue back at its size, so the
+    // release gets as far as its pause. Then someone adds a second backend for the candidate
+    // (weight 900: most requests) and a rule of their own, weights left alone.
+    const blueReplicas: number[] = [];
     const result = await releaseWithRouteEdit(async () => {
+      blueReplicas.push(
+        (await kube.get(`${kubePaths.deployments(NAMESPACE)}/checkout-blue`)).spec.replicas,
+      );
       const route = await kube.get(routePath);
       const last = route.spec.rules.length - 1;
       await kube.jsonPatch(routePath, [
@@ -387,6 +393,7 @@ describe("engine: the local stage on a live cluster", () => {
     const differences = ((drifted?.figures as any)?.differences ?? []).join("\n");
     expect(differences).toMatch(/rules: declared 2, found 3/);
     expect(differences).toMatch(/rule 2 names a backendRef more than once/);
+    expect(blueReplicas).toEqual([2]);
     expect(records.some((r) => r.event === "release.promoted")).toBe(false);
     await expectRouteRestored();
   });
@@ -446,6 +453,43 @@ describe("engine: the local stage on a live cluster", () => {
     expect(green.spec.template.spec.containers[0].image).toBe(images.candidate.image);
     await expectRouteRestored();
   });
+  it("an env edit in the stack file during a pause is refused: the step and the rollback change the route only, the stable's pods are not rolled", async () => {
+    // Stable green (1.1.0); 1.2.0 canaries in blue.
+    const greenPath = `${kubePaths.deployments(NAMESPACE)}/checkout-green`;
+    const greenBefore = await kube.get(greenPath);
+    const greenPid = supervisor.process("green")?.child.pid;
+    expect(greenPid).toBeDefined();
+    try {
+      const result = await releaseWithRouteEdit(async () => {
+        project.editStack("local", (c) => {
+          c["slipway:service"].env = { ...c["slipway:service"].env, GREETING: "mid-canary" };
+        });
+      });
+      expect(result.outcome, result.reason).toBe("rolledBack");
+      expect(result.reason).toMatch(/slipway:service\.env\.GREETING/);
+      const records = ReleaseLog.forStage(project.logDir, "local").forRelease(result.releaseId!);
+      const updates = records.filter((r) => r.event === "update.succeeded");
+      expect(updates.map((u) => (u.figures as any).transition)).toEqual([
+        "deploy",
+        "setWeight",
+        "rollback",
+      ]);
+      // The rollback over the edit: the route alone (it does not re-apply the stable slot then).
+      expect((updates[2]!.figures as any).repaired).toBeUndefined();
+      expect(records.filter((r) => r.event === "config.changed")).toHaveLength(1);
+      // The stable Deployment was never updated, and its process never restarted.
+      const greenAfter = await kube.get(greenPath);
+      expect(greenAfter.metadata.generation).toBe(greenBefore.metadata.generation);
+      expect(JSON.stringify(greenAfter.spec)).not.toContain("mid-canary");
+      expect(supervisor.process("green")?.child.pid).toBe(greenPid);
+      await expectRouteRestored();
+    } finally {
+      project.editStack("local", (c) => {
+        delete c["slipway:service"].env.GREETING;
+      });
+    }
+  });
+
   it("the route deleted after promotion: never promoted over it, the scale-down is held; --resume creates the route again and completes", async () => {
     // Stable green runs 1.1.0; 1.2.0 canaries in blue and is promoted, then the route is deleted
     // while the release waits out its scale-down delay.
