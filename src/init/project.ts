@@ -74,7 +74,7 @@ export function checkInitOptions(options: InitOptions): ServiceProject {
   const name = serviceSchema.shape.name.safeParse(options.service);
   if (!name.success)
     throw new InitError(
-      `--service ${JSON.stringify(options.service)}: ${name.error.issues.map((i) => i.message).join("; ")} (it becomes slipway:service.name)`,
+      `--service ${JSON.stringify(options.service)} (slipway:service.name): ${name.error.issues.map((i) => i.message).join("; ")}`,
     );
   if (!(RUNTIMES as readonly string[]).includes(options.runtime))
     throw new InitError(
