@@ -16,7 +16,7 @@ cd "$root"
 engine=0
 if [[ "${1:-}" == "--engine" ]]; then engine=1; shift; fi
 # --cli: the slipway CLI from sources (`npm run slipway`). Commands that read only files
-# (analyze, sign, keygen, verify, history, help) need no engine: they never wait for the
+# (analyze, sign, keygen, verify, history, init, help) need no engine: they never wait for the
 # toolchain, which takes most of an hour to build on a fresh machine. Every other command
 # gets the engine, as with --engine.
 if [[ "${1:-}" == "--cli" ]]; then
@@ -24,7 +24,7 @@ if [[ "${1:-}" == "--cli" ]]; then
   engine=1
   for arg in "$@"; do
     case "$arg" in
-      analyze|sign|keygen|verify|history|help|--help|-h|--version|-V) engine=0; break ;;
+      analyze|sign|keygen|verify|history|init|help|--help|-h|--version|-V) engine=0; break ;;
       -*|node|--import|tsx|*.ts) continue ;;
       *) break ;;
     esac

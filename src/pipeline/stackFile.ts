@@ -14,7 +14,7 @@ import type { StageState } from "./machine";
  */
 
 /**
- * Every key the engine reads for `stage`: the project's `slipway:` defaults (Pulumi.yaml) overlaid
+ * Every key the engine reads for `stage`: the project's `slipway:` defaults or values (Pulumi.yaml) overlaid
  * by every key of the stack file, names as written.
  */
 function mergedStackConfig(projectDir: string, stage: string): Record<string, unknown> {
@@ -31,9 +31,12 @@ function mergedStackConfig(projectDir: string, stage: string): Record<string, un
     config?: Record<string, unknown>;
   };
   const merged: Record<string, unknown> = {};
+  // A project named after its service declares the slipway: keys with `value`, not `default`
+  // (Pulumi types only a project's own namespace); the engine applies either the same way.
   for (const [key, decl] of Object.entries(project?.config ?? {}))
-    if (key.startsWith("slipway:") && isMapping(decl) && "default" in decl)
-      merged[key] = decl.default;
+    if (key.startsWith("slipway:") && isMapping(decl))
+      if ("default" in decl) merged[key] = decl.default;
+      else if ("value" in decl) merged[key] = decl.value;
   return Object.assign(merged, stack.config ?? {});
 }
 

@@ -111,6 +111,8 @@ describe("the npm package", () => {
     for (const file of Object.values(PKG.bin)) expect(files).toContain(file);
     expect(files).toContain("dist-pkg/bin/program-run.js");
     expect(files).toContain("dist-pkg/src/programBuild.js");
+    // What `slipway init` generates a project's config declarations from.
+    expect(files).toContain("Pulumi.yaml");
     const unwanted = files.filter(
       (f) =>
         /^(test|\.slipway|node_modules|examples|bench)\//.test(f) ||
@@ -286,6 +288,51 @@ describe("the npm package", () => {
       expect(r.status).toBe(0);
     }
   }, 180_000);
+
+  it("inits a service project whose index.ts type-checks with its own tsconfig against the package", () => {
+    const project = join(scratch, "services", "payments");
+    const init = spawnSync(
+      join(scratch, "node_modules", ".bin", "slipway"),
+      ["init", project, "--service", "payments", "--runtime", "go"],
+      { cwd: scratch, encoding: "utf8", env: childEnv(), timeout: 30_000 },
+    );
+    expect(init.stderr).toBe("");
+    expect(init.status).toBe(0);
+    expect(readFileSync(join(project, "index.ts"), "utf8")).toContain(`from "slipway/program"`);
+    // Its Pulumi.yaml comes from the packed one: the same declarations, as values.
+    const declared = readFileSync(join(installed, "Pulumi.yaml"), "utf8");
+    expect(declared).toContain("slipway:notifications:");
+    expect(readFileSync(join(project, "Pulumi.yaml"), "utf8")).toMatch(
+      /^ {2}slipway:notifications:\n {4}description: /m,
+    );
+    // The project's tsconfig.json as written; only @types/node comes from this repository (the
+    // scratch install links dependencies, not dev dependencies). A misspelt import must fail.
+    const check = (name: string, program: string) => {
+      writeFileSync(join(project, `${name}.ts`), program);
+      writeFileSync(
+        join(project, `tsconfig.${name}.json`),
+        JSON.stringify({
+          extends: "./tsconfig.json",
+          compilerOptions: { noEmit: true, typeRoots: [join(REPO, "node_modules", "@types")] },
+          files: [`${name}.ts`],
+        }),
+      );
+      return spawnSync(
+        process.execPath,
+        [join(REPO, "node_modules", "typescript", "bin", "tsc"), "-p", `tsconfig.${name}.json`],
+        { cwd: project, encoding: "utf8", env: childEnv(), timeout: 90_000 },
+      );
+    };
+    const generated = check("generated", readFileSync(join(project, "index.ts"), "utf8"));
+    expect(generated.stdout + generated.stderr).toBe("");
+    expect(generated.status).toBe(0);
+    const misspelt = check(
+      "misspelt",
+      readFileSync(join(project, "index.ts"), "utf8").replaceAll("slipwayStage", "slipwayStages"),
+    );
+    expect(misspelt.stdout).toMatch(/has no exported member named 'slipwayStages'/);
+    expect(misspelt.status).not.toBe(0);
+  }, 120_000);
 
   it("installs a command that runs the compiled CLI and prints its usage", () => {
     const r = spawnSync(join(scratch, "node_modules", ".bin", "slipway"), ["--help"], {

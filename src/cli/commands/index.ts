@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { register as registerAnalyze } from "./analyze";
 import { register as registerCluster } from "./cluster";
+import { register as registerInit } from "./init";
 import { register as registerArtifactIntegrity } from "./sign";
 import { register as registerPipeline } from "./release";
 import { register as registerPlan } from "./plan";
@@ -19,6 +20,7 @@ const registrations: Register[] = [
   registerPlan, // plan
   registerRehearse, // rehearse (npm start)
   registerCluster, // cluster up, down, status
+  registerInit, // init
 ];
 
 export function registerCommands(program: Command): void {
