@@ -8,6 +8,13 @@
  *    (StageStack.up);
  *  - step: the local stage's canary step (canaryWeight changed, StageStack.up), what each
  *    step and rollback of a release costs (a rollback is the same one update);
+ *  - hand-run floor and hand-run step (render mode): what a platform engineer's own
+ *    `pulumi up --stack local --yes --skip-preview` costs in a project `slipway init` wrote
+ *    (the package packed once per run and installed as test/engine/init.test.ts installs it;
+ *    the plain CLI, no run path, no Automation API: the Node.js host's ts-node runs index.ts),
+ *    each run changing slipway:traffic.canaryWeight as a canary step does; against the same
+ *    floor program run the same way (the init'ed project's tsconfig.json, plain CLI), so that
+ *    the ratio compares like with like;
  *  - baselines (each `--baseline [label=]<dir>`, a checkout of an earlier commit; its
  *    node_modules may be a symlink): the same step with that checkout's program and adapter.
  *    Give them oldest first to see what each commit changed: each row's ratio to the row
@@ -17,12 +24,24 @@
  * and, with `--cluster`, on the live local cluster (started for the run in its own state
  * directory). Prints figures; asserts nothing.
  */
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, cpSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
+import { parseDocument } from "yaml";
 import { clusterDown, clusterUp } from "../src/cluster";
 import { StageStack } from "../src/pipeline/stack";
+import { YAML_WRITE } from "../src/pipeline/stackFile";
 import * as support from "../test/engine/support/project";
 
 const REPO = join(__dirname, "..");
@@ -49,6 +68,22 @@ interface Baseline {
   dir: string;
 }
 
+const FLOOR_PULUMI_YAML =
+  "name: floor\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nmain: index.ts\n";
+const FLOOR_PROGRAM = [
+  'import * as k8s from "@pulumi/kubernetes";',
+  'import * as pulumi from "@pulumi/pulumi";',
+  "const config = new pulumi.Config();",
+  'const kubeconfig = config.get("kubeconfig");',
+  'const provider = new k8s.Provider("floor", kubeconfig ? { kubeconfig } : { renderYamlToDirectory: "rendered" });',
+  "new k8s.core.v1.ConfigMap(",
+  '  "floor",',
+  '  { metadata: { name: "floor", namespace: "default" }, data: { value: config.require("value") } },',
+  "  { provider },",
+  ");",
+  "",
+].join("\n");
+
 /** The floor: one ConfigMap, same toolchain and provider mode as the stage. */
 async function floor(mode: "render" | "cluster", kubeconfig?: string): Promise<Updater> {
   const root = mkdtempSync(join(tmpdir(), "slipway-bench-floor-"));
@@ -60,26 +95,8 @@ async function floor(mode: "render" | "cluster", kubeconfig?: string): Promise<U
   // Precompiled as the stage's program is (bin/program-build.js; StageStack.open builds it).
   cpSync(join(REPO, "tsconfig.build.json"), join(dir, "tsconfig.build.json"));
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "floor", main: "index.ts" }));
-  writeFileSync(
-    join(dir, "Pulumi.yaml"),
-    "name: floor\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nmain: index.ts\n",
-  );
-  writeFileSync(
-    join(dir, "index.ts"),
-    [
-      'import * as k8s from "@pulumi/kubernetes";',
-      'import * as pulumi from "@pulumi/pulumi";',
-      "const config = new pulumi.Config();",
-      'const kubeconfig = config.get("kubeconfig");',
-      'const provider = new k8s.Provider("floor", kubeconfig ? { kubeconfig } : { renderYamlToDirectory: "rendered" });',
-      "new k8s.core.v1.ConfigMap(",
-      '  "floor",',
-      '  { metadata: { name: "floor", namespace: "default" }, data: { value: config.require("value") } },',
-      "  { provider },",
-      ");",
-      "",
-    ].join("\n"),
-  );
+  writeFileSync(join(dir, "Pulumi.yaml"), FLOOR_PULUMI_YAML);
+  writeFileSync(join(dir, "index.ts"), FLOOR_PROGRAM);
   const writeValue = (value: string) =>
     writeFileSync(
       join(dir, "Pulumi.floor.yaml"),
@@ -138,6 +155,163 @@ async function canaryStep(
   };
 }
 
+/**
+ * What a person's shell holds when they run `pulumi up` by hand: this run's toolchain (PATH,
+ * PULUMI_HOME), without the repository's run path, compile cache or loader flags.
+ */
+function handEnv(backendDir: string): NodeJS.ProcessEnv {
+  const {
+    NODE_PATH: _path,
+    NODE_OPTIONS: _options,
+    NODE_COMPILE_CACHE: _cache,
+    PULUMI_LANGUAGE_NODEJS_RUN_PATH: _run,
+    PULUMI_NODEJS_TRANSPILE_ONLY: _transpile,
+    ...env
+  } = process.env;
+  return {
+    ...env,
+    PATH: `${dirname(process.execPath)}:${env.PATH ?? ""}`,
+    PULUMI_BACKEND_URL: `file://${backendDir}`,
+    PULUMI_CONFIG_PASSPHRASE: support.PASSPHRASE,
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+  };
+}
+
+/** Runs the plain CLI in `cwd`; a failure throws with the end of its output. Returns its ms. */
+function pulumiCli(cwd: string, env: NodeJS.ProcessEnv, cliArgs: string[]): number {
+  const t0 = performance.now();
+  const run = spawnSync("pulumi", cliArgs, {
+    cwd,
+    env,
+    encoding: "utf8",
+    timeout: 600_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const ms = performance.now() - t0;
+  if (run.status !== 0)
+    throw new Error(
+      `pulumi ${cliArgs.join(" ")} in ${cwd} exited ${run.status ?? run.signal}: ${(run.stderr + run.stdout).slice(-3000)}`,
+    );
+  return ms;
+}
+
+/** `pulumi up` exactly as a person runs it, after the stack file was edited. */
+const HAND_UP = ["up", "--yes", "--skip-preview"];
+
+/**
+ * The package packed (its prepack build) and installed into `root`/node_modules as
+ * test/engine/init.test.ts installs it: the tarball extracted, its dependencies and what the
+ * project adds for the Node.js host (ts-node) linked from this repository's node_modules.
+ * Returns the installed CLI.
+ */
+function installPackedPackage(root: string, env: NodeJS.ProcessEnv): string {
+  const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as {
+    name: string;
+    bin: Record<string, string>;
+    dependencies: Record<string, string>;
+    peerDependencies: Record<string, string>;
+  };
+  const pack = spawnSync("npm", ["pack", "--json", "--pack-destination", root], {
+    cwd: REPO,
+    encoding: "utf8",
+    env: { ...env, npm_config_loglevel: "error", npm_config_update_notifier: "false" },
+    timeout: 600_000,
+  });
+  if (pack.status !== 0) throw new Error(`npm pack exited ${pack.status}: ${pack.stderr}`);
+  const [{ filename }] = JSON.parse(pack.stdout) as [{ filename: string }];
+  const modules = join(root, "node_modules");
+  const installed = join(modules, pkg.name);
+  mkdirSync(installed, { recursive: true });
+  const tar = spawnSync("tar", [
+    "-xzf",
+    join(root, filename),
+    "-C",
+    installed,
+    "--strip-components=1",
+  ]);
+  if (tar.status !== 0) throw new Error(`tar exited ${tar.status}: ${String(tar.stderr)}`);
+  for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies, "ts-node": "" })) {
+    mkdirSync(dirname(join(modules, dep)), { recursive: true });
+    symlinkSync(join(REPO, "node_modules", dep), join(modules, dep), "dir");
+  }
+  const bin = join(installed, pkg.bin.slipway!);
+  chmodSync(bin, 0o755);
+  return bin;
+}
+
+/**
+ * The hand-run step and its floor, render mode: an `init`ed Go service project (its local
+ * stage) and the floor program with that project's tsconfig.json, each bootstrapped once by
+ * `pulumi up`, then updated by the plain CLI.
+ */
+function handRun(): Updater[] {
+  const root = mkdtempSync(join(tmpdir(), "slipway-bench-hand-"));
+  try {
+    const state = join(root, "state");
+    mkdirSync(state);
+    const env = handEnv(state);
+    const bin = installPackedPackage(root, env);
+    const project = join(root, "services", "payments");
+    const init = spawnSync(bin, ["init", project, "--service", "payments", "--runtime", "go"], {
+      cwd: root,
+      encoding: "utf8",
+      env,
+      timeout: 60_000,
+    });
+    if (init.status !== 0) throw new Error(`slipway init exited ${init.status}: ${init.stderr}`);
+    const stackFile = join(project, "Pulumi.local.yaml");
+    pulumiCli(project, env, ["stack", "select", "--create", "local"]);
+    pulumiCli(project, env, ["up", "--stack", "local", "--yes"]);
+
+    const floorDir = join(root, "floor");
+    mkdirSync(floorDir);
+    symlinkSync(join(REPO, "node_modules"), join(floorDir, "node_modules"), "dir");
+    cpSync(join(project, "tsconfig.json"), join(floorDir, "tsconfig.json"));
+    writeFileSync(
+      join(floorDir, "package.json"),
+      JSON.stringify({ name: "floor", main: "index.ts" }),
+    );
+    writeFileSync(join(floorDir, "Pulumi.yaml"), FLOOR_PULUMI_YAML);
+    writeFileSync(join(floorDir, "index.ts"), FLOOR_PROGRAM);
+    const floorValue = (value: string) =>
+      writeFileSync(join(floorDir, "Pulumi.floor.yaml"), `config:\n  floor:value: "${value}"\n`);
+    floorValue("0");
+    pulumiCli(floorDir, env, ["stack", "select", "--create", "floor"]);
+    pulumiCli(floorDir, env, ["up", "--stack", "floor", "--yes"]);
+
+    let cleaned = false;
+    const cleanup = () => {
+      if (!cleaned) rmSync(root, { recursive: true, force: true });
+      cleaned = true;
+    };
+    return [
+      {
+        label: "hand floor",
+        step(i) {
+          floorValue(String(i));
+          return Promise.resolve(pulumiCli(floorDir, env, [...HAND_UP, "--stack", "floor"]));
+        },
+        cleanup,
+      },
+      {
+        label: "hand step",
+        step(i) {
+          // As a canary step edits it: one key of the stack file, its comments kept.
+          const doc = parseDocument(readFileSync(stackFile, "utf8"));
+          doc.setIn(["config", "slipway:traffic", "canaryWeight"], (i % 10) * 10 + 5);
+          writeFileSync(stackFile, doc.toString(YAML_WRITE));
+          return Promise.resolve(pulumiCli(project, env, [...HAND_UP, "--stack", "local"]));
+        },
+        cleanup,
+      },
+    ];
+  } catch (err) {
+    rmSync(root, { recursive: true, force: true });
+    throw err;
+  }
+}
+
 async function measure(
   mode: "render" | "cluster",
   steps: number,
@@ -149,6 +323,8 @@ async function measure(
     updaters.push(await floor(mode, kubeconfig));
     for (const b of baselines) updaters.push(await canaryStep(b.label, b.dir, mode, kubeconfig));
     updaters.push(await canaryStep("step", REPO, mode, kubeconfig));
+    // The init'ed project's local stage renders: the hand-run rows are render mode's.
+    if (mode === "render") updaters.push(...handRun());
     const times: Record<string, number[]> = Object.fromEntries(updaters.map((u) => [u.label, []]));
     for (let i = 1; i <= steps; i++) {
       const line: string[] = [];
@@ -195,6 +371,10 @@ async function main() {
     console.log(
       `  ${mode}: floor ${m.floor!.toFixed(0)} ms, canary step ${m.step!.toFixed(0)} ms, step/floor ${(m.step! / m.floor!).toFixed(2)}x`,
     );
+    if (m["hand step"] !== undefined)
+      console.log(
+        `  ${mode}, hand-run (plain \`pulumi up --skip-preview\` in an init'ed project, ts-node): floor ${m["hand floor"]!.toFixed(0)} ms, step ${m["hand step"]!.toFixed(0)} ms, hand step/hand floor ${(m["hand step"]! / m["hand floor"]!).toFixed(2)}x (pipeline step/floor ${(m.step! / m.floor!).toFixed(2)}x; hand step/pipeline step ${(m["hand step"]! / m.step!).toFixed(2)}x)`,
+      );
     const rows = [...baselines.map((b) => b.label), "step"];
     if (rows.length > 1) {
       console.log("    program            median ms   /floor   /row before");
