@@ -12,7 +12,8 @@
  *    `pulumi up --stack local --yes --skip-preview` costs in a project `slipway init` wrote
  *    (the package packed once per run and installed as test/engine/init.test.ts installs it;
  *    the plain CLI, no run path, no Automation API: the Node.js host's ts-node runs index.ts),
- *    each run changing slipway:traffic.canaryWeight as a canary step does; against the same
+ *    bootstrapped as its README says (the tester header's secret set, then `pulumi up`), each
+ *    run changing slipway:traffic.canaryWeight as a canary step does; against the same
  *    floor program run the same way (the init'ed project's tsconfig.json, plain CLI), so that
  *    the ratio compares like with like;
  *  - baselines (each `--baseline [label=]<dir>`, a checkout of an earlier commit; its
@@ -25,6 +26,7 @@
  * directory). Prints figures; asserts nothing.
  */
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import {
   chmodSync,
   cpSync,
@@ -262,6 +264,16 @@ function handRun(): Updater[] {
     if (init.status !== 0) throw new Error(`slipway init exited ${init.status}: ${init.stderr}`);
     const stackFile = join(project, "Pulumi.local.yaml");
     pulumiCli(project, env, ["stack", "select", "--create", "local"]);
+    // As the project's README says, before the first `up`: the tester header's secret.
+    pulumiCli(project, env, [
+      "config",
+      "set",
+      "--secret",
+      "--stack",
+      "local",
+      "slipway:testerToken",
+      randomBytes(24).toString("base64url"),
+    ]);
     pulumiCli(project, env, ["up", "--stack", "local", "--yes"]);
 
     const floorDir = join(root, "floor");
