@@ -167,6 +167,17 @@ describe.each([
     ]);
     expect(readFileSync(join(dir, ".gitignore"), "utf8")).toMatch(/^\.slipway\/$/m);
   });
+
+  it("has the README set the tester header's secret before the first pulumi up", () => {
+    // Without it every hand-run `pulumi up` makes the value with a dynamic provider.
+    const lines = readFileSync(join(dir, "README.md"), "utf8").split("\n");
+    const set = lines.findIndex((l) =>
+      /^pulumi config set --secret --stack local slipway:testerToken "\$\(/.test(l),
+    );
+    const up = lines.findIndex((l) => l.startsWith("pulumi up --stack local"));
+    expect(set).toBeGreaterThan(-1);
+    expect(up).toBeGreaterThan(set);
+  });
 });
 
 describe("slipway init refuses before writing anything", () => {
