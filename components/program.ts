@@ -10,7 +10,6 @@ import {
   TESTER_TOKEN_KEY,
 } from "../src/config/load";
 import type { StageConfig } from "../src/config/schema";
-import { programFailpoint, programFailpointLanded } from "../src/pipeline/failpoint";
 
 /**
  * The whole Slipway program of one service's stage, for a project's entry file:
@@ -21,11 +20,10 @@ import { programFailpoint, programFailpointLanded } from "../src/pipeline/failpo
  * It reads and validates every `slipway:*` key of the stack before declaring anything (a bad
  * value fails the preview with one message per problem, and no resource is touched), declares
  * the stage on its platform (only that platform's SDK is loaded), and returns the stack outputs
- * the pipeline and app teams read (`readStage`). This repository's own program is exactly that.
+ * the pipeline and app teams read (`readStage`). This repository's own program is that, plus
+ * the fault tests' hooks.
  */
 export function slipwayStage() {
-  // Fault injection for the fault tests (src/pipeline/failpoint.ts); inert unless SLIPWAY_FAILPOINT is set.
-  programFailpoint();
   const config = new pulumi.Config(CONFIG_NAMESPACE);
   const stageConfig = stageConfigOf(config, pulumi.getStack());
 
@@ -43,8 +41,6 @@ export function slipwayStage() {
     testerToken: config.getSecret(TESTER_TOKEN_KEY),
   });
   const o = serviceStage.outputs;
-  // Fault injection: `landed:<update>` holds the program once the route is applied (inert otherwise).
-  programFailpointLanded(o.routing);
   // The outputs contract (src/contract/outputs.ts), key by key, and the tester header.
   return {
     schemaVersion: o.schemaVersion,
