@@ -10,8 +10,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { main } from "../../../src/cli/main";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { slipway } from "../support/cli";
 
 const root = resolve(__dirname, "../../..");
 const tsx = join(root, "node_modules/.bin/tsx");
@@ -53,36 +53,6 @@ function spawned(args: string[]): Promise<Run> {
   });
 }
 
-/** The same `main()` in this process, for the many cases where starting Node would only add time. */
-async function slipway(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const capture = (into: string[]) => (chunk: string | Uint8Array) => {
-    into.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
-    return true;
-  };
-  const out = vi
-    .spyOn(process.stdout, "write")
-    .mockImplementation(capture(stdout) as typeof process.stdout.write);
-  const err = vi
-    .spyOn(process.stderr, "write")
-    .mockImplementation(capture(stderr) as typeof process.stderr.write);
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
-  try {
-    const status = await main(args);
-    return { status, stdout: stdout.join(""), stderr: stderr.join("") };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
-
 let dir: string;
 let keys: string;
 
@@ -100,7 +70,7 @@ function signTo(
   out: string,
   image = IMAGE,
   key = join(keys, "slipway.key"),
-  run = slipway,
+  run: (args: string[]) => Promise<Run> = slipway,
 ): Promise<Run> {
   return run([
     "sign",

@@ -10,11 +10,11 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it, vi } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { main } from "../../../src/cli/main";
 import { ExitCode } from "../../../src/domain";
 import { readRawStackConfig, readStageConfig } from "../../../src/pipeline/stackFile";
+import { slipway, type Run } from "../support/cli";
 import { ROOT } from "../support/harness";
 
 /**
@@ -29,35 +29,6 @@ const STAGES = ["local", "staging", "prod"] as const;
 const REPO_PACKAGE = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
 const REPO_CONFIG = (parse(readFileSync(join(ROOT, "Pulumi.yaml"), "utf8")) as { config: any })
   .config as Record<string, { description?: string; default?: unknown; type?: string }>;
-
-interface Run {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function slipway(args: string[]): Promise<Run> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const capture = (into: string[]) => (chunk: string | Uint8Array) => {
-    into.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
-    return true;
-  };
-  const out = vi
-    .spyOn(process.stdout, "write")
-    .mockImplementation(capture(stdout) as typeof process.stdout.write);
-  const err = vi
-    .spyOn(process.stderr, "write")
-    .mockImplementation(capture(stderr) as typeof process.stderr.write);
-  try {
-    const status = await main(args);
-    return { status, stdout: stdout.join(""), stderr: stderr.join("") };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
-}
 
 const stackKeys = (dir: string, stage: string) =>
   Object.keys(
