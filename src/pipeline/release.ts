@@ -563,7 +563,6 @@ export async function release(given: ReleaseOptions): Promise<ReleaseReport> {
   }
 }
 
-/** The weights the live route carries, or undefined when it cannot be read (the resume's verify says why). */
 /**
  * How the live route differs from what the stack declares (missing, edited, other weights), or
  * undefined when it agrees or cannot be read for another reason (the machine's own read-back
@@ -585,6 +584,7 @@ async function routeDrift(
   }
 }
 
+/** The weights the live route carries, or undefined when it cannot be read (the resume's verify says why). */
 async function liveWeights(
   readBack: WeightsReadBack,
   outputs: StageOutputs,
