@@ -28,7 +28,6 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
-  chmodSync,
   cpSync,
   mkdirSync,
   mkdtempSync,
@@ -45,6 +44,7 @@ import { clusterDown, clusterUp } from "../src/cluster";
 import { StageStack } from "../src/pipeline/stack";
 import { YAML_WRITE } from "../src/pipeline/stackFile";
 import * as support from "../test/engine/support/project";
+import { installPackedPackage } from "../test/support/packedPackage";
 
 const REPO = join(__dirname, "..");
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -202,47 +202,6 @@ function pulumiCli(cwd: string, env: NodeJS.ProcessEnv, cliArgs: string[]): numb
 const HAND_UP = ["up", "--yes", "--skip-preview"];
 
 /**
- * The package packed (its prepack build) and installed into `root`/node_modules as
- * test/engine/init.test.ts installs it: the tarball extracted, its dependencies and what the
- * project adds for the Node.js host (ts-node) linked from this repository's node_modules.
- * Returns the installed CLI.
- */
-function installPackedPackage(root: string, env: NodeJS.ProcessEnv): string {
-  const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as {
-    name: string;
-    bin: Record<string, string>;
-    dependencies: Record<string, string>;
-    peerDependencies: Record<string, string>;
-  };
-  const pack = spawnSync("npm", ["pack", "--json", "--pack-destination", root], {
-    cwd: REPO,
-    encoding: "utf8",
-    env: { ...env, npm_config_loglevel: "error", npm_config_update_notifier: "false" },
-    timeout: 600_000,
-  });
-  if (pack.status !== 0) throw new Error(`npm pack exited ${pack.status}: ${pack.stderr}`);
-  const [{ filename }] = JSON.parse(pack.stdout) as [{ filename: string }];
-  const modules = join(root, "node_modules");
-  const installed = join(modules, pkg.name);
-  mkdirSync(installed, { recursive: true });
-  const tar = spawnSync("tar", [
-    "-xzf",
-    join(root, filename),
-    "-C",
-    installed,
-    "--strip-components=1",
-  ]);
-  if (tar.status !== 0) throw new Error(`tar exited ${tar.status}: ${String(tar.stderr)}`);
-  for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies, "ts-node": "" })) {
-    mkdirSync(dirname(join(modules, dep)), { recursive: true });
-    symlinkSync(join(REPO, "node_modules", dep), join(modules, dep), "dir");
-  }
-  const bin = join(installed, pkg.bin.slipway!);
-  chmodSync(bin, 0o755);
-  return bin;
-}
-
-/**
  * The hand-run step and its floor, render mode: an `init`ed Go service project (its local
  * stage) and the floor program with that project's tsconfig.json, each bootstrapped once by
  * `pulumi up`, then updated by the plain CLI.
@@ -253,7 +212,11 @@ function handRun(): Updater[] {
     const state = join(root, "state");
     mkdirSync(state);
     const env = handEnv(state);
-    const bin = installPackedPackage(root, env);
+    // The package installed as test/engine/init.test.ts installs it, with ts-node for the host.
+    const bin = installPackedPackage(root, env, {
+      extraDependencies: ["ts-node"],
+      timeoutMs: 600_000,
+    }).bin.slipway!;
     const project = join(root, "services", "payments");
     const init = spawnSync(bin, ["init", project, "--service", "payments", "--runtime", "go"], {
       cwd: root,

@@ -1,31 +1,17 @@
 import { spawnSync } from "node:child_process";
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-} from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { installPackedPackage } from "../support/packedPackage";
 
 /**
  * A project `slipway init` wrote, outside this repository, with the packed package installed
- * (as test/unit/package.test.ts installs it: the tarball extracted, dependencies linked from
- * this repository's node_modules), previewed by the real engine on its local stage (render
+ * (installPackedPackage, as test/unit/package.test.ts installs it: the tarball extracted,
+ * dependencies linked from this repository's node_modules), previewed by the real engine on its local stage (render
  * mode: no cluster). Run by the Pulumi CLI on PATH (scripts/with-env.sh --engine), through the
  * Node.js host's ts-node: the project has no precompiled build.
  */
-const REPO = join(__dirname, "..", "..");
-const PKG = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as {
-  name: string;
-  bin: Record<string, string>;
-  dependencies: Record<string, string>;
-  peerDependencies: Record<string, string>;
-};
 const scratch = mkdtempSync(join(tmpdir(), "slipway-init-engine-"));
 const project = join(scratch, "services", "payments");
 
@@ -48,32 +34,9 @@ function childEnv(): NodeJS.ProcessEnv {
 }
 
 beforeAll(() => {
-  const pack = spawnSync("npm", ["pack", "--json", "--pack-destination", scratch], {
-    cwd: REPO,
-    encoding: "utf8",
-    env: { ...childEnv(), npm_config_loglevel: "error", npm_config_update_notifier: "false" },
-    timeout: 240_000,
-  });
-  expect(pack.status, pack.stderr).toBe(0);
-  const [{ filename }] = JSON.parse(pack.stdout) as [{ filename: string }];
-  const modules = join(scratch, "node_modules");
-  const installed = join(modules, PKG.name);
-  mkdirSync(installed, { recursive: true });
-  const tar = spawnSync("tar", [
-    "-xzf",
-    join(scratch, filename),
-    "-C",
-    installed,
-    "--strip-components=1",
-  ]);
-  expect(tar.status).toBe(0);
-  // The package's dependencies, and what the project adds for the Node.js host: ts-node and typescript.
-  for (const dep of Object.keys({ ...PKG.dependencies, ...PKG.peerDependencies, "ts-node": "" })) {
-    mkdirSync(dirname(join(modules, dep)), { recursive: true });
-    symlinkSync(join(REPO, "node_modules", dep), join(modules, dep), "dir");
-  }
-  const bin = join(installed, PKG.bin.slipway!);
-  chmodSync(bin, 0o755);
+  // The package, and what the project adds for the Node.js host: ts-node (typescript is a dependency).
+  const bin = installPackedPackage(scratch, childEnv(), { extraDependencies: ["ts-node"] }).bin
+    .slipway!;
   const init = spawnSync(bin, ["init", project, "--service", "payments", "--runtime", "go"], {
     cwd: scratch,
     encoding: "utf8",

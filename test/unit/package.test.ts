@@ -1,19 +1,18 @@
 import { spawnSync } from "node:child_process";
 import {
-  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
-  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { installPackedPackage, type PackResult } from "../support/packedPackage";
 
 /**
  * The npm package as a user gets it: `npm pack` (which runs the `prepack` build into
@@ -38,51 +37,19 @@ const childEnv = (extra: Record<string, string> = {}) => {
   return { ...env, PATH: `${NODE_BIN}:${env.PATH ?? ""}`, ...extra };
 };
 
-interface PackResult {
-  filename: string;
-  size: number;
-  unpackedSize: number;
-  entryCount: number;
-  files: { path: string }[];
-}
-
 const scratch = mkdtempSync(join(tmpdir(), "slipway-package-"));
 const installed = join(scratch, "node_modules", PKG.name);
 let packed: PackResult;
 let packMs = 0;
 
 beforeAll(() => {
-  const started = Date.now();
-  const r = spawnSync("npm", ["pack", "--json", "--pack-destination", scratch], {
-    cwd: REPO,
-    encoding: "utf8",
-    env: childEnv({ npm_config_loglevel: "error", npm_config_update_notifier: "false" }),
+  ({ packed, packMs } = installPackedPackage(
+    scratch,
+    childEnv(),
     // The build type-checks the whole closure: about 20 s alone, several times that while the
     // rest of the unit tier runs on the same cores.
-    timeout: 240_000,
-  });
-  packMs = Date.now() - started;
-  expect(r.status, `npm pack failed:\n${r.stderr}`).toBe(0);
-  [packed] = JSON.parse(r.stdout) as [PackResult];
-  mkdirSync(installed, { recursive: true });
-  const tar = spawnSync(
-    "tar",
-    ["-xzf", join(scratch, packed.filename), "-C", installed, "--strip-components=1"],
-    { encoding: "utf8" },
-  );
-  expect(tar.status, tar.stderr).toBe(0);
-  // What npm install would add: the dependencies next to the package (each linked from the
-  // repository's node_modules, where its own dependencies resolve) and the command on .bin.
-  for (const dep of Object.keys({ ...PKG.dependencies, ...PKG.peerDependencies })) {
-    const link = join(scratch, "node_modules", dep);
-    mkdirSync(dirname(link), { recursive: true });
-    symlinkSync(join(REPO, "node_modules", dep), link, "dir");
-  }
-  mkdirSync(join(scratch, "node_modules", ".bin"));
-  for (const [name, file] of Object.entries(PKG.bin)) {
-    chmodSync(join(installed, file), 0o755);
-    symlinkSync(join("..", PKG.name, file), join(scratch, "node_modules", ".bin", name));
-  }
+    { timeoutMs: 240_000 },
+  ));
   console.log(
     `slipway package: ${packed.filename}, ${packed.entryCount} files, ` +
       `${(packed.size / 1024).toFixed(0)} kB packed, ${(packed.unpackedSize / 1024).toFixed(0)} kB unpacked; ` +
