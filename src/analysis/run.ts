@@ -54,7 +54,8 @@ export interface RunAnalysisOptions {
   now?: () => number;
   /** Defaults to setTimeout. */
   sleep?: (ms: number) => Promise<void>;
-  onMeasurement?: (measurement: Measurement) => void;
+  /** Hears each measurement as it is taken; awaited (the release records it before the next). */
+  onMeasurement?: (measurement: Measurement) => unknown;
   signal?: AbortSignal;
 }
 
@@ -138,7 +139,7 @@ export async function runAnalysis(options: RunAnalysisOptions): Promise<Analysis
     }
     measurements.push(measurement);
     counts[measurement.phase]++;
-    options.onMeasurement?.(measurement);
+    await options.onMeasurement?.(measurement);
 
     if (counts.fail > spec.failureLimit) {
       return finish("fail", [

@@ -82,7 +82,8 @@ export interface HookRunnerOptions {
   hooks: readonly Hook[];
   /** Where `{fromEnv}` header values come from. */
   env: Record<string, string | undefined>;
-  record: (entry: HookLogEntry) => void;
+  /** Appends to the release log; awaited, so a record is stored before the hook goes on. */
+  record: (entry: HookLogEntry) => unknown;
   /** Key prefix for errors, e.g. `slipway:canary.hooks`. */
   key?: string;
   backoffMs?: (attempt: number) => number;
@@ -149,7 +150,7 @@ export class HookRunner {
         failurePolicy: failurePolicyOf(hook),
       },
     };
-    this.options.record({ event: "hook.called", ...common });
+    await this.options.record({ event: "hook.called", ...common });
     const result = await callJson({
       url: hook.url,
       method: hook.method,
@@ -175,16 +176,16 @@ export class HookRunner {
     );
   }
 
-  private finish(
+  private async finish(
     hook: Hook,
     ctx: HookContext,
     attempts: Attempt[],
     secrets: string[],
     failure: string | undefined,
-  ): { ok: boolean; reason: string } {
+  ): Promise<{ ok: boolean; reason: string }> {
     const clean = (text: string) => redact(text, secrets);
     const policy = failurePolicyOf(hook);
-    this.options.record({
+    await this.options.record({
       event: failure === undefined ? "hook.passed" : "hook.failed",
       step: ctx.step,
       weights: ctx.weights,

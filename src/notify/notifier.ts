@@ -21,7 +21,7 @@ export interface NotifierOptions {
   service: string;
   env: Record<string, string | undefined>;
   /** Appends a delivery record to the release log. */
-  record: (entry: DeliveryEntry) => void;
+  record: (entry: DeliveryEntry) => unknown;
   /** Records already in the log: deliveries made before a resume are not repeated. */
   history?: readonly LogRecord[];
   backoffMs?: (attempt: number) => number;
@@ -128,7 +128,7 @@ export class Notifier {
     }
     this.sent.push({ webhook: webhook.name, event, ok });
     try {
-      this.options.record({
+      await this.options.record({
         stage: event.stage,
         releaseId: event.releaseId,
         event: ok ? "notification.delivered" : "notification.failed",

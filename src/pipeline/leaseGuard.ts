@@ -1,6 +1,5 @@
 import { LeaseLostError } from "../store/errors";
-import type { Lease } from "../store/store";
-import type { ReleaseLog } from "./log";
+import type { Lease, StoreLog } from "../store/store";
 import { InterruptedError } from "./machine";
 
 /**
@@ -28,7 +27,7 @@ export const LEASE_LOST = "lease lost";
  */
 export function guardLease(
   lease: Lease,
-  options: { logs?: ReleaseLog[]; note?: (message: string) => void } = {},
+  options: { logs?: StoreLog[]; note?: (message: string) => void } = {},
 ): LeaseGuard {
   const controller = new AbortController();
   let lost: Error | undefined;

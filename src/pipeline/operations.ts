@@ -5,11 +5,18 @@ import type { StageOutputs } from "../contract/outputs";
 import { parseImageRef } from "../governance/artifact";
 import { checkStageName, resolveContext, type PipelineContext } from "./context";
 import { guardLease, lostLeaseReason } from "./leaseGuard";
-import { checkLeaseSettings, runnerHolder, type Lease, type ReleaseStore } from "../store/store";
+import {
+  checkLeaseSettings,
+  releaseRecords,
+  runnerHolder,
+  verifiedRecords,
+  type Lease,
+  type ReleaseStore,
+} from "../store/store";
 import { storeFor } from "../store/url";
 import { armedFailpoint } from "./failpoint";
 import { RefusedError, UnknownReleaseError, UnknownStageError, type LeaseHolder } from "./errors";
-import { LogBrokenError, ReleaseLog, type LogProblem, type LogRecord } from "./log";
+import { LogBrokenError, type LogProblem, type LogReading, type LogRecord } from "./log";
 import { passedReleaseOf } from "./promotionEvidence";
 import {
   closeSettledRelease,
@@ -79,12 +86,13 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
   } catch (err) {
     return refuse(report, (err as Error).message);
   }
-  const log = ReleaseLog.forStage(ctx.logDir, args.stage);
+  const log = store.log(args.stage);
   try {
-    log.assertVerified();
+    await verifiedRecords(log);
   } catch (err) {
+    store.close();
     if (err instanceof LogBrokenError) return refuse(report, err.message);
-    throw err;
+    return finish(report, "error", { reason: (err as Error).message });
   }
   let lease: Lease;
   try {
@@ -109,7 +117,7 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
     const outputs = await stack.outputs();
     const unlanded =
       outputs && !(outputs.release && !SETTLED_PHASES.includes(outputs.release.phase))
-        ? unlandedRelease(log, outputs)
+        ? await unlandedRelease(log, outputs)
         : undefined;
     const releaseId = unlanded?.id ?? outputs?.release?.id;
     if (!outputs || !releaseId)
@@ -123,12 +131,12 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
       releaseId,
       note: (message) => report({ type: "info", message }),
     });
-    recordCutShortUpdate(log, args.stage, releaseId, outputs);
+    await recordCutShortUpdate(log, args.stage, releaseId, outputs);
     if (unlanded) {
       // A kill before its deploy landed: traffic never left the stable slot; the stack file goes back.
       stack.writeState(stateFromOutputs(outputs, config));
       const reason = `${args.reason ?? "manual rollback"}: release ${unlanded.id} never deployed (its deploy did not land); nothing to undo, traffic is on ${outputs.stableSlot}`;
-      log.append({
+      await log.append({
         stage: args.stage,
         releaseId: unlanded.id,
         event: "release.rolledBack",
@@ -145,7 +153,7 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
     }
     const rec = outputs.release!;
     // A rollback that landed unrecorded is closed.
-    if (rec.phase === "rolledBack" && closeSettledRelease(log, args.stage, outputs)) {
+    if (rec.phase === "rolledBack" && (await closeSettledRelease(log, args.stage, outputs))) {
       const reason = `release ${rec.id} had rolled back before the process ended; its record is written now; traffic is on ${outputs.stableSlot}`;
       report({ type: "outcome", outcome: "rolledBack", releaseId: rec.id, reason });
       return {
@@ -160,7 +168,7 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
         report,
         `release ${rec.id} is already rolled back; traffic is on ${outputs.stableSlot}`,
       );
-    closeSettledRelease(log, args.stage, outputs);
+    await closeSettledRelease(log, args.stage, outputs);
     const reason = args.reason ?? "manual rollback";
     // The machine decides the transitions and their states; each lands as one update.
     let current = stateFromOutputs(outputs, config);
@@ -172,7 +180,7 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
       report,
       releaseId: rec.id,
       routing: outputs.routing,
-      config: configGuard(ctx.projectDir, args.stage, log.forRelease(rec.id)),
+      config: configGuard(ctx.projectDir, args.stage, await releaseRecords(log, rec.id)),
       refreshable: routeRefreshable(config),
       slotWorkload: slotWorkloadOf(config, outputs),
       fence: () => guard.fence(),
@@ -188,7 +196,7 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
       },
     );
     const how = describeRollback(transitions);
-    log.append({
+    await log.append({
       stage: args.stage,
       releaseId: rec.id,
       event: "release.rolledBack",
@@ -279,15 +287,30 @@ export interface PromoteArgs extends Omit<
 export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
   const report = args.report ?? (() => {});
   let ctx: PipelineContext;
+  let store: ReleaseStore;
   try {
     checkStageName(args.from);
     ctx = resolveContext({ ...args, stage: args.to });
     // Refused before any gate is recorded; the release it starts takes the lease from this store.
-    storeFor(ctx, args.store).close();
+    store = storeFor(ctx, args.store);
   } catch (err) {
     if (err instanceof RefusedError) return refuse(report, err.message);
     throw err;
   }
+  try {
+    return await promoteFrom(args, ctx, store, report);
+  } finally {
+    store.close();
+  }
+}
+
+/** The gates of `promote`, reading both stages' logs from `store`; then the release into the target. */
+async function promoteFrom(
+  args: PromoteArgs,
+  ctx: PipelineContext,
+  store: ReleaseStore,
+  report: Reporter,
+): Promise<ReleaseReport> {
   const stages = listStages(ctx.projectDir);
   for (const s of [args.from, args.to])
     if (!stages.includes(s)) return refuse(report, new UnknownStageError(s, stages).message);
@@ -304,16 +327,16 @@ export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
     );
   }
   // The source's log must verify and its stack must agree with it (promotionEvidence.ts).
-  const sourceLog = ReleaseLog.forStage(ctx.logDir, args.from);
-  const targetLog = ReleaseLog.forStage(ctx.logDir, args.to);
+  const sourceLog = store.log(args.from);
+  const targetLog = store.log(args.to);
   let sourceRecords: LogRecord[];
   let targetRecords: LogRecord[];
   try {
-    sourceRecords = sourceLog.readAll();
-    targetRecords = targetLog.readAll();
+    sourceRecords = await verifiedRecords(sourceLog);
+    targetRecords = await verifiedRecords(targetLog);
   } catch (err) {
     if (err instanceof LogBrokenError) return refuse(report, err.message);
-    throw err;
+    return finish(report, "error", { reason: (err as Error).message });
   }
   const sourceCtx = resolveContext({ ...args, stage: args.from });
   let sourceOutputs: StageOutputs | undefined;
@@ -340,8 +363,8 @@ export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
   const promotedAt = Date.parse(candidate.promotedAt);
   const now = (args.now ?? Date.now)();
   const soakLeft = promotedAt / 1000 + target.promotion.soakSeconds - now / 1000;
-  const gate = (reason: string) => {
-    targetLog.append({
+  const gate = async (reason: string) => {
+    await targetLog.append({
       stage: args.to,
       releaseId: candidate.releaseId,
       event: "promotion.gated",
@@ -350,7 +373,7 @@ export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
     return refuse(report, reason);
   };
   if (soakLeft > 0) {
-    return gate(
+    return await gate(
       `${candidate.artifact.version} has soaked ${Math.floor((now - promotedAt) / 1000)}s in ${args.from}; ${args.to} requires ${target.promotion.soakSeconds}s (slipway:promotion.soakSeconds), ${Math.ceil(soakLeft)}s to go`,
     );
   }
@@ -359,14 +382,14 @@ export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
       (r) => r.event === "approval.recorded" && r.releaseId === candidate.releaseId,
     );
     if (!approved) {
-      return gate(
+      return await gate(
         `${args.to} requires approval (slipway:promotion.requireApproval); run: slipway approve --stage ${args.to} --release ${candidate.releaseId}`,
       );
     }
   }
   for (const w of target.promotion.freezeWindows) {
     if (now >= Date.parse(w.start) && now < Date.parse(w.end))
-      return gate(`${args.to} is frozen until ${w.end}: ${w.reason}`);
+      return await gate(`${args.to} is frozen until ${w.end}: ${w.reason}`);
   }
   const art = candidate.artifact;
   parseImageRef(art.image, "artifact");
@@ -384,7 +407,7 @@ export async function promote(args: PromoteArgs): Promise<ReleaseReport> {
 }
 
 /** Records an approval: for a paused step of a release, or for promoting a release into this stage. */
-export function approve(args: {
+export async function approve(args: {
   stage: string;
   release: string;
   step?: number;
@@ -393,17 +416,32 @@ export function approve(args: {
   projectDir?: string;
   backendUrl?: string;
   logDir?: string;
-}): LogRecord {
+  store?: string;
+}): Promise<LogRecord> {
   const ctx = resolveContext(args);
   const stages = listStages(ctx.projectDir);
   if (!stages.includes(args.stage)) throw new UnknownStageError(args.stage, stages);
-  const known = stages.some((s) =>
-    ReleaseLog.forStage(ctx.logDir, s)
-      .readAll()
-      .some((r) => r.releaseId === args.release),
-  );
+  const store = storeFor(ctx, args.store);
+  try {
+    return await approveIn(store, stages, args);
+  } finally {
+    store.close();
+  }
+}
+
+async function approveIn(
+  store: ReleaseStore,
+  stages: string[],
+  args: { stage: string; release: string; step?: number; reason?: string; actor?: string },
+): Promise<LogRecord> {
+  let known = false;
+  for (const s of stages)
+    if ((await releaseRecords(store.log(s), args.release)).length > 0) {
+      known = true;
+      break;
+    }
   if (!known) throw new UnknownReleaseError(args.release);
-  return ReleaseLog.forStage(ctx.logDir, args.stage).append({
+  return store.log(args.stage).append({
     stage: args.stage,
     releaseId: args.release,
     event: "approval.recorded",
@@ -449,9 +487,11 @@ export async function status(args: StageArgs): Promise<StageStatus> {
   const stages = listStages(ctx.projectDir);
   if (!stages.includes(args.stage)) throw new UnknownStageError(args.stage, stages);
   const config = readStageConfig(ctx.projectDir, args.stage);
-  const log = ReleaseLog.forStage(ctx.logDir, args.stage);
+  const log = store.log(args.stage);
   let lease: StageStatus["lease"];
   let outputs: StageOutputs | undefined;
+  let reading: LogReading;
+  let unlandedOf: ReleaseRecord | undefined;
   try {
     const stack = await StageStack.open({
       stage: args.stage,
@@ -462,18 +502,20 @@ export async function status(args: StageArgs): Promise<StageStatus> {
     outputs = await stack.outputs();
     // After the outputs: a release that holds the lease now is running whatever they say.
     lease = await stageLeaseOf(store, args.stage);
+    // Status reports a broken log rather than failing: it is what someone looks at to recover.
+    reading = await log.read();
+    const current = outputs?.release;
+    unlandedOf =
+      reading.problems.length === 0 && !(current && !SETTLED_PHASES.includes(current.phase))
+        ? await unlandedRelease(log, outputs)
+        : undefined;
   } finally {
     store.close();
   }
   const rec = outputs?.release;
-  // Status reports a broken log rather than failing: it is what someone looks at to recover.
-  const reading = log.verify();
   const records = rec ? reading.records.filter((r) => r.releaseId === rec.id) : [];
   const locks = engineLocks(ctx.backendUrl, args.stage);
-  const unlanded =
-    reading.problems.length === 0 && !(rec && !SETTLED_PHASES.includes(rec.phase))
-      ? unlandedRelease(log, outputs)
-      : undefined;
+  const unlanded = unlandedOf;
   const lastAwait = [...records]
     .reverse()
     .find((r) => r.event === "approval.awaited" || r.event === "release.paused");
@@ -555,20 +597,27 @@ export async function stageLeaseOf(
  * The release log of a stage as it verifies: the valid records (of one release,
  * if asked) and every line that is not a valid chained record.
  */
-export function history(args: {
+export async function history(args: {
   stage: string;
   release?: string;
   projectDir?: string;
   backendUrl?: string;
   logDir?: string;
-}): { path: string; records: LogRecord[]; problems: LogProblem[] } {
+  store?: string;
+}): Promise<{ path: string; records: LogRecord[]; problems: LogProblem[] }> {
   const ctx = resolveContext(args);
   const stages = listStages(ctx.projectDir);
   if (!stages.includes(args.stage)) throw new UnknownStageError(args.stage, stages);
-  const log = ReleaseLog.forStage(ctx.logDir, args.stage);
-  const reading = log.verify();
+  const store = storeFor(ctx, args.store);
+  const log = store.log(args.stage);
+  let reading: LogReading;
+  try {
+    reading = await log.read();
+  } finally {
+    store.close();
+  }
   return {
-    path: log.path,
+    path: log.where,
     records: args.release
       ? reading.records.filter((r) => r.releaseId === args.release)
       : reading.records,

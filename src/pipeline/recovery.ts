@@ -3,7 +3,7 @@ import { closesRelease, closingEventOfPhase, otherSlot } from "../domain";
 import type { StageOutputs } from "../contract/outputs";
 import { clearDeadEngineLocks, describeLock } from "./engineLock";
 import { rollbackCutShort } from "./condition";
-import type { ReleaseLog } from "./log";
+import { releaseRecords, verifiedRecords, type StoreLog } from "../store/store";
 import type { UpdatableStack } from "./stack";
 import type { Weights } from "../traffic/weights";
 
@@ -17,14 +17,14 @@ import type { Weights } from "../traffic/weights";
 export async function recoverInterruptedEngine(args: {
   stack: UpdatableStack;
   backendUrl: string;
-  log: ReleaseLog;
+  log: StoreLog;
   releaseId: string;
   note: (message: string) => void;
 }): Promise<void> {
   const { stack, log } = args;
   const cleared = clearDeadEngineLocks(args.backendUrl, stack.stage);
   if (cleared.length > 0) {
-    log.append({
+    await log.append({
       stage: stack.stage,
       releaseId: args.releaseId,
       event: "lock.cleared",
@@ -39,7 +39,7 @@ export async function recoverInterruptedEngine(args: {
   }
   const pending = (await stack.clearPendingOperations?.()) ?? [];
   if (pending.length > 0) {
-    log.append({
+    await log.append({
       stage: stack.stage,
       releaseId: args.releaseId,
       event: "lock.cleared",
@@ -57,14 +57,14 @@ export async function recoverInterruptedEngine(args: {
  * promote/scale-down milestone) when it landed, `update.failed` when it did not,
  * so the log agrees with the stack and a landed update is never counted twice.
  */
-export function recordCutShortUpdate(
-  log: ReleaseLog,
+export async function recordCutShortUpdate(
+  log: StoreLog,
   stage: string,
   releaseId: string,
   outputs: StageOutputs | undefined,
   live?: Weights,
-): "routeAhead" | undefined {
-  const records = log.forRelease(releaseId);
+): Promise<"routeAhead" | undefined> {
+  const records = await releaseRecords(log, releaseId);
   const i = records.map((r) => r.event).lastIndexOf("update.started");
   if (i < 0) return undefined;
   const result = records
@@ -87,7 +87,7 @@ export function recordCutShortUpdate(
   if (f.transition === RESTORE_ROUTE) {
     // The outputs never change with a restoration: the live route says whether it landed.
     const restored = !!outputs && !!live && sameWeights(live, outputs.weights);
-    log.append({
+    await log.append({
       ...base,
       event: restored ? "update.succeeded" : "update.failed",
       ...(restored ? { weights: live } : {}),
@@ -115,7 +115,7 @@ export function recordCutShortUpdate(
       !!intended &&
       sameWeights(live, intended) &&
       !sameWeights(live, outputs.weights);
-    log.append({
+    await log.append({
       ...base,
       event: "update.failed",
       reason: ahead
@@ -129,7 +129,7 @@ export function recordCutShortUpdate(
     });
     return ahead ? "routeAhead" : undefined;
   }
-  log.append({
+  await log.append({
     ...base,
     event: "update.succeeded",
     weights: outputs.weights,
@@ -137,14 +137,14 @@ export function recordCutShortUpdate(
     figures: { transition: f.transition, recovered: true },
   });
   if (f.transition === "promote")
-    log.append({
+    await log.append({
       ...base,
       event: "release.promoted",
       weights: outputs.weights,
       figures: { stable: outputs.stableSlot, promotedAt: outputs.release!.promotedAt },
     });
   if (f.transition === "scaleDown")
-    log.append({
+    await log.append({
       ...base,
       event: "release.scaledDown",
       figures: { slot: otherSlot(outputs.stableSlot) },
@@ -165,18 +165,18 @@ export const sameWeights = (a: Weights, b: Weights) => a.blue === b.blue && a.gr
  * did not land, as far as that process saw) is followed by the `release.rolledBack`
  * of the rollback the stack shows landed.
  */
-export function closeSettledRelease(
-  log: ReleaseLog,
+export async function closeSettledRelease(
+  log: StoreLog,
   stage: string,
   outputs: StageOutputs | undefined,
-): "promoted" | "rolledBack" | undefined {
+): Promise<"promoted" | "rolledBack" | undefined> {
   const rec = outputs?.release;
   if (!rec || (rec.phase !== "completed" && rec.phase !== "rolledBack")) return undefined;
-  const records = log.forRelease(rec.id);
+  const records = await releaseRecords(log, rec.id);
   const closing = closingEventOfPhase(rec.phase);
   if (records.length === 0 || records.some((r) => r.event === closing)) return undefined;
-  recordCutShortUpdate(log, stage, rec.id, outputs);
-  log.append({
+  await recordCutShortUpdate(log, stage, rec.id, outputs);
+  await log.append({
     stage,
     releaseId: rec.id,
     event: rec.phase === "completed" ? "release.completed" : "release.rolledBack",
@@ -193,11 +193,11 @@ export function closeSettledRelease(
  * `--resume` deploys. A release that ended `failed` (its deploy and then its rollback
  * did not land) is closed: its verdict was announced, and a new release starts afresh.
  */
-export function unlandedRelease(
-  log: ReleaseLog,
+export async function unlandedRelease(
+  log: StoreLog,
   outputs: StageOutputs | undefined,
-): ReleaseRecord | undefined {
-  const records = log.readAll();
+): Promise<ReleaseRecord | undefined> {
+  const records = await verifiedRecords(log);
   const started = records.filter((r) => r.event === "release.started").at(-1);
   if (!started || started.releaseId === outputs?.release?.id) return undefined;
   const own = records.filter((r) => r.releaseId === started.releaseId);
@@ -207,6 +207,9 @@ export function unlandedRelease(
 }
 
 /** The rollback a kill or signal cut short (its update started, none landed since), or undefined. */
-export function rollbackUnderWay(log: ReleaseLog, releaseId: string): string | undefined {
-  return rollbackCutShort(log.forRelease(releaseId));
+export async function rollbackUnderWay(
+  log: StoreLog,
+  releaseId: string,
+): Promise<string | undefined> {
+  return rollbackCutShort(await releaseRecords(log, releaseId));
 }

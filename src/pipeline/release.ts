@@ -27,7 +27,7 @@ import { ALARM_POLL_MS, INCONCLUSIVE_RETRIES, SMOKE_REQUEST_TIMEOUT_MS } from ".
 import { parseImageRef, ImageRefError } from "../governance/artifact";
 import { checkArtifact } from "../governance/artifactPolicy";
 import { releasePolicyFindings } from "../policy/releaseCheck";
-import { LogBrokenError, ReleaseLog, waitOf, type LogRecord } from "./log";
+import { LogBrokenError, waitOf, type LogRecord } from "./log";
 import {
   runMachine,
   weightsOf,
@@ -57,7 +57,15 @@ import { readStageConfig, stageConfigFingerprint } from "./stackFile";
 import { applyUpdate, configGuard } from "./update";
 import { resolveContext, type PipelineContext } from "./context";
 import { guardLease, LEASE_LOST, lostLeaseReason, type LeaseGuard } from "./leaseGuard";
-import { checkLeaseSettings, runnerHolder, type Lease, type ReleaseStore } from "../store/store";
+import {
+  checkLeaseSettings,
+  releaseRecords,
+  runnerHolder,
+  verifiedRecords,
+  type Lease,
+  type ReleaseStore,
+  type StoreLog,
+} from "../store/store";
 import { storeFor } from "../store/url";
 import {
   closeSettledRelease,
@@ -284,12 +292,13 @@ export async function release(given: ReleaseOptions): Promise<ReleaseReport> {
     }
   }
 
-  const log = ReleaseLog.forStage(ctx.logDir, options.stage);
+  const log = store.log(options.stage);
   try {
-    log.assertVerified();
+    await verifiedRecords(log);
   } catch (err) {
+    store.close();
     if (err instanceof LogBrokenError) return refuse(report, err.message);
-    throw err;
+    return finish(report, "error", { reason: (err as Error).message });
   }
   // Tokens for hook and webhook headers come from the environment: all present, or refused now.
   const hookEnv = hookEnvironment(options);
@@ -323,7 +332,7 @@ export async function release(given: ReleaseOptions): Promise<ReleaseReport> {
   let notifier: Notifier | undefined;
   let aws: AwsRelease | undefined;
   try {
-    notifier = startNotifier(config, log, hookEnv);
+    notifier = await startNotifier(config, log, hookEnv);
     const openStack = options.openStack ?? ((o: StageStackOptions) => StageStack.open(o));
     const stack = await openStack({
       stage: options.stage,
@@ -395,29 +404,29 @@ export async function release(given: ReleaseOptions): Promise<ReleaseReport> {
     // is told from one that never reached the cluster.
     const routeAhead =
       !!outputs.release &&
-      recordCutShortUpdate(
+      (await recordCutShortUpdate(
         log,
         options.stage,
         outputs.release.id,
         outputs,
         options.resume && active ? await liveWeights(readBack, outputs) : undefined,
-      ) === "routeAhead";
-    const closed = closeSettledRelease(log, options.stage, outputs);
+      )) === "routeAhead";
+    const closed = await closeSettledRelease(log, options.stage, outputs);
     if (options.resume && closed)
       return finish(report, closed, {
         releaseId: outputs.release!.id,
         reason: `release ${outputs.release!.id} had ${closed === "promoted" ? "completed" : "rolled back"} before the process ended; its record is written now`,
       });
-    const unlanded = active ? undefined : unlandedRelease(log, outputs);
+    const unlanded = active ? undefined : await unlandedRelease(log, outputs);
 
     let state: StageState;
     let rollingBack: string | undefined;
     if (options.resume && !active && unlanded) {
       // Started, but its deploy never landed: the resume deploys it.
-      recordCutShortUpdate(log, options.stage, unlanded.id, outputs);
+      await recordCutShortUpdate(log, options.stage, unlanded.id, outputs);
       state = { ...stateFromOutputs(outputs, config), release: unlanded };
       stack.writeState(stateFromOutputs(outputs, config));
-      log.append({
+      await log.append({
         stage: options.stage,
         releaseId: unlanded.id,
         event: "release.resumed",
@@ -434,7 +443,7 @@ export async function release(given: ReleaseOptions): Promise<ReleaseReport> {
       state = stateFromOutputs(outputs, config);
       stack.writeState(state);
       // A rollback that was under way when the process ended is finished, not forgotten.
-      rollingBack = rollbackUnderWay(log, active.id);
+      rollingBack = await rollbackUnderWay(log, active.id);
       // A route edited or deleted during a pause (a drift pause, or a kill): the resume puts it
       // back as the stack declares it before the machine goes on, as the pause advised.
       const drifted = routeAhead || rollingBack ? undefined : await routeDrift(readBack, outputs);
@@ -450,7 +459,7 @@ export async function release(given: ReleaseOptions): Promise<ReleaseReport> {
           ...(drifted ? { found: drifted } : {}),
         });
       }
-      log.append({
+      await log.append({
         stage: options.stage,
         releaseId: active.id,
         event: "release.resumed",
@@ -495,7 +504,7 @@ export async function release(given: ReleaseOptions): Promise<ReleaseReport> {
       };
       state = { ...state, release: record };
       const digest = parseImageRef(record.artifact.image, "--image").digest;
-      log.append({
+      await log.append({
         stage: options.stage,
         releaseId: record.id,
         event: "release.started",
@@ -515,7 +524,7 @@ export async function release(given: ReleaseOptions): Promise<ReleaseReport> {
           config: stageConfigFingerprint(ctx.projectDir, options.stage),
         },
       });
-      log.append({
+      await log.append({
         stage: options.stage,
         releaseId: record.id,
         event: "artifact.verified",
@@ -604,7 +613,7 @@ async function liveWeights(
  */
 async function restoreRoute(a: {
   stack: UpdatableStack;
-  log: ReleaseLog;
+  log: StoreLog;
   report: Reporter;
   outputs: StageOutputs;
   releaseId: string;
@@ -616,7 +625,7 @@ async function restoreRoute(a: {
   const { stack, outputs } = a;
   const base = { stage: stack.stage, releaseId: a.releaseId };
   const message = `restore the route of ${stack.stage} to the stack's weights (blue ${outputs.weights.blue} / green ${outputs.weights.green}) ${a.found ? `(found: ${a.found.slice(0, 300)})` : "before the step runs again"}`;
-  a.log.append({
+  await a.log.append({
     ...base,
     event: "update.started",
     weights: outputs.weights,
@@ -626,7 +635,7 @@ async function restoreRoute(a: {
   a.report({ type: "update", phase: "started", message });
   try {
     const result = await stack.up(message, RESTORE_ROUTE, outputs.routing, { refresh: a.refresh });
-    a.log.append({
+    await a.log.append({
       ...base,
       event: "update.succeeded",
       weights: outputs.weights,
@@ -638,7 +647,7 @@ async function restoreRoute(a: {
     });
     a.report({ type: "update", phase: "succeeded", message, ...result });
   } catch (err) {
-    a.log.append({
+    await a.log.append({
       ...base,
       event: "update.failed",
       reason: (err as Error).message.slice(0, 2000),
@@ -664,7 +673,7 @@ interface DriveArgs {
   config: StageConfig;
   plan: PlanStep[];
   analysisSpec: AnalysisSpec;
-  log: ReleaseLog;
+  log: StoreLog;
   report: Reporter;
   now: () => number;
   sleep: (ms: number) => Promise<void>;
@@ -718,7 +727,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
     releaseId,
     signal: a.options.signal,
     routing: a.outputs.routing,
-    config: configGuard(a.ctx.projectDir, stage, log.forRelease(releaseId)),
+    config: configGuard(a.ctx.projectDir, stage, await releaseRecords(log, releaseId)),
     refreshable: routeRefreshable(config),
     slotWorkload: slotWorkloadOf(config, a.outputs),
     fence: () => a.guard.fence(),
@@ -738,7 +747,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
     }
     const ok =
       found.blue === expected.blue && found.green === expected.green && !differences.length;
-    log.append({
+    await log.append({
       ...base(),
       event: ok ? "weights.verified" : "weights.drifted",
       weights: found,
@@ -766,7 +775,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
         } catch (err) {
           reason = `the alarms of ${candidate} could not be read: ${(err as Error).message}`;
         }
-        log.append({
+        await log.append({
           ...base(),
           event: "alarm.fired",
           reason,
@@ -795,7 +804,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
               await serving.check(state, a.config.service.replicas, when);
             } catch (err) {
               if (err instanceof NotServingError)
-                log.append({
+                await log.append({
                   ...base(),
                   event: "serving.failed",
                   reason: err.message,
@@ -847,7 +856,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
         }
       }
       const ok = codes.every((c) => c >= 200 && c < 400);
-      log.append({
+      await log.append({
         ...base(),
         event: ok ? "smoke.passed" : "smoke.failed",
         figures: { url, codes },
@@ -884,8 +893,8 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
         signal: aborted.signal,
         now,
         sleep: a.sleep,
-        onMeasurement: (m) => {
-          log.append({
+        onMeasurement: async (m) => {
+          await log.append({
             ...base(),
             event: "analysis.measured",
             step: { index, description: describeStep(step) },
@@ -908,7 +917,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
         figures: { counts: outcome.counts },
       };
       const last = outcome.measurements.at(-1);
-      log.append({
+      await log.append({
         ...base(),
         event: `analysis.${outcome.verdict === "pass" ? "passed" : outcome.verdict === "fail" ? "failed" : "inconclusive"}`,
         step: { index, description: describeStep(step) },
@@ -923,14 +932,19 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
     async sleep(seconds, label, wait) {
       if (seconds <= 0) return;
       // A resumed release does not serve again a pause it already served, in full or in part.
-      const served = pauseServed(log.forRelease(releaseId), label, now(), wait);
+      const served = pauseServed(await releaseRecords(log, releaseId), label, now(), wait);
       if (served.done) return;
       const left = served.leftSeconds ?? seconds;
       if (left <= 0) {
-        log.append({ ...base(), event: "pause.ended", reason: label, figures: { pause: wait } });
+        await log.append({
+          ...base(),
+          event: "pause.ended",
+          reason: label,
+          figures: { pause: wait },
+        });
         return;
       }
-      log.append({
+      await log.append({
         ...base(),
         event: "pause.started",
         reason: label,
@@ -957,13 +971,20 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
           if (alarmRollback && (await alarmRollback())) break;
         }
       }
-      log.append({ ...base(), event: "pause.ended", reason: label, figures: { pause: wait } });
+      await log.append({
+        ...base(),
+        event: "pause.ended",
+        reason: label,
+        figures: { pause: wait },
+      });
     },
     async approved(index) {
-      const approvals = log.forRelease(releaseId).filter((r) => r.event === "approval.recorded");
+      const approvals = (await releaseRecords(log, releaseId)).filter(
+        (r) => r.event === "approval.recorded",
+      );
       const ok = approvals.some((r) => r.step === undefined || r.step.index === index);
       if (!ok)
-        log.append({
+        await log.append({
           ...base(),
           event: "approval.awaited",
           // index -1: a gate outside the steps (a hook's pause), approved for the whole release.
@@ -1006,7 +1027,7 @@ async function drive(a: DriveArgs): Promise<ReleaseReport> {
   const event: LogRecord["event"] = OUTCOMES[result.outcome].closingEvent;
   if (result.outcome === "interrupted")
     result.reason = `${result.reason}; continue with: slipway release --stage ${stage} --resume, or go back with: slipway rollback --stage ${stage}`;
-  log.append({
+  await log.append({
     ...base(),
     event,
     weights: weightsOf(result.state),

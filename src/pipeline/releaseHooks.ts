@@ -2,7 +2,7 @@ import type { StageConfig } from "../config/schema";
 import { parseImageRef } from "../governance/artifact";
 import { HookRunner, resolveHeaders, type HookPoint } from "../hooks";
 import { Notifier } from "../notify";
-import type { ReleaseLog } from "./log";
+import { verifiedRecords, type StoreLog } from "../store/store";
 import { weightsOf, type CheckpointDecision, type StageState } from "./machine";
 import { describeStep } from "./plan";
 import type { PlanStep } from "../domain";
@@ -28,18 +28,18 @@ export function checkHookSecrets(
 }
 
 /** A notifier subscribed to `log`, or undefined when the stage has no webhooks. */
-export function startNotifier(
+export async function startNotifier(
   config: StageConfig,
-  log: ReleaseLog,
+  log: StoreLog,
   env: Record<string, string | undefined>,
-): Notifier | undefined {
+): Promise<Notifier | undefined> {
   if (config.notifications.webhooks.length === 0) return undefined;
   const notifier = new Notifier({
     webhooks: config.notifications.webhooks,
     service: config.service.name,
     env,
     // Deliveries recorded before a resume are not repeated.
-    history: log.readAll(),
+    history: await verifiedRecords(log),
     record: (entry) => log.append(entry),
   });
   log.onAppend((record) => notifier.observe(record));
@@ -48,7 +48,7 @@ export function startNotifier(
 
 export interface CheckpointArgs {
   config: StageConfig;
-  log: ReleaseLog;
+  log: StoreLog;
   env: Record<string, string | undefined>;
   plan: readonly PlanStep[];
   /** The stage as the last successful update left it. */
@@ -78,7 +78,7 @@ export function checkpointEffect(
     // The facts notifications announce, written where the machine establishes them
     // (release.promoted is written by applyUpdate when the promote update lands, once).
     if (point === "afterStep" && step)
-      a.log.append({ ...base(), event: "step.completed", step, weights: weightsOf(state) });
+      await a.log.append({ ...base(), event: "step.completed", step, weights: weightsOf(state) });
     if (!runner.has(point, at.index)) return { action: "continue" };
     if (header === null) header = await a.testerHeader();
     const decision = await runner.run(point, {

@@ -1,5 +1,6 @@
 import type { StageOutputs } from "../contract/outputs";
-import type { LogRecord, ReleaseLog } from "./log";
+import type { LogRecord } from "./log";
+import type { StoreLog } from "../store/store";
 import { ConfigChangedError } from "./errors";
 import { failpoint } from "./failpoint";
 import { InterruptedError, weightsOf, type StageState, type Transition } from "./machine";
@@ -16,7 +17,7 @@ import {
 /** Where one stage's updates land and are recorded. */
 export interface StageUpdater {
   stack: UpdatableStack;
-  log: ReleaseLog;
+  log: StoreLog;
   report: Reporter;
   releaseId: string;
   /** SIGINT/SIGTERM: an update not yet handed to the engine does not start. */
@@ -119,7 +120,7 @@ export async function applyUpdate(
     u.config && t.kind !== "rollback" ? changedConfigKeys(u.config.started, u.config.read()) : [];
   if (changed.length > 0) {
     const err = new ConfigChangedError(changed, u.config!.file, message);
-    u.log.append({
+    await u.log.append({
       ...base,
       event: "config.changed",
       reason: err.message,
@@ -130,7 +131,7 @@ export async function applyUpdate(
   }
   u.stack.writeState(next);
   // `transition` and `updatedAt` let a recovery tell whether an update cut short by a kill landed.
-  u.log.append({
+  await u.log.append({
     ...base,
     event: "update.started",
     weights: weightsOf(next),
@@ -165,7 +166,7 @@ export async function applyUpdate(
     await failpoint("after", t.kind);
   } catch (err) {
     u.stack.writeState(current);
-    u.log.append({
+    await u.log.append({
       ...base,
       event: "update.failed",
       reason: (err as Error).message.slice(0, 2000),
@@ -173,7 +174,7 @@ export async function applyUpdate(
     u.report({ type: "update", phase: "failed", message: (err as Error).message.split("\n")[0]! });
     throw err;
   }
-  u.log.append({
+  await u.log.append({
     ...base,
     event: "update.succeeded",
     weights: weightsOf(next),
@@ -188,14 +189,14 @@ export async function applyUpdate(
   });
   // The milestones `history` and promotion read, recorded when their update landed.
   if (t.kind === "promote")
-    u.log.append({
+    await u.log.append({
       ...base,
       event: "release.promoted",
       weights: weightsOf(next),
       figures: { stable: next.stable, promotedAt: next.release?.promotedAt },
     });
   if (t.kind === "scaleDown")
-    u.log.append({ ...base, event: "release.scaledDown", figures: { slot: t.slot } });
+    await u.log.append({ ...base, event: "release.scaledDown", figures: { slot: t.slot } });
   u.report({
     type: "update",
     phase: "succeeded",

@@ -3,7 +3,13 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { checkStageName, leaseHolderAlive, readHolder, StageLease } from "../pipeline/context";
 import type { LeaseHolder } from "../pipeline/errors";
-import { ReleaseLog, type LogRecord, type NewLogRecord } from "../pipeline/log";
+import {
+  LogBrokenError,
+  ReleaseLog,
+  type LogProblem,
+  type LogRecord,
+  type NewLogRecord,
+} from "../pipeline/log";
 import { leaseTtlMs } from "./ttl";
 import { LeaseLostError } from "./errors";
 import {
@@ -102,6 +108,14 @@ class FileLog implements StoreLog {
 
   onAppend(listener: (record: LogRecord) => void): void {
     this.log.onAppend(listener);
+  }
+
+  beforeAppend(check: () => void): void {
+    this.log.beforeAppend(check);
+  }
+
+  broken(problems: LogProblem[]): LogBrokenError {
+    return new LogBrokenError(this.log.path, this.stage, problems);
   }
 
   /** The records' lines exactly as written, oldest first (what a migration copies). */

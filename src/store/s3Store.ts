@@ -337,6 +337,7 @@ export class S3Log implements StoreLog {
   /** Bodies already read, by key and ETag: an unchanged object is not fetched again. */
   private readonly cache = new Map<string, { etag: string; body: string }>();
   private readonly listeners: ((record: LogRecord) => void)[] = [];
+  private readonly guards: (() => void)[] = [];
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -428,7 +429,10 @@ export class S3Log implements StoreLog {
   }
 
   append(record: NewLogRecord): Promise<LogRecord> {
-    const run = this.queue.then(() => this.appendOnce(record));
+    const run = this.queue.then(() => {
+      for (const check of this.guards) check();
+      return this.appendOnce(record);
+    });
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -475,6 +479,14 @@ export class S3Log implements StoreLog {
 
   onAppend(listener: (record: LogRecord) => void): void {
     this.listeners.push(listener);
+  }
+
+  beforeAppend(check: () => void): void {
+    this.guards.push(check);
+  }
+
+  broken(problems: LogProblem[]): StoreLogBrokenError {
+    return new StoreLogBrokenError(this.where, this.stage, problems);
   }
 }
 

@@ -7,7 +7,13 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { LeaseHolder } from "../pipeline/errors";
-import type { LogReading, LogRecord, NewLogRecord } from "../pipeline/log";
+import type {
+  LogBrokenError,
+  LogProblem,
+  LogReading,
+  LogRecord,
+  NewLogRecord,
+} from "../pipeline/log";
 import { StoreConfigError, LeaseLostError } from "./errors";
 import { HEARTBEAT_FRACTION } from "../defaults";
 import { leaseTtlMs } from "./ttl";
@@ -93,6 +99,25 @@ export interface StoreLog {
   append(record: NewLogRecord): Promise<LogRecord>;
   /** Called with every record this log appends, once it is stored. */
   onAppend(listener: (record: LogRecord) => void): void;
+  /**
+   * Runs `check` before every append of this log object; an append it throws from writes
+   * nothing. A release fences its own appends with it: once its lease is known lost, no record.
+   */
+  beforeAppend(check: () => void): void;
+  /** The refusal for a log that does not verify, saying how to recover in this store. */
+  broken(problems: LogProblem[]): LogBrokenError;
+}
+
+/** Every record, oldest first; throws LogBrokenError (naming where) unless the whole log verifies. */
+export async function verifiedRecords(log: StoreLog): Promise<LogRecord[]> {
+  const reading = await log.read();
+  if (reading.problems.length > 0) throw log.broken(reading.problems);
+  return reading.records;
+}
+
+/** The verified records of one release, oldest first; throws LogBrokenError as verifiedRecords does. */
+export async function releaseRecords(log: StoreLog, releaseId: string): Promise<LogRecord[]> {
+  return (await verifiedRecords(log)).filter((r) => r.releaseId === releaseId);
 }
 
 /** SLIPWAY_RUNNER_ID sets the runner id; else one is made once per process. */

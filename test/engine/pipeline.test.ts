@@ -505,10 +505,14 @@ describe("pipeline on the real engine", () => {
         /prod requires approval.*slipway approve --stage prod --release r-/,
       );
 
-      expect(() => approve({ ...at("prod"), release: "r-unknown" })).toThrow(
+      await expect(approve({ ...at("prod"), release: "r-unknown" })).rejects.toThrow(
         /unknown release r-unknown/,
       );
-      approve({ ...at("prod"), release: staged.releaseId!, actor: "release-manager@example.com" });
+      await approve({
+        ...at("prod"),
+        release: staged.releaseId!,
+        actor: "release-manager@example.com",
+      });
       const promoted = await promote({ ...base(), from: "staging", to: "prod", now: later });
       expect(promoted.outcome).toBe("promoted");
       const prod = await status(at("prod"));

@@ -8,12 +8,12 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { appendFileSync, mkdtempSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PipelineBusyError } from "../../src/pipeline/errors";
-import { LogBrokenError, ReleaseLog } from "../../src/pipeline/log";
+import { LogBrokenError } from "../../src/pipeline/log";
 import type { StageState } from "../../src/pipeline/machine";
 import { stageLeaseOf } from "../../src/pipeline/operations";
 import { release } from "../../src/pipeline/release";
@@ -28,7 +28,12 @@ import {
 import { FileStore } from "../../src/store/fileStore";
 import { migrateFileLog } from "../../src/store/migrate";
 import { S3Store } from "../../src/store/s3Store";
-import { runnerHolder, type NewHolder, type ReleaseStore } from "../../src/store/store";
+import {
+  runnerHolder,
+  verifiedRecords,
+  type NewHolder,
+  type ReleaseStore,
+} from "../../src/store/store";
 import { storeFor, storeFromUrl } from "../../src/store/url";
 import { localProject, RenderedStack } from "../unit/support/localStack";
 import { freePort, requireCommand, startProcess, waitFor, type Started } from "./servers";
@@ -427,7 +432,7 @@ describe("the pipeline's lease in an S3 store", () => {
     expect(next.generation).toBe(paused.generation + 1);
     // Runner A wakes up and goes on with its next update.
     const dir = mkdtempSync(join(tmpdir(), "slipway-fenced-"));
-    const log = ReleaseLog.forStage(dir, "prod");
+    const log = new FileStore(dir).log("prod");
     const ups: string[] = [];
     const written: StageState[] = [];
     const updater: StageUpdater = {
@@ -469,7 +474,7 @@ describe("the pipeline's lease in an S3 store", () => {
     );
     expect(ups).toEqual([]);
     expect(written).toEqual([]);
-    expect(log.verify().records).toEqual([]);
+    expect((await log.read()).records).toEqual([]);
     // Its release() in a finally leaves the new holder's lease alone.
     await paused.release();
     expect((await b.readLease("prod"))?.holder?.runnerId).toBe("runner-b");
@@ -540,11 +545,14 @@ describe("the pipeline's lease in an S3 store", () => {
     );
     // The deploy and the first step landed; nothing after the takeover did.
     expect(stack.updates).toHaveLength(2);
-    const records = ReleaseLog.forStage(logDir, "local").readAll();
-    expect(records.map((r) => r.event)).not.toContain("release.interrupted");
-    expect(records.filter((r) => r.event === "update.started")).toHaveLength(2);
+    // The release's log is the store's: one object per record, in the bucket.
     const after = storeFromUrl(store, { backendUrl: "file:///unused", projectDir: dir });
     stores.push(after as S3Store);
+    const records = await verifiedRecords(after.log("local"));
+    expect(records[0]!.event).toBe("release.started");
+    expect(records.map((r) => r.event)).not.toContain("release.interrupted");
+    expect(records.filter((r) => r.event === "update.started")).toHaveLength(2);
+    expect(existsSync(join(logDir, "local.jsonl"))).toBe(false);
     expect((await after.readLease("local"))?.holder?.runnerId).toBe("runner-b");
   });
 });

@@ -29,7 +29,7 @@ interface Common {
 }
 
 /** `lease`: the command takes the stage's lease or reports it, and so takes `--store`. */
-const common = (cmd: Command, uses: { lease?: true } = {}) => {
+const common = (cmd: Command, uses: { store?: true } = {}) => {
   cmd
     .option("--project-dir <dir>", "directory with Pulumi.yaml (default: nearest one up from here)")
     .option(
@@ -37,7 +37,7 @@ const common = (cmd: Command, uses: { lease?: true } = {}) => {
       "Pulumi backend URL (default: $PULUMI_BACKEND_URL, else file://<project>/.slipway/state)",
     )
     .option("--log-dir <dir>", "release log directory (default: next to a file backend's state)");
-  if (uses.lease) cmd.option("--store <url>", STORE_OPTION_HELP);
+  if (uses.store) cmd.option("--store <url>", STORE_OPTION_HELP);
   return cmd.option("--json", "JSON Lines events instead of human output");
 };
 
@@ -104,7 +104,7 @@ export function register(program: Command): void {
         "run `slipway plan` first and start only if every invariant holds (default on where slipway:promotion.requireApproval is true)",
       )
       .option("--no-plan-check", "skip the plan check"),
-    { lease: true },
+    { store: true },
   ).action(
     async (
       o: Common & {
@@ -168,7 +168,7 @@ export function register(program: Command): void {
       )
       .option("--smoke-url <url>", "base URL for the smoke check")
       .option("--prometheus-url <url>", "Prometheus for the analysis"),
-    { lease: true },
+    { store: true },
   ).action(
     async (
       o: Omit<Common, "stage"> & {
@@ -202,7 +202,7 @@ export function register(program: Command): void {
       )
       .requiredOption("--stage <stage>", "the stage")
       .option("--reason <text>", "why (goes to the release log)"),
-    { lease: true },
+    { store: true },
   ).action(async (o: Common & { reason?: string }) => {
     // A rollback is the update that must land: a signal waits for it instead of leaving a lock.
     const result = await whileHandlingSignals("rollback", () =>
@@ -225,9 +225,15 @@ export function register(program: Command): void {
       .requiredOption("--release <id>", "release id (see `slipway history`)")
       .option("--step <n>", "step number (default: any step of the release)", parseStep)
       .option("--reason <text>", "why"),
-  ).action((o: Common & { release: string; step?: number; reason?: string }) => {
+    { store: true },
+  ).action(async (o: Common & { release: string; step?: number; reason?: string }) => {
     try {
-      const record = approve({ ...ctxArgs(o), release: o.release, step: o.step, reason: o.reason });
+      const record = await approve({
+        ...ctxArgs(o),
+        release: o.release,
+        step: o.step,
+        reason: o.reason,
+      });
       process.stdout.write(
         o.json
           ? JSON.stringify(record) + "\n"
@@ -245,7 +251,7 @@ export function register(program: Command): void {
       .command("status")
       .description("where the stage and its release stand")
       .requiredOption("--stage <stage>", "the stage"),
-    { lease: true },
+    { store: true },
   ).action(async (o: Common) => {
     const s = await status(ctxArgs(o));
     if (o.json) {
@@ -302,10 +308,11 @@ export function register(program: Command): void {
       .description("the release log of a stage")
       .requiredOption("--stage <stage>", "the stage")
       .option("--release <id>", "one release only"),
-  ).action((o: Common & { release?: string }) => {
-    let view: ReturnType<typeof history>;
+    { store: true },
+  ).action(async (o: Common & { release?: string }) => {
+    let view: Awaited<ReturnType<typeof history>>;
     try {
-      view = history({ ...ctxArgs(o), release: o.release });
+      view = await history({ ...ctxArgs(o), release: o.release });
     } catch (err) {
       if (!(err instanceof RefusedError)) throw err;
       process.stderr.write(`slipway history: ${err.message}\n`);

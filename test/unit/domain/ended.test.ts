@@ -10,7 +10,8 @@ import {
   RELEASE_PHASES,
   SETTLED_PHASES,
 } from "../../../src/domain";
-import { ReleaseLog } from "../../../src/pipeline/log";
+import { FileStore } from "../../../src/store/fileStore";
+import { verifiedRecords } from "../../../src/store/store";
 import { summarize } from "../../../src/pipeline/operations";
 import { closeSettledRelease, unlandedRelease } from "../../../src/pipeline/recovery";
 
@@ -35,10 +36,10 @@ const outputs = (release?: Record<string, unknown>) =>
     weights: { blue: 100, green: 0 },
     ...(release ? { release } : {}),
   }) as unknown as StageOutputs;
-const freshLog = () => ReleaseLog.forStage(mkdtempSync(join(tmpdir(), "slipway-ended-")), "local");
+const freshLog = () => new FileStore(mkdtempSync(join(tmpdir(), "slipway-ended-"))).log("local");
 
 describe("one definition of ended", () => {
-  it("closes a release with the events of the outcomes that end one; paused and interrupted leave it open", () => {
+  it("closes a release with the events of the outcomes that end one; paused and interrupted leave it open", async () => {
     expect([...CLOSING_EVENTS].sort()).toEqual([
       "release.completed",
       "release.failed",
@@ -49,7 +50,7 @@ describe("one definition of ended", () => {
     expect(CLOSING_EVENTS).not.toContain(OUTCOMES.interrupted.closingEvent);
   });
 
-  it("settles the stack's record in the phases of those outcomes, each a declared phase", () => {
+  it("settles the stack's record in the phases of those outcomes, each a declared phase", async () => {
     expect(SETTLED_PHASES).toEqual(["completed", "rolledBack", "failed"]);
     for (const phase of SETTLED_PHASES) expect(RELEASE_PHASES).toContain(phase);
     expect(closingEventOfPhase("completed")).toBe("release.completed");
@@ -57,55 +58,60 @@ describe("one definition of ended", () => {
     expect(closingEventOfPhase("canary")).toBeUndefined();
   });
 
-  it("a release whose log ends in release.failed is not resumed as unlanded", () => {
+  it("a release whose log ends in release.failed is not resumed as unlanded", async () => {
     const log = freshLog();
-    log.append({
+    await log.append({
       stage: "local",
       releaseId: id,
       event: "release.started",
       figures: { record: record() },
     });
-    log.append({ stage: "local", releaseId: id, event: "update.failed", reason: "deploy failed" });
-    expect(unlandedRelease(log, outputs())?.id).toBe(id);
-    log.append({
+    await log.append({
+      stage: "local",
+      releaseId: id,
+      event: "update.failed",
+      reason: "deploy failed",
+    });
+    expect((await unlandedRelease(log, outputs()))?.id).toBe(id);
+    await log.append({
       stage: "local",
       releaseId: id,
       event: "release.failed",
       reason: "rollback failed",
     });
-    expect(unlandedRelease(log, outputs())).toBeUndefined();
+    expect(await unlandedRelease(log, outputs())).toBeUndefined();
     // The summary agrees: it ended, failed.
-    const [s] = summarize(log.readAll());
+    const [s] = summarize(await verifiedRecords(log));
     expect(s).toMatchObject({ releaseId: id, outcome: "failed" });
     expect(s!.endedAt).toBeDefined();
   });
 
-  it("a stack that shows the rollback landed after a release.failed gets its release.rolledBack", () => {
+  it("a stack that shows the rollback landed after a release.failed gets its release.rolledBack", async () => {
     const log = freshLog();
-    log.append({
+    await log.append({
       stage: "local",
       releaseId: id,
       event: "release.started",
       figures: { record: record() },
     });
-    log.append({
+    await log.append({
       stage: "local",
       releaseId: id,
       event: "release.failed",
       reason: "rollback failed",
     });
     const landed = outputs(record({ phase: "rolledBack", position: 1, reason: "smoke" }));
-    expect(closeSettledRelease(log, "local", landed)).toBe("rolledBack");
-    expect(log.readAll().at(-1)!.event).toBe("release.rolledBack");
+    expect(await closeSettledRelease(log, "local", landed)).toBe("rolledBack");
+    expect((await verifiedRecords(log)).at(-1)!.event).toBe("release.rolledBack");
     // Written once: the next look finds it.
-    expect(closeSettledRelease(log, "local", landed)).toBeUndefined();
+    expect(await closeSettledRelease(log, "local", landed)).toBeUndefined();
   });
 
-  it("summarises paused releases as paused, without an end", () => {
+  it("summarises paused releases as paused, without an end", async () => {
     const log = freshLog();
-    log.append({ stage: "local", releaseId: id, event: "release.started" });
-    log.append({ stage: "local", releaseId: id, event: "release.paused", reason: "waits" });
-    expect(summarize(log.readAll())[0]).toMatchObject({ outcome: "paused" });
-    expect(summarize(log.readAll())[0]!.endedAt).toBeUndefined();
+    await log.append({ stage: "local", releaseId: id, event: "release.started" });
+    await log.append({ stage: "local", releaseId: id, event: "release.paused", reason: "waits" });
+    expect(summarize(await verifiedRecords(log))[0]).toMatchObject({ outcome: "paused" });
+    expect(summarize(await verifiedRecords(log))[0]!.endedAt).toBeUndefined();
   });
 });

@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 import { canaryState, digestImage } from "../support/canary";
 import type { PlanStep } from "../../../src/domain";
 import { ConfigChangedError } from "../../../src/pipeline/errors";
-import { ReleaseLog } from "../../../src/pipeline/log";
+import { FileStore } from "../../../src/store/fileStore";
+import { releaseRecords } from "../../../src/store/store";
 import {
   runMachine,
   type Effects,
@@ -50,7 +51,7 @@ describe("the people-owned config fingerprint", () => {
     return changedConfigKeys(before, fingerprintConfig(copy));
   };
 
-  it("ignores what the pipeline writes (slots, release, tester token, stable slot and weight) and what only it reads (the canary plan, promotion gates, notifications, artifact policy)", () => {
+  it("ignores what the pipeline writes (slots, release, tester token, stable slot and weight) and what only it reads (the canary plan, promotion gates, notifications, artifact policy)", async () => {
     expect(
       after((c) => {
         c["slipway:slots"].blue.image = image("b");
@@ -69,7 +70,7 @@ describe("the people-owned config fingerprint", () => {
     );
   });
 
-  it("names each edited leaf people own: service env, the header route, another provider's key", () => {
+  it("names each edited leaf people own: service env, the header route, another provider's key", async () => {
     expect(after((c) => (c["slipway:service"].env.LOG_FORMAT = "text"))).toEqual([
       "slipway:service.env.LOG_FORMAT",
     ]);
@@ -86,12 +87,12 @@ describe("the people-owned config fingerprint", () => {
     ]);
   });
 
-  it("records digests, not values (the log is world-readable)", () => {
+  it("records digests, not values (the log is world-readable)", async () => {
     expect(JSON.stringify(before)).not.toContain("json");
     expect(Object.values(before).every((v) => /^[0-9a-f]{16}$/.test(v))).toBe(true);
   });
 
-  it("of a project: the pipeline's own stack-file writes never count, a person's edit does", () => {
+  it("of a project: the pipeline's own stack-file writes never count, a person's edit does", async () => {
     const dir = mkdtempSync(join(tmpdir(), "slipway-guard-"));
     copyFileSync(join(ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
     copyFileSync(join(ROOT, "Pulumi.local.yaml"), join(dir, "Pulumi.local.yaml"));
@@ -120,12 +121,12 @@ const state = (): StageState => canaryState({ id: "r-guard", greenReplicas: 2 })
 
 describe("applyUpdate over an edited stack file", () => {
   const routing = { kind: "HTTPRoute" as const, id: "checkout-local/checkout" };
-  function setup() {
+  async function setup() {
     const dir = mkdtempSync(join(tmpdir(), "slipway-guard-"));
     copyFileSync(join(ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
     copyFileSync(join(ROOT, "Pulumi.local.yaml"), join(dir, "Pulumi.local.yaml"));
-    const log = ReleaseLog.forStage(dir, "local");
-    log.append({
+    const log = new FileStore(dir).log("local");
+    await log.append({
       stage: "local",
       releaseId: "r-guard",
       event: "release.started",
@@ -154,14 +155,14 @@ describe("applyUpdate over an edited stack file", () => {
       releaseId: "r-guard",
       routing,
       refreshable: true,
-      config: configGuard(dir, "local", log.forRelease("r-guard")),
+      config: configGuard(dir, "local", await releaseRecords(log, "r-guard")),
     };
     return { dir, log, ups, updater };
   }
   const setWeight: Transition = { kind: "setWeight", weight: 50, position: 2 };
 
   it("limits a step and a rollback to the routing resource; a deploy, promote or scale-down is not", async () => {
-    const { ups, updater } = setup();
+    const { ups, updater } = await setup();
     const s = state();
     await applyUpdate(updater, s, { ...s, canaryWeight: 50 }, setWeight, "step");
     await applyUpdate(updater, s, s, { kind: "rollback", reason: "r" }, "rollback");
@@ -174,7 +175,7 @@ describe("applyUpdate over an edited stack file", () => {
   });
 
   it("the deploy and the rollbacks after promotion read the whole stage back first; the others do not", async () => {
-    const { ups, updater } = setup();
+    const { ups, updater } = await setup();
     const s = state();
     const release = { image: s.slots.blue.image, version: s.slots.blue.version };
     const all: Transition[] = [
@@ -201,7 +202,7 @@ describe("applyUpdate over an edited stack file", () => {
   });
 
   it("refuses a step over an edited env before it starts, naming the key and the file; the rollback still runs", async () => {
-    const { dir, log, ups, updater } = setup();
+    const { dir, log, ups, updater } = await setup();
     const s = state();
     editEnv(dir);
     const fileBefore = readFileSync(stackFilePath(dir, "local"), "utf8");
@@ -218,7 +219,7 @@ describe("applyUpdate over an edited stack file", () => {
     expect(ups).toEqual([]);
     // Nothing written: not the next state, not an update record.
     expect(readFileSync(stackFilePath(dir, "local"), "utf8")).toBe(fileBefore);
-    const records = log.forRelease("r-guard");
+    const records = await releaseRecords(log, "r-guard");
     expect(records.map((r) => r.event)).toEqual(["release.started", "config.changed"]);
     expect(records[1]!.figures).toMatchObject({
       keys: ["slipway:service.env.GREETING"],
@@ -235,7 +236,7 @@ describe("applyUpdate over an edited stack file", () => {
   });
 
   it("a rollback also re-applies the stable slot's Deployment, unless the config was edited", async () => {
-    const { dir, ups, updater } = setup();
+    const { dir, ups, updater } = await setup();
     const withWorkload = {
       ...updater,
       slotWorkload: (slot: string) => `checkout-local/checkout-${slot}`,

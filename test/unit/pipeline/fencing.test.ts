@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { canaryState } from "../support/canary";
 import { guardLease, LEASE_LOST } from "../../../src/pipeline/leaseGuard";
-import { ReleaseLog } from "../../../src/pipeline/log";
+import { verifiedRecords } from "../../../src/store/store";
 import { InterruptedError, type StageState, type Transition } from "../../../src/pipeline/machine";
 import type { UpdatableStack } from "../../../src/pipeline/stack";
 import { stackFilePath, writeStageState } from "../../../src/pipeline/stackFile";
@@ -23,12 +23,12 @@ const state = (canaryWeight = 10): StageState =>
   canaryState({ id: "r-fence", canaryWeight, greenReplicas: 2 });
 
 /** The fake stack of config-guard.test.ts: a project copy whose `up` only counts. */
-function setup(fence?: () => Promise<void>) {
+async function setup(fence?: () => Promise<void>) {
   const dir = mkdtempSync(join(tmpdir(), "slipway-fence-"));
   copyFileSync(join(ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
   copyFileSync(join(ROOT, "Pulumi.local.yaml"), join(dir, "Pulumi.local.yaml"));
-  const log = ReleaseLog.forStage(dir, "local");
-  log.append({ stage: "local", releaseId: "r-fence", event: "release.started" });
+  const log = new FileStore(dir).log("local");
+  await log.append({ stage: "local", releaseId: "r-fence", event: "release.started" });
   const order: string[] = [];
   const stack: UpdatableStack = {
     stage: "local",
@@ -65,11 +65,11 @@ const setWeight: Transition = { kind: "setWeight", weight: 50, position: 2 };
 
 describe("applyUpdate with a fence", () => {
   it("proves the lease before anything of the update is written", async () => {
-    const { order, updater, log } = setup(async () => {});
+    const { order, updater, log } = await setup(async () => {});
     const s = state();
     await applyUpdate(updater, s, { ...s, canaryWeight: 50 }, setWeight, "step 2");
     expect(order).toEqual(["fence", "writeState", "up step 2"]);
-    expect(log.readAll().map((r) => r.event)).toEqual([
+    expect((await verifiedRecords(log)).map((r) => r.event)).toEqual([
       "release.started",
       "update.started",
       "update.succeeded",
@@ -97,12 +97,12 @@ describe("applyUpdate with a fence", () => {
     "a fence that throws %s: no update runs, the stack file and the log are untouched",
     async (_, error) => {
       const thrown = error();
-      const { dir, log, order, updater } = setup(async () => {
+      const { dir, log, order, updater } = await setup(async () => {
         throw thrown;
       });
       const file = stackFilePath(dir, "local");
       const fileBefore = readFileSync(file, "utf8");
-      const logBefore = readFileSync(log.path, "utf8");
+      const logBefore = readFileSync(log.where, "utf8");
       const s = state();
       const err = await applyUpdate(
         updater,
@@ -114,7 +114,7 @@ describe("applyUpdate with a fence", () => {
       expect(err).toBe(thrown);
       expect(order).toEqual(["fence"]);
       expect(readFileSync(file, "utf8")).toBe(fileBefore);
-      expect(readFileSync(log.path, "utf8")).toBe(logBefore);
+      expect(readFileSync(log.where, "utf8")).toBe(logBefore);
       // A rollback is fenced the same way: a runner that lost the stage does not roll it back either.
       const rolled = await applyUpdate(
         updater,
@@ -125,7 +125,7 @@ describe("applyUpdate with a fence", () => {
       ).catch((e: unknown) => e);
       expect(rolled).toBe(thrown);
       expect(order).toEqual(["fence", "fence"]);
-      expect(readFileSync(log.path, "utf8")).toBe(logBefore);
+      expect(readFileSync(log.where, "utf8")).toBe(logBefore);
     },
   );
 });
@@ -156,12 +156,12 @@ describe("guardLease on the file store", () => {
       what: "release 2.0.0",
       runnerId: "runner-a",
     });
-    const log = ReleaseLog.forStage(dir, "local");
+    const log = new FileStore(dir).log("local");
     const notes: string[] = [];
     const guard = guardLease(lease, { logs: [log], note: (m) => notes.push(m) });
     try {
       await guard.fence(); // still ours
-      log.append({ stage: "local", releaseId: "r-1", event: "release.started" });
+      await log.append({ stage: "local", releaseId: "r-1", event: "release.started" });
       takeOver(dir, "local", lease.generation + 1);
       const err = await guard.fence().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(LeaseLostError);
@@ -175,11 +175,11 @@ describe("guardLease on the file store", () => {
       expect(notes.join("\n")).toMatch(
         /lease lost on stage local .*stopping at the next safe point/,
       );
-      const before = readFileSync(log.path, "utf8");
-      expect(() =>
+      const before = readFileSync(log.where, "utf8");
+      await expect(
         log.append({ stage: "local", releaseId: "r-1", event: "release.interrupted" }),
-      ).toThrow(InterruptedError);
-      expect(readFileSync(log.path, "utf8")).toBe(before);
+      ).rejects.toThrow(InterruptedError);
+      expect(readFileSync(log.where, "utf8")).toBe(before);
     } finally {
       await guard.end();
     }

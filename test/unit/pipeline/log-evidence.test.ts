@@ -153,11 +153,11 @@ describe("commands on a broken log say which line and how to recover, and change
     expect(rolled.reason).toMatch(broken);
   });
 
-  it("approve refuses with the log's message; history returns the valid records and the problem", () => {
+  it("approve refuses with the log's message; history returns the valid records and the problem", async () => {
     const args = setup();
-    expect(() => approve({ ...args, release: "r-1" })).toThrow(RefusedError);
-    expect(() => approve({ ...args, release: "r-1" })).toThrow(broken);
-    const h = history(args);
+    await expect(approve({ ...args, release: "r-1" })).rejects.toThrow(RefusedError);
+    await expect(approve({ ...args, release: "r-1" })).rejects.toThrow(broken);
+    const h = await history(args);
     expect(h.records.map((r) => r.event)).toEqual(["release.started"]);
     expect(h.problems).toEqual([
       { line: 2, problem: expect.stringMatching(/not a release record/) },

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { StageOutputs } from "../../../src/contract/outputs";
 import { armedFailpoint, failpoint } from "../../../src/pipeline/failpoint";
-import { ReleaseLog } from "../../../src/pipeline/log";
+import { FileStore } from "../../../src/store/fileStore";
+import { releaseRecords, type StoreLog } from "../../../src/store/store";
 import {
   closeSettledRelease,
   recordCutShortUpdate,
@@ -31,10 +32,9 @@ const outputs = (release: Record<string, unknown> | undefined, stable = "blue") 
     weights: stable === "blue" ? { blue: 50, green: 50 } : { blue: 0, green: 100 },
     ...(release ? { release } : {}),
   }) as unknown as StageOutputs;
-const freshLog = () =>
-  ReleaseLog.forStage(mkdtempSync(join(tmpdir(), "slipway-recovery-")), "local");
+const freshLog = () => new FileStore(mkdtempSync(join(tmpdir(), "slipway-recovery-"))).log("local");
 const id = record().id;
-const started = (log: ReleaseLog, transition: string, updatedAt: string) =>
+const started = (log: StoreLog, transition: string, updatedAt: string) =>
   log.append({
     stage: "local",
     releaseId: id,
@@ -95,10 +95,10 @@ describe("failpoints (fault injection)", () => {
 });
 
 describe("recovery records after a kill", () => {
-  it("an update cut short that landed (the outputs carry its updatedAt) is recorded as succeeded", () => {
+  it("an update cut short that landed (the outputs carry its updatedAt) is recorded as succeeded", async () => {
     const log = freshLog();
-    started(log, "promote", "2026-01-01T00:02:00.000Z");
-    recordCutShortUpdate(
+    await started(log, "promote", "2026-01-01T00:02:00.000Z");
+    await recordCutShortUpdate(
       log,
       "local",
       id,
@@ -111,57 +111,57 @@ describe("recovery records after a kill", () => {
         "green",
       ),
     );
-    const events = log.forRelease(id).map((r) => [r.event, r.figures?.transition]);
+    const events = (await releaseRecords(log, id)).map((r) => [r.event, r.figures?.transition]);
     expect(events).toEqual([
       ["update.started", "promote"],
       ["update.succeeded", "promote"],
       ["release.promoted", undefined],
     ]);
     // Recorded once: a second recovery adds nothing.
-    recordCutShortUpdate(log, "local", id, outputs(record({ phase: "promoted" })));
-    expect(log.forRelease(id)).toHaveLength(3);
+    await recordCutShortUpdate(log, "local", id, outputs(record({ phase: "promoted" })));
+    expect(await releaseRecords(log, id)).toHaveLength(3);
   });
 
-  it("one that did not land is recorded as failed, and a rollback cut short is still under way", () => {
+  it("one that did not land is recorded as failed, and a rollback cut short is still under way", async () => {
     const log = freshLog();
-    started(log, "rollback", "2026-01-01T00:02:00.000Z");
-    recordCutShortUpdate(log, "local", id, outputs(record()));
-    expect(log.forRelease(id).at(-1)).toMatchObject({
+    await started(log, "rollback", "2026-01-01T00:02:00.000Z");
+    await recordCutShortUpdate(log, "local", id, outputs(record()));
+    expect((await releaseRecords(log, id)).at(-1)).toMatchObject({
       event: "update.failed",
       figures: { cutShort: true },
     });
-    expect(rollbackUnderWay(log, id)).toMatch(/rollback/);
+    expect(await rollbackUnderWay(log, id)).toMatch(/rollback/);
   });
 
-  it("a release the stack says ended, without its closing record, is closed once", () => {
+  it("a release the stack says ended, without its closing record, is closed once", async () => {
     const log = freshLog();
-    started(log, "scaleDown", "2026-01-01T00:03:00.000Z");
+    await started(log, "scaleDown", "2026-01-01T00:03:00.000Z");
     const out = outputs(
       record({ phase: "completed", updatedAt: "2026-01-01T00:03:00.000Z" }),
       "green",
     );
-    expect(closeSettledRelease(log, "local", out)).toBe("promoted");
-    expect(log.forRelease(id).map((r) => r.event)).toEqual([
+    expect(await closeSettledRelease(log, "local", out)).toBe("promoted");
+    expect((await releaseRecords(log, id)).map((r) => r.event)).toEqual([
       "update.started",
       "update.succeeded",
       "release.scaledDown",
       "release.completed",
     ]);
-    expect(closeSettledRelease(log, "local", out)).toBeUndefined();
+    expect(await closeSettledRelease(log, "local", out)).toBeUndefined();
   });
 
-  it("a release started whose deploy never landed is found from release.started", () => {
+  it("a release started whose deploy never landed is found from release.started", async () => {
     const log = freshLog();
-    log.append({
+    await log.append({
       stage: "local",
       releaseId: id,
       event: "release.started",
       figures: { record: record({ phase: "deploying", position: 0 }) },
     });
-    expect(unlandedRelease(log, outputs(undefined))?.id).toBe(id);
+    expect((await unlandedRelease(log, outputs(undefined)))?.id).toBe(id);
     // Once the stack names it, or the log closes it, it is not unlanded.
-    expect(unlandedRelease(log, outputs(record()))).toBeUndefined();
-    log.append({ stage: "local", releaseId: id, event: "release.rolledBack" });
-    expect(unlandedRelease(log, outputs(undefined))).toBeUndefined();
+    expect(await unlandedRelease(log, outputs(record()))).toBeUndefined();
+    await log.append({ stage: "local", releaseId: id, event: "release.rolledBack" });
+    expect(await unlandedRelease(log, outputs(undefined))).toBeUndefined();
   });
 });

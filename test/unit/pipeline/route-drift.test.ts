@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { StageOutputs } from "../../../src/contract/outputs";
 import { RouteDriftedError } from "../../../src/pipeline/errors";
-import { ReleaseLog } from "../../../src/pipeline/log";
+import { FileStore } from "../../../src/store/fileStore";
+import { releaseRecords } from "../../../src/store/store";
 import { httpRouteDifferences, KubernetesApiReadBack } from "../../../src/pipeline/readBack";
 import { recordCutShortUpdate, RESTORE_ROUTE } from "../../../src/pipeline/recovery";
 import type { KubeClient } from "../../../src/kube/client";
@@ -48,7 +49,7 @@ const live = (weights = { blue: 80, green: 20 }) => {
 };
 
 describe("the live HTTPRoute compared whole with the declared one", () => {
-  it("finds nothing when only server defaults, the secret's value and the weights differ", () => {
+  it("finds nothing when only server defaults, the secret's value and the weights differ", async () => {
     expect(httpRouteDifferences(declared(), live())).toEqual([]);
     // Weights are the release's to compare (it knows the step), not the structure's.
     expect(httpRouteDifferences(declared(), live({ blue: 0, green: 100 }))).toEqual([]);
@@ -58,7 +59,7 @@ describe("the live HTTPRoute compared whole with the declared one", () => {
     expect(httpRouteDifferences(noMatch, live())).toEqual([]);
   });
 
-  it("names an added backendRef, as the first-backend-per-slot read never could", () => {
+  it("names an added backendRef, as the first-backend-per-slot read never could", async () => {
     const spec = live();
     spec.rules[1].backendRefs.push({
       kind: "Service",
@@ -82,7 +83,7 @@ describe("the live HTTPRoute compared whole with the declared one", () => {
     );
   });
 
-  it("names an extra rule, a changed parentRef, a changed port and a missing backend", () => {
+  it("names an extra rule, a changed parentRef, a changed port and a missing backend", async () => {
     const extraRule = live();
     extraRule.rules.push({ backendRefs: [{ name: "elsewhere", port: 80 }] });
     expect(httpRouteDifferences(declared(), extraRule)).toEqual([
@@ -179,9 +180,9 @@ describe("a resume reads the live route to tell whether a cut-short update lande
     weights: { blue: 80, green: 20 },
     release: { id, phase: "canary", updatedAt: "2026-01-01T00:01:00.000Z" },
   } as unknown as StageOutputs;
-  const cutShort = () => {
-    const log = ReleaseLog.forStage(mkdtempSync(join(tmpdir(), "slipway-route-ahead-")), "local");
-    log.append({
+  const cutShort = async () => {
+    const log = new FileStore(mkdtempSync(join(tmpdir(), "slipway-route-ahead-"))).log("local");
+    await log.append({
       stage: "local",
       releaseId: id,
       event: "update.started",
@@ -192,12 +193,12 @@ describe("a resume reads the live route to tell whether a cut-short update lande
     return log;
   };
 
-  it("the route carries the update's weights, the outputs the old ones: the route is ahead", () => {
-    const log = cutShort();
-    expect(recordCutShortUpdate(log, "local", id, outputs, { blue: 50, green: 50 })).toBe(
+  it("the route carries the update's weights, the outputs the old ones: the route is ahead", async () => {
+    const log = await cutShort();
+    expect(await recordCutShortUpdate(log, "local", id, outputs, { blue: 50, green: 50 })).toBe(
       "routeAhead",
     );
-    expect(log.forRelease(id).at(-1)).toMatchObject({
+    expect((await releaseRecords(log, id)).at(-1)).toMatchObject({
       event: "update.failed",
       reason: expect.stringMatching(
         /cut short after it changed the route \(live blue 50 \/ green 50/,
@@ -206,11 +207,11 @@ describe("a resume reads the live route to tell whether a cut-short update lande
     });
   });
 
-  it("a restoration of the route cut short in turn: the live route says whether it landed", () => {
-    const restoring = () => {
-      const log = cutShort();
-      recordCutShortUpdate(log, "local", id, outputs, { blue: 50, green: 50 });
-      log.append({
+  it("a restoration of the route cut short in turn: the live route says whether it landed", async () => {
+    const restoring = async () => {
+      const log = await cutShort();
+      await recordCutShortUpdate(log, "local", id, outputs, { blue: 50, green: 50 });
+      await log.append({
         stage: "local",
         releaseId: id,
         event: "update.started",
@@ -221,52 +222,52 @@ describe("a resume reads the live route to tell whether a cut-short update lande
       return log;
     };
     // Still ahead: the next resume restores it again (never read as drift).
-    const ahead = restoring();
-    expect(recordCutShortUpdate(ahead, "local", id, outputs, { blue: 50, green: 50 })).toBe(
+    const ahead = await restoring();
+    expect(await recordCutShortUpdate(ahead, "local", id, outputs, { blue: 50, green: 50 })).toBe(
       "routeAhead",
     );
-    expect(ahead.forRelease(id).at(-1)).toMatchObject({
+    expect((await releaseRecords(ahead, id)).at(-1)).toMatchObject({
       event: "update.failed",
       figures: { transition: RESTORE_ROUTE, cutShort: true },
     });
     // Restored: recorded as landed, and the resume goes on from the stack.
-    const restored = restoring();
+    const restored = await restoring();
     expect(
-      recordCutShortUpdate(restored, "local", id, outputs, { blue: 80, green: 20 }),
+      await recordCutShortUpdate(restored, "local", id, outputs, { blue: 80, green: 20 }),
     ).toBeUndefined();
-    expect(restored.forRelease(id).at(-1)).toMatchObject({
+    expect((await releaseRecords(restored, id)).at(-1)).toMatchObject({
       event: "update.succeeded",
       figures: { transition: RESTORE_ROUTE, recovered: true },
     });
   });
 
-  it("an update that failed (a Ctrl-C cancelled the engine) after it changed the route: ahead too", () => {
-    const log = cutShort();
-    log.append({
+  it("an update that failed (a Ctrl-C cancelled the engine) after it changed the route: ahead too", async () => {
+    const log = await cutShort();
+    await log.append({
       stage: "local",
       releaseId: id,
       event: "update.failed",
       reason: "update cancelled",
     });
-    expect(recordCutShortUpdate(log, "local", id, outputs, { blue: 50, green: 50 })).toBe(
+    expect(await recordCutShortUpdate(log, "local", id, outputs, { blue: 50, green: 50 })).toBe(
       "routeAhead",
     );
     // Nothing is appended: the failure is already recorded.
-    expect(log.forRelease(id)).toHaveLength(2);
+    expect(await releaseRecords(log, id)).toHaveLength(2);
     // The route at the stack's weights, or somewhere else entirely: not ahead.
     expect(
-      recordCutShortUpdate(log, "local", id, outputs, { blue: 80, green: 20 }),
+      await recordCutShortUpdate(log, "local", id, outputs, { blue: 80, green: 20 }),
     ).toBeUndefined();
     expect(
-      recordCutShortUpdate(log, "local", id, outputs, { blue: 10, green: 90 }),
+      await recordCutShortUpdate(log, "local", id, outputs, { blue: 10, green: 90 }),
     ).toBeUndefined();
   });
 
-  it("the route still has the old weights (or cannot be read): it did not land", () => {
+  it("the route still has the old weights (or cannot be read): it did not land", async () => {
     for (const liveWeights of [{ blue: 80, green: 20 }, undefined, { blue: 0, green: 100 }]) {
-      const log = cutShort();
-      expect(recordCutShortUpdate(log, "local", id, outputs, liveWeights)).toBeUndefined();
-      expect(log.forRelease(id).at(-1)).toMatchObject({
+      const log = await cutShort();
+      expect(await recordCutShortUpdate(log, "local", id, outputs, liveWeights)).toBeUndefined();
+      expect((await releaseRecords(log, id)).at(-1)).toMatchObject({
         event: "update.failed",
         reason: expect.stringMatching(/cut short, did not land/),
       });
