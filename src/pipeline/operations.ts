@@ -22,6 +22,7 @@ import {
   closeSettledRelease,
   recordCutShortUpdate,
   recoverInterruptedEngine,
+  unlandedIsStale,
   unlandedRelease,
 } from "./recovery";
 import { engineLocks, type EngineLock } from "./engineLock";
@@ -516,6 +517,7 @@ export async function status(args: StageArgs): Promise<StageStatus> {
   const records = rec ? reading.records.filter((r) => r.releaseId === rec.id) : [];
   const locks = engineLocks(ctx.backendUrl, args.stage);
   const unlanded = unlandedOf;
+  const staleUnlanded = unlanded && outputs ? unlandedIsStale(unlanded, outputs) : undefined;
   const lastAwait = [...records]
     .reverse()
     .find((r) => r.event === "approval.awaited" || r.event === "release.paused");
@@ -546,9 +548,12 @@ export async function status(args: StageArgs): Promise<StageStatus> {
             version: unlanded.artifact.version,
             condition: {
               condition: lease?.live ? "running" : "interrupted",
-              doing: "its deploy, which had not landed",
+              doing: staleUnlanded
+                ? `nothing: ${staleUnlanded}; close it with rollback`
+                : "its deploy, which had not landed",
               commands: [
-                `slipway release --stage ${args.stage} --resume`,
+                // A release the stage moved past is closed, never deployed.
+                ...(staleUnlanded ? [] : [`slipway release --stage ${args.stage} --resume`]),
                 `slipway rollback --stage ${args.stage}`,
               ],
             },

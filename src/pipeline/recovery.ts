@@ -206,6 +206,32 @@ export async function unlandedRelease(
   return parsed.success ? parsed.data : undefined;
 }
 
+/**
+ * Why an unlanded release must not be deployed now, or undefined when it still may: it was
+ * started against a stable release the stage no longer has (another runner's release ended
+ * since, or a rollback moved traffic), so its candidate slot may now be the stable one. Pure.
+ */
+export function unlandedIsStale(
+  unlanded: ReleaseRecord,
+  outputs: StageOutputs,
+): string | undefined {
+  const stable = outputs.releases[outputs.stableSlot];
+  if (
+    unlanded.candidateSlot !== outputs.stableSlot &&
+    unlanded.previous.slot === outputs.stableSlot &&
+    unlanded.previous.image === stable.image
+  )
+    return undefined;
+  const into =
+    unlanded.candidateSlot === outputs.stableSlot
+      ? "would replace the stable release that serves all traffic"
+      : "would start from a stage that has moved on";
+  return (
+    `release ${unlanded.id} (${unlanded.artifact.version}) was started against stable ${unlanded.previous.version} in ${unlanded.previous.slot}, ` +
+    `but the stage's stable release is now ${stable.version} in ${outputs.stableSlot}: deploying it into ${unlanded.candidateSlot} ${into}`
+  );
+}
+
 /** The rollback a kill or signal cut short (its update started, none landed since), or undefined. */
 export async function rollbackUnderWay(
   log: StoreLog,

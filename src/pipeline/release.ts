@@ -74,6 +74,7 @@ import {
   recoverInterruptedEngine,
   rollbackUnderWay,
   sameWeights,
+  unlandedIsStale,
   unlandedRelease,
 } from "./recovery";
 import { NotServingError, RefusedError, RouteDriftedError, RoutingNotFoundError } from "./errors";
@@ -422,7 +423,14 @@ export async function release(given: ReleaseOptions): Promise<ReleaseReport> {
     let state: StageState;
     let rollingBack: string | undefined;
     if (options.resume && !active && unlanded) {
-      // Started, but its deploy never landed: the resume deploys it.
+      // Started, but its deploy never landed: the resume deploys it, unless the stage moved on
+      // since (never into the slot that now serves all traffic).
+      const stale = unlandedIsStale(unlanded, outputs);
+      if (stale)
+        return refuse(
+          report,
+          `${stale}. Nothing was deployed. Close it with: slipway rollback --stage ${options.stage} (it records that it never deployed), then start a new release`,
+        );
       await recordCutShortUpdate(log, options.stage, unlanded.id, outputs);
       state = { ...stateFromOutputs(outputs, config), release: unlanded };
       stack.writeState(stateFromOutputs(outputs, config));

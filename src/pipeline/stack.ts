@@ -176,9 +176,10 @@ export class StageStack implements UpdatableStack {
   /**
    * On a stage whose tester header comes from `secretGenerator: builtin`, makes sure the
    * stack file holds `slipway:testerToken`, a Pulumi secret (encrypted with the stack's
-   * secrets provider): generated here once, or, on a stack deployed before the token moved
-   * to config, the value its SecretToken resource holds in state, so the header and the route
-   * stay as they are (the next update deletes that resource and changes nothing else).
+   * secrets provider): the value the stage's outputs serve (a checkout that lacks it: another
+   * runner's, a fresh clone); else, on a stack deployed before the token moved to config, the
+   * value its SecretToken resource holds in state, so the header and the route stay as they are
+   * (the next update deletes that resource and changes nothing else); else a new one.
    */
   private async ensureTesterToken(): Promise<void> {
     const file = this.stackFile;
@@ -187,7 +188,12 @@ export class StageStack implements UpdatableStack {
     const config = doc.config ?? {};
     if (config[`slipway:${TESTER_TOKEN_KEY}`] !== undefined) return;
     if (config["slipway:traffic"]?.headerRoute?.secretGenerator !== "builtin") return;
-    const value = (await this.stateTesterToken()) ?? randomBytes(24).toString("base64url");
+    // A checkout without the token (another CI runner's, a fresh clone) takes the value the stage
+    // serves now, from the stack's outputs: every runner then sends and deploys the same header.
+    const value =
+      (await this.servedTesterToken()) ??
+      (await this.stateTesterToken()) ??
+      randomBytes(24).toString("base64url");
     if (!this.options.configFile)
       return this.stack.setConfig(`slipway:${TESTER_TOKEN_KEY}`, { value, secret: true });
     // The Automation API's setConfig has no --config-file; `--` keeps a value starting with "-" a value.
@@ -196,6 +202,12 @@ export class StageStack implements UpdatableStack {
       this.configFileArgs,
       ["--", value],
     );
+  }
+
+  /** The tester header's value in the stack's last outputs (what the route matches now), if any. */
+  private async servedTesterToken(): Promise<string | undefined> {
+    const value = (await this.testerHeader().catch(() => undefined))?.value;
+    return typeof value === "string" && value !== "" ? value : undefined;
   }
 
   /** The value of the SecretToken a stack deployed before `slipway:testerToken` holds in state. */
