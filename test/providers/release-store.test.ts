@@ -2,12 +2,7 @@
  * The release store against a real S3 server (moto_server on loopback): conditional writes
  * decide every race, so these tests race real requests and check who won.
  */
-import {
-  CreateBucketCommand,
-  GetObjectCommand,
-  PutObjectCommand,
-  S3Client,
-} from "@aws-sdk/client-s3";
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,50 +31,14 @@ import {
 } from "../../src/store/store";
 import { storeFor, storeFromUrl } from "../../src/store/url";
 import { localProject, RenderedStack } from "../unit/support/localStack";
-import { freePort, requireCommand, startProcess, waitFor, type Started } from "./servers";
+import { freePort, waitFor } from "./servers";
+import { S3_CREDENTIALS, startS3 as startServer, type S3Server } from "../support/s3Server";
 
-const CREDENTIALS = { accessKeyId: "slipway-test-key", secretAccessKey: "slipway-test-secret" };
+const CREDENTIALS = S3_CREDENTIALS;
 const BUCKET = "slipway-releases";
-
-interface Server {
-  endpoint: string;
-  process: Started;
-  admin: S3Client;
-  stop(): Promise<void>;
-}
-
-async function startS3(): Promise<Server> {
-  const command = requireCommand("moto_server", "PyPI moto[server]");
-  const port = await freePort();
-  const endpoint = `http://127.0.0.1:${port}`;
-  const started = startProcess(command, ["-H", "127.0.0.1", "-p", String(port)]);
-  await waitFor(
-    "moto_server",
-    async () => (await fetch(`${endpoint}/moto-api/`)).ok,
-    60_000,
-    started,
-  );
-  const admin = new S3Client({
-    region: "us-east-1",
-    endpoint,
-    forcePathStyle: true,
-    credentials: CREDENTIALS,
-    maxAttempts: 1,
-  });
-  await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  return {
-    endpoint,
-    process: started,
-    admin,
-    async stop() {
-      admin.destroy();
-      await started.stop();
-    },
-  };
-}
-
-const urlOf = (server: Server, prefix: string) =>
-  `s3://${BUCKET}/${prefix}?endpoint=${server.endpoint}&s3ForcePathStyle=true&region=us-east-1`;
+const startS3 = () => startServer(BUCKET);
+type Server = S3Server;
+const urlOf = (server: Server, prefix: string) => server.url(prefix);
 
 const runner = (n: number | string, what = "release 1.0.0"): NewHolder => ({
   what,
