@@ -1,7 +1,7 @@
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { canaryState } from "../support/canary";
 import { guardLease, LEASE_LOST } from "../../../src/pipeline/leaseGuard";
 import { verifiedRecords } from "../../../src/store/store";
@@ -185,6 +185,41 @@ describe("guardLease on the file store", () => {
     }
     // Giving up a lease another runner took over leaves theirs in place.
     expect((await store.readLease("local"))?.holder?.runnerId).toBe("runner-b");
+  });
+
+  it("a runner that wakes past its lease's expiry appends nothing, before its heartbeat runs", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "slipway-fence-"));
+    const store = new FileStore(dir);
+    const lease = await store.acquireLease(
+      "local",
+      { what: "release 2.0.0", runnerId: "runner-a" },
+      { ttlMs: 5_000 },
+    );
+    const log = store.log("local");
+    // A stopped process: its heartbeat never beats (an hour apart), its lease runs out.
+    const stopped = { ...lease, startHeartbeat: () => ({ stop: async () => {} }) };
+    Object.defineProperty(stopped, "expiresAt", { get: () => lease.expiresAt });
+    const guard = guardLease(stopped as typeof lease, { logs: [log] });
+    try {
+      await log.append({ stage: "local", releaseId: "r-1", event: "release.started" });
+      // It wakes 6 s later: past its expiry, another runner may hold the stage by now.
+      const wake = Date.now() + 6_000;
+      const spy = vi.spyOn(Date, "now").mockImplementation(() => wake);
+      try {
+        await expect(
+          log.append({ stage: "local", releaseId: "r-1", event: "pause.ended" }),
+        ).rejects.toThrow(
+          /lease lost; nothing more is recorded by this runner: this runner's lease expired at/,
+        );
+      } finally {
+        spy.mockRestore();
+      }
+      expect(guard.lost()?.message).toMatch(/expired .* before it was renewed/);
+      expect(guard.signal.aborted).toBe(true);
+      expect((await verifiedRecords(log)).map((r) => r.event)).toEqual(["release.started"]);
+    } finally {
+      await lease.release();
+    }
   });
 
   it("the heartbeat renews the lease past its TTL, and finds a takeover on its own", async () => {
