@@ -3,6 +3,8 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { processAlive } from "./log";
+import { S3Store } from "../store/s3Store";
+import { parseStoreUrl } from "../store/url";
 
 /**
  * The engine's own lock on a stack, as the file backend keeps it: one JSON file
@@ -10,8 +12,9 @@ import { processAlive } from "./log";
  * pid and host of the `pulumi` process that holds it. An update killed with its
  * process group (kill -9) leaves its file behind, and every later update of the
  * stack fails "locked". A lock whose process is gone on this host is dead:
- * removing it is what `pulumi cancel` does for a file backend. Other backends
- * release their locks themselves (the service expires them); nothing to do here.
+ * removing it is what `pulumi cancel` does for a file backend. The S3 backend keeps the
+ * same JSON as objects under `<prefix>/.pulumi/locks/…/<stack>/` (stageEngineLocks below).
+ * Pulumi Cloud releases its locks itself (the service expires them); nothing to do there.
  */
 export interface EngineLock {
   file: string;
@@ -50,7 +53,16 @@ function stageLockDirs(backendUrl: string, stage: string): string[] {
 
 function read(file: string): EngineLock {
   try {
-    const j = JSON.parse(readFileSync(file, "utf8"));
+    return parseLock(file, readFileSync(file, "utf8"));
+  } catch {
+    return { file, dead: false };
+  }
+}
+
+/** A lock's JSON (`pid`, `hostname`, `timestamp`), from a file or an object named `file`. */
+function parseLock(file: string, text: string): EngineLock {
+  try {
+    const j = JSON.parse(text);
     const pid = Number.isSafeInteger(j?.pid) ? (j.pid as number) : undefined;
     const host = typeof j?.hostname === "string" ? (j.hostname as string) : undefined;
     return {
@@ -108,3 +120,73 @@ function removeIfThere(file: string): void {
 
 export const describeLock = (l: EngineLock): string =>
   `${l.file} (pid ${l.pid ?? "?"} on ${l.host ?? "?"}${l.since ? ` since ${l.since}` : ""}${l.dead ? ", process gone" : ""})`;
+
+/**
+ * The engine's locks on `stage` on any DIY backend: the file backend's files, or the S3 backend's
+ * objects (`s3://…/.pulumi/locks/…/<stage>/<id>.json`). A lock is dead when its process is gone on
+ * this host, or when it was taken on a host in `deadHosts`: the host of a runner whose lease
+ * expired and was taken over (a runner that died or stopped past its TTL; the lease says its
+ * updates are over, and no other runner may run one meanwhile).
+ */
+export async function stageEngineLocks(
+  backendUrl: string,
+  stage: string,
+  options: { deadHosts?: string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<EngineLock[]> {
+  if (!/^s3:\/\//i.test(backendUrl)) return engineLocks(backendUrl, stage);
+  return withBackendBucket(backendUrl, options.env, async (bucket, root) => {
+    const keys = (await bucket.list(root, 1000))
+      .map((o) => o.key)
+      .filter((key) => key.endsWith(".json") && key.split("/").at(-2) === stage);
+    const locks: EngineLock[] = [];
+    for (const key of keys) {
+      const body = (await bucket.get(key))?.body;
+      if (body === undefined) continue; // released meanwhile
+      const lock = parseLock(bucket.objectUrl(key), body);
+      // This host's locks are judged by their process alone.
+      const host = lock.host;
+      if (
+        !lock.dead &&
+        host !== undefined &&
+        host !== hostname() &&
+        options.deadHosts?.includes(host)
+      )
+        lock.dead = true;
+      locks.push(lock);
+    }
+    return locks;
+  });
+}
+
+/** Removes the dead locks of `stage` on any DIY backend (stageEngineLocks) and returns them. */
+export async function clearDeadStageEngineLocks(
+  backendUrl: string,
+  stage: string,
+  options: { deadHosts?: string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<EngineLock[]> {
+  if (!/^s3:\/\//i.test(backendUrl)) return clearDeadEngineLocks(backendUrl, stage);
+  const dead = (await stageEngineLocks(backendUrl, stage, options)).filter((l) => l.dead);
+  if (dead.length === 0) return [];
+  await withBackendBucket(backendUrl, options.env, async (bucket) => {
+    const prefix = bucket.objectUrl("");
+    for (const lock of dead) await bucket.remove(lock.file.slice(prefix.length));
+  });
+  return dead;
+}
+
+/** The backend's bucket, and the key prefix of its engine locks; closed after `body`. */
+async function withBackendBucket<T>(
+  backendUrl: string,
+  env: NodeJS.ProcessEnv | undefined,
+  body: (bucket: S3Store, root: string) => Promise<T>,
+): Promise<T> {
+  const location = parseStoreUrl(backendUrl, env ?? process.env);
+  if (location.kind !== "s3") throw new Error(`not an s3:// backend: ${backendUrl}`);
+  const { kind: _kind, ...s3 } = location;
+  const bucket = new S3Store(s3);
+  try {
+    return await body(bucket, `${s3.prefix ? `${s3.prefix}/` : ""}.pulumi/locks/`);
+  } finally {
+    bucket.close();
+  }
+}

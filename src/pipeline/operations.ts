@@ -25,7 +25,7 @@ import {
   unlandedIsStale,
   unlandedRelease,
 } from "./recovery";
-import { engineLocks, type EngineLock } from "./engineLock";
+import { stageEngineLocks, type EngineLock } from "./engineLock";
 import { releaseCondition, type ReleaseCondition } from "./condition";
 import { planSteps } from "./plan";
 import { runRollback, weightsOf, type Transition } from "./machine";
@@ -128,6 +128,7 @@ export async function rollback(args: StageArgs & { reason?: string }): Promise<R
     await recoverInterruptedEngine({
       stack,
       backendUrl: ctx.backendUrl,
+      deadHost: lease.takenOverFrom?.host,
       log,
       releaseId,
       note: (message) => report({ type: "info", message }),
@@ -463,7 +464,7 @@ export interface StageStatus {
   lastEvents: LogRecord[];
   /** Lines of the release log that do not verify (empty when it does). */
   logProblems: LogProblem[];
-  /** The engine's locks on the stack (file backend); a dead one is cleared by resume or rollback. */
+  /** The engine's locks on the stack (file and S3 backends); a dead one is cleared by resume or rollback. */
   engineLocks: EngineLock[];
   /** Running, paused or interrupted, what it does now and the commands that continue it. */
   condition?: ReleaseCondition;
@@ -515,7 +516,10 @@ export async function status(args: StageArgs): Promise<StageStatus> {
   }
   const rec = outputs?.release;
   const records = rec ? reading.records.filter((r) => r.releaseId === rec.id) : [];
-  const locks = engineLocks(ctx.backendUrl, args.stage);
+  // An engine lock on a shared backend is dead once its runner's lease expired unrenewed.
+  const locks = await stageEngineLocks(ctx.backendUrl, args.stage, {
+    deadHosts: lease && !lease.live && lease.holder ? [lease.holder.host] : [],
+  });
   const unlanded = unlandedOf;
   const staleUnlanded = unlanded && outputs ? unlandedIsStale(unlanded, outputs) : undefined;
   const lastAwait = [...records]

@@ -1,7 +1,7 @@
 import { releaseRecordSchema, type ReleaseRecord } from "../config/schema";
 import { closesRelease, closingEventOfPhase, otherSlot } from "../domain";
 import type { StageOutputs } from "../contract/outputs";
-import { clearDeadEngineLocks, describeLock } from "./engineLock";
+import { clearDeadStageEngineLocks, describeLock } from "./engineLock";
 import { rollbackCutShort } from "./condition";
 import { releaseRecords, verifiedRecords, type StoreLog } from "../store/store";
 import type { UpdatableStack } from "./stack";
@@ -20,15 +20,19 @@ export async function recoverInterruptedEngine(args: {
   log: StoreLog;
   releaseId: string;
   note: (message: string) => void;
+  /** The host of a runner whose expired lease this one took over: its engine locks are dead. */
+  deadHost?: string;
 }): Promise<void> {
   const { stack, log } = args;
-  const cleared = clearDeadEngineLocks(args.backendUrl, stack.stage);
+  const cleared = await clearDeadStageEngineLocks(args.backendUrl, stack.stage, {
+    deadHosts: args.deadHost ? [args.deadHost] : [],
+  });
   if (cleared.length > 0) {
     await log.append({
       stage: stack.stage,
       releaseId: args.releaseId,
       event: "lock.cleared",
-      reason: `the engine's lock of an update whose process is gone: ${cleared.map(describeLock).join("; ")}`,
+      reason: `the engine's lock of an update whose process is gone (or whose runner's lease expired): ${cleared.map(describeLock).join("; ")}`,
       figures: {
         locks: cleared.map((l) => ({ file: l.file, pid: l.pid, host: l.host, since: l.since })),
       },

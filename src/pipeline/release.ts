@@ -364,6 +364,7 @@ export async function release(given: ReleaseOptions): Promise<ReleaseReport> {
     await recoverInterruptedEngine({
       stack,
       backendUrl: ctx.backendUrl,
+      deadHost: lease.takenOverFrom?.host,
       log,
       releaseId: outputs?.release?.id ?? `stage-${options.stage}`,
       note: (message) => report({ type: "info", message }),

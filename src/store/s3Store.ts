@@ -1,4 +1,5 @@
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -136,7 +137,11 @@ export class S3Store implements ReleaseStore {
     for (let attempt = 0; attempt < 5; attempt++) {
       const mine = leaseContent(holder, (found?.lease.generation ?? 0) + 1, ttlMs);
       const etag = await this.put(key, JSON.stringify(mine), found ? { ifMatch: found.etag } : {});
-      if (etag !== undefined) return new S3Lease(this, stage, key, where, mine, etag, ttlMs);
+      if (etag !== undefined) {
+        const lease = new S3Lease(this, stage, key, where, mine, etag, ttlMs);
+        if (found && found.lease.releasedAt === undefined) lease.takenOverFrom = found.lease;
+        return lease;
+      }
       const current = await this.readLeaseObject(stage, key);
       if (current === undefined) {
         found = undefined; // deleted by hand in between: create it afresh
@@ -222,6 +227,16 @@ export class S3Store implements ReleaseStore {
     } catch (err) {
       if (codeOf(err) === "NoSuchKey") return undefined;
       throw this.failure(err, "GetObject", key);
+    }
+  }
+
+  /** Deletes one object (no condition: what it removes was judged dead by its caller). */
+  async remove(key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: key }));
+    } catch (err) {
+      if (codeOf(err) === "NoSuchKey") return;
+      throw this.failure(err, "DeleteObject", key);
     }
   }
 

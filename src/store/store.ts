@@ -59,6 +59,11 @@ export interface Lease {
   readonly expiresAt: Date;
   readonly ttlMs: number;
   /**
+   * The holder whose expired lease this one replaced (not one that was given up): a runner that
+   * died or stopped. Its leftovers (an engine lock on a shared backend) are this runner's to clear.
+   */
+  readonly takenOverFrom?: LeaseHolder;
+  /**
    * Proves this runner still holds the lease and extends it by its TTL: the fencing check
    * before every stack update and log append. Throws LeaseLostError when another runner took
    * it over or it was released, StoreUnreachableError when the store does not answer.
@@ -181,6 +186,7 @@ export abstract class HeldLease implements Lease {
   private released = false;
   /** Set when a heartbeat gave up: even if the store answers again, this runner fences itself off. */
   private givenUp = false;
+  takenOverFrom?: LeaseHolder;
 
   protected constructor(
     readonly stage: string,

@@ -1,6 +1,6 @@
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, readdirSync, realpathSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LogRecord } from "../../src/pipeline/log";
@@ -47,7 +47,12 @@ describe("two runners, one stage, one S3 bucket", () => {
     });
 
   /** One `slipway` command of runner `project` (as `id`), in a process group of its own. */
-  function cli(project: ScratchProject, id: string, args: string[]): Run {
+  function cli(
+    project: ScratchProject,
+    id: string,
+    args: string[],
+    extraEnv: Record<string, string> = {},
+  ): Run {
     const proc = spawn(
       process.execPath,
       ["--import", "tsx", CLI, ...args, "--project-dir", project.dir],
@@ -60,6 +65,7 @@ describe("two runners, one stage, one S3 bucket", () => {
           PULUMI_BACKEND_URL: backendUrl,
           SLIPWAY_RUNNER_ID: id,
           SLIPWAY_LEASE_TTL_SECONDS: String(TTL_SECONDS),
+          ...extraEnv,
         },
         stdio: ["ignore", "pipe", "pipe"],
         detached: true,
@@ -293,6 +299,60 @@ describe("two runners, one stage, one S3 bucket", () => {
     ]);
   });
 
+  it("a runner killed during an update leaves the engine's lock in the bucket: shown by status, cleared by the next holder", async () => {
+    plan(a, "2s");
+    plan(b, "2s");
+    const marker = join(a.root, "failpoint-during-setWeight");
+    const ra = cli(
+      a,
+      "runner-a",
+      [
+        "release",
+        "--stage",
+        "local",
+        "--image",
+        digest("5"),
+        "--version",
+        "1.5.0",
+        "--no-plan-check",
+      ],
+      { SLIPWAY_FAILPOINT: "during:setWeight", SLIPWAY_FAILPOINT_FILE: marker },
+    );
+    await until("runner A inside its first setWeight update", async () => existsSync(marker));
+    process.kill(-ra.proc.pid!, "SIGKILL");
+    expect(await ra.exited).toBe(-1);
+    strays(a);
+    const releaseId = (await records())
+      .filter((r) => r.event === "release.started")
+      .at(-1)!.releaseId;
+
+    const status = await done(B("status", "--stage", "local", "--json"));
+    const s = JSON.parse(status.out.split("\n").find((l) => l.startsWith("{"))!);
+    expect(s.engineLocks.length, status.out).toBeGreaterThan(0);
+    expect(s.engineLocks[0].file).toMatch(
+      new RegExp(`^s3://${BUCKET}/ci/\\.pulumi/locks/.*/local/[^/]+\\.json$`),
+    );
+    expect(s.engineLocks[0].dead).toBe(true);
+
+    await new Promise((r) => setTimeout(r, (TTL_SECONDS + 1) * 1000));
+    const resumed = await done(B("release", "--stage", "local", "--resume", "--no-plan-check"));
+    expect(resumed.code, resumed.out).toBe(0);
+    const all = await records();
+    const own = all.filter((r) => r.releaseId === releaseId);
+    expect(own.map((r) => r.event)).toContain("lock.cleared");
+    expect(landed(all, releaseId)).toEqual([
+      "deploy",
+      "setWeight@0",
+      "setWeight@2",
+      "promote",
+      "scaleDown",
+    ]);
+    const after = await done(B("status", "--stage", "local", "--json"));
+    expect(JSON.parse(after.out.split("\n").find((l) => l.startsWith("{"))!).engineLocks).toEqual(
+      [],
+    );
+  });
+
   it("promote on B reads A's evidence from the bucket; a record forged into the bucket is detected", async () => {
     for (const project of [a, b])
       project.addStage("staging", "local", (c) => {
@@ -301,7 +361,7 @@ describe("two runners, one stage, one S3 bucket", () => {
     const gated = await done(B("promote", "--from", "local", "--to", "staging"));
     expect(gated.code, gated.out).toBe(6);
     // The gate read when the release promoted, from the records the two runners wrote.
-    expect(gated.out).toMatch(/1\.4\.0 has soaked \d+s in local; staging requires 3600s/);
+    expect(gated.out).toMatch(/1\.5\.0 has soaked \d+s in local; staging requires 3600s/);
 
     const all = await records();
     const last = all.at(-1)!;
