@@ -7,7 +7,10 @@
  *
  * The two stages' runs are interleaved (bare up render, bare up cluster, …; then the good
  * release on each, then the bad release on each), so load on the shared machine falls on
- * both alike. Prints figures; asserts nothing.
+ * both alike. A third rig, render mode with the release store on a real S3 server (moto,
+ * loopback) instead of files, gives the store's overhead per step: the cycle from one step's
+ * update to the next (fence, records, update, read-back), S3 store next to file store.
+ * Prints figures; asserts nothing.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,12 +22,13 @@ import { release } from "../src/pipeline/release";
 import type { PipelineEvent } from "../src/domain";
 import { StageStack } from "../src/pipeline/stack";
 import { scratchProject, toCluster, type ScratchProject } from "../test/engine/support/project";
+import { startS3, type S3Server } from "../test/support/s3Server";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const digest = (n: number) => `registry.local/checkout@sha256:${n.toString(16).padStart(64, "0")}`;
 const BARE_RUNS = 5;
 
-type Mode = "render" | "cluster";
+type Mode = "render" | "cluster" | "render+s3";
 
 interface Rig {
   mode: Mode;
@@ -35,10 +39,13 @@ interface Rig {
     backendUrl: string;
     logDir: string;
     env: Record<string, string>;
+    store?: string;
   };
   stack: StageStack;
   bare: number[];
   steps: number[];
+  /** From one setWeight update's start to the next's: everything a step costs. */
+  cycles: number[];
   rollback: number;
 }
 
@@ -46,9 +53,16 @@ async function main() {
   const projectDir = join(__dirname, "..");
   const stateDir = mkdtempSync(join(tmpdir(), "slipway-bench-cluster-"));
   const rigs: Rig[] = [];
+  let s3: S3Server | undefined;
   try {
     const info = await clusterUp({ projectDir, stateDir });
-    rigs.push(await rig("render"), await rig("cluster", info.kubeconfig));
+    s3 = await startS3("slipway-bench");
+    Object.assign(process.env, s3.env);
+    rigs.push(
+      await rig("render"),
+      await rig("cluster", info.kubeconfig),
+      await rig("render+s3", undefined, s3.url("bench")),
+    );
 
     // Bare `pulumi up` of a weight change, alternating between the stages.
     for (let i = 1; i <= BARE_RUNS; i++)
@@ -68,6 +82,7 @@ async function main() {
     for (const r of rigs) await badRelease(r);
   } finally {
     for (const r of rigs) r.project.cleanup();
+    await s3?.stop();
     await clusterDown({ projectDir, stateDir }).catch(() => {});
     rmSync(stateDir, { recursive: true, force: true });
   }
@@ -97,10 +112,25 @@ async function main() {
   row("pipeline step (update + verification)", render!.step, cluster!.step);
   row("ratio pipeline / bare", render!.step / render!.bare, cluster!.step / cluster!.bare, "x");
   row("rollback, verdict → update complete", render!.rollback, cluster!.rollback);
+
+  const [files, s3rig] = [rigs[0]!, rigs[2]!];
+  const cycle = (r: Rig) => median(r.cycles);
+  console.log(
+    `\nrelease store, per canary step (render mode; median of ${files.cycles.length} step cycles: fence, records, update, read-back):`,
+  );
+  console.log(
+    `  ${"".padEnd(40)} ${"file".padStart(10)} ${"s3 (moto)".padStart(12)} ${"s3/file".padStart(8)}`,
+  );
+  row("step cycle", cycle(files), cycle(s3rig));
+  console.log(
+    `  the S3 store's overhead per step: ${(cycle(s3rig) - cycle(files)).toFixed(0)} ms, ${(((cycle(s3rig) - cycle(files)) / cycle(files)) * 100).toFixed(1)}% of a step`,
+  );
 }
 
-async function rig(mode: Mode, kubeconfig?: string): Promise<Rig> {
-  const project = scratchProject(`bench-${mode}`, { local: mode });
+async function rig(mode: Mode, kubeconfig?: string, store?: string): Promise<Rig> {
+  const project = scratchProject(`bench-${mode.replace("+", "-")}`, {
+    local: mode === "cluster" ? "cluster" : "render",
+  });
   if (kubeconfig) project.editStack("local", toCluster(kubeconfig));
   process.env.PULUMI_CONFIG_PASSPHRASE = project.env.PULUMI_CONFIG_PASSPHRASE;
   const base = {
@@ -109,10 +139,11 @@ async function rig(mode: Mode, kubeconfig?: string): Promise<Rig> {
     backendUrl: project.backendUrl,
     logDir: project.logDir,
     env: project.env,
+    ...(store ? { store } : {}),
   };
   const stack = await StageStack.open(base);
   await stack.up("baseline");
-  return { mode, project, base, stack, bare: [], steps: [], rollback: NaN };
+  return { mode, project, base, stack, bare: [], steps: [], cycles: [], rollback: NaN };
 }
 
 async function goodRelease(r: Rig): Promise<void> {
@@ -124,9 +155,13 @@ async function goodRelease(r: Rig): Promise<void> {
     };
   });
   let stepStart = 0;
+  let lastStart = 0;
   const onStep = (e: PipelineEvent) => {
-    if (e.type === "update" && e.phase === "started" && e.message.includes("setWeight"))
+    if (e.type === "update" && e.phase === "started" && e.message.includes("setWeight")) {
       stepStart = performance.now();
+      if (lastStart) r.cycles.push(stepStart - lastStart);
+      lastStart = stepStart;
+    }
     if (e.type === "weights" && stepStart) {
       r.steps.push(performance.now() - stepStart);
       stepStart = 0;

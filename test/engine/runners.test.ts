@@ -92,14 +92,25 @@ describe("two runners, one stage, one S3 bucket", () => {
       store.close();
     }
   };
-  const until = async (what: string, check: () => Promise<boolean>, ms = 300_000) => {
-    const end = Date.now() + ms;
+  /** Polls `check` until it holds; fails at once, with its output, if `run` ends first. */
+  const until = async (what: string, run: Run, check: () => Promise<boolean>) => {
+    const end = Date.now() + 300_000;
+    let last: unknown;
     while (Date.now() < end) {
-      if (await check().catch(() => false)) return;
+      if (run.proc.exitCode !== null)
+        throw new Error(`${what}: the runner exited ${run.proc.exitCode} first:\n${run.out()}`);
+      try {
+        if (await check()) return;
+      } catch (err) {
+        last = err;
+      }
       await new Promise((r) => setTimeout(r, 250));
     }
-    throw new Error(`timed out waiting for ${what}`);
+    throw new Error(`timed out waiting for ${what} (${String(last)}):\n${run.out()}`);
   };
+  /** The `release.started` record of the release of `version`, once there is one. */
+  const releaseOf = async (version: string) =>
+    (await records()).find((r) => r.event === "release.started" && r.artifact?.version === version);
   /** The planned updates that landed for one release, in order. */
   const landed = (all: LogRecord[], releaseId: string) =>
     all
@@ -125,6 +136,8 @@ describe("two runners, one stage, one S3 bucket", () => {
 
   beforeAll(async () => {
     s3 = await startS3(BUCKET);
+    // This process reads the bucket too (records()): the store's client takes the AWS chain.
+    Object.assign(process.env, s3.env);
     backendUrl = s3.url("ci");
     a = scratchProject("runner-a");
     b = scratchProject("runner-b");
@@ -215,10 +228,11 @@ describe("two runners, one stage, one S3 bucket", () => {
       "--no-plan-check",
     );
     let releaseId = "";
-    await until("runner A's pause", async () => {
-      const all = await records();
-      releaseId = all.filter((r) => r.event === "release.started").at(-1)?.releaseId ?? "";
-      return all.some((r) => r.event === "pause.started" && r.releaseId === releaseId);
+    await until("runner A's pause", ra, async () => {
+      releaseId = (await releaseOf("1.3.0"))?.releaseId ?? "";
+      return (await records()).some(
+        (r) => r.event === "pause.started" && r.releaseId === releaseId,
+      );
     });
     process.kill(-ra.proc.pid!, "SIGKILL");
     expect(await ra.exited).toBe(-1);
@@ -270,10 +284,11 @@ describe("two runners, one stage, one S3 bucket", () => {
       "--no-plan-check",
     );
     let releaseId = "";
-    await until("runner A's pause", async () => {
-      const all = await records();
-      releaseId = all.filter((r) => r.event === "release.started").at(-1)?.releaseId ?? "";
-      return all.some((r) => r.event === "pause.started" && r.releaseId === releaseId);
+    await until("runner A's pause", ra, async () => {
+      releaseId = (await releaseOf("1.4.0"))?.releaseId ?? "";
+      return (await records()).some(
+        (r) => r.event === "pause.started" && r.releaseId === releaseId,
+      );
     });
     process.kill(-ra.proc.pid!, "SIGSTOP");
     try {
@@ -318,7 +333,7 @@ describe("two runners, one stage, one S3 bucket", () => {
       ],
       { SLIPWAY_FAILPOINT: "during:setWeight", SLIPWAY_FAILPOINT_FILE: marker },
     );
-    await until("runner A inside its first setWeight update", async () => existsSync(marker));
+    await until("runner A inside its first setWeight update", ra, async () => existsSync(marker));
     process.kill(-ra.proc.pid!, "SIGKILL");
     expect(await ra.exited).toBe(-1);
     strays(a);
