@@ -1,6 +1,9 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { MigrationRefusedError } from "./errors";
-import type { FileStore } from "./fileStore";
-import type { S3Store } from "./s3Store";
+import { FileStore } from "./fileStore";
+import { S3Store } from "./s3Store";
+import { runnerHolder, type ReleaseStore } from "./store";
 
 export interface Migration {
   stage: string;
@@ -56,4 +59,32 @@ export async function migrateFileLog(
     to: target.where,
     ...(tornTail !== undefined ? { tornTail } : {}),
   };
+}
+
+/**
+ * `slipway migrate-log`: moves the stage's file log in `fromDir` into `to`, under the stage's
+ * lease (no release may append meanwhile). Refused (MigrationRefusedError) unless `to` is an S3
+ * store and the file log exists.
+ */
+export async function migrateStageLog(args: {
+  stage: string;
+  fromDir: string;
+  to: ReleaseStore;
+}): Promise<Migration> {
+  if (!(args.to instanceof S3Store))
+    throw new MigrationRefusedError(
+      `migrate-log: the release store is ${args.to.describe()}, not an S3 store; name one with --store s3://… (or SLIPWAY_STORE, or an s3:// backend)`,
+    );
+  const from = new FileStore(args.fromDir);
+  if (!existsSync(join(args.fromDir, `${args.stage}.jsonl`)))
+    throw new MigrationRefusedError(
+      `migrate-log: --from ${args.fromDir} holds no release log of stage ${args.stage} (${args.stage}.jsonl)`,
+    );
+  const lease = await args.to.acquireLease(args.stage, runnerHolder("migrate-log"));
+  try {
+    await lease.renew();
+    return await migrateFileLog(from, args.to, args.stage);
+  } finally {
+    await lease.release();
+  }
 }

@@ -1,5 +1,5 @@
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -173,7 +173,7 @@ describe("two runners, one stage, one S3 bucket", () => {
         "--stage",
         "local",
         "--image",
-        digest("1"),
+        digest("7"),
         "--version",
         "1.1.0",
         "--no-plan-check",
@@ -366,6 +366,18 @@ describe("two runners, one stage, one S3 bucket", () => {
     expect(JSON.parse(after.out.split("\n").find((l) => l.startsWith("{"))!).engineLocks).toEqual(
       [],
     );
+  });
+
+  it("both checkouts hold the tester token the stage serves, though only one generated it", () => {
+    const token = (project: ScratchProject) =>
+      execFileSync("pulumi", ["config", "get", "slipway:testerToken", "--stack", "local"], {
+        cwd: project.dir,
+        env: { ...process.env, ...project.env, ...s3.env, PULUMI_BACKEND_URL: backendUrl },
+        encoding: "utf8",
+      }).trim();
+    const [ta, tb] = [token(a), token(b)];
+    expect(ta.length).toBeGreaterThanOrEqual(24);
+    expect(tb).toBe(ta);
   });
 
   it("promote on B reads A's evidence from the bucket; a record forged into the bucket is detected", async () => {

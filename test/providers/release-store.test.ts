@@ -30,6 +30,9 @@ import {
   type ReleaseStore,
 } from "../../src/store/store";
 import { storeFor, storeFromUrl } from "../../src/store/url";
+import { slipway } from "../unit/support/cli";
+import { clearDeadStageEngineLocks, stageEngineLocks } from "../../src/pipeline/engineLock";
+import { hostname } from "node:os";
 import { localProject, RenderedStack } from "../unit/support/localStack";
 import { freePort, waitFor } from "./servers";
 import { S3_CREDENTIALS, startS3 as startServer, type S3Server } from "../support/s3Server";
@@ -296,6 +299,102 @@ describe("migrate a file log", () => {
       /the file log does not verify \(line 2: not a release record/,
     );
     expect((await store.log("staging").read()).records).toEqual([]);
+  });
+});
+
+describe("slipway migrate-log", () => {
+  it("moves a stage's file log into the S3 store, which history then reads; once only; an S3 store only", async () => {
+    const { dir: projectDir } = localProject();
+    const logDir = mkdtempSync(join(tmpdir(), "slipway-migrate-cli-"));
+    for (const event of ["release.started", "update.started", "release.completed"] as const)
+      await new FileStore(logDir).log("local").append({ stage: "local", releaseId: "r-1", event });
+    const store = urlOf(server, `cli${++prefixes}`);
+    const common = ["--stage", "local", "--project-dir", projectDir, "--backend", "file:///unused"];
+    const moved = await slipway(["migrate-log", ...common, "--from", logDir, "--store", store]);
+    expect(moved.status, moved.stderr).toBe(0);
+    expect(moved.stdout).toMatch(
+      /migrated 3 record\(s\) of stage local from .*local\.jsonl to s3:\/\/.*\/local\/log\/; the copy verifies/,
+    );
+    const history = await slipway(["history", ...common, "--store", store, "--json"]);
+    expect(history.status, history.stderr).toBe(0);
+    const lines = readFileSync(join(logDir, "local.jsonl"), "utf8").trimEnd().split("\n");
+    expect(
+      history.stdout
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l)),
+    ).toEqual(lines.map((l) => JSON.parse(l)));
+    const again = await slipway(["migrate-log", ...common, "--from", logDir, "--store", store]);
+    expect(again.status).toBe(6);
+    expect(again.stderr).toMatch(/already holds 3 record\(s\); nothing was copied/);
+    const toFiles = await slipway([
+      "migrate-log",
+      ...common,
+      "--from",
+      logDir,
+      "--store",
+      `file://${mkdtempSync(join(tmpdir(), "slipway-migrate-to-"))}`,
+    ]);
+    expect(toFiles.status).toBe(6);
+    expect(toFiles.stderr).toMatch(/not an S3 store; name one with --store s3:\/\//);
+  });
+});
+
+describe("engine locks on an S3 backend", () => {
+  it("are listed per stage; dead when their process is gone here or their host's lease was taken over; only dead ones are cleared", async () => {
+    const prefix = `locks${++prefixes}`;
+    const backend = urlOf(server, prefix);
+    const put = (key: string, lock: object) =>
+      server.admin.send(
+        new PutObjectCommand({
+          Bucket: BUCKET,
+          Key: `${prefix}/.pulumi/locks/${key}`,
+          Body: JSON.stringify(lock),
+        }),
+      );
+    const since = "2026-12-08T00:00:00Z";
+    // A pid that is not running here (the highest a Linux pid can be, plus one).
+    await put("organization/slipway/local/gone.json", {
+      pid: 4194305,
+      hostname: hostname(),
+      timestamp: since,
+    });
+    await put("organization/slipway/local/live.json", {
+      pid: process.pid,
+      hostname: hostname(),
+      timestamp: since,
+    });
+    await put("organization/slipway/local/other.json", {
+      pid: 77,
+      hostname: "runner-b-host",
+      timestamp: since,
+    });
+    await put("organization/slipway/staging/elsewhere.json", {
+      pid: 1,
+      hostname: "x",
+      timestamp: since,
+    });
+    const locks = await stageEngineLocks(backend, "local");
+    const byName = Object.fromEntries(locks.map((l) => [l.file.split("/").at(-1)!, l]));
+    expect(Object.keys(byName).sort()).toEqual(["gone.json", "live.json", "other.json"]);
+    expect(byName["gone.json"]).toMatchObject({ dead: true, pid: 4194305, since });
+    expect(byName["live.json"]!.dead).toBe(false);
+    // Another host's lock: alive for all this runner can tell, until its runner's lease was taken over.
+    expect(byName["other.json"]!.dead).toBe(false);
+    expect(byName["other.json"]!.file).toBe(
+      `s3://${BUCKET}/${prefix}/.pulumi/locks/organization/slipway/local/other.json`,
+    );
+    const cleared = await clearDeadStageEngineLocks(backend, "local", {
+      deadHosts: ["runner-b-host"],
+    });
+    expect(cleared.map((l) => l.file.split("/").at(-1)).sort()).toEqual([
+      "gone.json",
+      "other.json",
+    ]);
+    expect((await stageEngineLocks(backend, "local")).map((l) => l.file.split("/").at(-1))).toEqual(
+      ["live.json"],
+    );
+    expect(await stageEngineLocks(backend, "staging")).toHaveLength(1);
   });
 });
 

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { register as registerAnalyze } from "./analyze";
 import { register as registerCluster } from "./cluster";
 import { register as registerInit } from "./init";
+import { register as registerMigrateLog } from "./migrateLog";
 import { register as registerArtifactIntegrity } from "./sign";
 import { register as registerPipeline } from "./release";
 import { register as registerPlan } from "./plan";
@@ -21,6 +22,7 @@ const registrations: Register[] = [
   registerRehearse, // rehearse (npm start)
   registerCluster, // cluster up, down, status
   registerInit, // init
+  registerMigrateLog, // migrate-log
 ];
 
 export function registerCommands(program: Command): void {
