@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderedManifests, renderedRouteWeights } from "../../src/pipeline/readBack";
 import { StageStack } from "../../src/pipeline/stack";
+import { previewPlan } from "../../src/releasePlan";
 import { scratchProject, toKubernetesRender, type ScratchProject } from "./support/project";
 
 /** The real engine: CLI, Node.js language host and Kubernetes provider in render mode, file backend. */
@@ -175,6 +176,20 @@ describe("engine: the tester token", () => {
         String(r.type).includes("dynamic"),
       ),
     ).toBe(true);
+
+    // `slipway plan` on it: the first deploy deletes that resource, which no invariant forbids.
+    const plan = await previewPlan({
+      stage: "local",
+      projectDir: project.dir,
+      backendUrl: project.backendUrl,
+      logDir: project.logDir,
+      env: project.env,
+      image: `registry.local/checkout@sha256:${"2".repeat(64)}`,
+      version: "1.1.0",
+    });
+    expect(plan.error).toBeUndefined();
+    expect(plan.violations).toEqual([]);
+    expect(plan.exitCode).toBe(0);
 
     const stack = await StageStack.open({
       stage: "local",

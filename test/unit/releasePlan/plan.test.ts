@@ -194,6 +194,31 @@ describe("changes and invariants", () => {
   });
 });
 
+describe("a stage first brought up by a hand-run pulumi up", () => {
+  it("its legacy tester-token resource may be deleted by the deploy, and by nothing else", () => {
+    const planned = planTransitions(start, record, [], 2, "t");
+    const token = {
+      op: "delete" as const,
+      type: "pulumi-nodejs:dynamic/slipway:SecretToken",
+      name: "checkout-tester-header",
+      urn: "urn:pulumi:local::slipway::pulumi-nodejs:dynamic/slipway:SecretToken::checkout-tester-header",
+      paths: [],
+    };
+    const previews = (at: string): TransitionPreview[] =>
+      planned.map((t) => ({
+        label: t.label,
+        kind: t.kind,
+        weights: t.weights,
+        changes: t.kind === at ? [token] : [],
+        summary: {},
+      }));
+    expect(checkInvariants(previews("deploy"), planned)).toEqual([]);
+    expect(checkInvariants(previews("promote"), planned).map((v) => v.invariant)).toEqual([
+      "slots-never-replaced",
+    ]);
+  });
+});
+
 describe("slipway plan's refusals and output", () => {
   it("refuses a tag-only image before the engine starts (exit 6)", async () => {
     const { previewPlan } = await import("../../../src/releasePlan");
