@@ -126,6 +126,28 @@ describe("two runners, one stage, one S3 bucket", () => {
       store.close();
     }
   };
+  /** Runner A's release of `version`, once it is in its (long) pause. */
+  const runnerAInItsPause = async (image: string, version: string) => {
+    plan(a, "600s");
+    const ra = A(
+      "release",
+      "--stage",
+      "local",
+      "--image",
+      image,
+      "--version",
+      version,
+      "--no-plan-check",
+    );
+    let releaseId = "";
+    await until("runner A's pause", ra, async () => {
+      releaseId = (await releaseOf(version))?.releaseId ?? "";
+      return (await records()).some(
+        (r) => r.event === "pause.started" && r.releaseId === releaseId,
+      );
+    });
+    return { ra, releaseId };
+  };
   /** The `release.started` record of the release of `version`, once there is one. */
   const releaseOf = async (version: string) =>
     (await records()).find((r) => r.event === "release.started" && r.artifact?.version === version);
@@ -234,24 +256,7 @@ describe("two runners, one stage, one S3 bucket", () => {
   });
 
   it("a runner killed in a pause: the other waits out its lease, then resumes; each update lands once, one chain", async () => {
-    plan(a, "600s");
-    const ra = A(
-      "release",
-      "--stage",
-      "local",
-      "--image",
-      digest("3"),
-      "--version",
-      "1.3.0",
-      "--no-plan-check",
-    );
-    let releaseId = "";
-    await until("runner A's pause", ra, async () => {
-      releaseId = (await releaseOf("1.3.0"))?.releaseId ?? "";
-      return (await records()).some(
-        (r) => r.event === "pause.started" && r.releaseId === releaseId,
-      );
-    });
+    const { ra, releaseId } = await runnerAInItsPause(digest("3"), "1.3.0");
     process.kill(-ra.proc.pid!, "SIGKILL");
     expect(await ra.exited).toBe(-1);
     strays(a);
@@ -289,25 +294,8 @@ describe("two runners, one stage, one S3 bucket", () => {
   });
 
   it("a runner stopped past its TTL: the other takes over; the stopped one, continued, lands nothing and exits 7", async () => {
-    plan(a, "600s");
     plan(b, "2s");
-    const ra = A(
-      "release",
-      "--stage",
-      "local",
-      "--image",
-      digest("4"),
-      "--version",
-      "1.4.0",
-      "--no-plan-check",
-    );
-    let releaseId = "";
-    await until("runner A's pause", ra, async () => {
-      releaseId = (await releaseOf("1.4.0"))?.releaseId ?? "";
-      return (await records()).some(
-        (r) => r.event === "pause.started" && r.releaseId === releaseId,
-      );
-    });
+    const { ra, releaseId } = await runnerAInItsPause(digest("4"), "1.4.0");
     process.kill(-ra.proc.pid!, "SIGSTOP");
     try {
       await leaseExpired();
