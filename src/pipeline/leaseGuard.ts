@@ -41,16 +41,22 @@ export function guardLease(
   };
   const heartbeat = lease.startHeartbeat({ onLost: lose });
   for (const log of options.logs ?? [])
-    log.beforeAppend(() => {
+    log.beforeAppend(async () => {
       // A lease past its expiry may already be another runner's (a takeover needs nothing
-      // more): a runner that was stopped or cut off records nothing from the moment it wakes,
-      // before its heartbeat has had a chance to find out.
+      // more): a runner that was stopped or cut off proves it still holds the lease (a
+      // conditional renewal) before it records anything, without waiting for its heartbeat.
       if (!lost && Date.now() >= lease.expiresAt.getTime())
-        lose(
-          new Error(
-            `this runner's lease expired at ${lease.expiresAt.toISOString()} before it was renewed (the process was stopped or cut off from the store)`,
-          ),
-        );
+        try {
+          await lease.renew();
+        } catch (err) {
+          lose(
+            err instanceof LeaseLostError
+              ? err
+              : new Error(
+                  `this runner's lease expired at ${lease.expiresAt.toISOString()} and could not be renewed (${(err as Error).message})`,
+                ),
+          );
+        }
       if (lost)
         throw new InterruptedError(
           `${LEASE_LOST}; nothing more is recorded by this runner: ${lost.message}`,

@@ -294,7 +294,6 @@ function preview(line: string): string {
 
 export class ReleaseLog {
   private readonly listeners: ((record: LogRecord) => void)[] = [];
-  private readonly guards: (() => void)[] = [];
 
   constructor(
     readonly path: string,
@@ -306,14 +305,6 @@ export class ReleaseLog {
   /** Called with every record this log appends, after it is on disk (notifications hear releases here). */
   onAppend(listener: (record: LogRecord) => void): void {
     this.listeners.push(listener);
-  }
-
-  /**
-   * Runs `check` before every append of this log object; an append it throws from writes
-   * nothing. A release fences its own appends with it: once its lease is known lost, no record.
-   */
-  beforeAppend(check: () => void): void {
-    this.guards.push(check);
   }
 
   static forStage(dir: string, stage: string): ReleaseLog {
@@ -349,7 +340,6 @@ export class ReleaseLog {
    * that does not verify is refused: chaining onto a broken log would bless it.
    */
   append(record: NewLogRecord): LogRecord {
-    for (const check of this.guards) check();
     const full = this.write(record);
     for (const listener of this.listeners) {
       try {

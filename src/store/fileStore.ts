@@ -89,6 +89,8 @@ class FileLease extends HeldLease {
 }
 
 class FileLog implements StoreLog {
+  private readonly guards: (() => void | Promise<void>)[] = [];
+
   constructor(private readonly log: ReleaseLog) {}
 
   get stage(): string {
@@ -103,6 +105,7 @@ class FileLog implements StoreLog {
   }
 
   async append(record: NewLogRecord): Promise<LogRecord> {
+    for (const check of this.guards) await check();
     return this.log.append(record);
   }
 
@@ -110,8 +113,8 @@ class FileLog implements StoreLog {
     this.log.onAppend(listener);
   }
 
-  beforeAppend(check: () => void): void {
-    this.log.beforeAppend(check);
+  beforeAppend(check: () => void | Promise<void>): void {
+    this.guards.push(check);
   }
 
   broken(problems: LogProblem[]): LogBrokenError {

@@ -352,7 +352,7 @@ export class S3Log implements StoreLog {
   /** Bodies already read, by key and ETag: an unchanged object is not fetched again. */
   private readonly cache = new Map<string, { etag: string; body: string }>();
   private readonly listeners: ((record: LogRecord) => void)[] = [];
-  private readonly guards: (() => void)[] = [];
+  private readonly guards: (() => void | Promise<void>)[] = [];
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -444,8 +444,8 @@ export class S3Log implements StoreLog {
   }
 
   append(record: NewLogRecord): Promise<LogRecord> {
-    const run = this.queue.then(() => {
-      for (const check of this.guards) check();
+    const run = this.queue.then(async () => {
+      for (const check of this.guards) await check();
       return this.appendOnce(record);
     });
     this.queue = run.catch(() => undefined);
@@ -496,7 +496,7 @@ export class S3Log implements StoreLog {
     this.listeners.push(listener);
   }
 
-  beforeAppend(check: () => void): void {
+  beforeAppend(check: () => void | Promise<void>): void {
     this.guards.push(check);
   }
 

@@ -105,10 +105,10 @@ export interface StoreLog {
   /** Called with every record this log appends, once it is stored. */
   onAppend(listener: (record: LogRecord) => void): void;
   /**
-   * Runs `check` before every append of this log object; an append it throws from writes
-   * nothing. A release fences its own appends with it: once its lease is known lost, no record.
+   * Runs (and awaits) `check` before every append of this log object; an append it throws from
+   * writes nothing. A release fences its own appends with it: once its lease is lost, no record.
    */
-  beforeAppend(check: () => void): void;
+  beforeAppend(check: () => void | Promise<void>): void;
   /** The refusal for a log that does not verify, saying how to recover in this store. */
   broken(problems: LogProblem[]): LogBrokenError;
 }

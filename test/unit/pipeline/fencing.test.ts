@@ -187,7 +187,7 @@ describe("guardLease on the file store", () => {
     expect((await store.readLease("local"))?.holder?.runnerId).toBe("runner-b");
   });
 
-  it("a runner that wakes past its lease's expiry appends nothing, before its heartbeat runs", async () => {
+  it("a runner that wakes past its lease's expiry proves it still holds it before it appends: taken over, nothing is appended", async () => {
     const dir = mkdtempSync(join(tmpdir(), "slipway-fence-"));
     const store = new FileStore(dir);
     const lease = await store.acquireLease(
@@ -196,29 +196,35 @@ describe("guardLease on the file store", () => {
       { ttlMs: 5_000 },
     );
     const log = store.log("local");
-    // A stopped process: its heartbeat never beats (an hour apart), its lease runs out.
-    const stopped = { ...lease, startHeartbeat: () => ({ stop: async () => {} }) };
-    Object.defineProperty(stopped, "expiresAt", { get: () => lease.expiresAt });
-    const guard = guardLease(stopped as typeof lease, { logs: [log] });
+    // A stopped process: its heartbeat never beats, its lease runs out.
+    const stopped = Object.create(lease) as typeof lease;
+    stopped.startHeartbeat = () => ({ stop: async () => {} });
+    const guard = guardLease(stopped, { logs: [log] });
     try {
       await log.append({ stage: "local", releaseId: "r-1", event: "release.started" });
-      // It wakes 6 s later: past its expiry, another runner may hold the stage by now.
       const wake = Date.now() + 6_000;
       const spy = vi.spyOn(Date, "now").mockImplementation(() => wake);
       try {
+        // Woken past its expiry, with nobody else on the stage: its renewal succeeds, it goes on.
+        await log.append({ stage: "local", releaseId: "r-1", event: "pause.ended" });
+        expect(guard.lost()).toBeUndefined();
+        // Woken past its expiry again, and this time another runner took the stage meanwhile.
+        spy.mockImplementation(() => wake + 6_000);
+        takeOver(dir, "local", lease.generation + 1);
         await expect(
-          log.append({ stage: "local", releaseId: "r-1", event: "pause.ended" }),
-        ).rejects.toThrow(
-          /lease lost; nothing more is recorded by this runner: this runner's lease expired at/,
-        );
+          log.append({ stage: "local", releaseId: "r-1", event: "step.completed" }),
+        ).rejects.toThrow(/lease lost; nothing more is recorded by this runner: .*now held by/);
       } finally {
         spy.mockRestore();
       }
-      expect(guard.lost()?.message).toMatch(/expired .* before it was renewed/);
+      expect(guard.lost()).toBeInstanceOf(LeaseLostError);
       expect(guard.signal.aborted).toBe(true);
-      expect((await verifiedRecords(log)).map((r) => r.event)).toEqual(["release.started"]);
+      expect((await verifiedRecords(log)).map((r) => r.event)).toEqual([
+        "release.started",
+        "pause.ended",
+      ]);
     } finally {
-      await lease.release();
+      await guard.end();
     }
   });
 
