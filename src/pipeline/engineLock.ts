@@ -121,6 +121,12 @@ function removeIfThere(file: string): void {
 export const describeLock = (l: EngineLock): string =>
   `${l.file} (pid ${l.pid ?? "?"} on ${l.host ?? "?"}${l.since ? ` since ${l.since}` : ""}${l.dead ? ", process gone" : ""})`;
 
+/** Lock options on a shared backend: hosts whose runner's lease was taken over, and the environment. */
+interface SharedLockOptions {
+  deadHosts?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
 /**
  * The engine's locks on `stage` on any DIY backend: the file backend's files, or the S3 backend's
  * objects (`s3://…/.pulumi/locks/…/<stage>/<id>.json`). A lock is dead when its process is gone on
@@ -131,47 +137,50 @@ export const describeLock = (l: EngineLock): string =>
 export async function stageEngineLocks(
   backendUrl: string,
   stage: string,
-  options: { deadHosts?: string[]; env?: NodeJS.ProcessEnv } = {},
+  options: SharedLockOptions = {},
 ): Promise<EngineLock[]> {
-  if (!/^s3:\/\//i.test(backendUrl)) return engineLocks(backendUrl, stage);
-  return withBackendBucket(backendUrl, options.env, async (bucket, root) => {
-    const keys = (await bucket.list(root, 1000))
-      .map((o) => o.key)
-      .filter((key) => key.endsWith(".json") && key.split("/").at(-2) === stage);
-    const locks: EngineLock[] = [];
-    for (const key of keys) {
-      const body = (await bucket.get(key))?.body;
-      if (body === undefined) continue; // released meanwhile
-      const lock = parseLock(bucket.objectUrl(key), body);
-      // This host's locks are judged by their process alone.
-      const host = lock.host;
-      if (
-        !lock.dead &&
-        host !== undefined &&
-        host !== hostname() &&
-        options.deadHosts?.includes(host)
-      )
-        lock.dead = true;
-      locks.push(lock);
-    }
-    return locks;
-  });
+  if (!isS3(backendUrl)) return engineLocks(backendUrl, stage);
+  return withBackendBucket(backendUrl, options.env, async (bucket, root) =>
+    (await s3Locks(bucket, root, stage, options.deadHosts)).map((l) => l.lock),
+  );
 }
 
 /** Removes the dead locks of `stage` on any DIY backend (stageEngineLocks) and returns them. */
 export async function clearDeadStageEngineLocks(
   backendUrl: string,
   stage: string,
-  options: { deadHosts?: string[]; env?: NodeJS.ProcessEnv } = {},
+  options: SharedLockOptions = {},
 ): Promise<EngineLock[]> {
-  if (!/^s3:\/\//i.test(backendUrl)) return clearDeadEngineLocks(backendUrl, stage);
-  const dead = (await stageEngineLocks(backendUrl, stage, options)).filter((l) => l.dead);
-  if (dead.length === 0) return [];
-  await withBackendBucket(backendUrl, options.env, async (bucket) => {
-    const prefix = bucket.objectUrl("");
-    for (const lock of dead) await bucket.remove(lock.file.slice(prefix.length));
+  if (!isS3(backendUrl)) return clearDeadEngineLocks(backendUrl, stage);
+  return withBackendBucket(backendUrl, options.env, async (bucket, root) => {
+    const dead = (await s3Locks(bucket, root, stage, options.deadHosts)).filter((l) => l.lock.dead);
+    for (const { key } of dead) await bucket.remove(key);
+    return dead.map((l) => l.lock);
   });
-  return dead;
+}
+
+const isS3 = (backendUrl: string) => /^s3:\/\//i.test(backendUrl);
+
+/** The lock objects of `stage` under `root`, each with its key; this host's judged by process alone. */
+async function s3Locks(
+  bucket: S3Store,
+  root: string,
+  stage: string,
+  deadHosts: string[] = [],
+): Promise<{ key: string; lock: EngineLock }[]> {
+  const keys = (await bucket.list(root, 1000))
+    .map((o) => o.key)
+    .filter((key) => key.endsWith(".json") && key.split("/").at(-2) === stage);
+  const found: { key: string; lock: EngineLock }[] = [];
+  for (const key of keys) {
+    const body = (await bucket.get(key))?.body;
+    if (body === undefined) continue; // released meanwhile
+    const lock = parseLock(bucket.objectUrl(key), body);
+    if (lock.host !== undefined && lock.host !== hostname() && deadHosts.includes(lock.host))
+      lock.dead = true;
+    found.push({ key, lock });
+  }
+  return found;
 }
 
 /** The backend's bucket, and the key prefix of its engine locks; closed after `body`. */

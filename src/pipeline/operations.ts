@@ -22,6 +22,7 @@ import {
   closeSettledRelease,
   recordCutShortUpdate,
   recoverInterruptedEngine,
+  unlandedIn,
   unlandedIsStale,
   unlandedRelease,
 } from "./recovery";
@@ -493,7 +494,6 @@ export async function status(args: StageArgs): Promise<StageStatus> {
   let lease: StageStatus["lease"];
   let outputs: StageOutputs | undefined;
   let reading: LogReading;
-  let unlandedOf: ReleaseRecord | undefined;
   try {
     const stack = await StageStack.open({
       stage: args.stage,
@@ -506,11 +506,6 @@ export async function status(args: StageArgs): Promise<StageStatus> {
     lease = await stageLeaseOf(store, args.stage);
     // Status reports a broken log rather than failing: it is what someone looks at to recover.
     reading = await log.read();
-    const current = outputs?.release;
-    unlandedOf =
-      reading.problems.length === 0 && !(current && !SETTLED_PHASES.includes(current.phase))
-        ? await unlandedRelease(log, outputs)
-        : undefined;
   } finally {
     store.close();
   }
@@ -520,7 +515,10 @@ export async function status(args: StageArgs): Promise<StageStatus> {
   const locks = await stageEngineLocks(ctx.backendUrl, args.stage, {
     deadHosts: lease && !lease.live && lease.holder ? [lease.holder.host] : [],
   });
-  const unlanded = unlandedOf;
+  const unlanded =
+    reading.problems.length === 0 && !(rec && !SETTLED_PHASES.includes(rec.phase))
+      ? unlandedIn(reading.records, outputs)
+      : undefined;
   const staleUnlanded = unlanded && outputs ? unlandedIsStale(unlanded, outputs) : undefined;
   const lastAwait = [...records]
     .reverse()

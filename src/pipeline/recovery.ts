@@ -6,6 +6,7 @@ import { rollbackCutShort } from "./condition";
 import { releaseRecords, verifiedRecords, type StoreLog } from "../store/store";
 import type { UpdatableStack } from "./stack";
 import type { Weights } from "../traffic/weights";
+import type { LogRecord } from "./log";
 
 /**
  * What a killed release leaves behind, cleared before a resume, a rollback or a
@@ -201,7 +202,14 @@ export async function unlandedRelease(
   log: StoreLog,
   outputs: StageOutputs | undefined,
 ): Promise<ReleaseRecord | undefined> {
-  const records = await verifiedRecords(log);
+  return unlandedIn(await verifiedRecords(log), outputs);
+}
+
+/** unlandedRelease over records already read (a verified log, oldest first). Pure. */
+export function unlandedIn(
+  records: LogRecord[],
+  outputs: StageOutputs | undefined,
+): ReleaseRecord | undefined {
   const started = records.filter((r) => r.event === "release.started").at(-1);
   if (!started || started.releaseId === outputs?.release?.id) return undefined;
   const own = records.filter((r) => r.releaseId === started.releaseId);

@@ -82,7 +82,6 @@ export async function migrateStageLog(args: {
     );
   const lease = await args.to.acquireLease(args.stage, runnerHolder("migrate-log"));
   try {
-    await lease.renew();
     return await migrateFileLog(from, args.to, args.stage);
   } finally {
     await lease.release();

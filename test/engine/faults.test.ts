@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   existsSync,
@@ -20,6 +19,7 @@ import { RESTORE_ROUTE } from "../../src/pipeline/recovery";
 import { release } from "../../src/pipeline/release";
 import { StageStack } from "../../src/pipeline/stack";
 import { descendants } from "../../src/processes";
+import { spawnGroup } from "./support/spawn";
 import { REPO, scratchProject, type ScratchProject } from "./support/project";
 
 /**
@@ -183,27 +183,11 @@ describe("the fault matrix on the real engine", () => {
   /** One run of the victim in its own process group; resolves with its exit code (-1: killed). */
   function run(command: Command, extra: Record<string, unknown>, env: Record<string, string> = {}) {
     const options = { ...base(), ...extra, ...(command === "resume" ? { resume: true } : {}) };
-    const proc = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        DRIVER,
-        command === "rollback" ? "rollback" : "release",
-        JSON.stringify(options),
-      ],
-      {
-        cwd: project.dir,
-        env: { ...process.env, ...project.env, ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-        detached: true,
-      },
+    return spawnGroup(
+      DRIVER,
+      [command === "rollback" ? "rollback" : "release", JSON.stringify(options)],
+      { cwd: project.dir, env: { ...process.env, ...project.env, ...env } },
     );
-    let out = "";
-    proc.stdout!.on("data", (d) => (out += d));
-    proc.stderr!.on("data", (d) => (out += d));
-    const exited = new Promise<number>((r) => proc.once("exit", (code) => r(code ?? -1)));
-    return { proc, out: () => out, exited };
   }
 
   /** The planned updates that landed (a route restored to the stack on a resume is not one). */

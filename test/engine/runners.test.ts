@@ -1,5 +1,5 @@
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,6 +8,7 @@ import { verifiedRecords } from "../../src/store/store";
 import { storeFromUrl } from "../../src/store/url";
 import { startS3, type S3Server } from "../support/s3Server";
 import { REPO, scratchProject, type ScratchProject } from "./support/project";
+import { spawnGroup, type GroupRun } from "./support/spawn";
 
 /**
  * Issue 22: two CI runners, one stage. Each runner is a checkout of its own (a scratch copy of
@@ -24,13 +25,11 @@ const BUCKET = "slipway-ci";
  * machine; the tests wait for the expiry the bucket shows, not for a fixed time.
  */
 const TTL_SECONDS = 40;
+/** The plan's updates, each landed exactly once, in order. */
+const EACH_UPDATE_ONCE = ["deploy", "setWeight@0", "setWeight@2", "promote", "scaleDown"];
 const digest = (c: string) => `registry.local/checkout@sha256:${c.repeat(64)}`;
 
-interface Run {
-  proc: ChildProcess;
-  out: () => string;
-  exited: Promise<number>;
-}
+type Run = GroupRun;
 
 describe("two runners, one stage, one S3 bucket", () => {
   let s3: S3Server;
@@ -57,29 +56,18 @@ describe("two runners, one stage, one S3 bucket", () => {
     args: string[],
     extraEnv: Record<string, string> = {},
   ): Run {
-    const proc = spawn(
-      process.execPath,
-      ["--import", "tsx", CLI, ...args, "--project-dir", project.dir],
-      {
-        cwd: project.dir,
-        env: {
-          ...process.env,
-          ...project.env,
-          ...s3.env,
-          PULUMI_BACKEND_URL: backendUrl,
-          SLIPWAY_RUNNER_ID: id,
-          SLIPWAY_LEASE_TTL_SECONDS: String(TTL_SECONDS),
-          ...extraEnv,
-        },
-        stdio: ["ignore", "pipe", "pipe"],
-        detached: true,
+    const run = spawnGroup(CLI, [...args, "--project-dir", project.dir], {
+      cwd: project.dir,
+      env: {
+        ...process.env,
+        ...project.env,
+        ...s3.env,
+        PULUMI_BACKEND_URL: backendUrl,
+        SLIPWAY_RUNNER_ID: id,
+        SLIPWAY_LEASE_TTL_SECONDS: String(TTL_SECONDS),
+        ...extraEnv,
       },
-    );
-    let out = "";
-    proc.stdout!.on("data", (d) => (out += d));
-    proc.stderr!.on("data", (d) => (out += d));
-    const exited = new Promise<number>((r) => proc.once("exit", (code) => r(code ?? -1)));
-    const run = { proc, out: () => out, exited };
+    });
     running.push(run);
     return run;
   }
@@ -281,13 +269,7 @@ describe("two runners, one stage, one S3 bucket", () => {
     const resumed = await done(B("release", "--stage", "local", "--resume", "--no-plan-check"));
     expect(resumed.code, resumed.out).toBe(0);
     const all = await records();
-    expect(landed(all, releaseId)).toEqual([
-      "deploy",
-      "setWeight@0",
-      "setWeight@2",
-      "promote",
-      "scaleDown",
-    ]);
+    expect(landed(all, releaseId)).toEqual(EACH_UPDATE_ONCE);
     expect(all.filter((r) => r.releaseId === releaseId).map((r) => r.event)).toContain(
       "release.completed",
     );
@@ -313,13 +295,7 @@ describe("two runners, one stage, one S3 bucket", () => {
     // Nothing of A's after the takeover: the log is as B left it, and it verifies.
     const after = await records();
     expect(after.map((r) => r.seq)).toEqual(before.map((r) => r.seq));
-    expect(landed(after, releaseId)).toEqual([
-      "deploy",
-      "setWeight@0",
-      "setWeight@2",
-      "promote",
-      "scaleDown",
-    ]);
+    expect(landed(after, releaseId)).toEqual(EACH_UPDATE_ONCE);
   });
 
   it("a runner killed during an update leaves the engine's lock in the bucket: shown by status, cleared by the next holder", async () => {
@@ -363,13 +339,7 @@ describe("two runners, one stage, one S3 bucket", () => {
     const all = await records();
     const own = all.filter((r) => r.releaseId === releaseId);
     expect(own.map((r) => r.event)).toContain("lock.cleared");
-    expect(landed(all, releaseId)).toEqual([
-      "deploy",
-      "setWeight@0",
-      "setWeight@2",
-      "promote",
-      "scaleDown",
-    ]);
+    expect(landed(all, releaseId)).toEqual(EACH_UPDATE_ONCE);
     const after = await done(B("status", "--stage", "local", "--json"));
     expect(JSON.parse(after.out.split("\n").find((l) => l.startsWith("{"))!).engineLocks).toEqual(
       [],

@@ -28,7 +28,7 @@ interface Common {
   json?: boolean;
 }
 
-/** `lease`: the command takes the stage's lease or reports it, and so takes `--store`. */
+/** `store`: the command reads or writes the stage's lease or release log, and so takes `--store`. */
 const common = (cmd: Command, uses: { store?: true } = {}) => {
   cmd
     .option("--project-dir <dir>", "directory with Pulumi.yaml (default: nearest one up from here)")
